@@ -1,0 +1,36 @@
+# Kogi Ledger — the two commands a newcomer needs are `make run` and `make test`.
+# Each works on a fresh machine by itself: it creates .venv, installs the Python and
+# npm dependencies when their manifests changed, builds the contracts, then runs.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+KOGI := $(VENV)/bin/kogi
+PYTEST_ARGS ?=
+
+.PHONY: run test deps contracts bench clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+node_modules/.installed: package.json
+	npm install --no-audit --no-fund --loglevel=error
+	touch $@
+
+deps: $(VENV)/.installed node_modules/.installed
+
+contracts: deps
+	$(KOGI) contracts build
+
+run: deps contracts
+	$(KOGI) db upgrade
+	$(KOGI) serve
+
+test: deps contracts
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) node_modules artifacts cache .kogi

@@ -1,0 +1,1 @@
+"""Outer adapters: the FastAPI application and the `kogi` command line."""

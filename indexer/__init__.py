@@ -1,0 +1,1 @@
+"""Chain follower that mirrors Kogi contract events into the ledger (issue 4)."""

@@ -1,0 +1,1 @@
+"""Use cases (issuance, funding, distributions, ...) on top of the ledger and contracts."""
