@@ -1,0 +1,124 @@
+"""Typed ledger errors. Each carries a stable `code`; the API maps it to an RFC 9457 `type`.
+
+Nothing is written when one of these is raised: every check happens before or inside
+the one database transaction of the write, which then rolls back.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+
+class LedgerError(Exception):
+    code = "ledger-error"
+    http_status = 400
+    title = "Ledger error"
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+class ValidationFailed(LedgerError):
+    code = "validation-failed"
+    title = "Invalid request"
+    http_status = 422
+
+
+class InvalidAmount(ValidationFailed):
+    code = "invalid-amount"
+    title = "Invalid amount"
+
+
+class UnbalancedEntry(ValidationFailed):
+    code = "unbalanced-entry"
+    title = "Entry does not balance per asset"
+
+
+class NotFound(LedgerError):
+    code = "not-found"
+    title = "Not found"
+    http_status = 404
+
+
+class LedgerNotFound(NotFound):
+    code = "ledger-not-found"
+    title = "Unknown ledger"
+
+
+class AssetNotFound(NotFound):
+    code = "asset-not-found"
+    title = "Unknown asset"
+
+
+class AccountNotFound(NotFound):
+    code = "account-not-found"
+    title = "Unknown account"
+
+
+class EntryNotFound(NotFound):
+    code = "entry-not-found"
+    title = "Unknown journal entry"
+
+
+class HoldNotFound(NotFound):
+    code = "hold-not-found"
+    title = "Unknown hold"
+
+
+class AlreadyExists(LedgerError):
+    code = "already-exists"
+    title = "Already exists with different attributes"
+    http_status = 409
+
+
+class IdempotencyConflict(LedgerError):
+    code = "idempotency-conflict"
+    title = "Idempotency key reused with a different request"
+    http_status = 409
+
+
+class ExternalRefConflict(LedgerError):
+    code = "external-ref-conflict"
+    title = "External reference already recorded by another entry"
+    http_status = 409
+
+
+class Overdraft(LedgerError):
+    code = "overdraft"
+    title = "Insufficient available balance"
+    http_status = 409
+
+
+class BalanceOverflow(LedgerError):
+    code = "balance-overflow"
+    title = "Running total would exceed 2^256-1 base units"
+    http_status = 409
+
+
+class AlreadyReversed(LedgerError):
+    code = "already-reversed"
+    title = "Entry was already reversed"
+    http_status = 409
+
+
+class HoldNotPending(LedgerError):
+    code = "hold-not-pending"
+    title = "Hold is no longer pending"
+    http_status = 409
+
+
+class HoldExpired(HoldNotPending):
+    code = "hold-expired"
+    title = "Hold has expired"
+
+
+class HoldAmountExceeded(ValidationFailed):
+    code = "hold-amount-exceeded"
+    title = "Posted amount exceeds the held amount"
+
+
+class ImmutableJournal(LedgerError):
+    code = "immutable-journal"
+    title = "The journal is append-only"
+    http_status = 409

@@ -1,0 +1,11 @@
+"""Alembic environment: the connection is handed in by ledger.migrate (no alembic.ini needed)."""
+from __future__ import annotations
+
+from alembic import context
+
+from ledger.schema import Base
+
+connection = context.config.attributes["connection"]
+context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
+with context.begin_transaction():
+    context.run_migrations()

@@ -1,0 +1,1353 @@
+"""The ledger's Python API: ledgers, assets, accounts, journal entries, holds, history.
+
+Write path (one database transaction per call, all-or-nothing):
+  1. validate and digest every entry in memory (no database work);
+  2. make sure accounts (from templates) and balance rows exist — a separate short
+     transaction, so the main one only ever locks rows that already exist;
+  3. main transaction: idempotency / external-ref check, lock the balance rows of the
+     batch in (account_id, asset_id) order, apply all legs in memory (running totals,
+     overdraft and overflow checks), then lock the ledger head row LAST, assign
+     sequence numbers and chain hashes, insert entries + postings, update each
+     (account, asset) balance once, update the head, commit.
+Every transaction takes its row locks in that same global order (balances sorted,
+then the head), so concurrent writers queue instead of deadlocking; transient
+failures are retried by `Database.run_write` (safe: writes are idempotent).
+"""
+from __future__ import annotations
+
+import base64
+import fnmatch
+import json
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, tuple_, update
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from ledger import chain
+from ledger.database import Database
+from ledger.errors import (
+    AccountNotFound,
+    AlreadyExists,
+    AlreadyReversed,
+    AssetNotFound,
+    BalanceOverflow,
+    EntryNotFound,
+    ExternalRefConflict,
+    HoldAmountExceeded,
+    HoldExpired,
+    HoldNotFound,
+    HoldNotPending,
+    IdempotencyConflict,
+    LedgerError,
+    LedgerNotFound,
+    Overdraft,
+    UnbalancedEntry,
+    ValidationFailed,
+)
+from ledger.limits import (
+    DEFAULT_PAGE_SIZE,
+    MAX_AMOUNT_UNITS,
+    MAX_ASSET_CODE_LENGTH,
+    MAX_ENTRIES_PER_BATCH,
+    MAX_IDEMPOTENCY_KEY_LENGTH,
+    MAX_PAGE_SIZE,
+    MAX_SCALE,
+)
+from ledger.model import (
+    Account,
+    AccountingType,
+    AccountTemplate,
+    Asset,
+    AssetKind,
+    Balance,
+    Entry,
+    EntryRequest,
+    Hold,
+    HoldStatus,
+    Leg,
+    Side,
+    StatementLine,
+    StatementPage,
+    TrialBalance,
+    TrialBalanceRow,
+    VerifyReport,
+    check_code,
+    check_key,
+    check_kind,
+    from_us,
+    to_us,
+)
+from ledger.schema import (
+    AccountRow,
+    AccountTemplateRow,
+    AssetRow,
+    BalanceRow,
+    HoldRow,
+    JournalEntryRow,
+    LedgerHeadRow,
+    LedgerRow,
+    PostingRow,
+)
+
+ledgers_t = LedgerRow.__table__
+heads_t = LedgerHeadRow.__table__
+assets_t = AssetRow.__table__
+accounts_t = AccountRow.__table__
+templates_t = AccountTemplateRow.__table__
+entries_t = JournalEntryRow.__table__
+postings_t = PostingRow.__table__
+balances_t = BalanceRow.__table__
+holds_t = HoldRow.__table__
+
+VERIFY_CHUNK_ENTRIES = 2_000
+
+
+def now_us() -> int:
+    return time.time_ns() // 1_000
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass
+class _Prepared:
+    """An entry request validated, resolved to ids and digested, not yet sequenced."""
+
+    request: EntryRequest
+    entry_id: str
+    effective_at_us: int
+    effective_given: bool
+    metadata_json: str
+    reverses_entry_id: str | None
+    legs: list[tuple[int, int, Side, int]]  # account_id, asset_id, side, amount
+    digest: str
+    hold_release: tuple[str, int, int, int, int] | None = None
+    """(hold id, debit account id, credit account id, asset id, held amount) to release."""
+
+
+@dataclass
+class _BalanceState:
+    debits_posted: int
+    credits_posted: int
+    debits_pending: int
+    credits_pending: int
+    version: int
+    dirty: bool = False
+
+
+class LedgerStore:
+    """All ledger operations. Thread-safe; one instance per process is enough."""
+
+    def __init__(self, database: Database) -> None:
+        self.db = database
+        self._ledger_ids: dict[str, int] = {}
+        self._assets: dict[tuple[int, str], Asset] = {}
+        self._assets_by_id: dict[int, Asset] = {}
+        self._accounts: dict[tuple[int, str], Account] = {}
+        self._accounts_by_id: dict[int, Account] = {}
+        self._balance_pairs: set[tuple[int, int]] = set()
+        self._templates: dict[int, list[AccountTemplate]] = {}
+
+    # ------------------------------------------------------------------ ledgers
+
+    def create_ledger(self, code: str, name: str | None = None) -> str:
+        """Create a ledger namespace (idempotent: an existing code is returned as is)."""
+        check_code(code, "ledger code", 64)
+
+        def work(conn: Connection) -> None:
+            if conn.execute(select(ledgers_t.c.id).where(ledgers_t.c.code == code)).first():
+                return
+            ledger_id = conn.execute(
+                ledgers_t.insert().values(code=code, name=name or code, created_at=from_us(now_us()))
+            ).inserted_primary_key[0]
+            conn.execute(
+                heads_t.insert().values(
+                    ledger_id=ledger_id, last_sequence=0, last_hash=chain.GENESIS_HASH, last_recorded_at_us=0
+                )
+            )
+
+        self.db.run_write(work, retry_on_integrity=True)
+        return code
+
+    def list_ledgers(self) -> list[str]:
+        with self.db.read() as conn:
+            return [row.code for row in conn.execute(select(ledgers_t.c.code).order_by(ledgers_t.c.code))]
+
+    def _ledger_id(self, conn: Connection, ledger: str) -> int:
+        cached = self._ledger_ids.get(ledger)
+        if cached is not None:
+            return cached
+        row = conn.execute(select(ledgers_t.c.id).where(ledgers_t.c.code == ledger)).first()
+        if row is None:
+            raise LedgerNotFound(f"ledger {ledger!r} does not exist")
+        self._ledger_ids[ledger] = row.id
+        return int(row.id)
+
+    # ------------------------------------------------------------------- assets
+
+    def create_asset(
+        self,
+        ledger: str,
+        code: str,
+        scale: int,
+        kind: AssetKind | str,
+        *,
+        chain_id: int | None = None,
+        contract_address: str | None = None,
+    ) -> Asset:
+        """Register an asset; re-creating it with identical attributes is a no-op."""
+        check_code(code, "asset code", MAX_ASSET_CODE_LENGTH)
+        kind = AssetKind(kind)
+        if isinstance(scale, bool) or not isinstance(scale, int) or not 0 <= scale <= MAX_SCALE:
+            raise ValidationFailed(f"scale must be an integer from 0 to {MAX_SCALE}")
+
+        def work(conn: Connection) -> Asset:
+            ledger_id = self._ledger_id(conn, ledger)
+            existing = self._load_asset(conn, ledger_id, code)
+            wanted = (scale, kind, chain_id, contract_address)
+            if existing is not None:
+                if (existing.scale, existing.kind, existing.chain_id, existing.contract_address) != wanted:
+                    raise AlreadyExists(f"asset {code} exists with different attributes")
+                return existing
+            conn.execute(
+                assets_t.insert().values(
+                    ledger_id=ledger_id, code=code, scale=scale, kind=kind.value, chain_id=chain_id,
+                    contract_address=contract_address, created_at=from_us(now_us()),
+                )
+            )
+            asset = self._load_asset(conn, ledger_id, code)
+            assert asset is not None
+            return asset
+
+        return self.db.run_write(work, retry_on_integrity=True)
+
+    def get_asset(self, ledger: str, code: str) -> Asset:
+        with self.db.read() as conn:
+            return self._asset(conn, self._ledger_id(conn, ledger), code)
+
+    def list_assets(self, ledger: str) -> list[Asset]:
+        with self.db.read() as conn:
+            ledger_id = self._ledger_id(conn, ledger)
+            rows = conn.execute(select(assets_t).where(assets_t.c.ledger_id == ledger_id).order_by(assets_t.c.code))
+            return [self._asset_from_row(row) for row in rows]
+
+    def _asset_from_row(self, row: Any) -> Asset:
+        return Asset(
+            id=int(row.id), code=row.code, scale=int(row.scale), kind=AssetKind(row.kind),
+            chain_id=row.chain_id, contract_address=row.contract_address,
+        )
+
+    def _load_asset(self, conn: Connection, ledger_id: int, code: str) -> Asset | None:
+        row = conn.execute(
+            select(assets_t).where(assets_t.c.ledger_id == ledger_id, assets_t.c.code == code)
+        ).first()
+        if row is None:
+            return None
+        asset = self._asset_from_row(row)
+        self._assets[(ledger_id, code)] = asset
+        self._assets_by_id[asset.id] = asset
+        return asset
+
+    def _asset(self, conn: Connection, ledger_id: int, code: str) -> Asset:
+        asset = self._assets.get((ledger_id, code)) or self._load_asset(conn, ledger_id, code)
+        if asset is None:
+            raise AssetNotFound(f"asset {code!r} is not registered in this ledger")
+        return asset
+
+    # ----------------------------------------------------------------- accounts
+
+    def create_account(
+        self,
+        ledger: str,
+        code: str,
+        accounting_type: AccountingType | str,
+        *,
+        no_overdraft: bool = False,
+        metadata: dict[str, Any] | None = None,
+    ) -> Account:
+        """Open an account; re-opening it with identical attributes is a no-op."""
+        check_code(code, "account code")
+        accounting_type = AccountingType(accounting_type)
+        metadata_json = chain.canonical_metadata(metadata or {})
+
+        def work(conn: Connection) -> Account:
+            ledger_id = self._ledger_id(conn, ledger)
+            existing = self._load_account(conn, ledger_id, code)
+            if existing is not None:
+                if (existing.accounting_type, existing.no_overdraft) != (accounting_type, no_overdraft):
+                    raise AlreadyExists(f"account {code} exists with different attributes")
+                return existing
+            conn.execute(
+                accounts_t.insert().values(
+                    ledger_id=ledger_id, code=code, accounting_type=accounting_type.value,
+                    no_overdraft=no_overdraft, metadata_json=metadata_json, created_at=from_us(now_us()),
+                )
+            )
+            account = self._load_account(conn, ledger_id, code)
+            assert account is not None
+            return account
+
+        return self.db.run_write(work, retry_on_integrity=True)
+
+    def add_account_template(
+        self, ledger: str, pattern: str, accounting_type: AccountingType | str, *,
+        no_overdraft: bool, priority: int = 100,
+    ) -> AccountTemplate:
+        """Accounts whose code matches `pattern` (a glob, e.g. "holder:*") are opened on first use."""
+        if not pattern or len(pattern) > 256:
+            raise ValidationFailed("template pattern must be 1-256 characters")
+        template = AccountTemplate(pattern, AccountingType(accounting_type), no_overdraft, priority)
+
+        def work(conn: Connection) -> AccountTemplate:
+            ledger_id = self._ledger_id(conn, ledger)
+            row = conn.execute(
+                select(templates_t).where(templates_t.c.ledger_id == ledger_id, templates_t.c.pattern == pattern)
+            ).first()
+            if row is None:
+                conn.execute(
+                    templates_t.insert().values(
+                        ledger_id=ledger_id, pattern=pattern, accounting_type=template.accounting_type.value,
+                        no_overdraft=no_overdraft, priority=priority,
+                    )
+                )
+            elif (row.accounting_type, row.no_overdraft, row.priority) != (
+                template.accounting_type.value, no_overdraft, priority,
+            ):
+                raise AlreadyExists(f"template {pattern} exists with different attributes")
+            self._templates.pop(ledger_id, None)
+            return template
+
+        return self.db.run_write(work, retry_on_integrity=True)
+
+    def list_account_templates(self, ledger: str) -> list[AccountTemplate]:
+        with self.db.read() as conn:
+            return list(self._load_templates(conn, self._ledger_id(conn, ledger)))
+
+    def _load_templates(self, conn: Connection, ledger_id: int) -> list[AccountTemplate]:
+        rows = conn.execute(
+            select(templates_t).where(templates_t.c.ledger_id == ledger_id)
+            .order_by(templates_t.c.priority, templates_t.c.id)
+        )
+        return [
+            AccountTemplate(row.pattern, AccountingType(row.accounting_type), bool(row.no_overdraft), row.priority)
+            for row in rows
+        ]
+
+    def get_account(self, ledger: str, code: str) -> Account:
+        with self.db.read() as conn:
+            ledger_id = self._ledger_id(conn, ledger)
+            account = self._accounts.get((ledger_id, code)) or self._load_account(conn, ledger_id, code)
+            if account is None:
+                raise AccountNotFound(f"account {code!r} does not exist")
+            return account
+
+    def list_accounts(
+        self, ledger: str, *, prefix: str | None = None, after: str | None = None, limit: int = DEFAULT_PAGE_SIZE
+    ) -> list[Account]:
+        limit = _page_limit(limit)
+        with self.db.read() as conn:
+            ledger_id = self._ledger_id(conn, ledger)
+            query = select(accounts_t).where(accounts_t.c.ledger_id == ledger_id)
+            if prefix:
+                query = query.where(accounts_t.c.code.startswith(prefix, autoescape=True))
+            if after:
+                query = query.where(accounts_t.c.code > after)
+            rows = conn.execute(query.order_by(accounts_t.c.code).limit(limit))
+            return [self._account_from_row(row) for row in rows]
+
+    def _account_from_row(self, row: Any) -> Account:
+        return Account(
+            id=int(row.id), code=row.code, accounting_type=AccountingType(row.accounting_type),
+            no_overdraft=bool(row.no_overdraft), metadata=json.loads(row.metadata_json),
+        )
+
+    def _load_account(self, conn: Connection, ledger_id: int, code: str) -> Account | None:
+        row = conn.execute(
+            select(accounts_t).where(accounts_t.c.ledger_id == ledger_id, accounts_t.c.code == code)
+        ).first()
+        if row is None:
+            return None
+        account = self._account_from_row(row)
+        self._accounts[(ledger_id, code)] = account
+        self._accounts_by_id[account.id] = account
+        return account
+
+    def _account_by_id(self, conn: Connection, account_id: int) -> Account:
+        account = self._accounts_by_id.get(account_id)
+        if account is None:
+            row = conn.execute(select(accounts_t).where(accounts_t.c.id == account_id)).one()
+            account = self._account_from_row(row)
+            self._accounts_by_id[account_id] = account
+        return account
+
+    def _asset_by_id(self, conn: Connection, asset_id: int) -> Asset:
+        asset = self._assets_by_id.get(asset_id)
+        if asset is None:
+            asset = self._asset_from_row(conn.execute(select(assets_t).where(assets_t.c.id == asset_id)).one())
+            self._assets_by_id[asset_id] = asset
+        return asset
+
+    def _ensure_accounts(self, ledger_id: int, codes: Iterable[str], pairs: Iterable[tuple[str, str]]) -> None:
+        """Open template-matched accounts and create missing balance rows (own transaction).
+
+        Kept out of the main write transaction so that it never waits on another
+        writer's uncommitted insert of the same key while holding balance locks.
+        """
+        missing_codes = {code for code in codes if (ledger_id, code) not in self._accounts}
+        wanted_pairs = set(pairs)
+        if not missing_codes and all(
+            (self._accounts[(ledger_id, a)].id, self._assets[(ledger_id, s)].id) in self._balance_pairs
+            for a, s in wanted_pairs
+        ):
+            return
+
+        def work(conn: Connection) -> None:
+            templates = self._templates.get(ledger_id)
+            if templates is None:
+                templates = self._templates[ledger_id] = self._load_templates(conn, ledger_id)
+            for code in sorted(missing_codes):
+                if self._load_account(conn, ledger_id, code) is not None:
+                    continue
+                template = next((t for t in templates if fnmatch.fnmatchcase(code, t.pattern)), None)
+                if template is None:
+                    raise AccountNotFound(f"account {code!r} does not exist and no template matches it")
+                conn.execute(
+                    self._insert_ignore(accounts_t).values(
+                        ledger_id=ledger_id, code=code, accounting_type=template.accounting_type.value,
+                        no_overdraft=template.no_overdraft, metadata_json="{}", created_at=from_us(now_us()),
+                    )
+                )
+                self._load_account(conn, ledger_id, code)
+            new_pairs = []
+            for account_code, asset_code in sorted(wanted_pairs):
+                pair = (self._accounts[(ledger_id, account_code)].id, self._asset(conn, ledger_id, asset_code).id)
+                if pair not in self._balance_pairs:
+                    new_pairs.append(pair)
+            if new_pairs:
+                conn.execute(
+                    self._insert_ignore(balances_t),
+                    [
+                        dict(account_id=a, asset_id=s, ledger_id=ledger_id, debits_posted_units=0,
+                             credits_posted_units=0, debits_pending_units=0, credits_pending_units=0, version=0)
+                        for a, s in new_pairs
+                    ],
+                )
+            self._balance_pairs.update(new_pairs)
+
+        self.db.run_write(work, retry_on_integrity=True)
+
+    def _insert_ignore(self, table: Any) -> Any:
+        if self.db.dialect == "postgresql":
+            return pg_dialect.insert(table).on_conflict_do_nothing()
+        return sqlite_dialect.insert(table).on_conflict_do_nothing()
+
+    # ------------------------------------------------------------------ posting
+
+    def post(self, ledger: str, request: EntryRequest) -> Entry:
+        """Post one balanced entry (idempotent by `request.idempotency_key`)."""
+        return self.post_many(ledger, [request])[0]
+
+    def post_many(self, ledger: str, requests: Sequence[EntryRequest]) -> list[Entry]:
+        """Post a batch in ONE transaction: all entries or none.
+
+        Balance deltas are computed in memory and each (account, asset) row is
+        updated once per batch, so hot accounts cost one row update per batch.
+        """
+        if not requests:
+            return []
+        if len(requests) > MAX_ENTRIES_PER_BATCH:
+            raise ValidationFailed(f"a batch holds at most {MAX_ENTRIES_PER_BATCH} entries")
+        with self.db.read() as conn:
+            ledger_id = self._ledger_id(conn, ledger)
+        prepared = self._prepare(ledger, ledger_id, requests)
+        return self._commit_prepared(ledger, ledger_id, prepared)
+
+    def _prepare(self, ledger: str, ledger_id: int, requests: Sequence[EntryRequest]) -> list[_Prepared]:
+        codes = {leg.account for request in requests for leg in request.legs}
+        pairs = {(leg.account, leg.asset) for request in requests for leg in request.legs}
+        with self.db.read() as conn:
+            for asset_code in {asset for _, asset in pairs}:
+                self._asset(conn, ledger_id, asset_code)
+        self._ensure_accounts(ledger_id, codes, pairs)
+        prepared = []
+        default_effective_us = now_us()
+        for request in requests:
+            prepared.append(self._prepare_one(ledger, ledger_id, request, None, default_effective_us))
+        return prepared
+
+    def _prepare_one(
+        self, ledger: str, ledger_id: int, request: EntryRequest, reverses_entry_id: str | None,
+        default_effective_us: int,
+    ) -> _Prepared:
+        sums: dict[str, list[int]] = {}
+        legs: list[tuple[int, int, Side, int]] = []
+        for leg in request.legs:
+            totals = sums.setdefault(leg.asset, [0, 0])
+            totals[0 if leg.side is Side.DEBIT else 1] += leg.amount_units
+            legs.append(
+                (self._accounts[(ledger_id, leg.account)].id, self._assets[(ledger_id, leg.asset)].id,
+                 leg.side, leg.amount_units)
+            )
+        for asset_code, (debits, credits) in sums.items():
+            if debits != credits:
+                raise UnbalancedEntry(
+                    f"entry {request.idempotency_key}: {asset_code} debits {debits} != credits {credits}",
+                    asset=asset_code,
+                )
+        effective_given = request.effective_at is not None
+        effective_us = to_us(request.effective_at) if request.effective_at else default_effective_us
+        metadata_json = chain.canonical_metadata(request.metadata)
+        return _Prepared(
+            request=request,
+            entry_id=new_id(),
+            effective_at_us=effective_us,
+            effective_given=effective_given,
+            metadata_json=metadata_json,
+            reverses_entry_id=reverses_entry_id,
+            legs=legs,
+            digest=self._digest(ledger, request, effective_us, metadata_json, reverses_entry_id),
+        )
+
+    @staticmethod
+    def _digest(
+        ledger: str, request: EntryRequest, effective_us: int, metadata_json: str, reverses_entry_id: str | None
+    ) -> str:
+        return chain.body_digest(
+            ledger=ledger,
+            idempotency_key=request.idempotency_key,
+            kind=request.kind,
+            effective_at_us=effective_us,
+            external_ref=request.external_ref,
+            reverses_entry_id=reverses_entry_id,
+            metadata_json=metadata_json,
+            postings=[(leg.account, leg.asset, leg.side.value, leg.amount_units) for leg in request.legs],
+        )
+
+    def _commit_prepared(
+        self, ledger: str, ledger_id: int, prepared: list[_Prepared], *, on_commit: Any = None
+    ) -> list[Entry]:
+        state = {"optimistic": True}
+
+        def work(conn: Connection) -> list[Entry]:
+            optimistic = state["optimistic"]
+            state["optimistic"] = False
+            try:
+                results = self._write(conn, ledger, ledger_id, prepared, check_existing=not optimistic)
+            except LedgerError:
+                if optimistic:  # maybe a replay: decide with the idempotency check first
+                    raise _Retry() from None
+                raise
+            if on_commit is not None:
+                on_commit(conn, results)
+            return results
+
+        return self.db.run_write(work, retry_on_integrity=True)
+
+    def _write(
+        self, conn: Connection, ledger: str, ledger_id: int, prepared: list[_Prepared], *, check_existing: bool
+    ) -> list[Entry]:
+        """The main write transaction body (see module docstring for the lock order)."""
+        replays: dict[int, Entry] = {}
+        if check_existing:
+            replays = self._find_replays(conn, ledger, ledger_id, prepared)
+        else:
+            seen: set[str] = set()
+            for item in prepared:
+                if item.request.idempotency_key in seen:
+                    raise _Retry()  # in-batch duplicate: take the checked path
+                seen.add(item.request.idempotency_key)
+        fresh = [item for index, item in enumerate(prepared) if index not in replays]
+        if not fresh:
+            return [replays[index] for index in range(len(prepared))]
+
+        # Lock every touched balance row in (account_id, asset_id) order.
+        pairs = sorted({(a, s) for item in fresh for a, s, _, _ in item.legs} | {
+            pair for item in fresh if item.hold_release
+            for pair in ((item.hold_release[1], item.hold_release[3]), (item.hold_release[2], item.hold_release[3]))
+        })
+        balances = self._lock_balances(conn, pairs)
+
+        running: list[list[tuple[int, int]]] = []
+        for item in fresh:
+            if item.hold_release is not None:
+                _, debit_id, credit_id, asset_id, held = item.hold_release
+                balances[(debit_id, asset_id)].debits_pending -= held
+                balances[(credit_id, asset_id)].credits_pending -= held
+                balances[(debit_id, asset_id)].dirty = balances[(credit_id, asset_id)].dirty = True
+            after: list[tuple[int, int]] = []
+            touched: set[tuple[int, int]] = set()
+            for account_id, asset_id, side, amount in item.legs:
+                bal = balances[(account_id, asset_id)]
+                if side is Side.DEBIT:
+                    bal.debits_posted += amount
+                else:
+                    bal.credits_posted += amount
+                bal.dirty = True
+                touched.add((account_id, asset_id))
+                after.append((bal.debits_posted, bal.credits_posted))
+            for pair in touched:
+                self._check_balance(conn, pair, balances[pair], item.request.idempotency_key)
+            running.append(after)
+
+        head = conn.execute(
+            select(heads_t.c.last_sequence, heads_t.c.last_hash, heads_t.c.last_recorded_at_us)
+            .where(heads_t.c.ledger_id == ledger_id).with_for_update()
+        ).one()
+        sequence = int(head.last_sequence)
+        prev_hash = head.last_hash
+        recorded_at_us = max(now_us(), int(head.last_recorded_at_us))
+        entry_rows: list[dict[str, Any]] = []
+        posting_rows: list[dict[str, Any]] = []
+        written: list[Entry] = []
+        for item, after in zip(fresh, running):
+            sequence += 1
+            prev_hash = chain.link_hash(prev_hash, sequence, recorded_at_us, item.entry_id, item.digest)
+            request = item.request
+            entry_rows.append(
+                dict(
+                    id=item.entry_id, ledger_id=ledger_id, sequence=sequence,
+                    idempotency_key=request.idempotency_key, kind=request.kind,
+                    effective_at_us=item.effective_at_us, recorded_at_us=recorded_at_us,
+                    external_ref=request.external_ref, reverses_entry_id=item.reverses_entry_id,
+                    metadata_json=item.metadata_json, body_digest=item.digest, hash=prev_hash,
+                )
+            )
+            for leg_index, ((account_id, asset_id, side, amount), (debits_after, credits_after)) in enumerate(
+                zip(item.legs, after)
+            ):
+                posting_rows.append(
+                    dict(
+                        entry_id=item.entry_id, leg_index=leg_index, ledger_id=ledger_id, sequence=sequence,
+                        account_id=account_id, asset_id=asset_id, side=side.value, amount_units=amount,
+                        debits_after_units=debits_after, credits_after_units=credits_after,
+                    )
+                )
+            written.append(
+                Entry(
+                    id=item.entry_id, ledger=ledger, sequence=sequence, idempotency_key=request.idempotency_key,
+                    kind=request.kind, effective_at_us=item.effective_at_us, recorded_at_us=recorded_at_us,
+                    external_ref=request.external_ref, reverses_entry_id=item.reverses_entry_id,
+                    metadata=json.loads(item.metadata_json), legs=request.legs, body_digest=item.digest,
+                    hash=prev_hash,
+                )
+            )
+        conn.execute(entries_t.insert(), entry_rows)
+        conn.execute(postings_t.insert(), posting_rows)
+        self._store_balances(conn, balances)
+        conn.execute(
+            heads_t.update().where(heads_t.c.ledger_id == ledger_id)
+            .values(last_sequence=sequence, last_hash=prev_hash, last_recorded_at_us=recorded_at_us)
+        )
+        fresh_iter = iter(written)
+        return [replays[index] if index in replays else next(fresh_iter) for index in range(len(prepared))]
+
+    def _find_replays(
+        self, conn: Connection, ledger: str, ledger_id: int, prepared: list[_Prepared]
+    ) -> dict[int, Entry]:
+        """Entries already recorded under the batch's idempotency keys (or its external refs)."""
+        keys = [item.request.idempotency_key for item in prepared]
+        refs = [item.request.external_ref for item in prepared if item.request.external_ref is not None]
+        condition = entries_t.c.idempotency_key.in_(keys)
+        if refs:
+            condition = or_(condition, entries_t.c.external_ref.in_(refs))
+        existing = {
+            row.idempotency_key: row
+            for row in conn.execute(
+                select(
+                    entries_t.c.id, entries_t.c.idempotency_key, entries_t.c.external_ref,
+                    entries_t.c.body_digest, entries_t.c.effective_at_us,
+                ).where(entries_t.c.ledger_id == ledger_id, condition)
+            )
+        }
+        by_ref = {row.external_ref: row for row in existing.values() if row.external_ref is not None}
+        reversed_ids = [item.reverses_entry_id for item in prepared if item.reverses_entry_id is not None]
+        if reversed_ids:
+            for row in conn.execute(
+                select(entries_t.c.id, entries_t.c.idempotency_key, entries_t.c.reverses_entry_id).where(
+                    entries_t.c.ledger_id == ledger_id, entries_t.c.reverses_entry_id.in_(reversed_ids)
+                )
+            ):
+                if row.idempotency_key not in existing:
+                    raise AlreadyReversed(
+                        f"entry {row.reverses_entry_id} was already reversed by {row.id}", reversal_id=row.id
+                    )
+        replays: dict[int, Entry] = {}
+        first_in_batch: dict[str, int] = {}
+        for index, item in enumerate(prepared):
+            key = item.request.idempotency_key
+            row = existing.get(key)
+            if row is not None:
+                self._check_same(ledger, item, row.body_digest, int(row.effective_at_us))
+                replays[index] = replace(self._load_entry(conn, ledger, row.id), replayed=True)
+                continue
+            ref = item.request.external_ref
+            if ref is not None and ref in by_ref:
+                raise ExternalRefConflict(
+                    f"external reference {ref} is already recorded by entry {by_ref[ref].id}",
+                    entry_id=by_ref[ref].id,
+                )
+            if key in first_in_batch:
+                earlier = prepared[first_in_batch[key]]
+                if earlier.digest != item.digest:
+                    raise IdempotencyConflict(f"idempotency key {key} appears twice in the batch with different content")
+                raise ValidationFailed(f"idempotency key {key} appears twice in the batch")
+            first_in_batch[key] = index
+        return replays
+
+    def _check_same(self, ledger: str, item: _Prepared, stored_digest: str, stored_effective_us: int) -> None:
+        digest = item.digest
+        if not item.effective_given:
+            digest = self._digest(ledger, item.request, stored_effective_us, item.metadata_json, item.reverses_entry_id)
+        if digest != stored_digest:
+            raise IdempotencyConflict(
+                f"idempotency key {item.request.idempotency_key} was used for a different entry"
+            )
+
+    def _lock_balances(self, conn: Connection, pairs: list[tuple[int, int]]) -> dict[tuple[int, int], _BalanceState]:
+        query = (
+            select(
+                balances_t.c.account_id, balances_t.c.asset_id, balances_t.c.debits_posted_units,
+                balances_t.c.credits_posted_units, balances_t.c.debits_pending_units,
+                balances_t.c.credits_pending_units, balances_t.c.version,
+            )
+            .where(tuple_(balances_t.c.account_id, balances_t.c.asset_id).in_(pairs))
+            .order_by(balances_t.c.account_id, balances_t.c.asset_id)
+            .with_for_update()
+        )
+        balances = {
+            (int(row.account_id), int(row.asset_id)): _BalanceState(
+                row.debits_posted_units, row.credits_posted_units, row.debits_pending_units,
+                row.credits_pending_units, int(row.version),
+            )
+            for row in conn.execute(query)
+        }
+        if len(balances) != len(pairs):  # pragma: no cover - _ensure_accounts created them
+            raise RuntimeError("balance rows missing for a write; ledger invariant broken")
+        return balances
+
+    def _check_balance(self, conn: Connection, pair: tuple[int, int], bal: _BalanceState, key: str) -> None:
+        for total in (bal.debits_posted + bal.debits_pending, bal.credits_posted + bal.credits_pending):
+            if total > MAX_AMOUNT_UNITS:
+                account = self._account_by_id(conn, pair[0])
+                raise BalanceOverflow(f"entry {key}: totals of {account.code} would exceed 2^256-1")
+        account = self._account_by_id(conn, pair[0])
+        if not account.no_overdraft:
+            return
+        if account.accounting_type.debit_normal:
+            available = bal.debits_posted - bal.credits_posted - bal.credits_pending
+        else:
+            available = bal.credits_posted - bal.debits_posted - bal.debits_pending
+        if available < 0:
+            asset = self._asset_by_id(conn, pair[1])
+            raise Overdraft(
+                f"{key}: account {account.code} would have {available} {asset.code} base units available",
+                account=account.code, asset=asset.code,
+            )
+
+    def _store_balances(self, conn: Connection, balances: dict[tuple[int, int], _BalanceState]) -> None:
+        rows = [
+            dict(
+                b_account_id=account_id, b_asset_id=asset_id, debits_posted_units=bal.debits_posted,
+                credits_posted_units=bal.credits_posted, debits_pending_units=bal.debits_pending,
+                credits_pending_units=bal.credits_pending, version=bal.version + 1,
+            )
+            for (account_id, asset_id), bal in balances.items()
+            if bal.dirty
+        ]
+        if not rows:
+            return
+        from sqlalchemy import bindparam
+
+        conn.execute(
+            balances_t.update()
+            .where(balances_t.c.account_id == bindparam("b_account_id"), balances_t.c.asset_id == bindparam("b_asset_id"))
+            .values(
+                debits_posted_units=bindparam("debits_posted_units"),
+                credits_posted_units=bindparam("credits_posted_units"),
+                debits_pending_units=bindparam("debits_pending_units"),
+                credits_pending_units=bindparam("credits_pending_units"),
+                version=bindparam("version"),
+            ),
+            rows,
+        )
+
+    # ---------------------------------------------------------------- reversals
+
+    def reverse(
+        self, ledger: str, entry_id: str, *, idempotency_key: str | None = None, reason: str | None = None,
+        effective_at: datetime | None = None,
+    ) -> Entry:
+        """Post the mirror of `entry_id` (sides swapped), linked to it. An entry is reversed once."""
+        key = idempotency_key or f"reversal:{entry_id}"
+        with self.db.read() as conn:
+            ledger_id = self._ledger_id(conn, ledger)
+            original = self._load_entry(conn, ledger, entry_id)
+            existing = conn.execute(
+                select(entries_t.c.id, entries_t.c.idempotency_key).where(
+                    entries_t.c.ledger_id == ledger_id, entries_t.c.reverses_entry_id == entry_id
+                )
+            ).first()
+        if original.reverses_entry_id is not None:
+            raise ValidationFailed(f"entry {entry_id} is itself a reversal; post a new entry instead")
+        if existing is not None and existing.idempotency_key != key:
+            raise AlreadyReversed(f"entry {entry_id} was already reversed by {existing.id}", reversal_id=existing.id)
+        metadata: dict[str, Any] = {"reason": reason} if reason else {}
+        request = EntryRequest(
+            idempotency_key=key,
+            kind="reversal",
+            legs=tuple(Leg(leg.account, leg.asset, leg.side.opposite(), leg.amount_units) for leg in original.legs),
+            effective_at=effective_at,
+            metadata=metadata,
+        )
+        item = self._prepare_one(ledger, ledger_id, request, entry_id, now_us())
+        return self._commit_prepared(ledger, ledger_id, [item])[0]
+
+    # -------------------------------------------------------------------- holds
+
+    def create_hold(
+        self,
+        ledger: str,
+        *,
+        idempotency_key: str,
+        debit_account: str,
+        credit_account: str,
+        asset: str,
+        amount_units: int,
+        expires_at: datetime | None = None,
+        kind: str = "transfer",
+        metadata: dict[str, Any] | None = None,
+    ) -> Hold:
+        """Reserve `amount_units` (two-phase transfer, phase one). Reduces available balance."""
+        legs = (Leg(debit_account, asset, Side.DEBIT, amount_units), Leg(credit_account, asset, Side.CREDIT, amount_units))
+        check_key(idempotency_key, "idempotency key", MAX_IDEMPOTENCY_KEY_LENGTH)
+        check_kind(kind)
+        metadata_json = chain.canonical_metadata(metadata or {})
+        expires_at_us = to_us(expires_at) if expires_at else None
+        with self.db.read() as conn:
+            ledger_id = self._ledger_id(conn, ledger)
+            asset_row = self._asset(conn, ledger_id, asset)
+        self._ensure_accounts(ledger_id, {debit_account, credit_account}, {(l.account, asset) for l in legs})
+        debit_id = self._accounts[(ledger_id, debit_account)].id
+        credit_id = self._accounts[(ledger_id, credit_account)].id
+        if debit_id == credit_id:
+            raise ValidationFailed("a hold needs two different accounts")
+
+        def work(conn: Connection) -> Hold:
+            row = conn.execute(
+                select(holds_t).where(holds_t.c.ledger_id == ledger_id, holds_t.c.idempotency_key == idempotency_key)
+            ).first()
+            if row is not None:
+                same = (row.debit_account_id, row.credit_account_id, row.asset_id, row.amount_units, row.kind,
+                        row.expires_at_us, row.metadata_json) == (
+                    debit_id, credit_id, asset_row.id, amount_units, kind, expires_at_us, metadata_json)
+                if not same:
+                    raise IdempotencyConflict(f"idempotency key {idempotency_key} was used for a different hold")
+                return replace(self._hold_from_row(conn, ledger, row), replayed=True)
+            pairs = sorted({(debit_id, asset_row.id), (credit_id, asset_row.id)})
+            balances = self._lock_balances(conn, pairs)
+            balances[(debit_id, asset_row.id)].debits_pending += amount_units
+            balances[(credit_id, asset_row.id)].credits_pending += amount_units
+            for pair in pairs:
+                balances[pair].dirty = True
+                self._check_balance(conn, pair, balances[pair], idempotency_key)
+            hold_id = new_id()
+            conn.execute(
+                holds_t.insert().values(
+                    id=hold_id, ledger_id=ledger_id, idempotency_key=idempotency_key, kind=kind,
+                    debit_account_id=debit_id, credit_account_id=credit_id, asset_id=asset_row.id,
+                    amount_units=amount_units, status=HoldStatus.PENDING.value, expires_at_us=expires_at_us,
+                    created_at_us=now_us(), resolved_at_us=None, posted_entry_id=None, metadata_json=metadata_json,
+                )
+            )
+            self._store_balances(conn, balances)
+            return self._hold_from_row(conn, ledger, conn.execute(select(holds_t).where(holds_t.c.id == hold_id)).one())
+
+        return self.db.run_write(work, retry_on_integrity=True)
+
+    def get_hold(self, ledger: str, hold_id: str) -> Hold:
+        with self.db.read() as conn:
+            ledger_id = self._ledger_id(conn, ledger)
+            row = conn.execute(select(holds_t).where(holds_t.c.id == hold_id, holds_t.c.ledger_id == ledger_id)).first()
+            if row is None:
+                raise HoldNotFound(f"hold {hold_id} does not exist")
+            return self._hold_from_row(conn, ledger, row)
+
+    def _hold_from_row(self, conn: Connection, ledger: str, row: Any) -> Hold:
+        return Hold(
+            id=row.id, ledger=ledger, idempotency_key=row.idempotency_key, kind=row.kind,
+            debit_account=self._account_by_id(conn, int(row.debit_account_id)).code,
+            credit_account=self._account_by_id(conn, int(row.credit_account_id)).code,
+            asset=self._asset_by_id(conn, int(row.asset_id)).code, amount_units=row.amount_units,
+            status=HoldStatus(row.status), expires_at_us=row.expires_at_us, created_at_us=row.created_at_us,
+            resolved_at_us=row.resolved_at_us, posted_entry_id=row.posted_entry_id,
+            metadata=json.loads(row.metadata_json),
+        )
+
+    def post_hold(
+        self, ledger: str, hold_id: str, *, amount_units: int | None = None, idempotency_key: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Entry:
+        """Phase two: post all (default) or part of the hold as a journal entry; release the rest."""
+        hold = self.get_hold(ledger, hold_id)
+        key = idempotency_key or f"hold:{hold_id}:post"
+        if hold.status is HoldStatus.POSTED and hold.posted_entry_id:
+            entry = self.get_entry(ledger, hold.posted_entry_id)
+            if entry.idempotency_key == key and (amount_units is None or amount_units == entry.legs[0].amount_units):
+                return replace(entry, replayed=True)
+        amount = hold.amount_units if amount_units is None else amount_units
+        if amount > hold.amount_units:
+            raise HoldAmountExceeded(f"cannot post {amount} of a hold of {hold.amount_units}")
+        request = EntryRequest(
+            idempotency_key=key, kind=hold.kind,
+            legs=(Leg(hold.debit_account, hold.asset, Side.DEBIT, amount),
+                  Leg(hold.credit_account, hold.asset, Side.CREDIT, amount)),
+            metadata={**hold.metadata, **(metadata or {}), "hold_id": hold_id},
+        )
+        with self.db.read() as conn:
+            ledger_id = self._ledger_id(conn, ledger)
+        item = self._prepare_one(ledger, ledger_id, request, None, now_us())
+        debit_id = self._accounts[(ledger_id, hold.debit_account)].id
+        credit_id = self._accounts[(ledger_id, hold.credit_account)].id
+        asset_id = self._assets[(ledger_id, hold.asset)].id
+        item.hold_release = (hold_id, debit_id, credit_id, asset_id, hold.amount_units)
+
+        def resolve(conn: Connection, results: list[Entry]) -> None:
+            if results[0].replayed:
+                return
+            self._resolve_hold(conn, hold_id, HoldStatus.POSTED, results[0].id)
+
+        return self._commit_prepared(ledger, ledger_id, [item], on_commit=resolve)[0]
+
+    def _resolve_hold(self, conn: Connection, hold_id: str, status: HoldStatus, entry_id: str | None) -> None:
+        row = conn.execute(select(holds_t.c.status, holds_t.c.expires_at_us).where(holds_t.c.id == hold_id)).one()
+        if row.status != HoldStatus.PENDING.value:
+            raise HoldNotPending(f"hold {hold_id} is {row.status}")
+        if status is HoldStatus.POSTED and row.expires_at_us is not None and row.expires_at_us <= now_us():
+            raise HoldExpired(f"hold {hold_id} expired")
+        result = conn.execute(
+            update(holds_t).where(holds_t.c.id == hold_id, holds_t.c.status == HoldStatus.PENDING.value)
+            .values(status=status.value, resolved_at_us=now_us(), posted_entry_id=entry_id)
+        )
+        if result.rowcount != 1:  # pragma: no cover - the balance locks serialise resolvers
+            raise HoldNotPending(f"hold {hold_id} is no longer pending")
+
+    def void_hold(self, ledger: str, hold_id: str) -> Hold:
+        """Release a pending hold without posting. Voiding a voided hold returns it unchanged."""
+        hold = self.get_hold(ledger, hold_id)
+        if hold.status is HoldStatus.VOIDED:
+            return replace(hold, replayed=True)
+        self._release_holds(ledger, [hold_id], HoldStatus.VOIDED)
+        return self.get_hold(ledger, hold_id)
+
+    def expire_holds(self, ledger: str, *, now: datetime | None = None, limit: int = 1_000) -> int:
+        """Release pending holds whose expiry has passed; returns how many were expired."""
+        moment_us = to_us(now) if now else now_us()
+        with self.db.read() as conn:
+            ledger_id = self._ledger_id(conn, ledger)
+            ids = [
+                row.id for row in conn.execute(
+                    select(holds_t.c.id).where(
+                        holds_t.c.ledger_id == ledger_id, holds_t.c.status == HoldStatus.PENDING.value,
+                        holds_t.c.expires_at_us.is_not(None), holds_t.c.expires_at_us <= moment_us,
+                    ).order_by(holds_t.c.id).limit(limit)
+                )
+            ]
+        if not ids:
+            return 0
+        return self._release_holds(ledger, ids, HoldStatus.EXPIRED)
+
+    def _release_holds(self, ledger: str, hold_ids: list[str], status: HoldStatus) -> int:
+        def work(conn: Connection) -> int:
+            rows = conn.execute(
+                select(holds_t).where(holds_t.c.id.in_(hold_ids), holds_t.c.status == HoldStatus.PENDING.value)
+                .order_by(holds_t.c.id).with_for_update()
+            ).all()
+            if not rows:
+                if len(hold_ids) == 1:
+                    raise HoldNotPending(f"hold {hold_ids[0]} is no longer pending")
+                return 0
+            pairs = sorted({(int(r.debit_account_id), int(r.asset_id)) for r in rows}
+                           | {(int(r.credit_account_id), int(r.asset_id)) for r in rows})
+            balances = self._lock_balances(conn, pairs)
+            for row in rows:
+                balances[(int(row.debit_account_id), int(row.asset_id))].debits_pending -= row.amount_units
+                balances[(int(row.credit_account_id), int(row.asset_id))].credits_pending -= row.amount_units
+            for bal in balances.values():
+                bal.dirty = True
+            conn.execute(
+                update(holds_t).where(holds_t.c.id.in_([r.id for r in rows]), holds_t.c.status == HoldStatus.PENDING.value)
+                .values(status=status.value, resolved_at_us=now_us())
+            )
+            self._store_balances(conn, balances)
+            return len(rows)
+
+        return self.db.run_write(work)
+
+    def list_holds(self, ledger: str, *, status: HoldStatus | None = None, limit: int = DEFAULT_PAGE_SIZE) -> list[Hold]:
+        with self.db.read() as conn:
+            ledger_id = self._ledger_id(conn, ledger)
+            query = select(holds_t).where(holds_t.c.ledger_id == ledger_id)
+            if status is not None:
+                query = query.where(holds_t.c.status == HoldStatus(status).value)
+            rows = conn.execute(query.order_by(holds_t.c.created_at_us, holds_t.c.id).limit(_page_limit(limit)))
+            return [self._hold_from_row(conn, ledger, row) for row in rows]
+
+    # -------------------------------------------------------------------- reads
+
+    def get_entry(self, ledger: str, entry_id: str) -> Entry:
+        with self.db.read() as conn:
+            return self._load_entry(conn, ledger, entry_id)
+
+    def get_entry_by_key(self, ledger: str, idempotency_key: str) -> Entry:
+        with self.db.read() as conn:
+            ledger_id = self._ledger_id(conn, ledger)
+            row = conn.execute(
+                select(entries_t.c.id).where(entries_t.c.ledger_id == ledger_id, entries_t.c.idempotency_key == idempotency_key)
+            ).first()
+            if row is None:
+                raise EntryNotFound(f"no entry with idempotency key {idempotency_key}")
+            return self._load_entry(conn, ledger, row.id)
+
+    def _load_entry(self, conn: Connection, ledger: str, entry_id: str) -> Entry:
+        ledger_id = self._ledger_id(conn, ledger)
+        row = conn.execute(
+            select(entries_t).where(entries_t.c.id == entry_id, entries_t.c.ledger_id == ledger_id)
+        ).first()
+        if row is None:
+            raise EntryNotFound(f"entry {entry_id} does not exist")
+        legs = tuple(self._legs(conn, [entry_id])[entry_id])
+        return self._entry_from_row(ledger, row, legs)
+
+    def _legs(self, conn: Connection, entry_ids: list[str]) -> dict[str, list[Leg]]:
+        result: dict[str, list[Leg]] = {entry_id: [] for entry_id in entry_ids}
+        rows = conn.execute(
+            select(postings_t.c.entry_id, postings_t.c.account_id, postings_t.c.asset_id, postings_t.c.side,
+                   postings_t.c.amount_units)
+            .where(postings_t.c.entry_id.in_(entry_ids)).order_by(postings_t.c.entry_id, postings_t.c.leg_index)
+        )
+        for row in rows:
+            result[row.entry_id].append(
+                Leg(self._account_by_id(conn, int(row.account_id)).code, self._asset_by_id(conn, int(row.asset_id)).code,
+                    Side(row.side), row.amount_units)
+            )
+        return result
+
+    @staticmethod
+    def _entry_from_row(ledger: str, row: Any, legs: tuple[Leg, ...]) -> Entry:
+        return Entry(
+            id=row.id, ledger=ledger, sequence=int(row.sequence), idempotency_key=row.idempotency_key, kind=row.kind,
+            effective_at_us=int(row.effective_at_us), recorded_at_us=int(row.recorded_at_us),
+            external_ref=row.external_ref, reverses_entry_id=row.reverses_entry_id,
+            metadata=json.loads(row.metadata_json), legs=legs, body_digest=row.body_digest, hash=row.hash,
+        )
+
+    def list_entries(
+        self, ledger: str, *, after_sequence: int = 0, limit: int = DEFAULT_PAGE_SIZE
+    ) -> list[Entry]:
+        with self.db.read() as conn:
+            ledger_id = self._ledger_id(conn, ledger)
+            rows = conn.execute(
+                select(entries_t).where(entries_t.c.ledger_id == ledger_id, entries_t.c.sequence > after_sequence)
+                .order_by(entries_t.c.sequence).limit(_page_limit(limit))
+            ).all()
+            legs = self._legs(conn, [row.id for row in rows]) if rows else {}
+            return [self._entry_from_row(ledger, row, tuple(legs[row.id])) for row in rows]
+
+    def head(self, ledger: str) -> tuple[int, str]:
+        """(last sequence, last chain hash) of the ledger."""
+        with self.db.read() as conn:
+            ledger_id = self._ledger_id(conn, ledger)
+            row = conn.execute(select(heads_t).where(heads_t.c.ledger_id == ledger_id)).one()
+            return int(row.last_sequence), row.last_hash
+
+    def sequence_at(self, ledger: str, moment: datetime) -> int:
+        """The last sequence recorded at or before `moment` (recorded time is monotonic)."""
+        with self.db.read() as conn:
+            return self._sequence_at(conn, self._ledger_id(conn, ledger), to_us(moment))
+
+    def _sequence_at(self, conn: Connection, ledger_id: int, moment_us: int) -> int:
+        value = conn.execute(
+            select(func.max(entries_t.c.sequence)).where(
+                entries_t.c.ledger_id == ledger_id, entries_t.c.recorded_at_us <= moment_us
+            )
+        ).scalar()
+        return int(value or 0)
+
+    def get_balance(
+        self, ledger: str, account: str, asset: str, *, as_of_sequence: int | None = None,
+        as_of: datetime | None = None,
+    ) -> Balance:
+        """Current balance (with pending amounts and version), or the posted balance as of a
+        sequence number / recorded time (history has no pending part: holds are not history)."""
+        with self.db.read() as conn:
+            ledger_id = self._ledger_id(conn, ledger)
+            account_row = self._accounts.get((ledger_id, account)) or self._load_account(conn, ledger_id, account)
+            if account_row is None:
+                raise AccountNotFound(f"account {account!r} does not exist")
+            asset_row = self._asset(conn, ledger_id, asset)
+            if as_of is not None:
+                as_of_sequence = self._sequence_at(conn, ledger_id, to_us(as_of))
+            if as_of_sequence is None:
+                row = conn.execute(
+                    select(balances_t).where(balances_t.c.account_id == account_row.id, balances_t.c.asset_id == asset_row.id)
+                ).first()
+                if row is None:
+                    return Balance(account, asset, account_row.accounting_type, 0, 0, 0, 0, 0)
+                return Balance(
+                    account, asset, account_row.accounting_type, row.debits_posted_units, row.credits_posted_units,
+                    row.debits_pending_units, row.credits_pending_units, int(row.version),
+                )
+            row = conn.execute(
+                select(postings_t.c.debits_after_units, postings_t.c.credits_after_units)
+                .where(postings_t.c.account_id == account_row.id, postings_t.c.asset_id == asset_row.id,
+                       postings_t.c.sequence <= as_of_sequence)
+                .order_by(postings_t.c.sequence.desc(), postings_t.c.leg_index.desc()).limit(1)
+            ).first()
+            debits, credits = (row.debits_after_units, row.credits_after_units) if row else (0, 0)
+            return Balance(account, asset, account_row.accounting_type, debits, credits, 0, 0, 0,
+                           as_of_sequence=as_of_sequence)
+
+    def list_balances(self, ledger: str, account: str) -> list[Balance]:
+        with self.db.read() as conn:
+            ledger_id = self._ledger_id(conn, ledger)
+            account_row = self._accounts.get((ledger_id, account)) or self._load_account(conn, ledger_id, account)
+            if account_row is None:
+                raise AccountNotFound(f"account {account!r} does not exist")
+            rows = conn.execute(select(balances_t).where(balances_t.c.account_id == account_row.id))
+            return sorted(
+                (
+                    Balance(account, self._asset_by_id(conn, int(row.asset_id)).code, account_row.accounting_type,
+                            row.debits_posted_units, row.credits_posted_units, row.debits_pending_units,
+                            row.credits_pending_units, int(row.version))
+                    for row in rows
+                ),
+                key=lambda balance: balance.asset,
+            )
+
+    def statement(
+        self, ledger: str, account: str, asset: str, *, start: datetime | None = None, end: datetime | None = None,
+        cursor: str | None = None, limit: int = DEFAULT_PAGE_SIZE,
+    ) -> StatementPage:
+        """Postings of (account, asset) with the running balance, recorded in [start, end).
+
+        Cursor-paginated: pass `next_cursor` back to continue; pages are stable because
+        the journal is append-only.
+        """
+        limit = _page_limit(limit)
+        with self.db.read() as conn:
+            ledger_id = self._ledger_id(conn, ledger)
+            account_row = self._accounts.get((ledger_id, account)) or self._load_account(conn, ledger_id, account)
+            if account_row is None:
+                raise AccountNotFound(f"account {account!r} does not exist")
+            asset_row = self._asset(conn, ledger_id, asset)
+            query = (
+                select(postings_t.c.sequence, postings_t.c.leg_index, postings_t.c.entry_id, postings_t.c.side,
+                       postings_t.c.amount_units, postings_t.c.debits_after_units, postings_t.c.credits_after_units,
+                       entries_t.c.kind, entries_t.c.effective_at_us, entries_t.c.recorded_at_us,
+                       entries_t.c.external_ref)
+                .join(entries_t, entries_t.c.id == postings_t.c.entry_id)
+                .where(postings_t.c.account_id == account_row.id, postings_t.c.asset_id == asset_row.id)
+            )
+            if start is not None:
+                query = query.where(entries_t.c.recorded_at_us >= to_us(start))
+            if end is not None:
+                query = query.where(entries_t.c.recorded_at_us < to_us(end))
+            if cursor:
+                after_sequence, after_leg = _decode_cursor(cursor)
+                query = query.where(
+                    or_(postings_t.c.sequence > after_sequence,
+                        and_(postings_t.c.sequence == after_sequence, postings_t.c.leg_index > after_leg))
+                )
+            rows = conn.execute(
+                query.order_by(postings_t.c.sequence, postings_t.c.leg_index).limit(limit + 1)
+            ).all()
+            debit_normal = account_row.accounting_type.debit_normal
+            lines = []
+            for row in rows[:limit]:
+                signed = row.debits_after_units - row.credits_after_units
+                lines.append(
+                    StatementLine(
+                        sequence=int(row.sequence), leg_index=int(row.leg_index), entry_id=row.entry_id,
+                        kind=row.kind, effective_at_us=int(row.effective_at_us),
+                        recorded_at_us=int(row.recorded_at_us), side=Side(row.side), amount_units=row.amount_units,
+                        balance_after_units=signed if debit_normal else -signed, external_ref=row.external_ref,
+                    )
+                )
+            opening = 0
+            if lines:
+                first = lines[0]
+                opening = first.balance_after_units - (
+                    first.amount_units if (first.side is Side.DEBIT) == debit_normal else -first.amount_units
+                )
+            next_cursor = _encode_cursor(lines[-1].sequence, lines[-1].leg_index) if len(rows) > limit else None
+            return StatementPage(account, asset, tuple(lines), next_cursor, opening)
+
+    def trial_balance(self, ledger: str, *, as_of_sequence: int | None = None) -> TrialBalance:
+        """Σ debits and Σ credits per (asset, accounting type), and per asset over the whole ledger."""
+        with self.db.read() as conn:
+            ledger_id = self._ledger_id(conn, ledger)
+            head_sequence = int(
+                conn.execute(select(heads_t.c.last_sequence).where(heads_t.c.ledger_id == ledger_id)).scalar_one()
+            )
+            if as_of_sequence is None or as_of_sequence >= head_sequence:
+                as_of_sequence = head_sequence
+                rows = conn.execute(
+                    select(balances_t.c.account_id, balances_t.c.asset_id, balances_t.c.debits_posted_units.label("d"),
+                           balances_t.c.credits_posted_units.label("c"))
+                    .where(balances_t.c.ledger_id == ledger_id)
+                ).all()
+            else:
+                ranked = (
+                    select(
+                        postings_t.c.account_id, postings_t.c.asset_id, postings_t.c.debits_after_units.label("d"),
+                        postings_t.c.credits_after_units.label("c"),
+                        func.row_number().over(
+                            partition_by=(postings_t.c.account_id, postings_t.c.asset_id),
+                            order_by=(postings_t.c.sequence.desc(), postings_t.c.leg_index.desc()),
+                        ).label("rank"),
+                    )
+                    .where(postings_t.c.ledger_id == ledger_id, postings_t.c.sequence <= as_of_sequence)
+                    .subquery()
+                )
+                rows = conn.execute(
+                    select(ranked.c.account_id, ranked.c.asset_id, ranked.c.d, ranked.c.c).where(ranked.c.rank == 1)
+                ).all()
+            grouped: dict[tuple[str, AccountingType], list[int]] = {}
+            totals: dict[str, list[int]] = {}
+            for row in rows:
+                asset = self._asset_by_id(conn, int(row.asset_id)).code
+                account = self._account_by_id(conn, int(row.account_id))
+                debits, credits = row.d, row.c
+                bucket = grouped.setdefault((asset, account.accounting_type), [0, 0])
+                bucket[0] += debits
+                bucket[1] += credits
+                total = totals.setdefault(asset, [0, 0])
+                total[0] += debits
+                total[1] += credits
+            return TrialBalance(
+                as_of_sequence=as_of_sequence,
+                rows=tuple(
+                    TrialBalanceRow(asset, accounting_type, debits, credits)
+                    for (asset, accounting_type), (debits, credits) in sorted(grouped.items())
+                ),
+                totals={asset: (d, c) for asset, (d, c) in sorted(totals.items())},
+            )
+
+    # ------------------------------------------------------------------- verify
+
+    def verify(self, ledger: str) -> VerifyReport:
+        """Recompute every body digest and chain link in sequence order, then check that each
+        stored balance equals the sum of its postings. Names the first entry that fails."""
+        with self.db.read() as conn:
+            ledger_id = self._ledger_id(conn, ledger)
+            prev_hash = chain.GENESIS_HASH
+            expected_sequence = 0
+            checked = 0
+            sums: dict[tuple[int, int], list[int]] = {}
+            for rows, postings in self._entry_chunks(conn, ledger_id):
+                for row in rows:
+                    expected_sequence += 1
+                    legs = postings.get(row.id, [])
+                    failure = None
+                    if int(row.sequence) != expected_sequence:
+                        failure = f"sequence gap: expected {expected_sequence}, found {row.sequence}"
+                    else:
+                        digest = chain.body_digest(
+                            ledger=ledger, idempotency_key=row.idempotency_key, kind=row.kind,
+                            effective_at_us=int(row.effective_at_us), external_ref=row.external_ref,
+                            reverses_entry_id=row.reverses_entry_id, metadata_json=row.metadata_json,
+                            postings=[(self._account_by_id(conn, a).code, self._asset_by_id(conn, s).code, side, amount)
+                                      for a, s, side, amount in legs],
+                        )
+                        if digest != row.body_digest:
+                            failure = "content does not match its body digest (entry or postings altered)"
+                        else:
+                            link = chain.link_hash(prev_hash, int(row.sequence), int(row.recorded_at_us), row.id, digest)
+                            if link != row.hash:
+                                failure = "chain hash mismatch (entry altered, inserted or removed)"
+                    if failure:
+                        return VerifyReport(ledger, checked, False, int(row.sequence), row.id, failure)
+                    prev_hash = row.hash
+                    checked += 1
+                    for account_id, asset_id, side, amount in legs:
+                        total = sums.setdefault((account_id, asset_id), [0, 0])
+                        total[0 if side == "D" else 1] += amount
+            head = conn.execute(select(heads_t).where(heads_t.c.ledger_id == ledger_id)).one()
+            if int(head.last_sequence) != checked or head.last_hash != prev_hash:
+                return VerifyReport(ledger, checked, False, checked + 1, None,
+                                    "ledger head does not match the last entry (entries removed?)")
+            mismatches = []
+            for row in conn.execute(select(balances_t).where(balances_t.c.ledger_id == ledger_id)):
+                debits, credits = sums.get((int(row.account_id), int(row.asset_id)), [0, 0])
+                if (debits, credits) != (row.debits_posted_units, row.credits_posted_units):
+                    account = self._account_by_id(conn, int(row.account_id)).code
+                    asset = self._asset_by_id(conn, int(row.asset_id)).code
+                    mismatches.append(
+                        f"{account} {asset}: stored debits/credits {row.debits_posted_units}/{row.credits_posted_units}"
+                        f" != postings {debits}/{credits}"
+                    )
+            if mismatches:
+                return VerifyReport(ledger, checked, False, reason="stored balances differ from the journal",
+                                    balance_mismatches=tuple(mismatches))
+            return VerifyReport(ledger, checked, True)
+
+    def _entry_chunks(
+        self, conn: Connection, ledger_id: int
+    ) -> Iterator[tuple[list[Any], dict[str, list[tuple[int, int, str, int]]]]]:
+        """Stream entries and their postings in sequence order, a bounded chunk at a time."""
+        after = 0
+        while True:
+            rows = conn.execute(
+                select(entries_t).where(entries_t.c.ledger_id == ledger_id, entries_t.c.sequence > after)
+                .order_by(entries_t.c.sequence).limit(VERIFY_CHUNK_ENTRIES)
+            ).all()
+            if not rows:
+                return
+            postings: dict[str, list[tuple[int, int, str, int]]] = {}
+            for posting in conn.execute(
+                select(postings_t.c.entry_id, postings_t.c.account_id, postings_t.c.asset_id, postings_t.c.side,
+                       postings_t.c.amount_units)
+                .where(postings_t.c.ledger_id == ledger_id, postings_t.c.sequence > after,
+                       postings_t.c.sequence <= rows[-1].sequence)
+                .order_by(postings_t.c.sequence, postings_t.c.leg_index)
+            ):
+                postings.setdefault(posting.entry_id, []).append(
+                    (int(posting.account_id), int(posting.asset_id), posting.side, posting.amount_units)
+                )
+            yield rows, postings
+            after = int(rows[-1].sequence)
+
+
+class _Retry(IntegrityError):
+    """Raised inside the optimistic attempt to force the checked path (handled by run_write)."""
+
+    def __init__(self) -> None:
+        super().__init__("retry with idempotency check", None, Exception("in-batch duplicate"))
+
+
+def _page_limit(limit: int) -> int:
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise ValidationFailed(f"limit must be between 1 and {MAX_PAGE_SIZE}")
+    return limit
+
+
+def _encode_cursor(sequence: int, leg_index: int) -> str:
+    return base64.urlsafe_b64encode(f"{sequence}:{leg_index}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[int, int]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        sequence, leg_index = base64.urlsafe_b64decode(padded.encode()).decode().split(":")
+        return int(sequence), int(leg_index)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValidationFailed("cursor is not valid") from exc
