@@ -1,0 +1,183 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {Address} from "@openzeppelin/contracts/utils/Address.sol";
+
+/// @title DonationRouter
+/// @notice Core singleton: donate, tip or gift ETH or any ERC-20 to a registered portfolio's
+/// treasury; a platform fee (basis points, capped) goes to the fee recipient.
+///
+/// Non-custodial push: the router never holds funds. ERC-20 move straight from the donor to the
+/// treasury and to the fee recipient (`transferFrom`), ETH is forwarded in the same call. This is
+/// safe because (a) any failing leg reverts the whole donation — nothing is left behind or
+/// half-booked, (b) `donate` is nonReentrant and has no state to corrupt, (c) treasuries are only
+/// set by the registrar (the factory) or the admin. A treasury that cannot receive simply makes
+/// donations to it revert; no one else is affected.
+///
+/// Amounts in the event are what actually arrived (balance deltas), so a fee-on-transfer token
+/// cannot make the ledger over-credit: `gross == fee + net` always holds in the event.
+///
+/// Anonymity: with `isAnonymous == true` the event's `donor` is the zero address so apps and the
+/// public feed show no name. This is presentation only — the chain is public, and the ledger books
+/// the payer from the transaction (`tx.from` / the ERC-20 Transfer log from the payer in the same
+/// transaction) into a restricted field, never into the public event.
+contract DonationRouter is AccessControl, ReentrancyGuardTransient {
+    using SafeERC20 for IERC20;
+
+    /// @notice Registers portfolio treasuries (granted to the PortfolioFactory).
+    bytes32 public constant REGISTRAR_ROLE = keccak256("REGISTRAR_ROLE");
+    uint256 public constant BPS = 10_000;
+    /// @notice Upper bound on the platform fee (10 %).
+    uint16 public constant MAX_FEE_BPS = 1_000;
+    /// @notice Upper bound on a donation message, in bytes (UTF-8).
+    uint256 public constant MAX_MESSAGE_BYTES = 280;
+    /// @notice Token address that stands for native ETH.
+    address public constant ETH = address(0);
+
+    enum Kind {
+        Donation,
+        Tip,
+        Gift
+    }
+
+    address public feeRecipient;
+    uint16 public feeBps;
+    mapping(uint256 portfolioId => address) public treasuryOf;
+
+    /// @notice One donation. `donor` is zero when `isAnonymous`; amounts are base units of `token`
+    /// (zero = ETH) that arrived: `gross == fee + net`, `net` to `treasuryOf(portfolioId)`, `fee` to the fee recipient
+    /// and treasury current at that block (see `FeeRecipientChanged`, `PortfolioRegistered`,
+    /// `TreasuryChanged`); the ledger books by portfolio id (`portfolio:<id>:treasury`).
+    event Donated(
+        uint256 indexed portfolioId,
+        Kind indexed kind,
+        address indexed donor,
+        address token,
+        uint256 gross,
+        uint256 fee,
+        uint256 net,
+        bool isAnonymous,
+        string message
+    );
+    event PortfolioRegistered(uint256 indexed portfolioId, address indexed treasury, address indexed by);
+    event TreasuryChanged(uint256 indexed portfolioId, address indexed previousTreasury, address indexed newTreasury);
+    event FeeChanged(uint16 previousFeeBps, uint16 newFeeBps);
+    event FeeRecipientChanged(address indexed previousRecipient, address indexed newRecipient);
+
+    error ZeroAddress();
+    error FeeTooHigh(uint16 feeBps, uint16 maxFeeBps);
+    error PortfolioAlreadyRegistered(uint256 portfolioId, address treasury);
+    error UnknownPortfolio(uint256 portfolioId);
+    error ZeroAmount();
+    error MessageTooLong(uint256 length, uint256 maxLength);
+    /// @notice ETH donations need `msg.value == amount`; ERC-20 donations need `msg.value == 0`.
+    error ValueMismatch(uint256 msgValue, uint256 amount);
+
+    /// @param admin Granted DEFAULT_ADMIN_ROLE (fee, fee recipient, treasury changes, roles).
+    /// @param initialFeeRecipient Receives the platform fee; non-zero.
+    /// @param initialFeeBps Platform fee in basis points; <= MAX_FEE_BPS.
+    constructor(address admin, address initialFeeRecipient, uint16 initialFeeBps) {
+        if (admin == address(0) || initialFeeRecipient == address(0)) revert ZeroAddress();
+        if (initialFeeBps > MAX_FEE_BPS) revert FeeTooHigh(initialFeeBps, MAX_FEE_BPS);
+        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+        feeRecipient = initialFeeRecipient;
+        feeBps = initialFeeBps;
+        emit FeeRecipientChanged(address(0), initialFeeRecipient);
+        emit FeeChanged(0, initialFeeBps);
+    }
+
+    /// @notice Register the treasury of a new portfolio (REGISTRAR_ROLE, i.e. the factory). Once only.
+    /// @param portfolioId Portfolio id (as assigned by the factory).
+    /// @param treasury Address receiving the portfolio's donations; non-zero.
+    function registerPortfolio(uint256 portfolioId, address treasury) external onlyRole(REGISTRAR_ROLE) {
+        if (treasury == address(0)) revert ZeroAddress();
+        address existing = treasuryOf[portfolioId];
+        if (existing != address(0)) revert PortfolioAlreadyRegistered(portfolioId, existing);
+        treasuryOf[portfolioId] = treasury;
+        emit PortfolioRegistered(portfolioId, treasury, msg.sender);
+    }
+
+    /// @notice Replace a registered portfolio's treasury (DEFAULT_ADMIN_ROLE), e.g. a migrated multisig.
+    /// @param portfolioId Registered portfolio.
+    /// @param newTreasury New treasury; non-zero.
+    function setTreasury(uint256 portfolioId, address newTreasury) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (newTreasury == address(0)) revert ZeroAddress();
+        address previous = treasuryOf[portfolioId];
+        if (previous == address(0)) revert UnknownPortfolio(portfolioId);
+        treasuryOf[portfolioId] = newTreasury;
+        emit TreasuryChanged(portfolioId, previous, newTreasury);
+    }
+
+    /// @notice Set the platform fee (DEFAULT_ADMIN_ROLE).
+    /// @param newFeeBps Basis points; <= MAX_FEE_BPS.
+    function setFee(uint16 newFeeBps) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (newFeeBps > MAX_FEE_BPS) revert FeeTooHigh(newFeeBps, MAX_FEE_BPS);
+        emit FeeChanged(feeBps, newFeeBps);
+        feeBps = newFeeBps;
+    }
+
+    /// @notice Set the platform fee recipient (DEFAULT_ADMIN_ROLE).
+    /// @param newRecipient Non-zero address.
+    function setFeeRecipient(address newRecipient) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (newRecipient == address(0)) revert ZeroAddress();
+        emit FeeRecipientChanged(feeRecipient, newRecipient);
+        feeRecipient = newRecipient;
+    }
+
+    /// @notice Donate, tip or gift to portfolio `portfolioId`. ETH: `token == address(0)` and
+    /// `msg.value == amount`. ERC-20: approve this router for `amount` first, `msg.value == 0`.
+    /// @param portfolioId Registered portfolio.
+    /// @param kind Donation, Tip or Gift.
+    /// @param token ERC-20 address, or address(0) for ETH.
+    /// @param amount Gross base units paid by the sender; > 0.
+    /// @param message Free text shown with the donation, <= MAX_MESSAGE_BYTES bytes.
+    /// @param isAnonymous Hide the donor in the event (donor = address(0)).
+    /// @return net Base units that reached the treasury.
+    function donate(
+        uint256 portfolioId,
+        Kind kind,
+        address token,
+        uint256 amount,
+        string calldata message,
+        bool isAnonymous
+    ) external payable nonReentrant returns (uint256 net) {
+        if (bytes(message).length > MAX_MESSAGE_BYTES) revert MessageTooLong(bytes(message).length, MAX_MESSAGE_BYTES);
+        uint256 fee;
+        (fee, net) = _settle(portfolioId, token, amount);
+        emit Donated(portfolioId, kind, isAnonymous ? address(0) : msg.sender, token, fee + net, fee, net, isAnonymous, message);
+    }
+
+    /// @dev Move the donation: fee to the fee recipient, the rest to the treasury; returns what arrived.
+    function _settle(uint256 portfolioId, address token, uint256 amount)
+        private
+        returns (uint256 fee, uint256 net)
+    {
+        address treasury = treasuryOf[portfolioId];
+        if (treasury == address(0)) revert UnknownPortfolio(portfolioId);
+        if (amount == 0) revert ZeroAmount();
+        address recipient = feeRecipient;
+        fee = amount * feeBps / BPS;
+        uint256 netRequested = amount - fee;
+        if (token == ETH) {
+            if (msg.value != amount) revert ValueMismatch(msg.value, amount);
+            net = netRequested;
+            if (fee > 0) Address.sendValue(payable(recipient), fee);
+            Address.sendValue(payable(treasury), net);
+        } else {
+            if (msg.value != 0) revert ValueMismatch(msg.value, amount);
+            if (fee > 0) fee = _pull(IERC20(token), recipient, fee);
+            net = _pull(IERC20(token), treasury, netRequested);
+        }
+    }
+
+    /// @dev Move `amount` from the sender to `to`, returning what arrived (balance delta).
+    function _pull(IERC20 erc20, address to, uint256 amount) private returns (uint256) {
+        uint256 before = erc20.balanceOf(to);
+        erc20.safeTransferFrom(msg.sender, to, amount);
+        return erc20.balanceOf(to) - before;
+    }
+}

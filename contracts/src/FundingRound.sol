@@ -1,0 +1,571 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {Initializable} from "@openzeppelin/contracts-upgradeable/proxy/utils/Initializable.sol";
+import {AccessControlUpgradeable} from "@openzeppelin/contracts-upgradeable/access/AccessControlUpgradeable.sol";
+import {EIP712Upgradeable} from "@openzeppelin/contracts-upgradeable/utils/cryptography/EIP712Upgradeable.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+
+/// @notice The part of a PortfolioToken a funding round uses: minting gated by ISSUER_ROLE
+/// (granted to the round). The token checks the ComplianceRegistry on mint.
+interface IRoundToken {
+    function mint(address to, uint256 amount) external;
+}
+
+/// @title FundingRound
+/// @notice Sells a PortfolioToken for a stablecoin at a fixed price, escrows the raise and
+/// releases it to the portfolio treasury in milestone tranches approved by two parties.
+///
+/// Units and rounding (all integer, exact):
+/// - `price` is in stablecoin base units per `TOKEN_UNIT` (1e18) token base units, i.e. per one
+///   whole token of an 18-decimals PortfolioToken. 1 USDC (6 decimals) per token → price 1_000_000.
+/// - An investor's token allocation is computed once, at claim, on the investor's cumulative
+///   contribution: `floor(contributed * 1e18 / price)`. The investor loses less than one token base
+///   unit (1e-18 token) to rounding, whatever the number of investments. A $1 investment at any price
+///   ≤ $1e18 per token buys a non-zero allocation; `initialize` checks `minInvestment` buys ≥ 1 unit.
+///
+/// Life cycle (see `state()`): Upcoming → Active → Succeeded (soft cap reached and window ended, or hard
+/// cap reached) → Closed (every milestone released); or Active → Failed (window ended below the soft
+/// cap); or any state before Closed → Cancelled (by the issuer or the arbiter).
+/// - Failed or cancelled before success: every investor pulls back exactly what they paid in;
+///   tokens are never minted for such a round (minting happens only by claim after success, so no
+///   burn path and no compliance check on refunds are needed).
+/// - Succeeded: investors claim (pull) their tokens; the round mints them through ISSUER_ROLE.
+///   The net raise is released milestone by milestone; each milestone needs the approval of an
+///   ISSUER_ROLE holder and of a different ARBITER_ROLE holder, then anyone may release it.
+///   The platform fee is taken proportionally from every tranche (`tranche * feeBps / 10_000`), so a
+///   cancellation refunds gross escrow without any fee on the refunded part.
+/// - Cancelled after success: the escrow not yet released (`refundPool`) is refundable pro rata to
+///   contributions; the last investor to refund receives the remainder so no dust stays locked.
+///   Investors keep (and may still claim) their tokens: every investor paid the same price and gets
+///   the same refund fraction, so their relative shares are unchanged.
+/// - Hard cap: an investment that would exceed it is partially filled (only the remaining room is
+///   pulled from the investor; the event carries the accepted amount). Invariant at every step:
+///   `totalRaised <= hardCap`, and once settled `releasedToTreasury + feesPaid + refundedTotal == totalRaised`.
+/// - Every investment carries an EIP-712 `InvestmentPermit(investor, round, maxAmount, deadline, nonce)`
+///   signed by `complianceSigner` (an EOA or an ERC-1271 contract); a nonce is usable once per investor.
+contract FundingRound is Initializable, AccessControlUpgradeable, EIP712Upgradeable, ReentrancyGuardTransient {
+    using SafeERC20 for IERC20;
+
+    // ---------------------------------------------------------------- constants
+
+    /// @notice Approves milestones (issuer side) and may cancel the round.
+    bytes32 public constant ISSUER_ROLE = keccak256("ISSUER_ROLE");
+    /// @notice Approves milestones (independent side) and may cancel the round.
+    bytes32 public constant ARBITER_ROLE = keccak256("ARBITER_ROLE");
+    /// @notice May revoke an issued, unused investment permit.
+    bytes32 public constant COMPLIANCE_ROLE = keccak256("COMPLIANCE_ROLE");
+
+    /// @notice Token base units the `price` refers to (one whole 18-decimals token).
+    uint256 public constant TOKEN_UNIT = 1e18;
+    uint256 public constant BPS = 10_000;
+    /// @notice Upper bound on the platform fee of a round (10 %).
+    uint16 public constant MAX_FEE_BPS = 1_000;
+    /// @notice Upper bound on the number of milestones of a round.
+    uint256 public constant MAX_MILESTONES = 20;
+
+    bytes32 public constant INVESTMENT_PERMIT_TYPEHASH = keccak256(
+        "InvestmentPermit(address investor,address round,uint256 maxAmount,uint256 deadline,uint256 nonce)"
+    );
+
+    // ---------------------------------------------------------------- types
+
+    enum State {
+        Upcoming,
+        Active,
+        Succeeded,
+        Failed,
+        Cancelled,
+        Closed
+    }
+
+    /// @notice Parameters of a round, fixed at `initialize` (except `complianceSigner`).
+    /// @param token PortfolioToken sold; the round must hold its ISSUER_ROLE to mint on claim.
+    /// @param stablecoin ERC-20 paid by investors (e.g. 6-decimals USDC).
+    /// @param treasury Portfolio treasury receiving the released tranches.
+    /// @param feeRecipient Platform account receiving the fee of each tranche.
+    /// @param complianceSigner Signer (EOA or ERC-1271 contract) of investment permits.
+    /// @param issuer Granted ISSUER_ROLE (milestone approval, cancel); may be zero to grant later.
+    /// @param arbiter Granted ARBITER_ROLE (milestone approval, cancel); may be zero to grant later.
+    /// @param price Stablecoin base units per 1e18 token base units (one whole token); > 0.
+    /// @param softCap Raise (stablecoin base units) needed for success; 0 < softCap <= hardCap.
+    /// @param hardCap Maximum raise (stablecoin base units); never exceeded.
+    /// @param minInvestment Minimum accepted per investment (unless it fills the hard cap); > 0.
+    /// @param maxInvestment Maximum cumulative contribution per investor; >= minInvestment.
+    /// @param startTime First second (unix) investments are accepted.
+    /// @param endTime First second (unix) investments are no longer accepted; > startTime, in the future.
+    /// @param feeBps Platform fee on released tranches, in basis points; <= MAX_FEE_BPS.
+    /// @param milestoneBps Share of the raise released per milestone, in basis points; 1..MAX_MILESTONES
+    ///        entries, each > 0, summing to 10_000. Released in order.
+    struct RoundConfig {
+        address token;
+        address stablecoin;
+        address treasury;
+        address feeRecipient;
+        address complianceSigner;
+        address issuer;
+        address arbiter;
+        uint256 price;
+        uint256 softCap;
+        uint256 hardCap;
+        uint256 minInvestment;
+        uint256 maxInvestment;
+        uint64 startTime;
+        uint64 endTime;
+        uint16 feeBps;
+        uint16[] milestoneBps;
+    }
+
+    /// @notice Approvals of one milestone: the approving addresses (zero = not yet approved).
+    struct MilestoneApproval {
+        address issuerApprover;
+        address arbiterApprover;
+    }
+
+    // ---------------------------------------------------------------- storage
+
+    IERC20 public stablecoin;
+    address public token;
+    address public treasury;
+    address public feeRecipient;
+    address public complianceSigner;
+    uint256 public price;
+    uint256 public softCap;
+    uint256 public hardCap;
+    uint256 public minInvestment;
+    uint256 public maxInvestment;
+    uint64 public startTime;
+    uint64 public endTime;
+    uint16 public feeBps;
+    bool public cancelled;
+    bool public cancelledAfterSuccess;
+    uint16[] private _milestoneBps;
+
+    /// @notice Stablecoin base units received from investors (balance delta), all investments.
+    uint256 public totalRaised;
+    /// @notice Number of distinct addresses with a non-zero contribution.
+    uint256 public investorCount;
+    /// @notice Index of the next milestone to release (== milestoneCount() once closed).
+    uint256 public nextMilestone;
+    /// @notice Gross escrow released so far (treasury part + fee part).
+    uint256 public releasedGross;
+    /// @notice Stablecoin paid to the treasury so far.
+    uint256 public releasedToTreasury;
+    /// @notice Platform fee paid so far.
+    uint256 public feesPaid;
+    /// @notice Escrow refundable at cancellation (`totalRaised - releasedGross` at that moment).
+    uint256 public cancelRefundPool;
+    /// @notice Stablecoin refunded so far.
+    uint256 public refundedTotal;
+    /// @notice Number of investors who took their refund.
+    uint256 public refundedCount;
+    /// @notice Token base units minted to investors so far.
+    uint256 public tokensClaimedTotal;
+
+    mapping(address investor => uint256) public contributionOf;
+    mapping(address investor => bool) public tokensClaimed;
+    mapping(address investor => bool) public refunded;
+    mapping(address investor => mapping(uint256 nonce => bool)) public nonceUsed;
+    mapping(uint256 index => MilestoneApproval) private _approvals;
+
+    // ---------------------------------------------------------------- events
+
+    /// @notice The round was initialized; carries everything the ledger needs to open `round:<addr>:escrow`.
+    event RoundInitialized(
+        address indexed token,
+        address indexed stablecoin,
+        address indexed treasury,
+        address feeRecipient,
+        uint256 price,
+        uint256 softCap,
+        uint256 hardCap,
+        uint64 startTime,
+        uint64 endTime,
+        uint16 feeBps,
+        uint16[] milestoneBps
+    );
+    /// @notice `amount` stablecoin base units were received from `investor` (after partial fill and
+    /// balance-delta crediting); `requested` is what the investor asked to invest.
+    event Invested(
+        address indexed investor,
+        uint256 indexed nonce,
+        uint256 requested,
+        uint256 amount,
+        uint256 investorTotal,
+        uint256 roundTotal
+    );
+    /// @notice `amount` token base units were minted to `investor` for `contribution` stablecoin units.
+    event TokensClaimed(address indexed investor, uint256 contribution, uint256 amount);
+    /// @notice `amount` stablecoin base units were refunded to `investor`.
+    event Refunded(address indexed investor, uint256 amount);
+    /// @notice Milestone `index` was approved by `approver` acting with `role` (ISSUER_ROLE or ARBITER_ROLE).
+    event MilestoneApproved(uint256 indexed index, bytes32 indexed role, address indexed approver);
+    /// @notice Milestone `index` released `gross` escrow: `net` to `treasury`, `fee` to `feeRecipient`.
+    event MilestoneReleased(
+        uint256 indexed index, address indexed treasury, address indexed feeRecipient, uint256 gross, uint256 net, uint256 fee
+    );
+    /// @notice The round was cancelled by `by`; `refundPool` stablecoin units are refundable pro rata.
+    event RoundCancelled(address indexed by, bool afterSuccess, uint256 refundPool);
+    /// @notice The compliance signer changed.
+    event ComplianceSignerChanged(address indexed previousSigner, address indexed newSigner);
+    /// @notice An unused permit nonce of `investor` was revoked by `by`.
+    event PermitRevoked(address indexed investor, uint256 indexed nonce, address indexed by);
+
+    // ---------------------------------------------------------------- errors
+
+    error ZeroAddress();
+    error InvalidPrice(uint256 price);
+    error InvalidCaps(uint256 softCap, uint256 hardCap);
+    error InvalidWindow(uint64 startTime, uint64 endTime);
+    error InvalidInvestmentLimits(uint256 minInvestment, uint256 maxInvestment);
+    error FeeTooHigh(uint16 feeBps, uint16 maxFeeBps);
+    error InvalidMilestones();
+    /// @notice The call is not allowed in the round's current state.
+    error InvalidState(State current);
+    error PermitExpired(uint256 deadline, uint256 nowTimestamp);
+    error PermitNonceUsed(address investor, uint256 nonce);
+    error InvalidPermitSignature(address investor, address expectedSigner);
+    error AmountAbovePermit(uint256 amount, uint256 maxAmount);
+    error BelowMinimumInvestment(uint256 amount, uint256 minInvestment);
+    error AboveMaximumInvestment(address investor, uint256 newTotal, uint256 maxInvestment);
+    error ZeroAmountReceived();
+    error NothingToClaim(address investor);
+    error AlreadyClaimed(address investor);
+    error NothingToRefund(address investor);
+    error AlreadyRefunded(address investor);
+    error NotNextMilestone(uint256 index, uint256 nextMilestone);
+    error AlreadyApproved(uint256 index, bytes32 role, address approver);
+    /// @notice The same address cannot give both approvals of a milestone.
+    error SameApprover(uint256 index, address approver);
+    error MilestoneNotApproved(uint256 index, bool issuerApproved, bool arbiterApproved);
+    error NotIssuerOrArbiter(address account);
+
+    // ---------------------------------------------------------------- init
+
+    /// @custom:oz-upgrades-unsafe-allow constructor
+    constructor() {
+        _disableInitializers();
+    }
+
+    /// @notice Configure a freshly cloned round. Called once, by the factory, in the clone's deploy tx.
+    /// @param admin Granted DEFAULT_ADMIN_ROLE (sets the compliance signer, manages roles).
+    /// @param config Round parameters; see `RoundConfig` for units and constraints.
+    function initialize(address admin, RoundConfig calldata config) external initializer {
+        if (
+            admin == address(0) || config.token == address(0) || config.stablecoin == address(0)
+                || config.treasury == address(0) || config.feeRecipient == address(0)
+                || config.complianceSigner == address(0)
+        ) revert ZeroAddress();
+        if (config.price == 0) revert InvalidPrice(config.price);
+        if (config.softCap == 0 || config.softCap > config.hardCap) revert InvalidCaps(config.softCap, config.hardCap);
+        if (config.startTime >= config.endTime || config.endTime <= block.timestamp) {
+            revert InvalidWindow(config.startTime, config.endTime);
+        }
+        if (
+            config.minInvestment == 0 || config.minInvestment > config.maxInvestment
+                || Math.mulDiv(config.minInvestment, TOKEN_UNIT, config.price) == 0
+        ) revert InvalidInvestmentLimits(config.minInvestment, config.maxInvestment);
+        if (config.feeBps > MAX_FEE_BPS) revert FeeTooHigh(config.feeBps, MAX_FEE_BPS);
+        uint256 count = config.milestoneBps.length;
+        if (count == 0 || count > MAX_MILESTONES) revert InvalidMilestones();
+        uint256 sum;
+        for (uint256 i; i < count; ++i) {
+            if (config.milestoneBps[i] == 0) revert InvalidMilestones();
+            sum += config.milestoneBps[i];
+        }
+        if (sum != BPS) revert InvalidMilestones();
+
+        __AccessControl_init();
+        __EIP712_init("KogiFundingRound", "1");
+
+        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+        if (config.issuer != address(0)) _grantRole(ISSUER_ROLE, config.issuer);
+        if (config.arbiter != address(0)) _grantRole(ARBITER_ROLE, config.arbiter);
+
+        token = config.token;
+        stablecoin = IERC20(config.stablecoin);
+        treasury = config.treasury;
+        feeRecipient = config.feeRecipient;
+        complianceSigner = config.complianceSigner;
+        price = config.price;
+        softCap = config.softCap;
+        hardCap = config.hardCap;
+        minInvestment = config.minInvestment;
+        maxInvestment = config.maxInvestment;
+        startTime = config.startTime;
+        endTime = config.endTime;
+        feeBps = config.feeBps;
+        _milestoneBps = config.milestoneBps;
+
+        emit ComplianceSignerChanged(address(0), config.complianceSigner);
+        _emitInitialized();
+    }
+
+    // ---------------------------------------------------------------- views
+
+    /// @notice The round's current state (time-dependent: success and failure need no transaction).
+    function state() public view returns (State) {
+        if (cancelled) return State.Cancelled;
+        if (_successReached()) return nextMilestone == _milestoneBps.length ? State.Closed : State.Succeeded;
+        if (block.timestamp >= endTime) return State.Failed;
+        if (block.timestamp < startTime) return State.Upcoming;
+        return State.Active;
+    }
+
+    /// @notice Number of milestones.
+    function milestoneCount() external view returns (uint256) {
+        return _milestoneBps.length;
+    }
+
+    /// @notice Share of the raise (basis points) of every milestone, in release order.
+    function milestoneBps() external view returns (uint16[] memory) {
+        return _milestoneBps;
+    }
+
+    /// @notice The addresses that approved milestone `index` (zero = not approved on that side).
+    function milestoneApproval(uint256 index) external view returns (address issuerApprover, address arbiterApprover) {
+        MilestoneApproval storage a = _approvals[index];
+        return (a.issuerApprover, a.arbiterApprover);
+    }
+
+    /// @notice Token base units `investor` can claim (or claimed) for their contribution.
+    function tokenAllocation(address investor) public view returns (uint256) {
+        return Math.mulDiv(contributionOf[investor], TOKEN_UNIT, price);
+    }
+
+    /// @notice Token base units bought by `amount` stablecoin base units (rounded down).
+    function tokensForAmount(uint256 amount) external view returns (uint256) {
+        return Math.mulDiv(amount, TOKEN_UNIT, price);
+    }
+
+    /// @notice Stablecoin base units refundable to all investors together in the current state.
+    function refundPool() public view returns (uint256) {
+        State s = state();
+        if (s == State.Cancelled) return cancelRefundPool;
+        if (s == State.Failed) return totalRaised;
+        return 0;
+    }
+
+    /// @notice Stablecoin base units `investor` would receive by `claimRefund()` now.
+    function refundableOf(address investor) public view returns (uint256) {
+        uint256 contribution = contributionOf[investor];
+        if (contribution == 0 || refunded[investor]) return 0;
+        uint256 pool = refundPool();
+        if (pool == 0) return 0;
+        if (refundedCount + 1 == investorCount) return pool - refundedTotal;
+        return Math.mulDiv(contribution, pool, totalRaised);
+    }
+
+    /// @notice EIP-712 digest an `InvestmentPermit` signature must sign.
+    function investmentPermitDigest(address investor, uint256 maxAmount, uint256 deadline, uint256 nonce)
+        public
+        view
+        returns (bytes32)
+    {
+        return _hashTypedDataV4(
+            keccak256(abi.encode(INVESTMENT_PERMIT_TYPEHASH, investor, address(this), maxAmount, deadline, nonce))
+        );
+    }
+
+    // ---------------------------------------------------------------- investing
+
+    /// @notice Invest `amount` stablecoin base units (approved to this round beforehand) under a
+    /// compliance permit. If less room than `amount` is left under the hard cap, only the remaining
+    /// room is taken (partial fill). The sender is the investor.
+    /// @param amount Stablecoin base units to invest; <= maxAmount; >= minInvestment unless it fills the cap.
+    /// @param maxAmount Upper bound signed in the permit.
+    /// @param deadline Unix time after which the permit is void.
+    /// @param nonce Permit nonce (any unused value chosen by the signer; single use per investor).
+    /// @param signature EIP-712 signature of the compliance signer over the permit.
+    /// @return received Stablecoin base units credited to the investor.
+    function invest(uint256 amount, uint256 maxAmount, uint256 deadline, uint256 nonce, bytes calldata signature)
+        external
+        nonReentrant
+        returns (uint256 received)
+    {
+        State s = state();
+        if (s != State.Active) revert InvalidState(s);
+        address investor = msg.sender;
+        if (block.timestamp > deadline) revert PermitExpired(deadline, block.timestamp);
+        if (nonceUsed[investor][nonce]) revert PermitNonceUsed(investor, nonce);
+        if (amount > maxAmount) revert AmountAbovePermit(amount, maxAmount);
+        if (!SignatureChecker.isValidSignatureNow(
+                complianceSigner, investmentPermitDigest(investor, maxAmount, deadline, nonce), signature
+            )) revert InvalidPermitSignature(investor, complianceSigner);
+
+        uint256 room = hardCap - totalRaised; // > 0 while Active
+        if (amount < minInvestment && amount < room) revert BelowMinimumInvestment(amount, minInvestment);
+        uint256 accepted = amount < room ? amount : room;
+        uint256 previous = contributionOf[investor];
+        if (previous + accepted > maxInvestment) {
+            revert AboveMaximumInvestment(investor, previous + accepted, maxInvestment);
+        }
+
+        nonceUsed[investor][nonce] = true;
+        uint256 balanceBefore = stablecoin.balanceOf(address(this));
+        stablecoin.safeTransferFrom(investor, address(this), accepted);
+        received = stablecoin.balanceOf(address(this)) - balanceBefore;
+        if (received == 0) revert ZeroAmountReceived();
+        if (received > accepted) received = accepted; // never credit more than was asked (hard cap holds)
+
+        if (previous == 0) ++investorCount;
+        contributionOf[investor] = previous + received;
+        totalRaised += received;
+        emit Invested(investor, nonce, amount, received, previous + received, totalRaised);
+    }
+
+    // ---------------------------------------------------------------- after success
+
+    /// @notice Mint the sender's token allocation (successful round; also after a cancellation that
+    /// followed success). The token's compliance check applies to the mint.
+    /// @return amount Token base units minted.
+    function claimTokens() external nonReentrant returns (uint256 amount) {
+        State s = state();
+        bool allowed = s == State.Succeeded || s == State.Closed || (s == State.Cancelled && cancelledAfterSuccess);
+        if (!allowed) revert InvalidState(s);
+        address investor = msg.sender;
+        if (tokensClaimed[investor]) revert AlreadyClaimed(investor);
+        amount = tokenAllocation(investor);
+        if (amount == 0) revert NothingToClaim(investor);
+        tokensClaimed[investor] = true;
+        tokensClaimedTotal += amount;
+        emit TokensClaimed(investor, contributionOf[investor], amount);
+        IRoundToken(token).mint(investor, amount);
+    }
+
+    /// @notice Approve the next milestone as the issuer side (ISSUER_ROLE).
+    /// @param index Milestone being approved; must be `nextMilestone`.
+    function approveMilestoneAsIssuer(uint256 index) external onlyRole(ISSUER_ROLE) {
+        MilestoneApproval storage a = _checkApprovable(index);
+        if (a.issuerApprover != address(0)) revert AlreadyApproved(index, ISSUER_ROLE, a.issuerApprover);
+        if (a.arbiterApprover == msg.sender) revert SameApprover(index, msg.sender);
+        a.issuerApprover = msg.sender;
+        emit MilestoneApproved(index, ISSUER_ROLE, msg.sender);
+    }
+
+    /// @notice Approve the next milestone as the independent side (ARBITER_ROLE).
+    /// @param index Milestone being approved; must be `nextMilestone`.
+    function approveMilestoneAsArbiter(uint256 index) external onlyRole(ARBITER_ROLE) {
+        MilestoneApproval storage a = _checkApprovable(index);
+        if (a.arbiterApprover != address(0)) revert AlreadyApproved(index, ARBITER_ROLE, a.arbiterApprover);
+        if (a.issuerApprover == msg.sender) revert SameApprover(index, msg.sender);
+        a.arbiterApprover = msg.sender;
+        emit MilestoneApproved(index, ARBITER_ROLE, msg.sender);
+    }
+
+    /// @notice Release milestone `index` once both sides approved it: its share of the raise, less the
+    /// proportional platform fee, goes to the treasury; the fee to the fee recipient. Anyone may call.
+    /// The last milestone releases everything left, so the sum of tranches equals the raise exactly.
+    /// @param index Milestone to release; must be `nextMilestone`.
+    /// @return gross Escrow released (net + fee).
+    function releaseMilestone(uint256 index) external nonReentrant returns (uint256 gross) {
+        MilestoneApproval storage a = _checkApprovable(index);
+        if (a.issuerApprover == address(0) || a.arbiterApprover == address(0)) {
+            revert MilestoneNotApproved(index, a.issuerApprover != address(0), a.arbiterApprover != address(0));
+        }
+        uint256 raised = totalRaised;
+        gross = index + 1 == _milestoneBps.length
+            ? raised - releasedGross
+            : Math.mulDiv(raised, _milestoneBps[index], BPS);
+        uint256 fee = Math.mulDiv(gross, feeBps, BPS);
+        uint256 net = gross - fee;
+
+        nextMilestone = index + 1;
+        releasedGross += gross;
+        releasedToTreasury += net;
+        feesPaid += fee;
+        emit MilestoneReleased(index, treasury, feeRecipient, gross, net, fee);
+
+        if (net > 0) stablecoin.safeTransfer(treasury, net);
+        if (fee > 0) stablecoin.safeTransfer(feeRecipient, fee);
+    }
+
+    // ---------------------------------------------------------------- cancel and refund
+
+    /// @notice Cancel the round (ISSUER_ROLE or ARBITER_ROLE). Before success every investor can pull
+    /// back their whole contribution; after success the escrow not yet released is refundable pro rata.
+    function cancel() external {
+        if (!hasRole(ISSUER_ROLE, msg.sender) && !hasRole(ARBITER_ROLE, msg.sender)) {
+            revert NotIssuerOrArbiter(msg.sender);
+        }
+        State s = state();
+        if (s == State.Cancelled || s == State.Closed) revert InvalidState(s);
+        bool afterSuccess = s == State.Succeeded;
+        cancelled = true;
+        cancelledAfterSuccess = afterSuccess;
+        uint256 pool = totalRaised - releasedGross;
+        cancelRefundPool = pool;
+        emit RoundCancelled(msg.sender, afterSuccess, pool);
+    }
+
+    /// @notice Pull the sender's refund (failed or cancelled round). Exact contribution before success;
+    /// pro rata share of the unreleased escrow after success (the last refund takes the remainder).
+    /// @return amount Stablecoin base units paid to the sender.
+    function claimRefund() external nonReentrant returns (uint256 amount) {
+        State s = state();
+        if (s != State.Failed && s != State.Cancelled) revert InvalidState(s);
+        address investor = msg.sender;
+        if (refunded[investor]) revert AlreadyRefunded(investor);
+        amount = refundableOf(investor);
+        if (contributionOf[investor] == 0) revert NothingToRefund(investor);
+        refunded[investor] = true;
+        ++refundedCount;
+        refundedTotal += amount;
+        emit Refunded(investor, amount);
+        if (amount > 0) stablecoin.safeTransfer(investor, amount);
+    }
+
+    // ---------------------------------------------------------------- admin
+
+    /// @notice Replace the compliance signer (DEFAULT_ADMIN_ROLE). Permits of the previous signer stop
+    /// being accepted immediately.
+    /// @param newSigner EOA or ERC-1271 contract; non-zero.
+    function setComplianceSigner(address newSigner) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (newSigner == address(0)) revert ZeroAddress();
+        emit ComplianceSignerChanged(complianceSigner, newSigner);
+        complianceSigner = newSigner;
+    }
+
+    /// @notice Revoke an issued but unused permit (COMPLIANCE_ROLE), e.g. after KYC is withdrawn.
+    /// @param investor Investor the permit was issued to.
+    /// @param nonce Nonce of the permit.
+    function revokePermit(address investor, uint256 nonce) external onlyRole(COMPLIANCE_ROLE) {
+        if (nonceUsed[investor][nonce]) revert PermitNonceUsed(investor, nonce);
+        nonceUsed[investor][nonce] = true;
+        emit PermitRevoked(investor, nonce, msg.sender);
+    }
+
+    // ---------------------------------------------------------------- internals
+
+    function _emitInitialized() private {
+        emit RoundInitialized(
+            token,
+            address(stablecoin),
+            treasury,
+            feeRecipient,
+            price,
+            softCap,
+            hardCap,
+            startTime,
+            endTime,
+            feeBps,
+            _milestoneBps
+        );
+    }
+
+    function _successReached() private view returns (bool) {
+        uint256 raised = totalRaised;
+        return raised >= softCap && (raised >= hardCap || block.timestamp >= endTime);
+    }
+
+    function _checkApprovable(uint256 index) private view returns (MilestoneApproval storage) {
+        State s = state();
+        if (s != State.Succeeded) revert InvalidState(s);
+        if (index != nextMilestone) revert NotNextMilestone(index, nextMilestone);
+        return _approvals[index];
+    }
+}

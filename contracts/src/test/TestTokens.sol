@@ -1,0 +1,113 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+// TEST HELPERS ONLY — never deployed outside tests.
+
+import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
+import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {IComplianceRegistry} from "../interfaces/IComplianceRegistry.sol";
+
+/// @notice Test helper: ERC-20 with configurable decimals and an open `mint`.
+contract TestERC20 is ERC20 {
+    uint8 private immutable _decimals;
+
+    constructor(string memory name_, string memory symbol_, uint8 decimals_) ERC20(name_, symbol_) {
+        _decimals = decimals_;
+    }
+
+    function decimals() public view override returns (uint8) {
+        return _decimals;
+    }
+
+    function mint(address to, uint256 amount) external {
+        _mint(to, amount);
+    }
+}
+
+/// @notice Test helper: ERC-20 (6 decimals) that burns `feeBps` of every transfer (fee-on-transfer).
+contract TestFeeOnTransferERC20 is ERC20 {
+    uint256 public immutable feeBps;
+
+    constructor(uint256 feeBps_) ERC20("Fee Token", "FEE") {
+        feeBps = feeBps_;
+    }
+
+    function decimals() public pure override returns (uint8) {
+        return 6;
+    }
+
+    function mint(address to, uint256 amount) external {
+        _mint(to, amount);
+    }
+
+    function _update(address from, address to, uint256 value) internal override {
+        if (from != address(0) && to != address(0)) {
+            uint256 fee = value * feeBps / 10_000;
+            super._update(from, address(0), fee);
+            value -= fee;
+        }
+        super._update(from, to, value);
+    }
+}
+
+/// @notice Test helper: stand-in for the PortfolioToken's issuer interface (ISSUER_ROLE mint/burn,
+/// registry check on every move including mint, `TransferRestricted(uint8)`).
+contract TestMintableToken is ERC20, AccessControl {
+    bytes32 public constant ISSUER_ROLE = keccak256("ISSUER_ROLE");
+    IComplianceRegistry public immutable registry;
+
+    error TransferRestricted(uint8 code);
+
+    constructor(address admin, address registry_) ERC20("Test Portfolio Token", "TPT") {
+        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+        registry = IComplianceRegistry(registry_);
+    }
+
+    function mint(address to, uint256 amount) external onlyRole(ISSUER_ROLE) {
+        _mint(to, amount);
+    }
+
+    function burn(address from, uint256 amount) external onlyRole(ISSUER_ROLE) {
+        _burn(from, amount);
+    }
+
+    function _update(address from, address to, uint256 value) internal override {
+        if (address(registry) != address(0) && to != address(0)) {
+            uint8 code = registry.detectTransferRestriction(address(this), from, to, value);
+            if (code != 0) revert TransferRestricted(code);
+        }
+        super._update(from, to, value);
+    }
+}
+
+/// @notice Test helper: registry stand-in returning a settable restriction code per recipient.
+contract TestComplianceRegistry is IComplianceRegistry {
+    mapping(address => uint8) public codeFor;
+
+    function setCode(address account, uint8 code) external {
+        codeFor[account] = code;
+    }
+
+    function detectTransferRestriction(address, address, address to, uint256) external view returns (uint8) {
+        return codeFor[to];
+    }
+
+    function canTransfer(address, address, address to, uint256) external view returns (bool) {
+        return codeFor[to] == 0;
+    }
+
+    function messageForTransferRestriction(uint8 code) external pure returns (string memory) {
+        return code == 0 ? "SUCCESS" : "RESTRICTED";
+    }
+
+    function isVerified(address investor) external view returns (bool) {
+        return codeFor[investor] == 0;
+    }
+}
+
+/// @notice Test helper: a receiver that rejects ETH (for push-failure paths).
+contract TestRejectingReceiver {
+    receive() external payable {
+        revert("no ETH");
+    }
+}
