@@ -1,0 +1,339 @@
+"""Every ledger rule, on SQLite and on PostgreSQL (the `store` fixture is parametrised)."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from ledger import AccountingType, EntryRequest, HoldStatus, Leg, LedgerStore, Side, transfer_legs
+from ledger.errors import (
+    AccountNotFound,
+    AlreadyExists,
+    AlreadyReversed,
+    AssetNotFound,
+    BalanceOverflow,
+    ExternalRefConflict,
+    HoldAmountExceeded,
+    HoldExpired,
+    HoldNotPending,
+    IdempotencyConflict,
+    InvalidAmount,
+    LedgerNotFound,
+    Overdraft,
+    UnbalancedEntry,
+    ValidationFailed,
+)
+from ledger.limits import MAX_AMOUNT_UNITS
+from ledger.model import from_us
+
+TOKEN = "PTK:31337:0xabc"
+
+
+def deposit(store: LedgerStore, key: str, holder: str, amount: int, asset: str = "USD", **kw: object) -> object:
+    return store.post("main", EntryRequest(key, "deposit", transfer_legs("external:bank", holder, asset, amount), **kw))
+
+
+def row_count(store: LedgerStore, table: str) -> int:
+    with store.db.read() as conn:
+        return int(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
+
+
+def test_post_returns_a_sequenced_hashed_entry_and_moves_balances(store: LedgerStore) -> None:
+    entry = deposit(store, "d1", "holder:alice", 1250, metadata={"note": "first"})
+    assert entry.sequence == 1 and len(entry.hash) == 64 and not entry.replayed
+    alice = store.get_balance("main", "holder:alice", "USD")
+    bank = store.get_balance("main", "external:bank", "USD")
+    assert (alice.posted_units, alice.available_units, alice.version) == (1250, 1250, 1)
+    assert bank.posted_units == 1250  # asset account: debit-normal
+    assert store.get_entry("main", entry.id).legs == entry.legs
+    assert store.get_account("main", "holder:alice").accounting_type is AccountingType.LIABILITY
+
+
+def test_multi_leg_entry_balances_per_asset(store: LedgerStore) -> None:
+    deposit(store, "d1", "holder:alice", 10_000)
+    legs = (
+        Leg("holder:alice", "USD", Side.DEBIT, 10_000),
+        Leg("holder:bob", "USD", Side.CREDIT, 9_700),
+        Leg("platform:fees", "USD", Side.CREDIT, 300),
+        Leg("chain:31337:mint", TOKEN, Side.DEBIT, 5 * 10**18),
+        Leg("holder:alice", TOKEN, Side.CREDIT, 5 * 10**18),
+    )
+    store.post("main", EntryRequest("inv1", "investment", legs))
+    assert store.get_balance("main", "platform:fees", "USD").posted_units == 300
+    assert store.get_balance("main", "holder:alice", TOKEN).posted_units == 5 * 10**18
+
+
+def test_unbalanced_zero_negative_and_unknown_inputs_write_nothing(store: LedgerStore) -> None:
+    with pytest.raises(UnbalancedEntry):
+        store.post("main", EntryRequest("u1", "transfer", (
+            Leg("external:bank", "USD", Side.DEBIT, 10), Leg("holder:a", "USD", Side.CREDIT, 9))))
+    with pytest.raises(UnbalancedEntry):  # balanced in total but not per asset
+        store.post("main", EntryRequest("u2", "transfer", (
+            Leg("external:bank", "USD", Side.DEBIT, 10), Leg("holder:a", TOKEN, Side.CREDIT, 10))))
+    for amount in (0, -5):
+        with pytest.raises(InvalidAmount):
+            deposit(store, "bad", "holder:a", amount)
+    with pytest.raises(AssetNotFound):
+        deposit(store, "u3", "holder:a", 5, asset="EUR")
+    with pytest.raises(AccountNotFound):
+        store.post("main", EntryRequest("u4", "transfer", transfer_legs("external:bank", "nobody:x", "USD", 5)))
+    with pytest.raises(ValidationFailed):
+        store.post("main", EntryRequest("u5", "transfer", (Leg("external:bank", "USD", Side.DEBIT, 5),)))
+    with pytest.raises(LedgerNotFound):
+        store.post("other", EntryRequest("u6", "transfer", transfer_legs("external:bank", "holder:a", "USD", 5)))
+    assert row_count(store, "journal_entries") == 0 and row_count(store, "postings") == 0
+    assert store.verify("main").ok
+
+
+def test_overdraft_is_rejected_using_available_balance(store: LedgerStore) -> None:
+    deposit(store, "d1", "holder:alice", 100)
+    with pytest.raises(Overdraft) as info:
+        store.post("main", EntryRequest("t1", "transfer", transfer_legs("holder:alice", "holder:bob", "USD", 101)))
+    assert info.value.extra["account"] == "holder:alice"
+    store.create_hold("main", idempotency_key="h1", debit_account="holder:alice", credit_account="holder:bob",
+                      asset="USD", amount_units=60)
+    with pytest.raises(Overdraft):  # 100 posted - 60 pending = 40 available
+        store.post("main", EntryRequest("t2", "transfer", transfer_legs("holder:alice", "holder:bob", "USD", 41)))
+    store.post("main", EntryRequest("t3", "transfer", transfer_legs("holder:alice", "holder:bob", "USD", 40)))
+    assert store.get_balance("main", "holder:alice", "USD").available_units == 0
+
+
+def test_amounts_are_exact_up_to_2_256_minus_1(store: LedgerStore) -> None:
+    deposit(store, "max", "holder:whale", MAX_AMOUNT_UNITS, asset=TOKEN)
+    balance = store.get_balance("main", "holder:whale", TOKEN)
+    assert balance.posted_units == MAX_AMOUNT_UNITS > 2**63
+    store.post("main", EntryRequest("t", "transfer", transfer_legs("holder:whale", "holder:b", TOKEN, 2**200 + 1)))
+    assert store.get_balance("main", "holder:b", TOKEN).posted_units == 2**200 + 1
+    assert store.get_balance("main", "holder:whale", TOKEN).posted_units == MAX_AMOUNT_UNITS - 2**200 - 1
+    with pytest.raises(BalanceOverflow):  # the bank's cumulative debits would pass 2^256-1
+        deposit(store, "over", "holder:c", 1, asset=TOKEN)
+    assert store.trial_balance("main").totals[TOKEN] == (MAX_AMOUNT_UNITS + 2**200 + 1,) * 2
+    assert store.verify("main").ok
+
+
+def test_idempotent_replay_returns_the_original_and_conflict_is_typed(store: LedgerStore) -> None:
+    first = deposit(store, "same", "holder:alice", 500, external_ref="bank:tx:1")
+    again = deposit(store, "same", "holder:alice", 500, external_ref="bank:tx:1")
+    assert again.replayed and again.id == first.id and again.sequence == first.sequence
+    with pytest.raises(IdempotencyConflict):
+        deposit(store, "same", "holder:alice", 501, external_ref="bank:tx:1")
+    with pytest.raises(ExternalRefConflict):
+        deposit(store, "other-key", "holder:alice", 500, external_ref="bank:tx:1")
+    assert store.get_balance("main", "holder:alice", "USD").posted_units == 500
+    assert store.head("main")[0] == 1
+
+
+def test_replay_with_explicit_effective_time_must_match(store: LedgerStore) -> None:
+    moment = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=timezone.utc)
+    first = deposit(store, "e1", "holder:a", 5, effective_at=moment)
+    assert first.effective_at == moment
+    assert deposit(store, "e1", "holder:a", 5).replayed  # omitted time: the stored one stands
+    with pytest.raises(IdempotencyConflict):
+        deposit(store, "e1", "holder:a", 5, effective_at=moment + timedelta(seconds=1))
+
+
+def test_batch_is_all_or_nothing(store: LedgerStore) -> None:
+    deposit(store, "d1", "holder:alice", 100)
+    good = [EntryRequest(f"b{i}", "transfer", transfer_legs("holder:alice", "holder:bob", "USD", 10)) for i in range(5)]
+    bad = EntryRequest("b-bad", "transfer", transfer_legs("holder:alice", "holder:bob", "USD", 1_000))
+    with pytest.raises(Overdraft):
+        store.post_many("main", [*good, bad])
+    assert store.get_balance("main", "holder:bob", "USD").posted_units == 0
+    assert store.head("main")[0] == 1
+    entries = store.post_many("main", good)
+    assert [e.sequence for e in entries] == [2, 3, 4, 5, 6]
+    replayed = store.post_many("main", [*good, EntryRequest("b5", "transfer",
+                                                           transfer_legs("holder:alice", "holder:bob", "USD", 1))])
+    assert [e.replayed for e in replayed] == [True] * 5 + [False]
+    assert store.get_balance("main", "holder:bob", "USD").posted_units == 51
+    assert store.get_balance("main", "holder:bob", "USD").version == 2  # once per batch, not per entry
+
+
+def test_duplicate_keys_inside_one_batch_are_rejected(store: LedgerStore) -> None:
+    one = EntryRequest("dup", "deposit", transfer_legs("external:bank", "holder:a", "USD", 1))
+    two = EntryRequest("dup", "deposit", transfer_legs("external:bank", "holder:a", "USD", 2))
+    with pytest.raises(IdempotencyConflict):
+        store.post_many("main", [one, two])
+    with pytest.raises(ValidationFailed):
+        store.post_many("main", [one, one])
+    assert store.head("main")[0] == 0
+
+
+def test_hold_post_in_part_releases_the_rest(store: LedgerStore) -> None:
+    deposit(store, "d1", "holder:alice", 1_000)
+    hold = store.create_hold("main", idempotency_key="h1", debit_account="holder:alice",
+                             credit_account="holder:shop", asset="USD", amount_units=400)
+    assert hold.status is HoldStatus.PENDING
+    assert store.create_hold("main", idempotency_key="h1", debit_account="holder:alice",
+                             credit_account="holder:shop", asset="USD", amount_units=400).replayed
+    with pytest.raises(IdempotencyConflict):
+        store.create_hold("main", idempotency_key="h1", debit_account="holder:alice",
+                          credit_account="holder:shop", asset="USD", amount_units=401)
+    alice = store.get_balance("main", "holder:alice", "USD")
+    assert (alice.posted_units, alice.debits_pending_units, alice.available_units) == (1_000, 400, 600)
+    with pytest.raises(HoldAmountExceeded):
+        store.post_hold("main", hold.id, amount_units=401)
+    entry = store.post_hold("main", hold.id, amount_units=250)
+    assert entry.legs[0].amount_units == 250
+    assert store.post_hold("main", hold.id, amount_units=250).replayed
+    alice = store.get_balance("main", "holder:alice", "USD")
+    assert (alice.posted_units, alice.debits_pending_units, alice.available_units) == (750, 0, 750)
+    assert store.get_balance("main", "holder:shop", "USD").credits_pending_units == 0
+    assert store.get_hold("main", hold.id).status is HoldStatus.POSTED
+    with pytest.raises(HoldNotPending):
+        store.void_hold("main", hold.id)
+
+
+def test_void_and_expiry_release_pending_amounts(store: LedgerStore) -> None:
+    deposit(store, "d1", "holder:alice", 100)
+    now = datetime.now(timezone.utc)
+    voided = store.create_hold("main", idempotency_key="h-void", debit_account="holder:alice",
+                               credit_account="holder:bob", asset="USD", amount_units=30)
+    expiring = store.create_hold("main", idempotency_key="h-exp", debit_account="holder:alice",
+                                 credit_account="holder:bob", asset="USD", amount_units=50,
+                                 expires_at=now + timedelta(hours=1))
+    assert store.void_hold("main", voided.id).status is HoldStatus.VOIDED
+    assert store.void_hold("main", voided.id).replayed
+    assert store.expire_holds("main", now=now) == 0
+    assert store.expire_holds("main", now=now + timedelta(hours=2)) == 1
+    assert store.get_hold("main", expiring.id).status is HoldStatus.EXPIRED
+    assert store.get_balance("main", "holder:alice", "USD").available_units == 100
+    with pytest.raises(HoldNotPending):
+        store.post_hold("main", expiring.id)
+
+
+def test_posting_an_expired_but_unswept_hold_fails(store: LedgerStore) -> None:
+    deposit(store, "d1", "holder:alice", 100)
+    hold = store.create_hold("main", idempotency_key="h", debit_account="holder:alice", credit_account="holder:bob",
+                             asset="USD", amount_units=10, expires_at=datetime.now(timezone.utc) - timedelta(seconds=1))
+    with pytest.raises(HoldExpired):
+        store.post_hold("main", hold.id)
+    assert store.get_balance("main", "holder:bob", "USD").posted_units == 0
+    assert store.head("main")[0] == 1
+
+
+def test_reversal_mirrors_the_entry_once(store: LedgerStore) -> None:
+    original = deposit(store, "d1", "holder:alice", 700)
+    reversal = store.reverse("main", original.id, reason="bank recalled")
+    assert reversal.kind == "reversal" and reversal.reverses_entry_id == original.id
+    assert [leg.side for leg in reversal.legs] == [Side.CREDIT, Side.DEBIT]
+    assert store.get_balance("main", "holder:alice", "USD").posted_units == 0
+    assert store.reverse("main", original.id, reason="bank recalled").replayed
+    with pytest.raises(AlreadyReversed):
+        store.reverse("main", original.id, idempotency_key="second-try")
+    with pytest.raises(ValidationFailed):
+        store.reverse("main", reversal.id)
+    assert store.verify("main").ok
+
+
+def test_journal_rows_reject_update_and_delete_in_the_database(store: LedgerStore) -> None:
+    deposit(store, "d1", "holder:alice", 5)
+    for statement in (
+        "UPDATE journal_entries SET kind = 'x'",
+        "DELETE FROM journal_entries",
+        "UPDATE postings SET amount_units = amount_units",
+        "DELETE FROM postings",
+    ):
+        with pytest.raises(DBAPIError, match="append-only"):
+            with store.db.write() as conn:
+                conn.execute(text(statement))
+    if store.db.dialect == "postgresql":
+        with pytest.raises(DBAPIError, match="append-only"):
+            with store.db.write() as conn:
+                conn.execute(text("TRUNCATE postings"))
+    assert row_count(store, "postings") == 2
+
+
+def test_balance_history_by_sequence_and_time(store: LedgerStore) -> None:
+    first = deposit(store, "d1", "holder:alice", 100)
+    second = deposit(store, "d2", "holder:alice", 50)
+    store.post("main", EntryRequest("t", "transfer", transfer_legs("holder:alice", "holder:bob", "USD", 30)))
+    assert store.get_balance("main", "holder:alice", "USD", as_of_sequence=0).posted_units == 0
+    assert store.get_balance("main", "holder:alice", "USD", as_of_sequence=1).posted_units == 100
+    assert store.get_balance("main", "holder:alice", "USD", as_of_sequence=2).posted_units == 150
+    assert store.get_balance("main", "holder:alice", "USD").posted_units == 120
+    assert store.get_balance("main", "holder:alice", "USD", as_of=second.recorded_at).posted_units == 150
+    before = first.recorded_at - timedelta(microseconds=1)
+    assert store.get_balance("main", "holder:alice", "USD", as_of=before).posted_units == 0
+
+
+def test_statement_pages_with_running_balance(store: LedgerStore) -> None:
+    for i in range(7):
+        deposit(store, f"d{i}", "holder:alice", 10 * (i + 1))
+    store.post("main", EntryRequest("t", "transfer", transfer_legs("holder:alice", "holder:bob", "USD", 5)))
+    lines, cursor, pages = [], None, 0
+    while True:
+        page = store.statement("main", "holder:alice", "USD", cursor=cursor, limit=3)
+        if pages == 1:
+            assert page.opening_balance_units == 60
+        lines.extend(page.lines)
+        pages += 1
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert pages == 3
+    assert [line.balance_after_units for line in lines] == [10, 30, 60, 100, 150, 210, 280, 275]
+    assert lines[-1].side is Side.DEBIT and lines[-1].amount_units == 5
+    start_us = lines[2].recorded_at_us
+    window = store.statement("main", "holder:alice", "USD", start=from_us(start_us), end=from_us(lines[5].recorded_at_us))
+    assert all(start_us <= line.recorded_at_us < lines[5].recorded_at_us for line in window.lines)
+    assert [line.sequence for line in window.lines] == [3, 4, 5]
+    with pytest.raises(ValidationFailed):
+        store.statement("main", "holder:alice", "USD", cursor="!!not-a-cursor")
+
+
+def test_trial_balance_now_and_as_of(store: LedgerStore) -> None:
+    deposit(store, "d1", "holder:alice", 100)
+    store.post("main", EntryRequest("fee", "fee", transfer_legs("holder:alice", "platform:fees", "USD", 7)))
+    deposit(store, "d2", "holder:bob", 20, asset=TOKEN)
+    now = store.trial_balance("main")
+    assert now.balanced and now.as_of_sequence == 3
+    assert now.totals == {"USD": (107, 107), TOKEN: (20, 20)}
+    by_type = {(row.asset, row.accounting_type): row for row in now.rows}
+    assert by_type[("USD", AccountingType.INCOME)].credits_units == 7
+    assert by_type[("USD", AccountingType.LIABILITY)].net_debit_units == -93
+    past = store.trial_balance("main", as_of_sequence=1)
+    assert past.totals == {"USD": (100, 100)} and past.balanced
+
+
+def test_accounts_assets_and_templates_are_idempotent_but_not_silently_changed(store: LedgerStore) -> None:
+    assert store.create_asset("main", "USD", 2, "fiat").code == "USD"
+    with pytest.raises(AlreadyExists):
+        store.create_asset("main", "USD", 6, "fiat")
+    store.create_account("main", "portfolio:p1:treasury", "liability", no_overdraft=True)
+    with pytest.raises(AlreadyExists):
+        store.create_account("main", "portfolio:p1:treasury", "asset")
+    with pytest.raises(ValidationFailed):
+        store.create_account("main", "bad code with spaces", "asset")
+    codes = [account.code for account in store.list_accounts("main", prefix="portfolio:")]
+    assert codes == ["portfolio:p1:treasury"]
+
+
+def test_verify_detects_a_tampered_amount(store: LedgerStore) -> None:
+    for i in range(5):
+        deposit(store, f"d{i}", "holder:alice", 100 + i)
+    target = store.get_entry_by_key("main", "d2")
+    report = store.verify("main")
+    assert report.ok and report.entries_checked == 5
+    tamper_posting_amount(store, target.id, 999_999)
+    report = store.verify("main")
+    assert not report.ok and report.first_bad_entry_id == target.id and report.first_bad_sequence == 3
+
+
+def tamper_posting_amount(store: LedgerStore, entry_id: str, amount: int) -> None:
+    """Change a stored amount the way a superuser could: with the append-only triggers bypassed."""
+    with store.db.write() as conn:
+        if store.db.dialect == "postgresql":
+            conn.execute(text("SET LOCAL session_replication_role = replica"))
+            conn.execute(text("UPDATE postings SET amount_units = :a WHERE entry_id = :e AND leg_index = 1"),
+                         {"a": amount, "e": entry_id})
+        else:
+            conn.execute(text("DROP TRIGGER postings_no_update"))
+            conn.execute(text("UPDATE postings SET amount_units = :a WHERE entry_id = :e AND leg_index = 1"),
+                         {"a": str(amount), "e": entry_id})
+            conn.execute(text(
+                "CREATE TRIGGER postings_no_update BEFORE UPDATE ON postings "
+                "BEGIN SELECT RAISE(ABORT, 'kogi: journal is append-only (UPDATE on postings rejected)'); END"
+            ))
