@@ -77,25 +77,37 @@ contract PortfolioToken is
         _disableInitializers();
     }
 
-    /// @notice Set up a clone.
+    /// @notice Set up a clone (called by the factory in the clone's deploy transaction).
     /// @param name_ ERC-20 name (also the EIP-712 domain name for permits).
     /// @param symbol_ ERC-20 symbol.
-    /// @param admin DEFAULT_ADMIN_ROLE holder (grants ISSUER_ROLE / AGENT_ROLE).
     /// @param cap_ maximum total supply in base units, 0 for none.
     /// @param distributor_ revenue distributor notified of balance changes (0 for none).
-    function initialize(string calldata name_, string calldata symbol_, address admin, uint256 cap_, address distributor_)
-        external
-        initializer
-    {
+    /// @param admin DEFAULT_ADMIN_ROLE holder (grants and revokes every role).
+    /// @param agent AGENT_ROLE holder: pause, forced transfer (0 to grant later).
+    /// @param issuers ISSUER_ROLE holders: mint and burn (e.g. the funding round, the creator).
+    function initialize(
+        string calldata name_,
+        string calldata symbol_,
+        uint256 cap_,
+        address distributor_,
+        address admin,
+        address agent,
+        address[] calldata issuers
+    ) external initializer {
         if (admin == address(0)) revert ZeroAddress();
         __ERC20_init(name_, symbol_);
         __ERC20Permit_init(name_);
         __ERC20Votes_init();
         __AccessControl_init();
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
+        if (agent != address(0)) _grantRole(AGENT_ROLE, agent);
+        for (uint256 i = 0; i < issuers.length; ++i) {
+            if (issuers[i] == address(0)) revert ZeroAddress();
+            _grantRole(ISSUER_ROLE, issuers[i]);
+        }
         TokenStorage storage $ = _tokenStorage();
-        $.cap = cap_;
-        $.distributor = distributor_;
+        if (cap_ != 0) $.cap = cap_;
+        if (distributor_ != address(0)) $.distributor = distributor_;
     }
 
     // ------------------------------------------------------------------ views

@@ -49,7 +49,8 @@ contract RevenueDistributor is Initializable, AccessControlUpgradeable, Reentran
     uint256 public constant MAGNITUDE = 2 ** 128;
     /// @notice Upper bound on excluded addresses (bounds the eligible-supply loop of `deposit`).
     uint256 public constant MAX_EXCLUDED = 8;
-    /// @notice Upper bound on `dustSweepDelay` (10 years).
+    /// @notice Bounds on `dustSweepDelay`: at least a day, at most ten years.
+    uint64 public constant MIN_DUST_SWEEP_DELAY = 1 days;
     uint64 public constant MAX_DUST_SWEEP_DELAY = 3650 days;
 
     struct Account {
@@ -97,7 +98,7 @@ contract RevenueDistributor is Initializable, AccessControlUpgradeable, Reentran
     error ExclusionUnchanged(address account, bool excluded);
     error SweepTooEarly(uint256 notBefore);
     error NothingToSweep();
-    error DelayTooLong(uint64 delay, uint64 max);
+    error DelayOutOfRange(uint64 delay, uint64 min, uint64 max);
 
     constructor() {
         _self = address(this);
@@ -107,19 +108,26 @@ contract RevenueDistributor is Initializable, AccessControlUpgradeable, Reentran
     /// @notice Set up a clone (its immutable args are `abi.encode(token, revenueToken)`).
     /// @param admin DEFAULT_ADMIN_ROLE: manages exclusions and roles.
     /// @param issuer ISSUER_ROLE: may sweep dust (zero to grant later).
+    /// @param agent AGENT_ROLE: may move a lost wallet's claimable revenue (zero to grant later).
     /// @param dustSweepDelay_ seconds after the last deposit before dust may be swept.
     /// @param excluded initial excluded addresses (escrow, treasury), at most MAX_EXCLUDED.
-    function initialize(address admin, address issuer, uint64 dustSweepDelay_, address[] calldata excluded)
-        external
-        initializer
-    {
+    function initialize(
+        address admin,
+        address issuer,
+        address agent,
+        uint64 dustSweepDelay_,
+        address[] calldata excluded
+    ) external initializer {
         if (admin == address(0)) revert ZeroAddress();
-        if (dustSweepDelay_ > MAX_DUST_SWEEP_DELAY) revert DelayTooLong(dustSweepDelay_, MAX_DUST_SWEEP_DELAY);
+        if (dustSweepDelay_ < MIN_DUST_SWEEP_DELAY || dustSweepDelay_ > MAX_DUST_SWEEP_DELAY) {
+            revert DelayOutOfRange(dustSweepDelay_, MIN_DUST_SWEEP_DELAY, MAX_DUST_SWEEP_DELAY);
+        }
         (address token_, address revenueToken_) = _args();
         if (token_ == address(0) || revenueToken_ == address(0)) revert ZeroAddress();
         __AccessControl_init();
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
         if (issuer != address(0)) _grantRole(ISSUER_ROLE, issuer);
+        if (agent != address(0)) _grantRole(AGENT_ROLE, agent);
         dustSweepDelay = dustSweepDelay_;
         for (uint256 i = 0; i < excluded.length; ++i) {
             _setExcluded(token_, excluded[i], true);

@@ -1,0 +1,235 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {Clones} from "@openzeppelin/contracts/proxy/Clones.sol";
+import {PortfolioToken} from "./PortfolioToken.sol";
+import {RevenueDistributor} from "./RevenueDistributor.sol";
+import {FundingRound} from "./FundingRound.sol";
+import {PayoutSplitter} from "./PayoutSplitter.sol";
+import {RightsToken} from "./RightsToken.sol";
+import {DonationRouter} from "./DonationRouter.sol";
+
+/// @title PortfolioFactory
+/// @notice Deploys a portfolio's contract set as EIP-1167 clones of implementations deployed once,
+/// wires them together in the same transaction and announces every address in ONE event,
+/// `PortfolioCreated`, which is how the indexer discovers a portfolio's contracts.
+///
+/// Per portfolio (optional parts are skipped with zero / empty parameters):
+/// - PortfolioToken (always). ISSUER_ROLE: the round and `issuer`; AGENT_ROLE: the platform agent.
+/// - RevenueDistributor (when `revenueToken` != 0), clone args (token, revenueToken); the treasury
+///   and the round are excluded from accrual.
+/// - FundingRound (when `round.hardCap` != 0); fee recipient, compliance signer and arbiter are the
+///   platform's (factory settings), not the creator's.
+/// - PayoutSplitter (when `payees` is non-empty).
+/// - RightsToken (when `withRights`).
+/// The treasury is registered in the DonationRouter under the new portfolio id.
+///
+/// Only CREATOR_ROLE (the platform's issuance service) may create portfolios: a portfolio binds the
+/// platform's fee recipient, compliance signer and agent, so creation is a platform decision.
+contract PortfolioFactory is AccessControl {
+    bytes32 public constant CREATOR_ROLE = keccak256("CREATOR_ROLE");
+
+    /// @notice Parameters of a funding round (see FundingRound.RoundConfig); `hardCap == 0` skips it.
+    struct RoundParams {
+        address stablecoin;
+        uint256 price;
+        uint256 softCap;
+        uint256 hardCap;
+        uint256 minInvestment;
+        uint256 maxInvestment;
+        uint64 startTime;
+        uint64 endTime;
+        uint16 feeBps;
+        uint16[] milestoneBps;
+    }
+
+    /// @notice Everything a new portfolio needs.
+    /// @param admin DEFAULT_ADMIN_ROLE of every contract of the set (the creator's admin wallet).
+    /// @param issuer ISSUER_ROLE on token, distributor, round and rights token (0 = none).
+    /// @param treasury Receives round tranches and donations; excluded from revenue accrual.
+    /// @param name Token name; @param symbol Token symbol; @param cap Token cap (0 = none).
+    /// @param revenueToken Revenue asset of the distributor (0 = no distributor).
+    /// @param dustSweepDelay Seconds after the last deposit before dust may be swept.
+    struct PortfolioParams {
+        address admin;
+        address issuer;
+        address treasury;
+        string name;
+        string symbol;
+        uint256 cap;
+        address revenueToken;
+        uint64 dustSweepDelay;
+        RoundParams round;
+        address[] payees;
+        uint16[] sharesBps;
+        bool withRights;
+        address royaltyReceiver;
+        uint96 royaltyBps;
+    }
+
+    /// @notice Addresses of one portfolio's set (zero = part not deployed).
+    struct PortfolioSet {
+        address token;
+        address distributor;
+        address round;
+        address splitter;
+        address rightsToken;
+    }
+
+    address public immutable registry;
+    DonationRouter public immutable donationRouter;
+    address public immutable tokenImplementation;
+    address public immutable distributorImplementation;
+    address public immutable roundImplementation;
+    address public immutable splitterImplementation;
+    address public immutable rightsImplementation;
+
+    /// @notice Platform accounts bound into every new portfolio.
+    address public feeRecipient;
+    address public complianceSigner;
+    address public arbiter;
+    address public agent;
+    /// @notice Number of portfolios created; ids are 1..portfolioCount.
+    uint256 public portfolioCount;
+
+    /// @notice A portfolio's set was deployed: the indexer's discovery event.
+    event PortfolioCreated(
+        uint256 indexed portfolioId,
+        address indexed creator,
+        address treasury,
+        address token,
+        address distributor,
+        address round,
+        address splitter,
+        address rightsToken
+    );
+    /// @notice Platform accounts for future portfolios changed.
+    event PlatformAccountsSet(address feeRecipient, address complianceSigner, address arbiter, address agent);
+
+    error ZeroAddress();
+
+    /// @param admin DEFAULT_ADMIN_ROLE of the factory (grants CREATOR_ROLE, sets platform accounts).
+    /// @param registry_ ComplianceRegistry passed to rights tokens (the token implementation has it immutable).
+    /// @param donationRouter_ DonationRouter in which the factory holds REGISTRAR_ROLE.
+    /// @param implementations token, distributor, round, splitter, rights token implementations.
+    /// @param platform fee recipient, compliance signer, arbiter, agent.
+    constructor(
+        address admin,
+        address registry_,
+        DonationRouter donationRouter_,
+        address[5] memory implementations,
+        address[4] memory platform
+    ) {
+        if (admin == address(0) || registry_ == address(0) || address(donationRouter_) == address(0)) {
+            revert ZeroAddress();
+        }
+        for (uint256 i = 0; i < 5; ++i) {
+            if (implementations[i] == address(0)) revert ZeroAddress();
+        }
+        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+        registry = registry_;
+        donationRouter = donationRouter_;
+        tokenImplementation = implementations[0];
+        distributorImplementation = implementations[1];
+        roundImplementation = implementations[2];
+        splitterImplementation = implementations[3];
+        rightsImplementation = implementations[4];
+        _setPlatformAccounts(platform[0], platform[1], platform[2], platform[3]);
+    }
+
+    /// @notice Change the platform accounts bound into portfolios created from now on (admin).
+    function setPlatformAccounts(address feeRecipient_, address complianceSigner_, address arbiter_, address agent_)
+        external
+        onlyRole(DEFAULT_ADMIN_ROLE)
+    {
+        _setPlatformAccounts(feeRecipient_, complianceSigner_, arbiter_, agent_);
+    }
+
+    /// @notice Deploy and wire a portfolio's set (CREATOR_ROLE); emits `PortfolioCreated`.
+    /// @return portfolioId the new id; @return set the deployed addresses.
+    function createPortfolio(PortfolioParams calldata p)
+        external
+        onlyRole(CREATOR_ROLE)
+        returns (uint256 portfolioId, PortfolioSet memory set)
+    {
+        if (p.admin == address(0) || p.treasury == address(0)) revert ZeroAddress();
+        portfolioId = ++portfolioCount;
+
+        set.token = Clones.clone(tokenImplementation);
+        if (p.round.hardCap != 0) set.round = Clones.clone(roundImplementation);
+        if (p.revenueToken != address(0)) {
+            set.distributor =
+                Clones.cloneWithImmutableArgs(distributorImplementation, abi.encode(set.token, p.revenueToken));
+        }
+
+        _initToken(p, set);
+        if (set.distributor != address(0)) _initDistributor(p, set);
+        if (set.round != address(0)) _initRound(p, set);
+        if (p.payees.length != 0) {
+            set.splitter = Clones.clone(splitterImplementation);
+            PayoutSplitter(payable(set.splitter)).initialize(p.payees, p.sharesBps);
+        }
+        if (p.withRights) {
+            set.rightsToken = Clones.clone(rightsImplementation);
+            RightsToken(set.rightsToken).initialize(p.admin, p.issuer, registry, p.royaltyReceiver, p.royaltyBps);
+        }
+        donationRouter.registerPortfolio(portfolioId, p.treasury);
+
+        emit PortfolioCreated(
+            portfolioId, msg.sender, p.treasury, set.token, set.distributor, set.round, set.splitter, set.rightsToken
+        );
+    }
+
+    function _initToken(PortfolioParams calldata p, PortfolioSet memory set) private {
+        uint256 issuerCount = (p.issuer != address(0) ? 1 : 0) + (set.round != address(0) ? 1 : 0);
+        address[] memory issuers = new address[](issuerCount);
+        uint256 i = 0;
+        if (set.round != address(0)) issuers[i++] = set.round;
+        if (p.issuer != address(0)) issuers[i] = p.issuer;
+        PortfolioToken(set.token).initialize(p.name, p.symbol, p.cap, set.distributor, p.admin, agent, issuers);
+    }
+
+    function _initDistributor(PortfolioParams calldata p, PortfolioSet memory set) private {
+        address[] memory excluded = new address[](set.round != address(0) ? 2 : 1);
+        excluded[0] = p.treasury;
+        if (set.round != address(0)) excluded[1] = set.round;
+        RevenueDistributor(set.distributor).initialize(p.admin, p.issuer, agent, p.dustSweepDelay, excluded);
+    }
+
+    function _initRound(PortfolioParams calldata p, PortfolioSet memory set) private {
+        FundingRound.RoundConfig memory config = FundingRound.RoundConfig({
+            token: set.token,
+            stablecoin: p.round.stablecoin,
+            treasury: p.treasury,
+            feeRecipient: feeRecipient,
+            complianceSigner: complianceSigner,
+            issuer: p.issuer,
+            arbiter: arbiter,
+            price: p.round.price,
+            softCap: p.round.softCap,
+            hardCap: p.round.hardCap,
+            minInvestment: p.round.minInvestment,
+            maxInvestment: p.round.maxInvestment,
+            startTime: p.round.startTime,
+            endTime: p.round.endTime,
+            feeBps: p.round.feeBps,
+            milestoneBps: p.round.milestoneBps
+        });
+        FundingRound(set.round).initialize(p.admin, config);
+    }
+
+    function _setPlatformAccounts(address feeRecipient_, address complianceSigner_, address arbiter_, address agent_)
+        private
+    {
+        if (
+            feeRecipient_ == address(0) || complianceSigner_ == address(0) || arbiter_ == address(0)
+                || agent_ == address(0)
+        ) revert ZeroAddress();
+        feeRecipient = feeRecipient_;
+        complianceSigner = complianceSigner_;
+        arbiter = arbiter_;
+        agent = agent_;
+        emit PlatformAccountsSet(feeRecipient_, complianceSigner_, arbiter_, agent_);
+    }
+}
