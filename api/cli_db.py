@@ -1,6 +1,32 @@
-"""Placeholder module wired into api/cli.py; filled in by the ledger work."""
+"""`kogi db …`: the schema is created and changed only by Alembic migrations."""
 from __future__ import annotations
 
 import typer
 
+from api.cli_errors import fail
+
 app = typer.Typer(no_args_is_help=True)
+
+
+@app.command("upgrade")
+def upgrade(
+    database_url: str = typer.Option(None, "--database-url", envvar="KOGI_DATABASE_URL",
+                                     help="SQLAlchemy URL (default: the embedded SQLite file)."),
+    revision: str = typer.Option("head", help="Target revision."),
+) -> None:
+    """Apply migrations up to REVISION (idempotent)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from ledger.config import LedgerSettings
+    from ledger.database import Database
+    from ledger.migrate import current_revision, upgrade as run_upgrade
+
+    url = database_url or LedgerSettings().database_url
+    database = Database(url)
+    try:
+        run_upgrade(database.write_engine, revision)
+        typer.echo(f"database at revision {current_revision(database.write_engine)}")
+    except SQLAlchemyError as exc:
+        fail(f"migration failed: {str(exc).splitlines()[0]}")
+    finally:
+        database.dispose()
