@@ -43,7 +43,7 @@ class Database:
             self.read_engine = _sqlite_engine(url, busy_timeout_s, immediate=False)
         else:
             self.write_engine = create_engine(
-                url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+                url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800
             )
             self.read_engine = self.write_engine
 

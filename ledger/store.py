@@ -182,6 +182,13 @@ class LedgerStore:
         with self.db.read() as conn:
             return [row.code for row in conn.execute(select(ledgers_t.c.code).order_by(ledgers_t.c.code))]
 
+    def _ledger_id_cached(self, ledger: str) -> int:
+        cached = self._ledger_ids.get(ledger)
+        if cached is not None:
+            return cached
+        with self.db.read() as conn:
+            return self._ledger_id(conn, ledger)
+
     def _ledger_id(self, conn: Connection, ledger: str) -> int:
         cached = self._ledger_ids.get(ledger)
         if cached is not None:
@@ -409,6 +416,14 @@ class LedgerStore:
             for a, s in wanted_pairs
         ):
             return
+        with self.db.read() as conn:
+            self._load_accounts_bulk(conn, ledger_id, missing_codes, wanted_pairs)
+        missing_codes = {code for code in missing_codes if (ledger_id, code) not in self._accounts}
+        if not missing_codes and all(
+            (self._accounts[(ledger_id, a)].id, self._assets[(ledger_id, s)].id) in self._balance_pairs
+            for a, s in wanted_pairs
+        ):
+            return
 
         def work(conn: Connection) -> None:
             templates = self._templates.get(ledger_id)
@@ -445,6 +460,61 @@ class LedgerStore:
 
         self.db.run_write(work, retry_on_integrity=True)
 
+    def _load_accounts_bulk(
+        self, conn: Connection, ledger_id: int, codes: set[str], pairs: set[tuple[str, str]]
+    ) -> None:
+        """Fill the caches for many accounts and balance rows with two queries."""
+        for chunk in _chunks(sorted(codes), 1_000):
+            for row in conn.execute(
+                select(accounts_t).where(accounts_t.c.ledger_id == ledger_id, accounts_t.c.code.in_(chunk))
+            ):
+                account = self._account_from_row(row)
+                self._accounts[(ledger_id, account.code)] = account
+                self._accounts_by_id[account.id] = account
+        id_pairs = [
+            (self._accounts[(ledger_id, a)].id, self._assets[(ledger_id, s)].id)
+            for a, s in pairs if (ledger_id, a) in self._accounts
+        ]
+        for chunk in _chunks(id_pairs, 1_000):
+            for row in conn.execute(
+                select(balances_t.c.account_id, balances_t.c.asset_id)
+                .where(tuple_(balances_t.c.account_id, balances_t.c.asset_id).in_(chunk))
+            ):
+                self._balance_pairs.add((int(row.account_id), int(row.asset_id)))
+
+    def open_accounts(
+        self, ledger: str, codes: Sequence[str], accounting_type: AccountingType | str, *,
+        no_overdraft: bool = False, assets: Sequence[str] = (),
+    ) -> int:
+        """Bulk-open accounts (existing codes are left as they are) with balance rows for
+        `assets`, e.g. to import a holder registry. Returns how many codes were given."""
+        accounting_type = AccountingType(accounting_type)
+        for code in codes:
+            check_code(code, "account code")
+        ledger_id = self._ledger_id_cached(ledger)
+        with self.db.read() as conn:
+            asset_ids = [self._asset(conn, ledger_id, asset).id for asset in assets]
+        for chunk in _chunks(list(codes), 1_000):
+            def work(conn: Connection, chunk: list[str] = chunk) -> None:
+                created_at = from_us(now_us())
+                conn.execute(self._insert_ignore(accounts_t), [
+                    dict(ledger_id=ledger_id, code=code, accounting_type=accounting_type.value,
+                         no_overdraft=no_overdraft, metadata_json="{}", created_at=created_at)
+                    for code in chunk
+                ])
+                ids = conn.execute(
+                    select(accounts_t.c.id).where(accounts_t.c.ledger_id == ledger_id, accounts_t.c.code.in_(chunk))
+                ).scalars().all()
+                if asset_ids:
+                    conn.execute(self._insert_ignore(balances_t), [
+                        dict(account_id=int(account_id), asset_id=asset_id, ledger_id=ledger_id, debits_posted_units=0,
+                             credits_posted_units=0, debits_pending_units=0, credits_pending_units=0, version=0)
+                        for account_id in ids for asset_id in asset_ids
+                    ])
+
+            self.db.run_write(work, retry_on_integrity=True)
+        return len(codes)
+
     def _insert_ignore(self, table: Any) -> Any:
         if self.db.dialect == "postgresql":
             return pg_dialect.insert(table).on_conflict_do_nothing()
@@ -466,17 +536,18 @@ class LedgerStore:
             return []
         if len(requests) > MAX_ENTRIES_PER_BATCH:
             raise ValidationFailed(f"a batch holds at most {MAX_ENTRIES_PER_BATCH} entries")
-        with self.db.read() as conn:
-            ledger_id = self._ledger_id(conn, ledger)
+        ledger_id = self._ledger_id_cached(ledger)
         prepared = self._prepare(ledger, ledger_id, requests)
         return self._commit_prepared(ledger, ledger_id, prepared)
 
     def _prepare(self, ledger: str, ledger_id: int, requests: Sequence[EntryRequest]) -> list[_Prepared]:
         codes = {leg.account for request in requests for leg in request.legs}
         pairs = {(leg.account, leg.asset) for request in requests for leg in request.legs}
-        with self.db.read() as conn:
-            for asset_code in {asset for _, asset in pairs}:
-                self._asset(conn, ledger_id, asset_code)
+        unknown_assets = {asset for _, asset in pairs if (ledger_id, asset) not in self._assets}
+        if unknown_assets:
+            with self.db.read() as conn:
+                for asset_code in unknown_assets:
+                    self._asset(conn, ledger_id, asset_code)
         self._ensure_accounts(ledger_id, codes, pairs)
         prepared = []
         default_effective_us = now_us()
@@ -1332,6 +1403,11 @@ class _Retry(IntegrityError):
 
     def __init__(self) -> None:
         super().__init__("retry with idempotency check", None, Exception("in-batch duplicate"))
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
 
 
 def _page_limit(limit: int) -> int:
