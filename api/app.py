@@ -1,0 +1,127 @@
+"""The FastAPI application: `create_app()` (uvicorn runs it with factory=True).
+
+On start-up (lifespan) it opens the database, applies the Alembic migrations when
+`auto_migrate` is on (the embedded default), and makes sure the default ledger exists
+with the default account templates below, so that the indexer and services can post
+to `holder:…`, `round:…` etc. without opening each account first. One `LedgerStore`
+per application lives in `app.state.store`.
+
+Default account templates (accounts opened on first use; explicit accounts win):
+
+| pattern          | type      | no_overdraft | why                                                    |
+|------------------|-----------|--------------|--------------------------------------------------------|
+| `holder:*`       | liability | yes          | what the platform owes a holder; never below zero       |
+| `round:*`        | liability | yes          | funding-round escrow owed to investors or the treasury  |
+| `portfolio:*`    | liability | yes          | portfolio treasury/revenue held for creators            |
+| `distribution:*` | liability | yes          | revenue pools owed to token holders                     |
+| `platform:*`     | income    | yes          | fees earned; the platform cannot pay out fees it has    |
+|                  |           |              | not earned. An account that must go negative (e.g. a    |
+|                  |           |              | subsidy) is opened explicitly as an expense account.    |
+| `external:*`     | asset     | no           | fiat rails / providers: money arriving from outside     |
+| `chain:*`        | equity    | no           | issuance source (`chain:<id>:mint`): minting debits it  |
+| `world:*`        | equity    | no           | the outside world for tests and corrections             |
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, Depends, FastAPI
+
+from api.auth import key_digest, require_admin
+from api.problems import PROBLEM_RESPONSES, install_problem_handlers
+from api.routes import entries, health, holds, ledgers, reports
+from api.routes.common import AssetScales
+from api.settings import ApiSettings
+from ledger import migrate
+from ledger.database import Database
+from ledger.model import AccountingType
+from ledger.store import LedgerStore
+
+log = logging.getLogger("kogi.api")
+
+API_PREFIX = "/v1/ledger"
+PUBLIC_PATHS = frozenset({"/health", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+"""Every other route requires the admin API key (tests/api assert this)."""
+
+DEFAULT_ACCOUNT_TEMPLATES: tuple[tuple[str, AccountingType, bool], ...] = (
+    ("holder:*", AccountingType.LIABILITY, True),
+    ("round:*", AccountingType.LIABILITY, True),
+    ("portfolio:*", AccountingType.LIABILITY, True),
+    ("distribution:*", AccountingType.LIABILITY, True),
+    ("platform:*", AccountingType.INCOME, True),
+    ("external:*", AccountingType.ASSET, False),
+    ("chain:*", AccountingType.EQUITY, False),
+    ("world:*", AccountingType.EQUITY, False),
+)
+
+
+def bootstrap_ledger(store: LedgerStore, ledger: str) -> None:
+    """Create `ledger` with the default templates; templates already present are left alone."""
+    store.create_ledger(ledger)
+    present = {template.pattern for template in store.list_account_templates(ledger)}
+    for pattern, accounting_type, no_overdraft in DEFAULT_ACCOUNT_TEMPLATES:
+        if pattern not in present:
+            store.add_account_template(ledger, pattern, accounting_type, no_overdraft=no_overdraft)
+
+
+def create_app(settings: ApiSettings | None = None) -> FastAPI:
+    settings = settings or ApiSettings()
+    admin_key = settings.resolve_admin_api_key()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        database = Database(
+            settings.database_url, pool_size=settings.database_pool_size,
+            busy_timeout_s=settings.sqlite_busy_timeout_s,
+        )
+        try:
+            if settings.auto_migrate:
+                migrate.upgrade(database.write_engine)
+            store = LedgerStore(database)
+            bootstrap_ledger(store, settings.default_ledger)
+            app.state.database = database
+            app.state.store = store
+            app.state.asset_scales = AssetScales(store)
+            log.info("Kogi Ledger API ready (ledger %r)", settings.default_ledger)
+            yield
+        finally:
+            database.dispose()
+
+    app = FastAPI(
+        title="Kogi Ledger API",
+        version="0.1.0",
+        summary="Double-entry ledger over HTTP: exact amounts, idempotent posts, RFC 9457 errors.",
+        description=_API_DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.admin_key_digest = key_digest(admin_key)
+    install_problem_handlers(app)
+
+    app.include_router(health.router)
+    v1 = APIRouter(prefix=API_PREFIX, dependencies=[Depends(require_admin)], responses=PROBLEM_RESPONSES)
+    # reports first: its /accounts/{code:path}/balances|statement must win over /accounts/{code:path}.
+    v1.include_router(reports.router)
+    v1.include_router(ledgers.router)
+    v1.include_router(entries.router)
+    v1.include_router(holds.router)
+    app.include_router(v1)
+    return app
+
+
+_API_DESCRIPTION = """
+All `/v1` routes need `Authorization: Bearer <admin API key>`.
+
+**Amounts** are JSON strings, never numbers: `amount_units` is the integer number of base
+units (`"1250"` = 12.50 USD at scale 2, up to 2^256-1); responses also carry `amount`, the
+decimal string at the asset's scale (`"12.50"`). Requests give exactly one of the two.
+
+**Errors** are RFC 9457 `application/problem+json`; switch on `type`
+(`https://kogi.dev/problems/<code>`), e.g. `overdraft`, `unbalanced-entry`,
+`idempotency-conflict`, `idempotency-key-required`, `request-validation`.
+
+**Idempotency**: `POST …/entries` and `POST …/holds` require an `Idempotency-Key` header;
+a retry with the same key and body returns the original (200), another body is a 409.
+"""

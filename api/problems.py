@@ -1,0 +1,174 @@
+"""RFC 9457 problem details (`application/problem+json`) for every error the API returns.
+
+`type` is a stable URI per error: `https://kogi.dev/problems/<code>`, where `<code>` is
+the ledger error's `code` (e.g. `overdraft`, `unbalanced-entry`) or one of the API's own
+codes below. Clients switch on `type`, never on `detail` (human text that may change).
+A ledger error's `extra` data (e.g. `account`, `asset`) is added as extension members.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ledger.errors import LedgerError
+
+log = logging.getLogger("kogi.api")
+
+PROBLEM_BASE = "https://kogi.dev/problems/"
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+_RESERVED = {"type", "title", "status", "detail", "instance"}
+
+# The API's own problem codes (ledger errors bring theirs).
+HTTP_CODES: dict[int, tuple[str, str]] = {
+    400: ("bad-request", "Bad request"),
+    401: ("unauthorized", "Missing or invalid API key"),
+    403: ("forbidden", "Forbidden"),
+    404: ("not-found", "Not found"),
+    405: ("method-not-allowed", "Method not allowed"),
+    406: ("not-acceptable", "Not acceptable"),
+    413: ("payload-too-large", "Payload too large"),
+    415: ("unsupported-media-type", "Unsupported media type"),
+    422: ("request-validation", "Request validation failed"),
+    500: ("internal-error", "Internal server error"),
+    503: ("service-unavailable", "Service unavailable"),
+}
+
+
+def problem_type(code: str) -> str:
+    return PROBLEM_BASE + code
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details; extension members (e.g. `errors`, `account`) may follow."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+
+
+class ApiProblem(Exception):
+    """An error raised by the HTTP layer itself (not by the ledger)."""
+
+    def __init__(self, status: int, code: str, title: str, detail: str, headers: dict[str, str] | None = None,
+                 **extra: Any) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.title = title
+        self.detail = detail
+        self.headers = headers
+        self.extra = extra
+
+
+def problem_response(
+    request: Request, *, status: int, code: str, title: str, detail: str | None,
+    extra: dict[str, Any] | None = None, headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {"type": problem_type(code), "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    body["instance"] = request.url.path
+    for key, value in (extra or {}).items():
+        if key not in _RESERVED:
+            body[key] = value
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        return str(value) if abs(value) > 2**53 else value  # keep big integers exact in JSON
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): _jsonable(item) for key, item in value.items()}
+    return str(value)
+
+
+async def _ledger_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, LedgerError)
+    return problem_response(
+        request, status=exc.http_status, code=exc.code, title=exc.title, detail=exc.detail,
+        extra={key: _jsonable(value) for key, value in exc.extra.items()},
+    )
+
+
+async def _api_problem(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiProblem)
+    return problem_response(
+        request, status=exc.status, code=exc.code, title=exc.title, detail=exc.detail,
+        extra={key: _jsonable(value) for key, value in exc.extra.items()}, headers=exc.headers,
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code, title = HTTP_CODES.get(exc.status_code, (f"http-{exc.status_code}", "HTTP error"))
+    detail = exc.detail if isinstance(exc.detail, str) else None
+    if exc.status_code == 404 and detail == "Not Found":
+        detail = f"no route matches {request.method} {request.url.path}"
+    return problem_response(
+        request, status=exc.status_code, code=code, title=title, detail=detail,
+        headers=getattr(exc, "headers", None),
+    )
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {
+            "loc": [str(part) for part in error.get("loc", ())],
+            "msg": str(error.get("msg", "")),
+            "type": str(error.get("type", "")),
+        }
+        for error in exc.errors()
+    ]
+    summary = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors[:5])
+    code, title = HTTP_CODES[422]
+    return problem_response(request, status=422, code=code, title=title, detail=summary, extra={"errors": errors})
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log.error("database error on %s %s: %s", request.method, request.url.path, exc)
+    return problem_response(
+        request, status=503, code="database-unavailable", title="Database unavailable",
+        detail="the database could not complete the request; retry later (writes are idempotent)",
+    )
+
+
+async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    code, title = HTTP_CODES[500]
+    return problem_response(request, status=500, code=code, title=title, detail="an unexpected error occurred")
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(LedgerError, _ledger_error)
+    app.add_exception_handler(ApiProblem, _api_problem)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(OperationalError, _database_unavailable)
+    app.add_exception_handler(Exception, _internal_error)
+
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": Problem, "content": {PROBLEM_MEDIA_TYPE: {}}, "description": description}
+    for status, description in (
+        (401, "Missing or invalid API key"),
+        (404, "Unknown ledger, asset, account, entry or hold"),
+        (409, "Conflict (idempotency, overdraft, already reversed, hold not pending, ...)"),
+        (422, "Invalid request"),
+    )
+}

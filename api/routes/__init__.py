@@ -1,0 +1,1 @@
+"""HTTP routers: thin translations between HTTP and one `LedgerStore` call each."""

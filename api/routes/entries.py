@@ -1,0 +1,99 @@
+"""Journal entries: post (idempotent), read, list by sequence, reverse."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Query, Response
+
+from api.routes.common import (
+    API_DEFAULT_PAGE_SIZE,
+    API_MAX_PAGE_SIZE,
+    IdempotencyKey,
+    OptionalIdempotencyKey,
+    Scales,
+    Store,
+    amount_units_of,
+    decode_cursor,
+    encode_cursor,
+)
+from api.schemas import SIDES_IN, EntryIn, EntryList, EntryOut, ReversalIn, entry_out
+from ledger.model import EntryRequest, Leg, transfer_legs
+
+router = APIRouter(tags=["entries"])
+
+REPLAY_RESPONSE = {200: {"model": EntryOut, "description": "Replay: the entry recorded earlier under this key."}}
+
+
+def entry_request(body: EntryIn, idempotency_key: str, scale_of: Callable[[str], int]) -> EntryRequest:
+    """Translate the HTTP body into the ledger's request, amounts resolved to base units."""
+    legs: list[Leg] = []
+    if body.postings is not None:
+        for posting in body.postings:
+            legs.append(Leg(posting.account, posting.asset, SIDES_IN[posting.side],
+                            amount_units_of(posting, scale_of, posting.asset)))
+    else:
+        assert body.transfers is not None
+        for transfer in body.transfers:
+            legs.extend(transfer_legs(transfer.from_account, transfer.to_account, transfer.asset,
+                                      amount_units_of(transfer, scale_of, transfer.asset)))
+    return EntryRequest(
+        idempotency_key=idempotency_key, kind=body.kind, legs=tuple(legs), effective_at=body.effective_at,
+        external_ref=body.external_ref, metadata=body.metadata,
+    )
+
+
+@router.post("/{ledger}/entries", status_code=201, response_model=EntryOut, responses=REPLAY_RESPONSE)
+def post_entry(
+    ledger: str, body: EntryIn, idempotency_key: IdempotencyKey, response: Response, store: Store, scales: Scales,
+) -> EntryOut:
+    """Post a balanced entry. 201 when recorded now; 200 with the original entry when the same
+    Idempotency-Key and body were posted before; 409 when the key was used for another body."""
+    scale_of = scales.for_ledger(ledger)
+    entry = store.post(ledger, entry_request(body, idempotency_key, scale_of))
+    if entry.replayed:
+        response.status_code = 200
+    return entry_out(entry, scale_of)
+
+
+@router.get("/{ledger}/entries", response_model=EntryList)
+def list_entries(
+    ledger: str,
+    store: Store,
+    scales: Scales,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    limit: Annotated[int, Query(ge=1, le=API_MAX_PAGE_SIZE)] = API_DEFAULT_PAGE_SIZE,
+) -> EntryList:
+    """Entries in sequence order, cursor-paginated."""
+    after_sequence = int(decode_cursor("sequence", cursor, digits=True)) if cursor else 0
+    entries = store.list_entries(ledger, after_sequence=after_sequence, limit=limit + 1)
+    page = entries[:limit]
+    next_cursor = encode_cursor("sequence", str(page[-1].sequence)) if len(entries) > limit else None
+    scale_of = scales.for_ledger(ledger)
+    return EntryList(items=[entry_out(entry, scale_of) for entry in page], next_cursor=next_cursor)
+
+
+@router.get("/{ledger}/entries/{entry_id}", response_model=EntryOut)
+def get_entry(ledger: str, entry_id: str, store: Store, scales: Scales) -> EntryOut:
+    return entry_out(store.get_entry(ledger, entry_id), scales.for_ledger(ledger))
+
+
+@router.post("/{ledger}/entries/{entry_id}/reversal", status_code=201, response_model=EntryOut,
+             responses=REPLAY_RESPONSE)
+def reverse_entry(
+    ledger: str,
+    entry_id: str,
+    response: Response,
+    store: Store,
+    scales: Scales,
+    idempotency_key: OptionalIdempotencyKey = None,
+    body: Annotated[ReversalIn | None, Body()] = None,
+) -> EntryOut:
+    """Post the mirror of an entry, linked to it. An entry is reversed once: a second reversal
+    with another key is a 409 `already-reversed`; the same key replays (200)."""
+    body = body or ReversalIn()
+    entry = store.reverse(ledger, entry_id, idempotency_key=idempotency_key, reason=body.reason,
+                          effective_at=body.effective_at)
+    if entry.replayed:
+        response.status_code = 200
+    return entry_out(entry, scales.for_ledger(ledger))

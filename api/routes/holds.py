@@ -1,0 +1,90 @@
+"""Holds (two-phase transfers): reserve, post all or part, void, expire."""
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Query, Response
+
+from api.routes.common import (
+    IdempotencyKey,
+    OptionalIdempotencyKey,
+    Scales,
+    Store,
+    amount_units_of,
+    checked_decimal,
+)
+from api.routes.entries import REPLAY_RESPONSE
+from api.schemas import EntryOut, HoldExpireOut, HoldIn, HoldOut, HoldPostIn, Timestamp, entry_out, hold_out
+
+router = APIRouter(tags=["holds"])
+
+HOLD_REPLAY = {200: {"model": HoldOut, "description": "Replay: the hold created earlier under this key."}}
+
+
+@router.post("/{ledger}/holds", status_code=201, response_model=HoldOut, responses=HOLD_REPLAY)
+def create_hold(
+    ledger: str, body: HoldIn, idempotency_key: IdempotencyKey, response: Response, store: Store, scales: Scales,
+) -> HoldOut:
+    """Reserve an amount moving `from` -> `to`: it stops counting as available on `from`
+    (and is checked against its overdraft rule) until posted, voided or expired."""
+    scale = scales.of(ledger, body.asset)
+    hold = store.create_hold(
+        ledger, idempotency_key=idempotency_key, debit_account=body.from_account, credit_account=body.to_account,
+        asset=body.asset, amount_units=amount_units_of(body, lambda _: scale, body.asset),
+        expires_at=body.expires_at, kind=body.kind, metadata=body.metadata,
+    )
+    if hold.replayed:
+        response.status_code = 200
+    return hold_out(hold, scale)
+
+
+# Declared before /holds/{hold_id}... so that "expire" is never read as a hold id.
+@router.post("/{ledger}/holds/expire", response_model=HoldExpireOut)
+def expire_holds(
+    ledger: str,
+    store: Store,
+    now: Annotated[Timestamp | None, Query(description="Expire holds whose expiry is at or before this "
+                                                        "time (default: the server's clock).")] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1_000,
+) -> HoldExpireOut:
+    """Admin sweep: release pending holds whose expiry has passed (a periodic job does this later)."""
+    return HoldExpireOut(expired=store.expire_holds(ledger, now=now, limit=limit))
+
+
+@router.get("/{ledger}/holds/{hold_id}", response_model=HoldOut)
+def get_hold(ledger: str, hold_id: str, store: Store, scales: Scales) -> HoldOut:
+    hold = store.get_hold(ledger, hold_id)
+    return hold_out(hold, scales.of(ledger, hold.asset))
+
+
+@router.post("/{ledger}/holds/{hold_id}/post", status_code=201, response_model=EntryOut, responses=REPLAY_RESPONSE)
+def post_hold(
+    ledger: str,
+    hold_id: str,
+    response: Response,
+    store: Store,
+    scales: Scales,
+    idempotency_key: OptionalIdempotencyKey = None,
+    body: Annotated[HoldPostIn | None, Body()] = None,
+) -> EntryOut:
+    """Post all of a pending hold (no amount) or part of it; the rest is released.
+    Returns the journal entry; the hold becomes `posted`."""
+    body = body or HoldPostIn()
+    amount_units: int | None = None
+    if body.amount_units is not None:
+        amount_units = int(body.amount_units)
+    elif body.amount is not None:
+        amount_units = checked_decimal(body.amount, scales.of(ledger, store.get_hold(ledger, hold_id).asset))
+    entry = store.post_hold(ledger, hold_id, amount_units=amount_units, idempotency_key=idempotency_key,
+                            metadata=body.metadata)
+    if entry.replayed:
+        response.status_code = 200
+    return entry_out(entry, scales.for_ledger(ledger))
+
+
+@router.post("/{ledger}/holds/{hold_id}/void", response_model=HoldOut)
+def void_hold(ledger: str, hold_id: str, store: Store, scales: Scales) -> HoldOut:
+    """Release a pending hold without posting. Voiding a voided hold returns it unchanged."""
+    hold = store.void_hold(ledger, hold_id)
+    return hold_out(hold, scales.of(ledger, hold.asset))
+

@@ -1,0 +1,133 @@
+"""Ledgers, assets, accounts and account templates."""
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from api.routes.common import (
+    API_DEFAULT_PAGE_SIZE,
+    API_MAX_PAGE_SIZE,
+    Scales,
+    Store,
+    decode_cursor,
+    encode_cursor,
+)
+from api.schemas import (
+    AccountIn,
+    AccountList,
+    AccountOut,
+    AccountTemplateIn,
+    AccountTemplateList,
+    AccountTemplateOut,
+    AccountWithBalances,
+    AssetIn,
+    AssetList,
+    AssetOut,
+    LedgerIn,
+    LedgerList,
+    LedgerOut,
+    account_out,
+    asset_out,
+    balance_out,
+    template_out,
+)
+
+router = APIRouter()
+
+
+# ------------------------------------------------------------------ ledgers
+
+
+@router.post("/ledgers", status_code=201, response_model=LedgerOut, tags=["ledgers"])
+def create_ledger(body: LedgerIn, store: Store) -> LedgerOut:
+    """Create a ledger namespace. Idempotent: an existing code is returned as is."""
+    return LedgerOut(code=store.create_ledger(body.code, body.name))
+
+
+@router.get("/ledgers", response_model=LedgerList, tags=["ledgers"])
+def list_ledgers(store: Store) -> LedgerList:
+    return LedgerList(items=[LedgerOut(code=code) for code in store.list_ledgers()])
+
+
+# ------------------------------------------------------------------- assets
+
+
+@router.post("/{ledger}/assets", status_code=201, response_model=AssetOut, tags=["assets"])
+def create_asset(ledger: str, body: AssetIn, store: Store) -> AssetOut:
+    """Register an asset. Idempotent for identical attributes; different ones are a 409."""
+    return asset_out(
+        store.create_asset(ledger, body.code, body.scale, body.kind, chain_id=body.chain_id,
+                           contract_address=body.contract_address)
+    )
+
+
+@router.get("/{ledger}/assets", response_model=AssetList, tags=["assets"])
+def list_assets(ledger: str, store: Store) -> AssetList:
+    return AssetList(items=[asset_out(asset) for asset in store.list_assets(ledger)])
+
+
+@router.get("/{ledger}/assets/{code:path}", response_model=AssetOut, tags=["assets"])
+def get_asset(ledger: str, code: str, store: Store) -> AssetOut:
+    return asset_out(store.get_asset(ledger, code))
+
+
+# ---------------------------------------------------------- account templates
+
+
+@router.post("/{ledger}/account-templates", status_code=201, response_model=AccountTemplateOut,
+             tags=["accounts"])
+def create_account_template(ledger: str, body: AccountTemplateIn, store: Store) -> AccountTemplateOut:
+    """Accounts whose code matches `pattern` are opened with these attributes on first use."""
+    return template_out(
+        store.add_account_template(ledger, body.pattern, body.accounting_type, no_overdraft=body.no_overdraft,
+                                   priority=body.priority)
+    )
+
+
+@router.get("/{ledger}/account-templates", response_model=AccountTemplateList, tags=["accounts"])
+def list_account_templates(ledger: str, store: Store) -> AccountTemplateList:
+    return AccountTemplateList(items=[template_out(t) for t in store.list_account_templates(ledger)])
+
+
+# ----------------------------------------------------------------- accounts
+
+
+@router.post("/{ledger}/accounts", status_code=201, response_model=AccountOut, tags=["accounts"])
+def create_account(ledger: str, body: AccountIn, store: Store) -> AccountOut:
+    """Open an account. Idempotent for identical attributes; different ones are a 409."""
+    return account_out(
+        store.create_account(ledger, body.code, body.accounting_type, no_overdraft=body.no_overdraft,
+                             metadata=body.metadata)
+    )
+
+
+@router.get("/{ledger}/accounts", response_model=AccountList, tags=["accounts"])
+def list_accounts(
+    ledger: str,
+    store: Store,
+    prefix: Annotated[str | None, Query(max_length=256, description="Only codes starting with this.")] = None,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    limit: Annotated[int, Query(ge=1, le=API_MAX_PAGE_SIZE)] = API_DEFAULT_PAGE_SIZE,
+) -> AccountList:
+    """Accounts in code order, cursor-paginated."""
+    after = decode_cursor("account", cursor) if cursor else None
+    accounts = store.list_accounts(ledger, prefix=prefix, after=after, limit=limit + 1)
+    page = accounts[:limit]
+    next_cursor = encode_cursor("account", page[-1].code) if len(accounts) > limit else None
+    return AccountList(items=[account_out(account) for account in page], next_cursor=next_cursor)
+
+
+# Routes under /accounts/{code:path}/... (balances, statement) live in api.routes.reports,
+# which api.app includes BEFORE this router: `{code:path}` would otherwise swallow them.
+
+
+@router.get("/{ledger}/accounts/{code:path}", response_model=AccountWithBalances, tags=["accounts"])
+def get_account(ledger: str, code: str, store: Store, scales: Scales) -> AccountWithBalances:
+    """One account with its current balance in every asset it holds."""
+    account = store.get_account(ledger, code)
+    balances = store.list_balances(ledger, code)
+    return AccountWithBalances(
+        **account_out(account).model_dump(),
+        balances=[balance_out(balance, scales.of(ledger, balance.asset)) for balance in balances],
+    )

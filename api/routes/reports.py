@@ -1,0 +1,76 @@
+"""Balances (current and historical), account statements, trial balance, chain verification."""
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from api.problems import ApiProblem
+from api.routes.common import API_DEFAULT_PAGE_SIZE, API_MAX_PAGE_SIZE, Scales, Store
+from api.schemas import (
+    AssetCode,
+    BalanceOut,
+    StatementOut,
+    Timestamp,
+    TrialBalanceOut,
+    VerifyOut,
+    balance_out,
+    statement_out,
+    trial_balance_out,
+    verify_out,
+)
+
+router = APIRouter()
+
+
+@router.get("/{ledger}/accounts/{code:path}/balances/{asset:path}", response_model=BalanceOut, tags=["balances"])
+def get_balance(
+    ledger: str,
+    code: str,
+    asset: str,
+    store: Store,
+    scales: Scales,
+    as_of_sequence: Annotated[int | None, Query(ge=0, description="Posted balance after this sequence.")] = None,
+    as_of: Annotated[Timestamp | None, Query(description="Posted balance at this recorded time (RFC 3339).")] = None,
+) -> BalanceOut:
+    """Current balance (posted, pending, available, version), or the posted balance as of a
+    sequence number or a time (history has no pending part)."""
+    if as_of_sequence is not None and as_of is not None:
+        raise ApiProblem(422, "request-validation", "Request validation failed",
+                         "give at most one of as_of_sequence and as_of")
+    balance = store.get_balance(ledger, code, asset, as_of_sequence=as_of_sequence, as_of=as_of)
+    return balance_out(balance, scales.of(ledger, asset))
+
+
+@router.get("/{ledger}/accounts/{code:path}/statement", response_model=StatementOut, tags=["balances"])
+def get_statement(
+    ledger: str,
+    code: str,
+    asset: Annotated[AssetCode, Query()],
+    store: Store,
+    scales: Scales,
+    start: Annotated[Timestamp | None, Query(description="Recorded at or after (RFC 3339).")] = None,
+    end: Annotated[Timestamp | None, Query(description="Recorded before (RFC 3339).")] = None,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    limit: Annotated[int, Query(ge=1, le=API_MAX_PAGE_SIZE)] = API_DEFAULT_PAGE_SIZE,
+) -> StatementOut:
+    """Postings of one (account, asset) with the running balance, in sequence order, cursor-paginated."""
+    page = store.statement(ledger, code, asset, start=start, end=end, cursor=cursor, limit=limit)
+    return statement_out(page, scales.of(ledger, asset))
+
+
+@router.get("/{ledger}/trial-balance", response_model=TrialBalanceOut, tags=["reports"])
+def get_trial_balance(
+    ledger: str,
+    store: Store,
+    scales: Scales,
+    as_of_sequence: Annotated[int | None, Query(ge=0)] = None,
+) -> TrialBalanceOut:
+    """Σ debits and Σ credits per (asset, accounting type) and per asset; equal when sound."""
+    return trial_balance_out(store.trial_balance(ledger, as_of_sequence=as_of_sequence), scales.for_ledger(ledger))
+
+
+@router.get("/{ledger}/verify", response_model=VerifyOut, tags=["reports"])
+def verify(ledger: str, store: Store) -> VerifyOut:
+    """Recompute the hash chain and balances; `ok` false names the first bad entry."""
+    return verify_out(store.verify(ledger))

@@ -1,0 +1,505 @@
+"""The HTTP API contract (pydantic models) and the mapping from ledger types to it.
+
+Amount convention
+-----------------
+Money and token quantities never travel as JSON numbers (a float would lose
+precision, and 2^256-1 does not fit a double). Every amount is a JSON **string**:
+
+- `amount_units` — the integer number of base units as decimal digits, e.g. `"1250"`
+  for 12.50 USD (scale 2) or `"1000000000000000000"` for 1 ETH (scale 18). This is the
+  canonical form. In requests it is validated strictly: digits only, no sign, no
+  leading zeros, no decimal point, no exponent, from 1 to 2^256-1.
+- `amount` — the same value as a decimal string at the asset's scale, e.g. `"12.50"`.
+  Responses always carry both (`amount` is for display; in responses it always has
+  exactly `scale` decimals). A request may give `amount` instead of `amount_units`:
+  exactly one of the two is required, and an `amount` with more decimal places than
+  the asset's scale is rejected rather than rounded.
+
+A JSON number for either field, both fields, neither field, or a malformed string is a
+422 problem. Balances in responses (`posted_units`, `available_units`, ...) follow the
+same rule; balances on the account's normal side may be negative (`"-500"`) for
+unconstrained accounts.
+
+Timestamps are RFC 3339 strings with a timezone (`2026-01-31T12:00:00Z`); naive times
+are rejected. Pagination: list responses carry `next_cursor` (opaque); pass it back as
+`cursor` to get the next page; it is null on the last page.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, Strict, StringConstraints, model_validator
+
+from ledger.amounts import format_decimal
+from ledger.limits import (
+    MAX_ASSET_CODE_LENGTH,
+    MAX_CODE_LENGTH,
+    MAX_EXTERNAL_REF_LENGTH,
+    MAX_KIND_LENGTH,
+    MAX_POSTINGS_PER_ENTRY,
+    MAX_SCALE,
+)
+from ledger.model import (
+    Account,
+    AccountingType,
+    AccountTemplate,
+    Asset,
+    AssetKind,
+    Balance,
+    Entry,
+    Hold,
+    HoldStatus,
+    Side,
+    StatementPage,
+    TrialBalance,
+    VerifyReport,
+    from_us,
+)
+
+MAX_UNITS_DIGITS = 78  # len(str(2**256 - 1))
+MAX_DECIMAL_LENGTH = MAX_UNITS_DIGITS + MAX_SCALE + 1
+MAX_LEDGER_CODE_LENGTH = 64
+
+UnitsString = Annotated[
+    str,
+    Strict(),
+    StringConstraints(pattern=r"^[1-9][0-9]*$", max_length=MAX_UNITS_DIGITS),
+    Field(description="Positive integer of base units as a decimal-digit string, at most 2^256-1.",
+          examples=["1250"]),
+]
+DecimalString = Annotated[
+    str,
+    Strict(),
+    StringConstraints(pattern=r"^(0|[1-9][0-9]*)(\.[0-9]+)?$", max_length=MAX_DECIMAL_LENGTH),
+    Field(description="Decimal string at the asset's scale (no sign, no exponent).", examples=["12.50"]),
+]
+AccountCode = Annotated[str, Strict(), StringConstraints(min_length=1, max_length=MAX_CODE_LENGTH)]
+AssetCode = Annotated[str, Strict(), StringConstraints(min_length=1, max_length=MAX_ASSET_CODE_LENGTH)]
+LedgerCode = Annotated[
+    str, Strict(), StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9:._@\-]*$", max_length=MAX_LEDGER_CODE_LENGTH),
+]
+Kind = Annotated[str, Strict(), StringConstraints(min_length=1, max_length=MAX_KIND_LENGTH)]
+Timestamp = Annotated[AwareDatetime, Strict()]
+Metadata = Annotated[
+    dict[str, Any],
+    Field(description="JSON object of strings, integers, booleans, null, arrays and objects (no floats)."),
+]
+
+MAX_UNITS = 2**256 - 1
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class _MoneyIn(_In):
+    """Exactly one of `amount_units` (canonical) or `amount` (decimal at the asset's scale)."""
+
+    amount_units: UnitsString | None = None
+    amount: DecimalString | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one_amount(self) -> "_MoneyIn":
+        if (self.amount_units is None) == (self.amount is None):
+            raise ValueError("give exactly one of amount_units (base-unit digits) or amount (decimal string)")
+        if self.amount_units is not None and int(self.amount_units) > MAX_UNITS:
+            raise ValueError("amount_units exceeds 2^256-1")
+        return self
+
+
+# ----------------------------------------------------------------- requests
+
+
+class LedgerIn(_In):
+    code: LedgerCode
+    name: Annotated[str, Strict(), StringConstraints(max_length=256)] | None = None
+
+
+class AssetIn(_In):
+    code: AssetCode
+    scale: Annotated[int, Strict(), Field(ge=0, le=MAX_SCALE)]
+    kind: AssetKind
+    chain_id: Annotated[int, Strict(), Field(ge=1)] | None = None
+    contract_address: Annotated[str, Strict(), StringConstraints(max_length=128)] | None = None
+
+
+class AccountIn(_In):
+    code: AccountCode
+    accounting_type: AccountingType
+    no_overdraft: Annotated[bool, Strict()] = False
+    metadata: Metadata = Field(default_factory=dict)
+
+
+class AccountTemplateIn(_In):
+    pattern: Annotated[str, Strict(), StringConstraints(min_length=1, max_length=256)] = Field(
+        description="Glob over account codes, e.g. 'holder:*'.")
+    accounting_type: AccountingType
+    no_overdraft: Annotated[bool, Strict()]
+    priority: Annotated[int, Strict(), Field(ge=0, le=1_000_000)] = 100
+
+
+class PostingIn(_MoneyIn):
+    account: AccountCode
+    asset: AssetCode
+    side: Literal["debit", "credit"]
+
+
+class TransferIn(_MoneyIn):
+    """Value moves `from` (debited) `to` (credited): two postings."""
+
+    from_account: AccountCode = Field(alias="from")
+    to_account: AccountCode = Field(alias="to")
+    asset: AssetCode
+
+
+class EntryIn(_In):
+    kind: Kind
+    effective_at: Timestamp | None = None
+    external_ref: Annotated[str, Strict(), StringConstraints(max_length=MAX_EXTERNAL_REF_LENGTH)] | None = None
+    metadata: Metadata = Field(default_factory=dict)
+    postings: Annotated[list[PostingIn], Field(min_length=2, max_length=MAX_POSTINGS_PER_ENTRY)] | None = None
+    transfers: Annotated[list[TransferIn], Field(min_length=1, max_length=MAX_POSTINGS_PER_ENTRY // 2)] | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one_shape(self) -> "EntryIn":
+        if (self.postings is None) == (self.transfers is None):
+            raise ValueError("give exactly one of postings or transfers")
+        return self
+
+
+class ReversalIn(_In):
+    reason: Annotated[str, Strict(), StringConstraints(max_length=1024)] | None = None
+    effective_at: Timestamp | None = None
+
+
+class HoldIn(_MoneyIn):
+    """Reserve value moving `from` (debited on post) `to` (credited on post)."""
+
+    from_account: AccountCode = Field(alias="from")
+    to_account: AccountCode = Field(alias="to")
+    asset: AssetCode
+    kind: Kind = "transfer"
+    expires_at: Timestamp | None = None
+    metadata: Metadata = Field(default_factory=dict)
+
+
+class HoldPostIn(_In):
+    """Post all of the hold (no amount) or part of it (`amount_units` or `amount`)."""
+
+    amount_units: UnitsString | None = None
+    amount: DecimalString | None = None
+    metadata: Metadata = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _at_most_one_amount(self) -> "HoldPostIn":
+        if self.amount_units is not None and self.amount is not None:
+            raise ValueError("give at most one of amount_units or amount")
+        return self
+
+
+# ---------------------------------------------------------------- responses
+
+
+class LedgerOut(BaseModel):
+    code: str
+
+
+class LedgerList(BaseModel):
+    items: list[LedgerOut]
+
+
+class AssetOut(BaseModel):
+    code: str
+    scale: int
+    kind: AssetKind
+    chain_id: int | None
+    contract_address: str | None
+
+
+class AssetList(BaseModel):
+    items: list[AssetOut]
+
+
+class BalanceOut(BaseModel):
+    account: str
+    asset: str
+    accounting_type: AccountingType
+    posted_units: str = Field(description="Signed balance on the account's normal side, base units.")
+    posted: str
+    available_units: str = Field(description="Posted balance less pending holds that would reduce it.")
+    available: str
+    debits_posted_units: str
+    credits_posted_units: str
+    debits_pending_units: str
+    credits_pending_units: str
+    version: int
+    as_of_sequence: int | None = Field(description="Set for historical balances (no pending part).")
+
+
+class AccountOut(BaseModel):
+    code: str
+    accounting_type: AccountingType
+    no_overdraft: bool
+    metadata: dict[str, Any]
+
+
+class AccountWithBalances(AccountOut):
+    balances: list[BalanceOut]
+
+
+class AccountList(BaseModel):
+    items: list[AccountOut]
+    next_cursor: str | None
+
+
+class AccountTemplateOut(BaseModel):
+    pattern: str
+    accounting_type: AccountingType
+    no_overdraft: bool
+    priority: int
+
+
+class AccountTemplateList(BaseModel):
+    items: list[AccountTemplateOut]
+
+
+class PostingOut(BaseModel):
+    account: str
+    asset: str
+    side: Literal["debit", "credit"]
+    amount_units: str
+    amount: str
+
+
+class EntryOut(BaseModel):
+    id: str
+    ledger: str
+    sequence: int
+    idempotency_key: str
+    kind: str
+    effective_at: datetime
+    recorded_at: datetime
+    external_ref: str | None
+    reverses_entry_id: str | None
+    metadata: dict[str, Any]
+    postings: list[PostingOut]
+    body_digest: str
+    hash: str
+
+
+class EntryList(BaseModel):
+    items: list[EntryOut]
+    next_cursor: str | None
+
+
+class HoldOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: str
+    idempotency_key: str
+    kind: str
+    from_account: str = Field(serialization_alias="from")
+    to_account: str = Field(serialization_alias="to")
+    asset: str
+    amount_units: str
+    amount: str
+    status: HoldStatus
+    expires_at: datetime | None
+    created_at: datetime
+    resolved_at: datetime | None
+    posted_entry_id: str | None
+    metadata: dict[str, Any]
+
+
+class HoldExpireOut(BaseModel):
+    expired: int
+
+
+class StatementLineOut(BaseModel):
+    sequence: int
+    leg_index: int
+    entry_id: str
+    kind: str
+    effective_at: datetime
+    recorded_at: datetime
+    side: Literal["debit", "credit"]
+    amount_units: str
+    amount: str
+    balance_after_units: str
+    balance_after: str
+    external_ref: str | None
+
+
+class StatementOut(BaseModel):
+    account: str
+    asset: str
+    opening_balance_units: str = Field(description="Balance before the first line of this page.")
+    opening_balance: str
+    lines: list[StatementLineOut]
+    next_cursor: str | None
+
+
+class TrialBalanceRowOut(BaseModel):
+    asset: str
+    accounting_type: AccountingType
+    debits_units: str
+    credits_units: str
+    debits: str
+    credits: str
+
+
+class TrialBalanceTotalOut(BaseModel):
+    asset: str
+    debits_units: str
+    credits_units: str
+    balanced: bool
+
+
+class TrialBalanceOut(BaseModel):
+    as_of_sequence: int
+    balanced: bool
+    rows: list[TrialBalanceRowOut]
+    totals: list[TrialBalanceTotalOut]
+
+
+class VerifyOut(BaseModel):
+    ledger: str
+    ok: bool
+    entries_checked: int
+    first_bad_sequence: int | None
+    first_bad_entry_id: str | None
+    reason: str | None
+    balance_mismatches: list[str]
+
+
+class HealthDatabase(BaseModel):
+    reachable: bool
+
+
+class HealthLedger(BaseModel):
+    code: str
+    head_sequence: int | None
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok", "unavailable"]
+    database: HealthDatabase
+    ledger: HealthLedger
+
+
+# ------------------------------------------------------------------ mapping
+
+ScaleOf = Callable[[str], int]
+"""asset code -> scale, for the `amount` display strings."""
+
+_SIDE_NAMES = {Side.DEBIT: "debit", Side.CREDIT: "credit"}
+SIDES_IN = {"debit": Side.DEBIT, "credit": Side.CREDIT}
+
+
+def side_name(side: Side) -> Literal["debit", "credit"]:
+    return _SIDE_NAMES[Side(side)]  # type: ignore[return-value]
+
+
+def asset_out(asset: Asset) -> AssetOut:
+    return AssetOut(code=asset.code, scale=asset.scale, kind=asset.kind, chain_id=asset.chain_id,
+                    contract_address=asset.contract_address)
+
+
+def account_out(account: Account) -> AccountOut:
+    return AccountOut(code=account.code, accounting_type=account.accounting_type,
+                      no_overdraft=account.no_overdraft, metadata=account.metadata)
+
+
+def template_out(template: AccountTemplate) -> AccountTemplateOut:
+    return AccountTemplateOut(pattern=template.pattern, accounting_type=template.accounting_type,
+                              no_overdraft=template.no_overdraft, priority=template.priority)
+
+
+def balance_out(balance: Balance, scale: int) -> BalanceOut:
+    return BalanceOut(
+        account=balance.account, asset=balance.asset, accounting_type=balance.accounting_type,
+        posted_units=str(balance.posted_units), posted=format_decimal(balance.posted_units, scale),
+        available_units=str(balance.available_units), available=format_decimal(balance.available_units, scale),
+        debits_posted_units=str(balance.debits_posted_units), credits_posted_units=str(balance.credits_posted_units),
+        debits_pending_units=str(balance.debits_pending_units),
+        credits_pending_units=str(balance.credits_pending_units),
+        version=balance.version, as_of_sequence=balance.as_of_sequence,
+    )
+
+
+def entry_out(entry: Entry, scale_of: ScaleOf) -> EntryOut:
+    return EntryOut(
+        id=entry.id, ledger=entry.ledger, sequence=entry.sequence, idempotency_key=entry.idempotency_key,
+        kind=entry.kind, effective_at=entry.effective_at, recorded_at=entry.recorded_at,
+        external_ref=entry.external_ref, reverses_entry_id=entry.reverses_entry_id, metadata=entry.metadata,
+        postings=[
+            PostingOut(account=leg.account, asset=leg.asset, side=side_name(leg.side),
+                       amount_units=str(leg.amount_units), amount=format_decimal(leg.amount_units, scale_of(leg.asset)))
+            for leg in entry.legs
+        ],
+        body_digest=entry.body_digest, hash=entry.hash,
+    )
+
+
+def _maybe_time(moment_us: int | None) -> datetime | None:
+    return None if moment_us is None else from_us(int(moment_us))
+
+
+def hold_out(hold: Hold, scale: int) -> HoldOut:
+    return HoldOut(
+        id=hold.id, idempotency_key=hold.idempotency_key, kind=hold.kind, from_account=hold.debit_account,
+        to_account=hold.credit_account, asset=hold.asset, amount_units=str(hold.amount_units),
+        amount=format_decimal(hold.amount_units, scale), status=hold.status,
+        expires_at=_maybe_time(hold.expires_at_us), created_at=from_us(int(hold.created_at_us)),
+        resolved_at=_maybe_time(hold.resolved_at_us), posted_entry_id=hold.posted_entry_id, metadata=hold.metadata,
+    )
+
+
+def statement_out(page: StatementPage, scale: int) -> StatementOut:
+    return StatementOut(
+        account=page.account, asset=page.asset,
+        opening_balance_units=str(page.opening_balance_units),
+        opening_balance=format_decimal(page.opening_balance_units, scale),
+        lines=[
+            StatementLineOut(
+                sequence=line.sequence, leg_index=line.leg_index, entry_id=line.entry_id, kind=line.kind,
+                effective_at=from_us(line.effective_at_us), recorded_at=from_us(line.recorded_at_us),
+                side=side_name(line.side), amount_units=str(line.amount_units),
+                amount=format_decimal(line.amount_units, scale),
+                balance_after_units=str(line.balance_after_units),
+                balance_after=format_decimal(line.balance_after_units, scale), external_ref=line.external_ref,
+            )
+            for line in page.lines
+        ],
+        next_cursor=page.next_cursor,
+    )
+
+
+def trial_balance_out(report: TrialBalance, scale_of: ScaleOf) -> TrialBalanceOut:
+    return TrialBalanceOut(
+        as_of_sequence=report.as_of_sequence,
+        balanced=report.balanced,
+        rows=[
+            TrialBalanceRowOut(
+                asset=row.asset, accounting_type=row.accounting_type, debits_units=str(row.debits_units),
+                credits_units=str(row.credits_units), debits=format_decimal(row.debits_units, scale_of(row.asset)),
+                credits=format_decimal(row.credits_units, scale_of(row.asset)),
+            )
+            for row in report.rows
+        ],
+        totals=[
+            TrialBalanceTotalOut(asset=asset, debits_units=str(debits), credits_units=str(credits),
+                                 balanced=debits == credits)
+            for asset, (debits, credits) in report.totals.items()
+        ],
+    )
+
+
+def verify_out(report: VerifyReport) -> VerifyOut:
+    return VerifyOut(
+        ledger=report.ledger, ok=report.ok, entries_checked=report.entries_checked,
+        first_bad_sequence=report.first_bad_sequence, first_bad_entry_id=report.first_bad_entry_id,
+        reason=report.reason, balance_mismatches=list(report.balance_mismatches),
+    )

@@ -1,0 +1,72 @@
+"""HTTP API settings: the ledger's settings plus the admin API key and start-up migrations.
+
+Environment (prefix `KOGI_`, also read from `.env`):
+- `KOGI_ADMIN_API_KEY`: the bearer token every `/v1` route requires. When unset in
+  embedded mode (a SQLite database), a random key is generated on first start, written
+  to `KOGI_ADMIN_API_KEY_FILE` (default `.kogi/admin_api_key`, mode 0600) and logged
+  once; later starts read it back. There is never a fixed, well-known default. With
+  PostgreSQL (distributed mode) an unset key is a start-up error.
+- `KOGI_AUTO_MIGRATE`: apply Alembic migrations on start (default true).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from pathlib import Path
+
+from pydantic import SecretStr, field_validator
+
+from ledger.config import LedgerSettings
+
+log = logging.getLogger("kogi.api")
+
+MIN_ADMIN_API_KEY_LENGTH = 16
+GENERATED_KEY_BYTES = 32
+DEFAULT_ADMIN_API_KEY_FILE = Path(".kogi/admin_api_key")
+
+
+class ApiSettings(LedgerSettings):
+    admin_api_key: SecretStr | None = None
+    """Bearer token for /v1 routes (KOGI_ADMIN_API_KEY). None: embedded default, see module docs."""
+    admin_api_key_file: Path = DEFAULT_ADMIN_API_KEY_FILE
+    auto_migrate: bool = True
+
+    @field_validator("admin_api_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_ADMIN_API_KEY_LENGTH:
+            raise ValueError(f"admin API key must be at least {MIN_ADMIN_API_KEY_LENGTH} characters")
+        return value
+
+    @property
+    def embedded(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def resolve_admin_api_key(self) -> str:
+        """The configured key, or (embedded mode only) the generated one from the key file."""
+        if self.admin_api_key is not None:
+            return self.admin_api_key.get_secret_value()
+        if not self.embedded:
+            raise RuntimeError("KOGI_ADMIN_API_KEY must be set when the database is not the embedded SQLite file")
+        return load_or_generate_key(self.admin_api_key_file)
+
+
+def load_or_generate_key(path: Path) -> str:
+    """Read the embedded admin key, or create it (0600, exclusive create) on first start."""
+    if path.exists():
+        key = path.read_text(encoding="utf-8").strip()
+        if len(key) < MIN_ADMIN_API_KEY_LENGTH:
+            raise RuntimeError(f"{path} holds no valid admin API key; delete it to generate a new one")
+        log.info("admin API key read from %s", path)
+        return key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(GENERATED_KEY_BYTES)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process won the race: use its key
+        return load_or_generate_key(path)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(key + "\n")
+    log.warning("generated admin API key (stored in %s, shown only this once): %s", path, key)
+    return key
