@@ -90,6 +90,27 @@ def deploy_clone_of(w3: Web3, contract_name: str, sender: str | None = None) -> 
     return at(w3, contract_name, deploy_clone(w3, implementation.address, sender))
 
 
+# ------------------------------------------------------------------------------ portfolio token
+
+ZERO_ADDRESS = "0x" + "00" * 20
+FAR_FUTURE_S = 2**40
+
+
+def deploy_registry_and_token(
+    w3: Web3, *, admin: str, verified: list[str], name: str = "Kogi Portfolio", symbol: str = "KPT"
+) -> tuple[Contract, Contract]:
+    """A ComplianceRegistry (admin holds COMPLIANCE_ROLE) with `verified` KYC'd until far in the
+    future, and a PortfolioToken clone (uncapped, no distributor) administered by `admin`."""
+    registry = deploy_contract(w3, "ComplianceRegistry", admin, sender=admin)
+    send(registry.functions.grantRole(registry.functions.COMPLIANCE_ROLE().call(), admin), admin)
+    for account in verified:
+        send(registry.functions.setInvestor(account, FAR_FUTURE_S, 0, False), admin)
+    implementation = deploy_contract(w3, "PortfolioToken", registry.address, sender=admin)
+    token = at(w3, "PortfolioToken", deploy_clone(w3, implementation.address, admin))
+    send(token.functions.initialize(name, symbol, 0, ZERO_ADDRESS, admin, ZERO_ADDRESS, []), admin)
+    return registry, token
+
+
 # ------------------------------------------------------------------------------ FundingRound
 
 
@@ -286,15 +307,15 @@ def setup_funding_bench(
     fee_bps: int = 250,
     window_s: int = 7 * 24 * 3600,
 ) -> FundingBench:
-    """Deploy stablecoin (6 decimals), a test portfolio token and an active round; fund and approve
-    three investors. Uses only test helpers so it does not depend on other contracts' set-up."""
+    """Deploy MockStablecoin (6 decimals), a registry + PortfolioToken and an active round; fund and
+    approve three verified investors."""
     accounts = w3.eth.accounts
     admin, issuer, arbiter, treasury, fee_recipient = accounts[0], accounts[4], accounts[5], accounts[6], accounts[7]
     investors = list(accounts[1:4])
     signer_key = dev_private_key(9)
     signer = Account.from_key(signer_key).address
-    stablecoin = deploy_contract(w3, "TestERC20", "USD Coin", "USDC", 6)
-    token = deploy_contract(w3, "TestMintableToken", admin, "0x" + "00" * 20)
+    stablecoin = deploy_contract(w3, "MockStablecoin")
+    _, token = deploy_registry_and_token(w3, admin=admin, verified=investors)
     now = latest_timestamp(w3)
     config = RoundConfig(
         token=token.address, stablecoin=stablecoin.address, treasury=treasury, fee_recipient=fee_recipient,
@@ -349,7 +370,7 @@ def bench_donation(w3: Web3, *, erc20: bool = True) -> TxReceipt:
             router.functions.donate(1, DonationKind.DONATION, "0x" + "00" * 20, 10**16, "thanks", False),
             donor, value_wei=10**16,
         )
-    stablecoin = deploy_contract(w3, "TestERC20", "USD Coin", "USDC", 6)
+    stablecoin = deploy_contract(w3, "MockStablecoin")
     send(stablecoin.functions.mint(donor, 1_000 * USDC_UNIT), admin)
     send(stablecoin.functions.approve(router.address, 2**256 - 1), donor)
     return send(

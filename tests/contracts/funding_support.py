@@ -85,6 +85,7 @@ from contracts.funding import (  # noqa: E402
     RoundConfig,
     deploy_clone_of,
     deploy_funding_round,
+    deploy_registry_and_token,
     dev_private_key,
     grant_minter,
     latest_timestamp,
@@ -96,7 +97,7 @@ from contracts.permits import sign_investment_permit  # noqa: E402
 ZERO = "0x" + "00" * 20
 FAR_FUTURE_S = 2**40
 # Token under test: C1's PortfolioToken + ComplianceRegistry (True) or the test stand-ins (False).
-USE_PORTFOLIO_TOKEN = False
+USE_PORTFOLIO_TOKEN = True
 
 
 @dataclass
@@ -190,15 +191,7 @@ def build_funding_env(w3: Web3) -> FundingEnv:
     signer_key = dev_private_key(9)
     stablecoin = deploy_contract(w3, "TestERC20", "USD Coin", "USDC", 6)
     if USE_PORTFOLIO_TOKEN:
-        registry = deploy_contract(w3, "ComplianceRegistry", admin)
-        send(registry.functions.grantRole(registry.functions.COMPLIANCE_ROLE().call(), admin), admin)
-        for investor in accounts[1:4]:
-            send(registry.functions.setInvestor(investor, FAR_FUTURE_S, 0, False), admin)
-        implementation = deploy_contract(w3, "PortfolioToken", registry.address)
-        from contracts.funding import deploy_clone
-
-        token = at(w3, "PortfolioToken", deploy_clone(w3, implementation.address))
-        send(token.functions.initialize("Kogi Portfolio", "KPT", admin, 0, ZERO), admin)
+        registry, token = deploy_registry_and_token(w3, admin=admin, verified=list(accounts[1:4]))
     else:
         registry = deploy_contract(w3, "TestComplianceRegistry")
         token = deploy_contract(w3, "TestMintableToken", admin, registry.address)
