@@ -194,7 +194,7 @@ contract PortfolioFactory is AccessControl {
         address[] memory excluded = new address[](set.round != address(0) ? 2 : 1);
         excluded[0] = p.treasury;
         if (set.round != address(0)) excluded[1] = set.round;
-        RevenueDistributor(set.distributor).initialize(p.admin, p.issuer, agent, p.dustSweepDelay, excluded);
+        RevenueDistributor(set.distributor).initialize(p.dustSweepDelay, excluded);
     }
 
     function _initRound(PortfolioParams calldata p, PortfolioSet memory set) private {

@@ -2,12 +2,12 @@
 pragma solidity ^0.8.24;
 
 import {Initializable} from "@openzeppelin/contracts-upgradeable/proxy/utils/Initializable.sol";
-import {AccessControlUpgradeable} from "@openzeppelin/contracts-upgradeable/access/AccessControlUpgradeable.sol";
+import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
-import {IRevenueHook} from "./interfaces/IRevenueHook.sol";
+import {IRevenueHook, IRevenueHookSource} from "./interfaces/IRevenueHook.sol";
 
 /// @title RevenueDistributor
 /// @notice Pays a portfolio's revenue to its token holders pro rata, O(1) per deposit, claim and
@@ -33,15 +33,23 @@ import {IRevenueHook} from "./interfaces/IRevenueHook.sol";
 /// claimable amount so far is frozen into its correction (still claimable); on re-inclusion it
 /// restarts from the current accumulator, so it never earns revenue of its excluded period.
 ///
+/// Roles are the token's (one place per portfolio): DEFAULT_ADMIN_ROLE of the token manages
+/// exclusions, its ISSUER_ROLE sweeps dust, its AGENT_ROLE moves a lost wallet's claimable revenue.
+/// Keeping no role storage here saves ~75k gas per portfolio.
+///
+/// The token reports balance changes only after `activateRevenueHook`, which the first deposit
+/// calls: before it the accumulator is zero and every correction would be zero.
+///
 /// Dust: after `dustSweepDelay` seconds without a deposit, ISSUER_ROLE may sweep the balance above
 /// what holders can still claim at most (`totalDeposited - totalClaimed`), i.e. tokens sent here
 /// without `deposit` and the pool remainder. Holders' sub-unit fractions stay reserved: telling
 /// them apart from claimable revenue would need a loop over holders.
-contract RevenueDistributor is Initializable, AccessControlUpgradeable, ReentrancyGuardTransient, IRevenueHook {
+contract RevenueDistributor is Initializable, ReentrancyGuardTransient, IRevenueHook {
     using SafeERC20 for IERC20;
     using SafeCast for uint256;
     using SafeCast for int256;
 
+    bytes32 public constant DEFAULT_ADMIN_ROLE = 0x00;
     bytes32 public constant ISSUER_ROLE = keccak256("ISSUER_ROLE");
     bytes32 public constant AGENT_ROLE = keccak256("AGENT_ROLE");
 
@@ -68,7 +76,8 @@ contract RevenueDistributor is Initializable, AccessControlUpgradeable, Reentran
     uint128 public totalClaimed;
     uint64 public lastDepositAt;
     uint64 public dustSweepDelay;
-    address[] private _excludedList;
+    uint8 private _excludedCount;
+    address[MAX_EXCLUDED] private _excludedList;
     mapping(address holder => Account) private _accounts;
 
     /// @notice `credited` revenue (balance delta of this contract) entered the pool.
@@ -89,6 +98,8 @@ contract RevenueDistributor is Initializable, AccessControlUpgradeable, Reentran
     event ClaimableMoved(address indexed agent, address indexed from, address indexed to, uint256 amount);
 
     error NotToken(address caller);
+    /// @notice Caller lacks `role` on the token.
+    error MissingTokenRole(address caller, bytes32 role);
     error NotAClone();
     error ZeroAddress();
     error ZeroAmount();
@@ -105,29 +116,16 @@ contract RevenueDistributor is Initializable, AccessControlUpgradeable, Reentran
         _disableInitializers();
     }
 
-    /// @notice Set up a clone (its immutable args are `abi.encode(token, revenueToken)`).
-    /// @param admin DEFAULT_ADMIN_ROLE: manages exclusions and roles.
-    /// @param issuer ISSUER_ROLE: may sweep dust (zero to grant later).
-    /// @param agent AGENT_ROLE: may move a lost wallet's claimable revenue (zero to grant later).
+    /// @notice Set up a clone (its immutable args are `abi.encode(token, revenueToken)`); called
+    /// by the factory in the clone's deploy transaction.
     /// @param dustSweepDelay_ seconds after the last deposit before dust may be swept.
     /// @param excluded initial excluded addresses (escrow, treasury), at most MAX_EXCLUDED.
-    function initialize(
-        address admin,
-        address issuer,
-        address agent,
-        uint64 dustSweepDelay_,
-        address[] calldata excluded
-    ) external initializer {
-        if (admin == address(0)) revert ZeroAddress();
+    function initialize(uint64 dustSweepDelay_, address[] calldata excluded) external initializer {
         if (dustSweepDelay_ < MIN_DUST_SWEEP_DELAY || dustSweepDelay_ > MAX_DUST_SWEEP_DELAY) {
             revert DelayOutOfRange(dustSweepDelay_, MIN_DUST_SWEEP_DELAY, MAX_DUST_SWEEP_DELAY);
         }
         (address token_, address revenueToken_) = _args();
         if (token_ == address(0) || revenueToken_ == address(0)) revert ZeroAddress();
-        __AccessControl_init();
-        _grantRole(DEFAULT_ADMIN_ROLE, admin);
-        if (issuer != address(0)) _grantRole(ISSUER_ROLE, issuer);
-        if (agent != address(0)) _grantRole(AGENT_ROLE, agent);
         dustSweepDelay = dustSweepDelay_;
         for (uint256 i = 0; i < excluded.length; ++i) {
             _setExcluded(token_, excluded[i], true);
@@ -164,8 +162,12 @@ contract RevenueDistributor is Initializable, AccessControlUpgradeable, Reentran
     }
 
     /// @notice The excluded addresses.
-    function excludedAccounts() external view returns (address[] memory) {
-        return _excludedList;
+    function excludedAccounts() external view returns (address[] memory accounts) {
+        uint256 n = _excludedCount;
+        accounts = new address[](n);
+        for (uint256 i = 0; i < n; ++i) {
+            accounts[i] = _excludedList[i];
+        }
     }
 
     /// @notice Magnified correction of `holder` (for auditors and the indexer).
@@ -197,12 +199,14 @@ contract RevenueDistributor is Initializable, AccessControlUpgradeable, Reentran
         uint256 credited = revenue.balanceOf(address(this)) - balanceBefore;
         if (credited == 0) revert ZeroAmount();
         uint256 magnified = credited.toUint128() * MAGNITUDE + _magnifiedLeftover;
-        uint256 perShare = magnifiedPerShare + magnified / supply;
+        uint256 previous = magnifiedPerShare;
+        uint256 perShare = previous + magnified / supply;
         magnifiedPerShare = perShare;
         _magnifiedLeftover = magnified % supply;
         totalDeposited = (uint256(totalDeposited) + credited).toUint128();
         lastDepositAt = uint64(block.timestamp);
         emit RevenueDeposited(msg.sender, amount, credited, supply, perShare);
+        if (previous == 0 && perShare != 0) IRevenueHookSource(token_).activateRevenueHook();
     }
 
     /// @notice Pay the caller everything it can claim.
@@ -238,16 +242,18 @@ contract RevenueDistributor is Initializable, AccessControlUpgradeable, Reentran
     }
 
     /// @notice Exclude `account` from (or re-include it in) accrual (DEFAULT_ADMIN_ROLE).
-    function setExcluded(address account, bool excluded) external onlyRole(DEFAULT_ADMIN_ROLE) {
+    function setExcluded(address account, bool excluded) external {
         (address token_,) = _args();
+        _checkTokenRole(token_, DEFAULT_ADMIN_ROLE);
         _setExcluded(token_, account, excluded);
     }
 
     /// @notice Move the claimable revenue of a lost wallet to its replacement (AGENT_ROLE), the
     /// companion of PortfolioToken.forcedTransfer. Sub-unit fractions stay with `from`.
-    function moveClaimable(address from, address to) external onlyRole(AGENT_ROLE) {
-        if (from == address(0) || to == address(0)) revert ZeroAddress();
+    function moveClaimable(address from, address to) external {
         (address token_,) = _args();
+        _checkTokenRole(token_, AGENT_ROLE);
+        if (from == address(0) || to == address(0)) revert ZeroAddress();
         uint256 amount = _claimableMagnified(token_, from) / MAGNITUDE;
         if (amount == 0) revert NothingToClaim(from);
         int248 magnified = (amount * MAGNITUDE).toInt256().toInt248();
@@ -258,13 +264,14 @@ contract RevenueDistributor is Initializable, AccessControlUpgradeable, Reentran
 
     /// @notice Send the surplus above what holders can still claim to `to` (ISSUER_ROLE), only
     /// once `dustSweepDelay` seconds have passed since the last deposit.
-    function sweepDust(address to) external onlyRole(ISSUER_ROLE) nonReentrant {
+    function sweepDust(address to) external nonReentrant {
+        (address token_, address revenueToken_) = _args();
+        _checkTokenRole(token_, ISSUER_ROLE);
         if (to == address(0)) revert ZeroAddress();
         uint256 notBefore = uint256(lastDepositAt) + dustSweepDelay;
         if (block.timestamp < notBefore) revert SweepTooEarly(notBefore);
         uint256 amount = sweepableDust();
         if (amount == 0) revert NothingToSweep();
-        (, address revenueToken_) = _args();
         emit DustSwept(to, amount, msg.sender);
         IERC20(revenueToken_).safeTransfer(to, amount);
     }
@@ -282,7 +289,7 @@ contract RevenueDistributor is Initializable, AccessControlUpgradeable, Reentran
 
     function _eligibleSupply(address token_) private view returns (uint256 supply) {
         supply = IERC20(token_).totalSupply();
-        uint256 n = _excludedList.length;
+        uint256 n = _excludedCount;
         for (uint256 i = 0; i < n; ++i) {
             supply -= IERC20(token_).balanceOf(_excludedList[i]);
         }
@@ -295,15 +302,18 @@ contract RevenueDistributor is Initializable, AccessControlUpgradeable, Reentran
         uint256 balance = IERC20(token_).balanceOf(account);
         int256 accrued = (magnifiedPerShare * balance).toInt256();
         if (excluded) {
-            if (_excludedList.length >= MAX_EXCLUDED) revert TooManyExcluded(MAX_EXCLUDED);
-            _excludedList.push(account);
+            uint256 count = _excludedCount;
+            if (count >= MAX_EXCLUDED) revert TooManyExcluded(MAX_EXCLUDED);
+            _excludedList[count] = account;
+            _excludedCount = uint8(count + 1);
             acct.correction = (int256(acct.correction) + accrued).toInt248();
         } else {
-            uint256 n = _excludedList.length;
+            uint256 n = _excludedCount;
             for (uint256 i = 0; i < n; ++i) {
                 if (_excludedList[i] == account) {
                     _excludedList[i] = _excludedList[n - 1];
-                    _excludedList.pop();
+                    delete _excludedList[n - 1];
+                    _excludedCount = uint8(n - 1);
                     break;
                 }
             }
@@ -311,6 +321,10 @@ contract RevenueDistributor is Initializable, AccessControlUpgradeable, Reentran
         }
         acct.excluded = excluded;
         emit ExclusionSet(account, excluded, balance);
+    }
+
+    function _checkTokenRole(address token_, bytes32 role) private view {
+        if (!IAccessControl(token_).hasRole(role, msg.sender)) revert MissingTokenRole(msg.sender, role);
     }
 
     /// @dev The clone's immutable args: 64 bytes after the 45-byte EIP-1167 code.

@@ -9,3 +9,10 @@ interface IRevenueHook {
     /// Must only accept calls from its token; must not revert for a valid movement.
     function onTokenTransfer(address from, address to, uint256 amount) external;
 }
+
+/// @title IRevenueHookSource
+/// @notice The token side: the distributor switches the hook on at its first deposit.
+interface IRevenueHookSource {
+    /// @notice Start reporting balance changes to the caller (must be the token's distributor).
+    function activateRevenueHook() external;
+}
