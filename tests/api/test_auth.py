@@ -1,0 +1,117 @@
+"""The admin API key guards every /v1 route; /health and the docs are public."""
+from __future__ import annotations
+
+import os
+import re
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import PUBLIC_PATHS, create_app
+from api.settings import ApiSettings
+from tests.api.conftest import assert_problem
+
+
+def _flat_routes(client: TestClient) -> list[Any]:
+    """Every route of the app, through included routers (FastAPI >= 0.16x keeps them nested)."""
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # older FastAPI flattens included routers into app.routes
+        return list(client.app.routes)
+    return list(iter_route_contexts(client.app.routes))
+
+
+def _app_routes(client: TestClient) -> list[tuple[str, str]]:
+    """(method, concrete path) for every route of the app, path parameters filled in."""
+    found = []
+    for route in _flat_routes(client):
+        path = getattr(route, "path", None)
+        methods = getattr(route, "methods", None) or set()
+        if path is None:
+            continue
+        concrete = re.sub(r"\{[^}]+\}", "x:1", path)
+        for method in sorted(methods - {"HEAD", "OPTIONS"}):
+            found.append((method, concrete))
+    return found
+
+
+def test_every_non_public_route_rejects_a_missing_or_wrong_key(client: TestClient) -> None:
+    bare = TestClient(client.app, raise_server_exceptions=False)  # no default Authorization header
+    checked = 0
+    for method, path in _app_routes(client):
+        if path in PUBLIC_PATHS:
+            continue
+        missing = bare.request(method, path, json={})
+        body = assert_problem(missing, 401, "unauthorized")
+        assert missing.headers["www-authenticate"].startswith("Bearer"), (method, path)
+        assert body["instance"] == path
+        wrong = bare.request(method, path, json={}, headers={"Authorization": "Bearer not-the-key-at-all-0000"})
+        assert_problem(wrong, 401, "unauthorized")
+        basic = bare.request(method, path, json={}, headers={"Authorization": "Basic YWRtaW46YWRtaW4="})
+        assert_problem(basic, 401, "unauthorized")
+        checked += 1
+    assert checked >= 20, checked
+
+
+def test_only_health_and_docs_are_public(client: TestClient) -> None:
+    paths = {path for _, path in _app_routes(client)}
+    public = {path for path in paths if not path.startswith("/v1/")}
+    assert public <= PUBLIC_PATHS, public - PUBLIC_PATHS
+    for route in _flat_routes(client):
+        if route.path in PUBLIC_PATHS:
+            continue
+        assert route.path.startswith("/v1/ledger/"), route.path
+        names = {getattr(dep.call, "__name__", "") for dep in route.dependant.dependencies}
+        assert "require_admin" in names, route.path
+
+
+def test_health_is_public_and_reports_database_and_head(client: TestClient) -> None:
+    response = TestClient(client.app).get("/health")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["database"]["reachable"] is True
+    assert body["ledger"]["code"] == "main"
+    assert isinstance(body["ledger"]["head_sequence"], int)
+
+
+def test_default_ledger_is_bootstrapped_with_templates(client: TestClient) -> None:
+    ledgers = client.get("/v1/ledger/ledgers").json()["items"]
+    assert {"code": "main"} in ledgers
+    templates = {t["pattern"]: t for t in client.get("/v1/ledger/main/account-templates").json()["items"]}
+    assert templates["holder:*"] == {"pattern": "holder:*", "accounting_type": "liability", "no_overdraft": True,
+                                     "priority": 100}
+    assert templates["platform:*"]["accounting_type"] == "income"
+    assert templates["external:*"]["no_overdraft"] is False
+    assert set(templates) >= {"round:*", "portfolio:*", "distribution:*", "chain:*", "world:*"}
+
+
+def test_embedded_key_is_generated_once_with_private_permissions(tmp_path: Path) -> None:
+    key_file = tmp_path / ".kogi" / "admin_api_key"
+    settings = ApiSettings(database_url=f"sqlite:///{tmp_path}/kogi.db", admin_api_key=None,
+                           admin_api_key_file=key_file)
+    app = create_app(settings)
+    key = key_file.read_text().strip()
+    assert len(key) >= 32
+    assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
+    create_app(settings)  # second start reuses the same key
+    assert key_file.read_text().strip() == key
+    with TestClient(app) as client:
+        assert client.get("/v1/ledger/ledgers", headers={"Authorization": f"Bearer {key}"}).status_code == 200
+        assert client.get("/v1/ledger/ledgers").status_code == 401
+
+
+def test_distributed_mode_requires_an_explicit_key(tmp_path: Path) -> None:
+    settings = ApiSettings(database_url="postgresql+psycopg://nobody@127.0.0.1:1/none", admin_api_key=None,
+                           admin_api_key_file=tmp_path / "key")
+    with pytest.raises(RuntimeError, match="KOGI_ADMIN_API_KEY"):
+        create_app(settings)
+    assert not (tmp_path / "key").exists()
+
+
+def test_short_admin_keys_are_refused() -> None:
+    with pytest.raises(ValueError):
+        ApiSettings(admin_api_key="short")
