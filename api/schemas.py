@@ -26,11 +26,12 @@ are rejected. Pagination: list responses carry `next_cursor` (opaque); pass it b
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, Strict, StringConstraints, model_validator
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, Strict, StringConstraints, model_validator
 
 from ledger.amounts import format_decimal
 from ledger.limits import (
@@ -81,7 +82,19 @@ LedgerCode = Annotated[
     str, Strict(), StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9:._@\-]*$", max_length=MAX_LEDGER_CODE_LENGTH),
 ]
 Kind = Annotated[str, Strict(), StringConstraints(min_length=1, max_length=MAX_KIND_LENGTH)]
-Timestamp = Annotated[AwareDatetime, Strict()]
+_RFC3339_START = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}")
+
+
+def _rfc3339_text(value: Any) -> Any:
+    """Only RFC 3339 strings become timestamps (not JSON numbers or bare unix-time strings)."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _RFC3339_START.match(value):
+        raise ValueError("expected an RFC 3339 timestamp with a timezone, e.g. 2026-01-31T12:00:00Z")
+    return value
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text)]
 Metadata = Annotated[
     dict[str, Any],
     Field(description="JSON object of strings, integers, booleans, null, arrays and objects (no floats)."),

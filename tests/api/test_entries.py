@@ -77,7 +77,10 @@ def test_postings_form_and_unbalanced_entry(client: TestClient, ledger: str) -> 
         {"account": "platform:fees", "asset": "USD", "side": "credit", "amount_units": "100"},
         {"account": "portfolio:p1:treasury", "asset": "USD", "side": "credit", "amount": "2.00"},
     ]}
-    assert post_entry(client, ledger, "fee-1", balanced).status_code == 201
+    dated = post_entry(client, ledger, "fee-1", {**balanced, "effective_at": "2026-01-31T12:00:00+01:00"})
+    assert dated.status_code == 201, dated.text
+    assert dated.json()["effective_at"] == "2026-01-31T11:00:00Z"
+    assert [p["amount"] for p in dated.json()["postings"]] == ["3.00", "1.00", "2.00"]
     unbalanced = {"kind": "fee", "postings": [
         {"account": "world:payer", "asset": "USD", "side": "debit", "amount_units": "300"},
         {"account": "platform:fees", "asset": "USD", "side": "credit", "amount_units": "299"},

@@ -1,0 +1,83 @@
+"""Two-phase transfers over HTTP: create, partial post, void, expire."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from fastapi.testclient import TestClient
+
+from tests.api.conftest import assert_problem, fund
+
+
+def _hold(client: TestClient, ledger: str, key: str, units: str, **extra: object):
+    body = {"from": "holder:9:0xee", "to": "round:r9:escrow", "asset": "USD", "amount_units": units, **extra}
+    return client.post(f"/v1/ledger/{ledger}/holds", json=body, headers={"Idempotency-Key": key})
+
+
+def _available(client: TestClient, ledger: str, account: str = "holder:9:0xee") -> str:
+    return client.get(f"/v1/ledger/{ledger}/accounts/{account}/balances/USD").json()["available_units"]
+
+
+def test_hold_reserves_then_partial_post_releases_the_rest(client: TestClient, ledger: str) -> None:
+    fund(client, ledger, "holder:9:0xee", 1_000)
+    created = _hold(client, ledger, "hold-1", "600", metadata={"order": "o-1"})
+    assert created.status_code == 201, created.text
+    hold = created.json()
+    assert hold["status"] == "pending" and hold["from"] == "holder:9:0xee" and hold["amount"] == "6.00"
+    assert _available(client, ledger) == "400"
+    assert _hold(client, ledger, "hold-1", "600", metadata={"order": "o-1"}).status_code == 200  # replay
+    assert_problem(_hold(client, ledger, "hold-1", "601"), 409, "idempotency-conflict")
+    assert_problem(_hold(client, ledger, "hold-2", "401"), 409, "overdraft")
+    assert_problem(client.post(f"/v1/ledger/{ledger}/holds", json={"from": "holder:9:0xee", "to": "world:x",
+                                                                   "asset": "USD", "amount_units": "1"}),
+                   400, "idempotency-key-required")
+
+    url = f"/v1/ledger/{ledger}/holds/{hold['id']}"
+    assert_problem(client.post(f"{url}/post", json={"amount_units": "601"}), 422, "hold-amount-exceeded")
+    posted = client.post(f"{url}/post", json={"amount": "2.50"})
+    assert posted.status_code == 201, posted.text
+    entry = posted.json()
+    assert [p["amount_units"] for p in entry["postings"]] == ["250", "250"]
+    assert entry["metadata"]["hold_id"] == hold["id"] and entry["metadata"]["order"] == "o-1"
+    replay = client.post(f"{url}/post", json={"amount": "2.50"})
+    assert replay.status_code == 200 and replay.json()["id"] == entry["id"]
+
+    after = client.get(url).json()
+    assert after["status"] == "posted" and after["posted_entry_id"] == entry["id"]
+    balance = client.get(f"/v1/ledger/{ledger}/accounts/holder:9:0xee/balances/USD").json()
+    assert balance["posted_units"] == "750" and balance["available_units"] == "750"
+    assert balance["debits_pending_units"] == "0"
+    escrow = client.get(f"/v1/ledger/{ledger}/accounts/round:r9:escrow/balances/USD").json()
+    assert escrow["posted_units"] == "250" and escrow["credits_pending_units"] == "0"
+    assert_problem(client.post(f"{url}/void"), 409, "hold-not-pending")
+    assert_problem(client.post(f"{url}/post", headers={"Idempotency-Key": "again"}), 409, "hold-not-pending")
+
+
+def test_void_releases_the_hold(client: TestClient, ledger: str) -> None:
+    fund(client, ledger, "holder:9:0xee", 500)
+    hold = _hold(client, ledger, "void-me", "500").json()
+    assert _available(client, ledger) == "0"
+    voided = client.post(f"/v1/ledger/{ledger}/holds/{hold['id']}/void")
+    assert voided.status_code == 200 and voided.json()["status"] == "voided"
+    assert voided.json()["resolved_at"] is not None
+    assert _available(client, ledger) == "500"
+    assert client.post(f"/v1/ledger/{ledger}/holds/{hold['id']}/void").json()["status"] == "voided"  # idempotent
+    assert_problem(client.post(f"/v1/ledger/{ledger}/holds/{hold['id']}/post"), 409, "hold-not-pending")
+    assert_problem(client.get(f"/v1/ledger/{ledger}/holds/no-such-hold"), 404, "hold-not-found")
+
+
+def test_expire_sweep_releases_only_expired_holds(client: TestClient, ledger: str) -> None:
+    fund(client, ledger, "holder:9:0xee", 900)
+    soon = datetime.now(timezone.utc) + timedelta(minutes=5)
+    later = soon + timedelta(hours=1)
+    short = _hold(client, ledger, "short", "300", expires_at=soon.isoformat()).json()
+    long = _hold(client, ledger, "long", "300", expires_at=later.isoformat()).json()
+    assert _available(client, ledger) == "300"
+
+    url = f"/v1/ledger/{ledger}/holds/expire"
+    assert client.post(url).json() == {"expired": 0}  # nothing has expired yet
+    swept = client.post(url, params={"now": (soon + timedelta(seconds=1)).isoformat()})
+    assert swept.status_code == 200 and swept.json() == {"expired": 1}
+    assert client.get(f"/v1/ledger/{ledger}/holds/{short['id']}").json()["status"] == "expired"
+    assert client.get(f"/v1/ledger/{ledger}/holds/{long['id']}").json()["status"] == "pending"
+    assert _available(client, ledger) == "600"
+    assert_problem(client.post(url, params={"now": "2026-01-01T00:00:00"}), 422, "request-validation")
