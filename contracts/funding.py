@@ -145,10 +145,15 @@ class RoundConfig:
         )
 
 
-def deploy_funding_round(w3: Web3, *, admin: str, config: RoundConfig, sender: str | None = None) -> Contract:
-    """A FundingRound clone, initialized with `config`. The caller grants the round ISSUER_ROLE on
-    the token (see `grant_minter`)."""
-    round_ = deploy_clone_of(w3, "FundingRound", sender)
+def deploy_funding_round(
+    w3: Web3, *, admin: str, config: RoundConfig, sender: str | None = None, implementation: str | None = None
+) -> Contract:
+    """A FundingRound clone (of `implementation`, or of a fresh one), initialized with `config`.
+    The caller grants the round ISSUER_ROLE on the token (see `grant_minter`)."""
+    if implementation is None:
+        round_ = deploy_clone_of(w3, "FundingRound", sender)
+    else:
+        round_ = at(w3, "FundingRound", deploy_clone(w3, implementation, sender))
     send(round_.functions.initialize(admin, config.as_tuple()), sender or w3.eth.accounts[0])
     return round_
 

@@ -74,7 +74,7 @@ def one_event(contract: Contract, receipt: Any, name: str) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------- funding environment
 
-from dataclasses import dataclass, field, replace  # noqa: E402
+from dataclasses import dataclass, replace  # noqa: E402
 
 from eth_account import Account  # noqa: E402
 from web3 import Web3  # noqa: E402
@@ -117,7 +117,7 @@ class FundingEnv:
     signer: str
     start_s: int
     nonce: int = 0
-    defaults: dict[str, Any] = field(default_factory=dict)
+    implementation: str | None = None  # FundingRound implementation reused by `round()` when set
 
     def config(self, **overrides: Any) -> RoundConfig:
         base = RoundConfig(
@@ -132,7 +132,7 @@ class FundingEnv:
 
     def round(self, *, open_now: bool = True, **overrides: Any) -> Contract:
         config = self.config(**overrides)
-        round_ = deploy_funding_round(self.w3, admin=self.admin, config=config)
+        round_ = deploy_funding_round(self.w3, admin=self.admin, config=config, implementation=self.implementation)
         grant_minter(self.token, round_.address, self.admin)
         send(round_.functions.grantRole(round_.functions.COMPLIANCE_ROLE().call(), self.compliance), self.admin)
         if open_now and latest_timestamp(self.w3) < config.start_time_s:
