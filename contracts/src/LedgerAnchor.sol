@@ -21,6 +21,7 @@ contract LedgerAnchor is AccessControl {
         bytes32 merkleRoot;
     }
 
+    // slither-disable-next-line uninitialized-state (false positive: filled by push through a storage pointer)
     mapping(bytes32 ledgerId => Anchor[]) private _anchors;
 
     /// @notice The journal range [fromSequence, toSequence] of `ledgerId` has Merkle root `merkleRoot`.

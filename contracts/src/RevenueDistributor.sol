@@ -189,14 +189,17 @@ contract RevenueDistributor is Initializable, ReentrancyGuardTransient, IRevenue
     /// amount actually received is credited, so fee-on-transfer tokens cannot over-credit.
     /// Reverts with NoEligibleSupply when no non-excluded holder exists.
     function deposit(uint256 amount) external nonReentrant {
+        // slither-disable-next-line incorrect-equality (exact zero test on an integer amount, not a balance race)
         if (amount == 0) revert ZeroAmount();
         (address token_, address revenueToken_) = _args();
         uint256 supply = _eligibleSupply(token_);
+        // slither-disable-next-line incorrect-equality (exact zero test on an integer amount, not a balance race)
         if (supply == 0) revert NoEligibleSupply();
         IERC20 revenue = IERC20(revenueToken_);
         uint256 balanceBefore = revenue.balanceOf(address(this));
         revenue.safeTransferFrom(msg.sender, address(this), amount);
         uint256 credited = revenue.balanceOf(address(this)) - balanceBefore;
+        // slither-disable-next-line incorrect-equality (exact zero test on an integer amount, not a balance race)
         if (credited == 0) revert ZeroAmount();
         uint256 magnified = credited.toUint128() * MAGNITUDE + _magnifiedLeftover;
         uint256 previous = magnifiedPerShare;
@@ -206,6 +209,7 @@ contract RevenueDistributor is Initializable, ReentrancyGuardTransient, IRevenue
         totalDeposited = (uint256(totalDeposited) + credited).toUint128();
         lastDepositAt = uint64(block.timestamp);
         emit RevenueDeposited(msg.sender, amount, credited, supply, perShare);
+        // slither-disable-next-line incorrect-equality (exact zero test on an integer amount, not a balance race)
         if (previous == 0 && perShare != 0) IRevenueHookSource(token_).activateRevenueHook();
     }
 
@@ -213,9 +217,12 @@ contract RevenueDistributor is Initializable, ReentrancyGuardTransient, IRevenue
     function claim() external nonReentrant returns (uint256 amount) {
         (address token_, address revenueToken_) = _args();
         uint256 magnified = _claimableMagnified(token_, msg.sender);
+        // slither-disable-next-line divide-before-multiply (intended: pay whole base units, keep the fraction)
         amount = magnified / MAGNITUDE;
+        // slither-disable-next-line incorrect-equality (exact zero test on an integer amount, not a balance race)
         if (amount == 0) revert NothingToClaim(msg.sender);
         Account storage account = _accounts[msg.sender];
+        // slither-disable-next-line divide-before-multiply (intended: pay whole base units, keep the fraction)
         account.correction -= (amount * MAGNITUDE).toInt256().toInt248();
         totalClaimed += uint128(amount); // amount <= totalDeposited - totalClaimed, fits
         emit RevenueClaimed(msg.sender, amount);
@@ -254,8 +261,11 @@ contract RevenueDistributor is Initializable, ReentrancyGuardTransient, IRevenue
         (address token_,) = _args();
         _checkTokenRole(token_, AGENT_ROLE);
         if (from == address(0) || to == address(0)) revert ZeroAddress();
+        // slither-disable-next-line divide-before-multiply (intended: pay whole base units, keep the fraction)
         uint256 amount = _claimableMagnified(token_, from) / MAGNITUDE;
+        // slither-disable-next-line incorrect-equality (exact zero test on an integer amount, not a balance race)
         if (amount == 0) revert NothingToClaim(from);
+        // slither-disable-next-line divide-before-multiply (intended: pay whole base units, keep the fraction)
         int248 magnified = (amount * MAGNITUDE).toInt256().toInt248();
         _accounts[from].correction -= magnified;
         _accounts[to].correction += magnified;
@@ -271,6 +281,7 @@ contract RevenueDistributor is Initializable, ReentrancyGuardTransient, IRevenue
         uint256 notBefore = uint256(lastDepositAt) + dustSweepDelay;
         if (block.timestamp < notBefore) revert SweepTooEarly(notBefore);
         uint256 amount = sweepableDust();
+        // slither-disable-next-line incorrect-equality (exact zero test on an integer amount, not a balance race)
         if (amount == 0) revert NothingToSweep();
         emit DustSwept(to, amount, msg.sender);
         IERC20(revenueToken_).safeTransfer(to, amount);
