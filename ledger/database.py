@@ -21,7 +21,8 @@ from typing import Any, TypeVar
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+import psycopg
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from ledger.limits import WRITE_RETRY_LIMIT
 
@@ -79,7 +80,7 @@ class Database:
             try:
                 with self.write() as conn:
                     return work(conn)
-            except (OperationalError, IntegrityError, DBAPIError) as exc:
+            except (DBAPIError, psycopg.Error) as exc:
                 attempt += 1
                 if attempt >= WRITE_RETRY_LIMIT or not _is_retryable(exc, retry_on_integrity):
                     raise
@@ -91,11 +92,16 @@ class Database:
             self.read_engine.dispose()
 
 
-def _is_retryable(exc: DBAPIError, retry_on_integrity: bool) -> bool:
-    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
+def _is_retryable(exc: Exception, retry_on_integrity: bool) -> bool:
+    """Deadlock/serialization/lock-timeout always; unique violations when asked (a concurrent
+    writer inserted the same key: the retry finds it). Raw psycopg errors come from ledger.pg_fast."""
+    sqlstate = getattr(exc, "sqlstate", None) or getattr(getattr(exc, "orig", None), "sqlstate", None)
     if sqlstate in _POSTGRES_RETRYABLE_SQLSTATES:
         return True
-    if retry_on_integrity and isinstance(exc, IntegrityError) and sqlstate in (None, "23505"):
+    is_unique_violation = sqlstate == "23505" or (
+        isinstance(exc, IntegrityError) and sqlstate is None  # SQLite, or ledger.store._Retry
+    )
+    if retry_on_integrity and is_unique_violation:
         return True
     return "database is locked" in str(exc)
 

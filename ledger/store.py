@@ -31,7 +31,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from ledger import chain
+from ledger import chain, pg_fast
 from ledger.database import Database
 from ledger.errors import (
     AccountNotFound,
@@ -471,14 +471,10 @@ class LedgerStore:
                 account = self._account_from_row(row)
                 self._accounts[(ledger_id, account.code)] = account
                 self._accounts_by_id[account.id] = account
-        id_pairs = [
-            (self._accounts[(ledger_id, a)].id, self._assets[(ledger_id, s)].id)
-            for a, s in pairs if (ledger_id, a) in self._accounts
-        ]
-        for chunk in _chunks(id_pairs, 1_000):
+        account_ids = sorted({self._accounts[(ledger_id, a)].id for a, _ in pairs if (ledger_id, a) in self._accounts})
+        for chunk in _chunks(account_ids, 1_000):
             for row in conn.execute(
-                select(balances_t.c.account_id, balances_t.c.asset_id)
-                .where(tuple_(balances_t.c.account_id, balances_t.c.asset_id).in_(chunk))
+                select(balances_t.c.account_id, balances_t.c.asset_id).where(balances_t.c.account_id.in_(chunk))
             ):
                 self._balance_pairs.add((int(row.account_id), int(row.asset_id)))
 
@@ -645,7 +641,17 @@ class LedgerStore:
             pair for item in fresh if item.hold_release
             for pair in ((item.hold_release[1], item.hold_release[3]), (item.hold_release[2], item.hold_release[3]))
         })
-        balances = self._lock_balances(conn, pairs)
+        head_row: tuple[Any, ...] | None = None
+        if self.db.dialect == "postgresql":
+            locked, head_row = pg_fast.lock_balances_and_head(conn.connection.driver_connection, pairs, ledger_id)
+            balances = {
+                (int(row[0]), int(row[1])): _BalanceState(int(row[2]), int(row[3]), int(row[4]), int(row[5]), int(row[6]))
+                for row in locked
+            }
+            if len(balances) != len(pairs):  # pragma: no cover - _ensure_accounts created them
+                raise RuntimeError("balance rows missing for a write; ledger invariant broken")
+        else:
+            balances = self._lock_balances(conn, pairs)
 
         running: list[list[tuple[int, int]]] = []
         for item in fresh:
@@ -669,13 +675,14 @@ class LedgerStore:
                 self._check_balance(conn, pair, balances[pair], item.request.idempotency_key)
             running.append(after)
 
-        head = conn.execute(
-            select(heads_t.c.last_sequence, heads_t.c.last_hash, heads_t.c.last_recorded_at_us)
-            .where(heads_t.c.ledger_id == ledger_id).with_for_update()
-        ).one()
-        sequence = int(head.last_sequence)
-        prev_hash = head.last_hash
-        recorded_at_us = max(now_us(), int(head.last_recorded_at_us))
+        if head_row is None:
+            head_row = tuple(conn.execute(
+                select(heads_t.c.last_sequence, heads_t.c.last_hash, heads_t.c.last_recorded_at_us)
+                .where(heads_t.c.ledger_id == ledger_id).with_for_update()
+            ).one())
+        sequence = int(head_row[0])
+        prev_hash = str(head_row[1])
+        recorded_at_us = max(now_us(), int(head_row[2]))
         entry_rows: list[dict[str, Any]] = []
         posting_rows: list[dict[str, Any]] = []
         written: list[Entry] = []
@@ -711,13 +718,21 @@ class LedgerStore:
                     hash=prev_hash,
                 )
             )
-        conn.execute(entries_t.insert(), entry_rows)
-        conn.execute(postings_t.insert(), posting_rows)
-        self._store_balances(conn, balances)
-        conn.execute(
-            heads_t.update().where(heads_t.c.ledger_id == ledger_id)
-            .values(last_sequence=sequence, last_hash=prev_hash, last_recorded_at_us=recorded_at_us)
-        )
+        if self.db.dialect == "postgresql":
+            pg_fast.persist(
+                conn.connection.driver_connection, entry_rows, posting_rows,
+                [(a, s, b.debits_posted, b.credits_posted, b.debits_pending, b.credits_pending, b.version + 1)
+                 for (a, s), b in sorted(balances.items()) if b.dirty],
+                (sequence, prev_hash, recorded_at_us, ledger_id),
+            )
+        else:
+            conn.execute(entries_t.insert(), entry_rows)
+            conn.execute(postings_t.insert(), posting_rows)
+            self._store_balances(conn, balances)
+            conn.execute(
+                heads_t.update().where(heads_t.c.ledger_id == ledger_id)
+                .values(last_sequence=sequence, last_hash=prev_hash, last_recorded_at_us=recorded_at_us)
+            )
         fresh_iter = iter(written)
         return [replays[index] if index in replays else next(fresh_iter) for index in range(len(prepared))]
 
