@@ -32,7 +32,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from api.auth import key_digest, require_admin
 from api.problems import PROBLEM_RESPONSES, install_problem_handlers
 from api.routes import entries, health, holds, ledgers, reports
-from api.routes.common import AssetScales
+from api.routes.common import AssetScales, reject_control_characters
 from api.settings import ApiSettings
 from ledger import migrate
 from ledger.database import Database
@@ -101,7 +101,11 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     install_problem_handlers(app)
 
     app.include_router(health.router)
-    v1 = APIRouter(prefix=API_PREFIX, dependencies=[Depends(require_admin)], responses=PROBLEM_RESPONSES)
+    v1 = APIRouter(
+        prefix=API_PREFIX,
+        dependencies=[Depends(require_admin), Depends(reject_control_characters)],
+        responses=PROBLEM_RESPONSES,
+    )
     # reports first: its /accounts/{code:path}/balances|statement must win over /accounts/{code:path}.
     v1.include_router(reports.router)
     v1.include_router(ledgers.router)

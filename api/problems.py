@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ledger.errors import LedgerError
@@ -148,6 +148,16 @@ async def _database_unavailable(request: Request, exc: Exception) -> JSONRespons
     )
 
 
+async def _value_out_of_range(request: Request, exc: Exception) -> JSONResponse:
+    """Safety net: a request value the database cannot represent (e.g. beyond 64-bit, NUL)."""
+    log.warning("value refused by the database on %s %s: %s", request.method, request.url.path,
+                str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    return problem_response(
+        request, status=422, code="invalid-value", title="Value out of range",
+        detail="a request value cannot be represented (out of range or containing NUL characters)",
+    )
+
+
 async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     code, title = HTTP_CODES[500]
@@ -160,6 +170,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(OperationalError, _database_unavailable)
+    app.add_exception_handler(DataError, _value_out_of_range)
+    app.add_exception_handler(OverflowError, _value_out_of_range)
     app.add_exception_handler(Exception, _internal_error)
 
 

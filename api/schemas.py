@@ -101,6 +101,8 @@ Metadata = Annotated[
 ]
 
 MAX_UNITS = 2**256 - 1
+MAX_SEQUENCE = 2**63 - 1
+"""Sequence numbers and chain ids are 64-bit signed integers in the database."""
 
 
 class _In(BaseModel):
@@ -127,15 +129,17 @@ class _MoneyIn(_In):
 
 class LedgerIn(_In):
     code: LedgerCode
-    name: Annotated[str, Strict(), StringConstraints(max_length=256)] | None = None
+    name: Annotated[str, Strict(), StringConstraints(pattern=r"^[^\x00-\x1f\x7f]*$", max_length=256)] | None = None
 
 
 class AssetIn(_In):
     code: AssetCode
     scale: Annotated[int, Strict(), Field(ge=0, le=MAX_SCALE)]
     kind: AssetKind
-    chain_id: Annotated[int, Strict(), Field(ge=1)] | None = None
-    contract_address: Annotated[str, Strict(), StringConstraints(max_length=128)] | None = None
+    chain_id: Annotated[int, Strict(), Field(ge=1, le=MAX_SEQUENCE)] | None = None
+    contract_address: Annotated[
+        str, Strict(), StringConstraints(pattern=r"^[A-Za-z0-9:._@/\-]+$", max_length=128)
+    ] | None = None
 
 
 class AccountIn(_In):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import threading
 from collections.abc import Callable
 from typing import Annotated
@@ -10,14 +11,25 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 
 from api.problems import ApiProblem
-from api.schemas import MAX_UNITS, _MoneyIn
+from api.schemas import MAX_SEQUENCE, MAX_UNITS, _MoneyIn
 from ledger.amounts import parse_decimal
 from ledger.errors import InvalidAmount
 from ledger.store import LedgerStore
 
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+
 API_MAX_PAGE_SIZE = 500
 """Pages are fetched with one extra row to know whether another page follows."""
 API_DEFAULT_PAGE_SIZE = 100
+
+
+def reject_control_characters(request: Request) -> None:
+    """Path and query values never legitimately hold control characters (NUL would also be
+    refused by PostgreSQL but stored by SQLite): a 422 problem on both backends."""
+    values = [*request.path_params.values(), *request.query_params.values()]
+    if any(isinstance(value, str) and _CONTROL_RE.search(value) for value in values):
+        raise ApiProblem(422, "request-validation", "Request validation failed",
+                         "path and query parameters may not contain control characters")
 
 
 def get_store(request: Request) -> LedgerStore:
@@ -102,6 +114,8 @@ def decode_cursor(kind: str, cursor: str, *, digits: bool = False) -> str:
         found_kind, _, value = base64.urlsafe_b64decode(padded.encode()).decode().partition(":")
     except (binascii.Error, ValueError, UnicodeDecodeError):
         found_kind, value = "", ""
-    if found_kind != kind or not value or (digits and not (value.isascii() and value.isdigit())):
+    if digits and not (value.isascii() and value.isdigit() and int(value) <= MAX_SEQUENCE):
+        value = ""
+    if found_kind != kind or not value:
         raise ApiProblem(422, "invalid-cursor", "Invalid cursor", "pass back a next_cursor from this list unchanged")
     return value

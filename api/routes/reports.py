@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 from api.problems import ApiProblem
 from api.routes.common import API_DEFAULT_PAGE_SIZE, API_MAX_PAGE_SIZE, Scales, Store
 from api.schemas import (
+    MAX_SEQUENCE,
     AssetCode,
     BalanceOut,
     StatementOut,
@@ -30,7 +31,9 @@ def get_balance(
     asset: str,
     store: Store,
     scales: Scales,
-    as_of_sequence: Annotated[int | None, Query(ge=0, description="Posted balance after this sequence.")] = None,
+    as_of_sequence: Annotated[
+        int | None, Query(ge=0, le=MAX_SEQUENCE, description="Posted balance after this sequence.")
+    ] = None,
     as_of: Annotated[Timestamp | None, Query(description="Posted balance at this recorded time (RFC 3339).")] = None,
 ) -> BalanceOut:
     """Current balance (posted, pending, available, version), or the posted balance as of a
@@ -64,7 +67,7 @@ def get_trial_balance(
     ledger: str,
     store: Store,
     scales: Scales,
-    as_of_sequence: Annotated[int | None, Query(ge=0)] = None,
+    as_of_sequence: Annotated[int | None, Query(ge=0, le=MAX_SEQUENCE)] = None,
 ) -> TrialBalanceOut:
     """Σ debits and Σ credits per (asset, accounting type) and per asset; equal when sound."""
     return trial_balance_out(store.trial_balance(ledger, as_of_sequence=as_of_sequence), scales.for_ledger(ledger))

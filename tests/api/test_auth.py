@@ -115,3 +115,16 @@ def test_distributed_mode_requires_an_explicit_key(tmp_path: Path) -> None:
 def test_short_admin_keys_are_refused() -> None:
     with pytest.raises(ValueError):
         ApiSettings(admin_api_key="short")
+
+
+def test_health_is_503_when_the_database_does_not_answer(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    def unreachable(ledger: str) -> tuple[int, str]:
+        raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+
+    monkeypatch.setattr(client.app.state.store, "head", unreachable)
+    response = TestClient(client.app).get("/health")
+    assert response.status_code == 503
+    assert response.json()["database"] == {"reachable": False}
+    assert response.json()["status"] == "unavailable"

@@ -220,3 +220,29 @@ def test_unknown_ledger_is_a_404_problem(client: TestClient) -> None:
         post_entry(client, "no-such-ledger", "k", {"kind": "transfer", "transfers": [transfer("world:a", "world:b", 1)]}),
     ]:
         assert_problem(response, 404, "ledger-not-found")
+
+
+def test_values_the_database_cannot_hold_are_problems_not_500s(client: TestClient, ledger: str) -> None:
+    import base64
+
+    fund(client, ledger, "holder:4:0x01", 100)
+    account_url = f"/v1/ledger/{ledger}/accounts/holder:4:0x01"
+    huge = str(10**30)
+    huge_cursor = base64.urlsafe_b64encode(f"sequence:{huge}".encode()).decode()
+    for response in [
+        client.get(f"{account_url}/balances/USD", params={"as_of_sequence": huge}),
+        client.get(f"/v1/ledger/{ledger}/trial-balance", params={"as_of_sequence": huge}),
+        client.post(f"/v1/ledger/{ledger}/assets", json={"code": "X", "scale": 2, "kind": "native",
+                                                         "chain_id": 10**30}),
+        client.get(f"/v1/ledger/{ledger}/accounts", params={"prefix": "holder\x00"}),
+        client.get(f"/v1/ledger/{ledger}/entries/abc%00def"),
+        client.get(f"/v1/ledger/{ledger}%00/assets"),
+        client.post("/v1/ledger/ledgers", json={"code": "named", "name": "bad\x00name"}),
+    ]:
+        assert_problem(response, 422, "request-validation")
+    assert_problem(client.get(f"/v1/ledger/{ledger}/entries", params={"cursor": huge_cursor}), 422, "invalid-cursor")
+    # The ledger's own statement cursor is opaque to the API; the safety net keeps it a 4xx.
+    statement_cursor = base64.urlsafe_b64encode(f"{huge}:1".encode()).decode().rstrip("=")
+    response = client.get(f"{account_url}/statement", params={"asset": "USD", "cursor": statement_cursor})
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
