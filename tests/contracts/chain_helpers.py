@@ -149,6 +149,12 @@ def build_world(w3: Web3, *, name: str = "Kogi Portfolio", symbol: str = "KOGI",
 
 
 @pytest.fixture(scope="module")
-def world(anvil_chain: Any) -> World:
-    """Deployed once per test module, before the per-test snapshot of `w3`."""
+def world_deployed(anvil_chain: Any) -> World:
+    """Deployed once per test module, before any per-test snapshot."""
     return build_world(anvil_chain.web3())
+
+
+@pytest.fixture()
+def world(world_deployed: World, w3: Web3) -> World:
+    """The module's world, reverted after each test (through the `w3` snapshot fixture)."""
+    return world_deployed

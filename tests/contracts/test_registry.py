@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.contracts.chain_helpers import FR, KP, MAX_UINT64, US, World, events, expect_revert, now, one_event, role, warp, world  # noqa: F401
+from tests.contracts.chain_helpers import FR, KP, MAX_UINT64, US, World, events, expect_revert, now, one_event, role, warp, world, world_deployed  # noqa: F401
 
 SUCCESS, S_UNVERIFIED, R_UNVERIFIED, S_FROZEN, R_FROZEN, S_LOCKED, S_BLOCKED, R_BLOCKED, R_NOT_ACCREDITED = range(9)
 ZERO = "0x" + "00" * 20
