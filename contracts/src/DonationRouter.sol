@@ -44,8 +44,11 @@ contract DonationRouter is AccessControl, ReentrancyGuardTransient {
         Gift
     }
 
+    /// @notice Receives the platform fee.
     address public feeRecipient;
+    /// @notice Platform fee in basis points (<= MAX_FEE_BPS).
     uint16 public feeBps;
+    /// @notice Treasury of each registered portfolio (zero = not registered).
     mapping(uint256 portfolioId => address) public treasuryOf;
 
     /// @notice One donation. `donor` is zero when `isAnonymous`; amounts are base units of `token`

@@ -128,20 +128,35 @@ contract FundingRound is Initializable, AccessControlUpgradeable, EIP712Upgradea
 
     // ---------------------------------------------------------------- storage
 
+    /// @notice ERC-20 paid by investors and held in escrow.
     IERC20 public stablecoin;
+    /// @notice PortfolioToken minted to investors on claim.
     address public token;
+    /// @notice Receives the net of every released tranche.
     address public treasury;
+    /// @notice Receives the platform fee of every released tranche.
     address public feeRecipient;
+    /// @notice Signer of investment permits (EOA or ERC-1271 contract).
     address public complianceSigner;
+    /// @notice Stablecoin base units per 1e18 token base units.
     uint256 public price;
+    /// @notice Raise needed for success (stablecoin base units).
     uint256 public softCap;
+    /// @notice Maximum raise (stablecoin base units).
     uint256 public hardCap;
+    /// @notice Minimum per investment unless it fills the hard cap (stablecoin base units).
     uint256 public minInvestment;
+    /// @notice Maximum cumulative contribution per investor (stablecoin base units).
     uint256 public maxInvestment;
+    /// @notice First second investments are accepted.
     uint64 public startTime;
+    /// @notice First second investments are no longer accepted.
     uint64 public endTime;
+    /// @notice Platform fee on released tranches, basis points.
     uint16 public feeBps;
+    /// @notice Whether the round was cancelled.
     bool public cancelled;
+    /// @notice Whether the cancellation came after success (pro rata refunds of the unreleased escrow).
     bool public cancelledAfterSuccess;
     uint16[] private _milestoneBps;
 
@@ -166,9 +181,13 @@ contract FundingRound is Initializable, AccessControlUpgradeable, EIP712Upgradea
     /// @notice Token base units minted to investors so far.
     uint256 public tokensClaimedTotal;
 
+    /// @notice Stablecoin base units contributed by each investor (balance delta credited).
     mapping(address investor => uint256) public contributionOf;
+    /// @notice Whether the investor claimed their tokens.
     mapping(address investor => bool) public tokensClaimed;
+    /// @notice Whether the investor took their refund.
     mapping(address investor => bool) public refunded;
+    /// @notice Permit nonces used (or revoked) per investor.
     mapping(address investor => mapping(uint256 nonce => bool)) public nonceUsed;
     mapping(uint256 index => MilestoneApproval) private _approvals;
 
@@ -272,7 +291,7 @@ contract FundingRound is Initializable, AccessControlUpgradeable, EIP712Upgradea
         if (config.feeBps > MAX_FEE_BPS) revert FeeTooHigh(config.feeBps, MAX_FEE_BPS);
         uint256 count = config.milestoneBps.length;
         if (count == 0 || count > MAX_MILESTONES) revert InvalidMilestones();
-        uint256 sum;
+        uint256 sum = 0;
         for (uint256 i; i < count; ++i) {
             if (config.milestoneBps[i] == 0) revert InvalidMilestones();
             sum += config.milestoneBps[i];
@@ -328,7 +347,7 @@ contract FundingRound is Initializable, AccessControlUpgradeable, EIP712Upgradea
 
     /// @notice The addresses that approved milestone `index` (zero = not approved on that side).
     function milestoneApproval(uint256 index) external view returns (address issuerApprover, address arbiterApprover) {
-        MilestoneApproval storage a = _approvals[index];
+        MilestoneApproval memory a = _approvals[index];
         return (a.issuerApprover, a.arbiterApprover);
     }
 
@@ -353,6 +372,7 @@ contract FundingRound is Initializable, AccessControlUpgradeable, EIP712Upgradea
     /// @notice Stablecoin base units `investor` would receive by `claimRefund()` now.
     function refundableOf(address investor) public view returns (uint256) {
         uint256 contribution = contributionOf[investor];
+        // slither-disable-next-line incorrect-equality (zero test of a stored amount, not a balance comparison)
         if (contribution == 0 || refunded[investor]) return 0;
         uint256 pool = refundPool();
         if (pool == 0) return 0;
@@ -409,6 +429,7 @@ contract FundingRound is Initializable, AccessControlUpgradeable, EIP712Upgradea
         uint256 balanceBefore = stablecoin.balanceOf(address(this));
         stablecoin.safeTransferFrom(investor, address(this), accepted);
         received = stablecoin.balanceOf(address(this)) - balanceBefore;
+        // slither-disable-next-line incorrect-equality (a zero balance delta means nothing arrived: reject it)
         if (received == 0) revert ZeroAmountReceived();
         if (received > accepted) received = accepted; // never credit more than was asked (hard cap holds)
 
@@ -430,6 +451,7 @@ contract FundingRound is Initializable, AccessControlUpgradeable, EIP712Upgradea
         address investor = msg.sender;
         if (tokensClaimed[investor]) revert AlreadyClaimed(investor);
         amount = tokenAllocation(investor);
+        // slither-disable-next-line incorrect-equality (zero test of a computed allocation, not a balance comparison)
         if (amount == 0) revert NothingToClaim(investor);
         tokensClaimed[investor] = true;
         tokensClaimedTotal += amount;
@@ -440,20 +462,22 @@ contract FundingRound is Initializable, AccessControlUpgradeable, EIP712Upgradea
     /// @notice Approve the next milestone as the issuer side (ISSUER_ROLE).
     /// @param index Milestone being approved; must be `nextMilestone`.
     function approveMilestoneAsIssuer(uint256 index) external onlyRole(ISSUER_ROLE) {
-        MilestoneApproval storage a = _checkApprovable(index);
+        _checkApprovable(index);
+        MilestoneApproval memory a = _approvals[index];
         if (a.issuerApprover != address(0)) revert AlreadyApproved(index, ISSUER_ROLE, a.issuerApprover);
         if (a.arbiterApprover == msg.sender) revert SameApprover(index, msg.sender);
-        a.issuerApprover = msg.sender;
+        _approvals[index].issuerApprover = msg.sender;
         emit MilestoneApproved(index, ISSUER_ROLE, msg.sender);
     }
 
     /// @notice Approve the next milestone as the independent side (ARBITER_ROLE).
     /// @param index Milestone being approved; must be `nextMilestone`.
     function approveMilestoneAsArbiter(uint256 index) external onlyRole(ARBITER_ROLE) {
-        MilestoneApproval storage a = _checkApprovable(index);
+        _checkApprovable(index);
+        MilestoneApproval memory a = _approvals[index];
         if (a.arbiterApprover != address(0)) revert AlreadyApproved(index, ARBITER_ROLE, a.arbiterApprover);
         if (a.issuerApprover == msg.sender) revert SameApprover(index, msg.sender);
-        a.arbiterApprover = msg.sender;
+        _approvals[index].arbiterApprover = msg.sender;
         emit MilestoneApproved(index, ARBITER_ROLE, msg.sender);
     }
 
@@ -463,7 +487,8 @@ contract FundingRound is Initializable, AccessControlUpgradeable, EIP712Upgradea
     /// @param index Milestone to release; must be `nextMilestone`.
     /// @return gross Escrow released (net + fee).
     function releaseMilestone(uint256 index) external nonReentrant returns (uint256 gross) {
-        MilestoneApproval storage a = _checkApprovable(index);
+        _checkApprovable(index);
+        MilestoneApproval memory a = _approvals[index];
         if (a.issuerApprover == address(0) || a.arbiterApprover == address(0)) {
             revert MilestoneNotApproved(index, a.issuerApprover != address(0), a.arbiterApprover != address(0));
         }
@@ -511,6 +536,7 @@ contract FundingRound is Initializable, AccessControlUpgradeable, EIP712Upgradea
         address investor = msg.sender;
         if (refunded[investor]) revert AlreadyRefunded(investor);
         amount = refundableOf(investor);
+        // slither-disable-next-line incorrect-equality (zero test of a stored amount, not a balance comparison)
         if (contributionOf[investor] == 0) revert NothingToRefund(investor);
         refunded[investor] = true;
         ++refundedCount;
@@ -562,10 +588,9 @@ contract FundingRound is Initializable, AccessControlUpgradeable, EIP712Upgradea
         return raised >= softCap && (raised >= hardCap || block.timestamp >= endTime);
     }
 
-    function _checkApprovable(uint256 index) private view returns (MilestoneApproval storage) {
+    function _checkApprovable(uint256 index) private view {
         State s = state();
         if (s != State.Succeeded) revert InvalidState(s);
         if (index != nextMilestone) revert NotNextMilestone(index, nextMilestone);
-        return _approvals[index];
     }
 }

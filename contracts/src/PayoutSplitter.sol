@@ -28,8 +28,11 @@ contract PayoutSplitter is Initializable, ReentrancyGuardTransient {
     address public constant ETH = address(0);
 
     address[] private _payees;
+    /// @notice Share of each payee in basis points (0 = not a payee).
     mapping(address payee => uint16) public shareBps;
+    /// @notice Base units of each token (zero = ETH) paid out so far, all payees.
     mapping(address token => uint256) public totalReleased;
+    /// @notice Base units of each token (zero = ETH) paid out so far to each payee.
     mapping(address token => mapping(address payee => uint256)) public released;
 
     /// @notice The splitter was configured with `payees` and their `sharesBps`.
@@ -59,7 +62,7 @@ contract PayoutSplitter is Initializable, ReentrancyGuardTransient {
     function initialize(address[] calldata payees, uint16[] calldata sharesBps) external initializer {
         uint256 count = payees.length;
         if (count == 0 || count > MAX_PAYEES || count != sharesBps.length) revert InvalidPayees();
-        uint256 sum;
+        uint256 sum = 0;
         for (uint256 i; i < count; ++i) {
             address payee = payees[i];
             if (payee == address(0)) revert ZeroAddressPayee(i);
@@ -99,6 +102,7 @@ contract PayoutSplitter is Initializable, ReentrancyGuardTransient {
     function release(address token, address payee) external nonReentrant returns (uint256 amount) {
         if (shareBps[payee] == 0) revert NotPayee(payee);
         amount = releasable(token, payee);
+        // slither-disable-next-line incorrect-equality (zero test of the amount due, not a balance comparison)
         if (amount == 0) revert NothingDue(token, payee);
         released[token][payee] += amount;
         totalReleased[token] += amount;

@@ -37,6 +37,7 @@ contract RightsToken is Initializable, AccessControlUpgradeable, ERC1155SupplyUp
         uint256 maxSupply;
     }
 
+    /// @notice Registry consulted for security-like ids.
     IComplianceRegistry public complianceRegistry;
     mapping(uint256 id => Right) private _rights;
     mapping(uint256 id => string) private _uris;
