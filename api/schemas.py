@@ -109,14 +109,14 @@ class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
-class _MoneyIn(_In):
+class MoneyIn(_In):
     """Exactly one of `amount_units` (canonical) or `amount` (decimal at the asset's scale)."""
 
     amount_units: UnitsString | None = None
     amount: DecimalString | None = None
 
     @model_validator(mode="after")
-    def _exactly_one_amount(self) -> "_MoneyIn":
+    def _exactly_one_amount(self) -> "MoneyIn":
         if (self.amount_units is None) == (self.amount is None):
             raise ValueError("give exactly one of amount_units (base-unit digits) or amount (decimal string)")
         if self.amount_units is not None and int(self.amount_units) > MAX_UNITS:
@@ -157,13 +157,13 @@ class AccountTemplateIn(_In):
     priority: Annotated[int, Strict(), Field(ge=0, le=1_000_000)] = 100
 
 
-class PostingIn(_MoneyIn):
+class PostingIn(MoneyIn):
     account: AccountCode
     asset: AssetCode
     side: Literal["debit", "credit"]
 
 
-class TransferIn(_MoneyIn):
+class TransferIn(MoneyIn):
     """Value moves `from` (debited) `to` (credited): two postings."""
 
     from_account: AccountCode = Field(alias="from")
@@ -191,7 +191,7 @@ class ReversalIn(_In):
     effective_at: Timestamp | None = None
 
 
-class HoldIn(_MoneyIn):
+class HoldIn(MoneyIn):
     """Reserve value moving `from` (debited on post) `to` (credited on post)."""
 
     from_account: AccountCode = Field(alias="from")

@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 
 from api.problems import ApiProblem
-from api.schemas import MAX_SEQUENCE, MAX_UNITS, _MoneyIn
+from api.schemas import MAX_SEQUENCE, MAX_UNITS, MoneyIn
 from ledger.amounts import parse_decimal
 from ledger.errors import InvalidAmount
 from ledger.store import LedgerStore
@@ -68,7 +68,7 @@ def get_scales(request: Request) -> AssetScales:
 Scales = Annotated[AssetScales, Depends(get_scales)]
 
 
-def amount_units_of(money: _MoneyIn, scale_of: Callable[[str], int], asset: str) -> int:
+def amount_units_of(money: MoneyIn, scale_of: Callable[[str], int], asset: str) -> int:
     """Base units of a request amount given as `amount_units` or as a decimal `amount`."""
     if money.amount_units is not None:
         return int(money.amount_units)

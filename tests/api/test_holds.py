@@ -81,3 +81,13 @@ def test_expire_sweep_releases_only_expired_holds(client: TestClient, ledger: st
     assert client.get(f"/v1/ledger/{ledger}/holds/{long['id']}").json()["status"] == "pending"
     assert _available(client, ledger) == "600"
     assert_problem(client.post(url, params={"now": "2026-01-01T00:00:00"}), 422, "request-validation")
+
+
+def test_posting_an_expired_hold_is_refused_before_the_sweep(client: TestClient, ledger: str) -> None:
+    fund(client, ledger, "holder:9:0xee", 100)
+    past = (datetime.now(timezone.utc) - timedelta(seconds=1)).isoformat()
+    hold = _hold(client, ledger, "stale", "100", expires_at=past).json()
+    assert_problem(client.post(f"/v1/ledger/{ledger}/holds/{hold['id']}/post"), 409, "hold-expired")
+    assert client.get(f"/v1/ledger/{ledger}/holds/{hold['id']}").json()["status"] == "pending"
+    assert client.post(f"/v1/ledger/{ledger}/holds/expire").json() == {"expired": 1}
+    assert _available(client, ledger) == "100"
