@@ -1,6 +1,8 @@
 """Deploy any compiled artifact through web3.py and wait for its receipt; transact and decode reverts."""
 from __future__ import annotations
 
+import json
+from functools import lru_cache
 from typing import Any
 
 from eth_utils import keccak
@@ -9,7 +11,7 @@ from web3.contract import Contract
 from web3.exceptions import ContractCustomError, ContractLogicError
 from web3.types import TxReceipt
 
-from contracts.artifacts import load_artifact
+from contracts.artifacts import ARTIFACTS_DIR, load_artifact
 
 RECEIPT_TIMEOUT_S = 120
 
@@ -74,9 +76,24 @@ def decode_custom_error(abi: list[dict[str, Any]], data: str) -> tuple[str, tupl
 
     data = data if data.startswith("0x") else "0x" + data
     name, types = error_selectors(abi).get(data[:10].lower(), (None, []))
+    if name is None:  # raised by a contract called by this one: look in every artifact
+        name, types = _all_error_selectors().get(data[:10].lower(), (None, []))
     if name is None:
         raise LookupError(f"unknown custom error selector {data[:10]}")
     return name, tuple(decode(types, bytes.fromhex(data[10:])))
+
+
+@lru_cache(maxsize=1)
+def _all_error_selectors() -> dict[str, tuple[str, list[str]]]:
+    table: dict[str, tuple[str, list[str]]] = {}
+    for path in sorted((ARTIFACTS_DIR / "contracts").rglob("*.json")):
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and isinstance(data.get("abi"), list):
+            table.update(error_selectors(data["abi"]))
+    return table
 
 
 def describe_revert(abi: list[dict[str, Any]], exc: Exception) -> str:
