@@ -106,7 +106,7 @@ MAX_SEQUENCE = 2**63 - 1
 
 
 class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid")
 
 
 class MoneyIn(_In):

@@ -134,6 +134,8 @@ def test_other_bad_input_is_a_problem_never_a_500(client: TestClient, ledger: st
         {"kind": "transfer", "transfers": legs, "effective_at": "2026-01-01T00:00:00"},  # naive time
         {"kind": "transfer", "transfers": legs, "effective_at": 1_700_000_000},
         {"kind": "transfer", "transfers": [{**legs[0], "side": "debit"}]},
+        {"kind": "transfer", "transfers": [{"from_account": "world:a", "to_account": "world:b", "asset": "USD",
+                                            "amount_units": "1"}]},
     ]:
         assert_problem(post_entry(client, ledger, "bad", body), 422, "request-validation")
     for body in [
