@@ -158,6 +158,8 @@ contract FundingRound is Initializable, AccessControlUpgradeable, EIP712Upgradea
     bool public cancelled;
     /// @notice Whether the cancellation came after success (pro rata refunds of the unreleased escrow).
     bool public cancelledAfterSuccess;
+    /// @notice Whether `finalize()` recorded the outcome (an event marker only; nothing depends on it).
+    bool public finalized;
     uint16[] private _milestoneBps;
 
     /// @notice Stablecoin base units received from investors (balance delta), all investments.
@@ -229,6 +231,9 @@ contract FundingRound is Initializable, AccessControlUpgradeable, EIP712Upgradea
     );
     /// @notice The round was cancelled by `by`; `refundPool` stablecoin units are refundable pro rata.
     event RoundCancelled(address indexed by, bool afterSuccess, uint256 refundPool);
+    /// @notice The window closed or the hard cap was reached: `succeeded` tells which way, with the
+    /// final raise and the token base units it buys in total (sum of allocations may be lower by rounding).
+    event RoundFinalized(bool succeeded, uint256 totalRaised, uint256 tokensSold);
     /// @notice The compliance signer changed.
     event ComplianceSignerChanged(address indexed previousSigner, address indexed newSigner);
     /// @notice An unused permit nonce of `investor` was revoked by `by`.
@@ -262,6 +267,7 @@ contract FundingRound is Initializable, AccessControlUpgradeable, EIP712Upgradea
     error SameApprover(uint256 index, address approver);
     error MilestoneNotApproved(uint256 index, bool issuerApproved, bool arbiterApproved);
     error NotIssuerOrArbiter(address account);
+    error AlreadyFinalized();
 
     // ---------------------------------------------------------------- init
 
@@ -507,6 +513,16 @@ contract FundingRound is Initializable, AccessControlUpgradeable, EIP712Upgradea
 
         if (net > 0) stablecoin.safeTransfer(treasury, net);
         if (fee > 0) stablecoin.safeTransfer(feeRecipient, fee);
+    }
+
+    /// @notice Record the outcome once the round succeeded or failed (anyone; once). Success and
+    /// failure follow from time and amounts alone — this only gives the ledger and webhooks an event.
+    function finalize() external {
+        State s = state();
+        if (s != State.Succeeded && s != State.Failed && s != State.Closed) revert InvalidState(s);
+        if (finalized) revert AlreadyFinalized();
+        finalized = true;
+        emit RoundFinalized(s != State.Failed, totalRaised, Math.mulDiv(totalRaised, TOKEN_UNIT, price));
     }
 
     // ---------------------------------------------------------------- cancel and refund

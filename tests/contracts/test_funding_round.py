@@ -534,3 +534,86 @@ def test_views_before_any_investment(env):
     assert f.milestoneApproval(0).call() == ["0x" + "00" * 20] * 2
     assert f.tokensForAmount(USDC).call() == TOKEN
     assert f.TOKEN_UNIT().call() == TOKEN
+
+
+# ------------------------------------------------------------------------------ finalize, ERC-1271, reentrancy
+
+
+def test_finalize_emits_the_outcome_once(env):
+    round_ = env.round()
+    f = round_.functions
+    with reverts(round_, "InvalidState", RoundState.ACTIVE):
+        send(f.finalize(), env.admin)
+    investor = env.investors[0]
+    env.fund(round_, investor, 10 * USDC)
+    env.invest(round_, investor, 10 * USDC)
+    env.end(round_)
+    receipt = send(f.finalize(), env.investors[2])
+    assert one_event(round_, receipt, "RoundFinalized") == {
+        "succeeded": False, "totalRaised": 10 * USDC, "tokensSold": 10 * TOKEN,
+    }
+    assert f.finalized().call()
+    with reverts(round_, "AlreadyFinalized"):
+        send(f.finalize(), env.admin)
+    succeeded = _succeeded_round(env, start_time_s=env.w3.eth.get_block("latest")["timestamp"] + 10,
+                                 end_time_s=env.w3.eth.get_block("latest")["timestamp"] + 1_000)
+    receipt = send(succeeded.functions.finalize(), env.admin)
+    assert one_event(succeeded, receipt, "RoundFinalized")["succeeded"] is True
+    cancelled = env.round(start_time_s=env.w3.eth.get_block("latest")["timestamp"] + 10,
+                          end_time_s=env.w3.eth.get_block("latest")["timestamp"] + 1_000)
+    send(cancelled.functions.cancel(), env.issuer)
+    with reverts(cancelled, "InvalidState", RoundState.CANCELLED):
+        send(cancelled.functions.finalize(), env.admin)
+
+
+def test_contract_compliance_signer_via_erc1271(env):
+    owner_key = dev_private_key(8)
+    wallet = deploy_contract(env.w3, "TestERC1271Signer", Account.from_key(owner_key).address)
+    round_ = env.round(compliance_signer=wallet.address)
+    investor = env.investors[0]
+    env.fund(round_, investor, 10 * USDC)
+    env.invest(round_, investor, 5 * USDC, key=owner_key)
+    with reverts(round_, "InvalidPermitSignature", investor, wallet.address):
+        env.invest(round_, investor, 5 * USDC)  # the platform EOA key is not the wallet's owner
+    assert round_.functions.totalRaised().call() == 5 * USDC
+
+
+def test_reentrancy_through_the_stablecoin_is_blocked(env):
+    coin = deploy_contract(env.w3, "TestReentrantERC20")
+    round_ = env.round(stablecoin=coin.address)
+    investor = env.investors[0]
+    env.fund(round_, investor, 100 * USDC, stablecoin=coin)
+    reenter = round_.functions.claimRefund()._encode_transaction_data()
+    send(coin.functions.arm(round_.address, reenter), env.admin)
+    with reverts(round_, "ReentrancyGuardReentrantCall"):
+        env.invest(round_, investor, 10 * USDC)
+    send(coin.functions.arm("0x" + "00" * 20, b""), env.admin)
+    env.invest(round_, investor, 10 * USDC)
+    env.end(round_)
+    send(coin.functions.arm(round_.address, reenter), env.admin)
+    with reverts(round_, "ReentrancyGuardReentrantCall"):  # refund → transfer → refund again
+        send(round_.functions.claimRefund(), investor)
+    send(coin.functions.arm("0x" + "00" * 20, b""), env.admin)
+    send(round_.functions.claimRefund(), investor)
+    assert coin.functions.balanceOf(investor).call() == 100 * USDC
+
+
+# ------------------------------------------------------------------------------ permits.py
+
+
+def test_python_permit_helpers_sign_recover_and_verify():
+    from contracts.permits import recover_permit_signer, sign_investment_permit, verify_investment_permit
+
+    key = dev_private_key(9)
+    signer = Account.from_key(key).address
+    fields = dict(chain_id=31337, round_address="0x" + "11" * 20, investor="0x" + "22" * 20,
+                  max_amount=USDC, deadline=2**40, nonce=1)
+    signature = sign_investment_permit(key, **fields)
+    assert len(signature) == 65
+    assert recover_permit_signer(signature, **fields) == signer
+    assert verify_investment_permit(signature, signer, **fields)
+    assert not verify_investment_permit(signature, signer, **{**fields, "nonce": 2})
+    assert not verify_investment_permit(signature, Account.from_key(dev_private_key(8)).address, **fields)
+    assert not verify_investment_permit(b"\x00" * 10, signer, **fields)
+    with pytest.raises(ValueError):
+        InvestmentPermit(1, "0x" + "11" * 20, "0x" + "22" * 20, -1, 0, 0)

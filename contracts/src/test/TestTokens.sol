@@ -6,6 +6,7 @@ pragma solidity ^0.8.24;
 import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {IComplianceRegistry} from "../interfaces/IComplianceRegistry.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 
 /// @notice Test helper: ERC-20 with configurable decimals and an open `mint`.
 contract TestERC20 is ERC20 {
@@ -109,5 +110,55 @@ contract TestComplianceRegistry is IComplianceRegistry {
 contract TestRejectingReceiver {
     receive() external payable {
         revert("no ETH");
+    }
+}
+
+/// @notice Test helper: an ERC-1271 contract signer that accepts its owner's ECDSA signatures.
+contract TestERC1271Signer {
+    address public immutable owner;
+
+    constructor(address owner_) {
+        owner = owner_;
+    }
+
+    function isValidSignature(bytes32 hash, bytes calldata signature) external view returns (bytes4) {
+        (address recovered,,) = ECDSA.tryRecover(hash, signature);
+        return recovered == owner ? bytes4(0x1626ba7e) : bytes4(0xffffffff);
+    }
+}
+
+/// @notice Test helper: 6-decimals ERC-20 that, once armed, calls `target` with `data` from inside
+/// every transfer (to prove reentrancy guards); the callee's revert bubbles up.
+contract TestReentrantERC20 is ERC20 {
+    address public target;
+    bytes public data;
+
+    constructor() ERC20("Reentrant", "REE") {}
+
+    function decimals() public pure override returns (uint8) {
+        return 6;
+    }
+
+    function mint(address to, uint256 amount) external {
+        _mint(to, amount);
+    }
+
+    function arm(address target_, bytes calldata data_) external {
+        target = target_;
+        data = data_;
+    }
+
+    function _update(address from, address to, uint256 value) internal override {
+        super._update(from, to, value);
+        address t = target;
+        if (t != address(0) && from != address(0)) {
+            target = address(0);
+            (bool ok, bytes memory ret) = t.call(data);
+            if (!ok) {
+                assembly {
+                    revert(add(ret, 32), mload(ret))
+                }
+            }
+        }
     }
 }
