@@ -1,12 +1,19 @@
 """`kogi chain …` and `kogi contracts …`: the local chain and the Solidity build/deploy."""
 from __future__ import annotations
 
+import os
+import signal
+import time
+from pathlib import Path
+
 import typer
 
 from api.cli_errors import fail
 
 chain_app = typer.Typer(no_args_is_help=True)
 contracts_app = typer.Typer(no_args_is_help=True)
+
+POLL_INTERVAL_S = 0.5
 
 
 @contracts_app.command("build")
@@ -18,3 +25,116 @@ def build(force: bool = typer.Option(False, help="Recompile every source.")) -> 
         typer.echo(build_contracts(force=force) or "contracts up to date")
     except (RuntimeError, FileNotFoundError) as exc:
         fail(str(exc))
+
+
+@chain_app.command("up")
+def up(
+    port: int = typer.Option(18545, help="TCP port of the JSON-RPC endpoint (never 8545 by default)."),
+    accounts: int = typer.Option(10, min=1, max=100, help="Number of funded dev accounts."),
+    chain_id: int = typer.Option(31337, help="Chain id."),
+    block_time_s: float = typer.Option(0, help="Seconds per block; 0 mines on every transaction."),
+    deploy: bool = typer.Option(False, help="Also deploy the Kogi core and write its manifest."),
+    manifest: Path | None = typer.Option(None, help="Manifest path for --deploy (default .kogi/deployments/<chain id>.json)."),
+) -> None:
+    """Run anvil with the funded dev accounts (dev mnemonic) until Ctrl-C; print accounts, keys and RPC URL."""
+    from contracts.anvil import AnvilProcess
+    from contracts.funding import dev_private_key
+
+    chain = AnvilProcess(port=port, chain_id=chain_id, accounts=accounts, block_time_s=block_time_s or None)
+    try:
+        chain.start()
+    except (FileNotFoundError, RuntimeError, TimeoutError) as exc:
+        fail(f"cannot start anvil: {exc}")
+    stop = {"now": False}
+
+    def _stop(signum: int, frame: object) -> None:
+        stop["now"] = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        w3 = chain.web3()
+        typer.echo(f"RPC URL: {chain.rpc_url}")
+        typer.echo(f"Chain id: {chain_id}")
+        typer.echo("Dev accounts (DEVELOPMENT ONLY: the keys are public):")
+        for index, address in enumerate(w3.eth.accounts):
+            balance_eth = w3.from_wei(w3.eth.get_balance(address), "ether")
+            typer.echo(f"  ({index}) {address} {balance_eth} ETH  key 0x{dev_private_key(index).hex()}")
+        if deploy:
+            path = _deploy_core(w3, None, manifest, None, None)
+            typer.echo(f"Manifest: {path}")
+        typer.echo("Ctrl-C to stop.", err=False)
+        while not stop["now"]:
+            if chain.process is None or chain.process.poll() is not None:
+                fail("anvil exited unexpectedly")
+            time.sleep(POLL_INTERVAL_S)
+    finally:
+        chain.stop()
+    typer.echo("anvil stopped")
+
+
+def _deploy_core(w3, deployer: str | None, manifest: Path | None, compliance_signer: str | None, fee_recipient: str | None, *, mock_stablecoin: bool = True) -> Path:
+    from contracts.core import deploy_core
+    from contracts.manifest import write_manifest
+
+    unlocked = w3.eth.accounts
+    deployer = deployer or (w3.eth.default_account if isinstance(w3.eth.default_account, str) else None) or (unlocked[0] if unlocked else None)
+    if deployer is None:
+        fail("no deployer: the node has no unlocked account; pass --private-key-env")
+    compliance_signer = compliance_signer or (unlocked[9] if len(unlocked) > 9 else None)
+    fee_recipient = fee_recipient or (unlocked[8] if len(unlocked) > 8 else None)
+    if compliance_signer is None or fee_recipient is None:
+        fail("pass --compliance-signer and --fee-recipient (no dev accounts to default to)")
+    core = deploy_core(
+        w3, deployer, compliance_signer=compliance_signer, fee_recipient=fee_recipient,
+        with_mock_stablecoin=mock_stablecoin,
+    )
+    path = write_manifest(core, manifest)
+    for name, record in core.records.items():
+        typer.echo(f"{name:20} {record.address}  (block {record.block_number})")
+    return path
+
+
+@contracts_app.command("deploy")
+def deploy_command(
+    rpc_url: str = typer.Option(..., help="JSON-RPC URL of the chain, e.g. http://127.0.0.1:18545."),
+    manifest: Path | None = typer.Option(None, help="Where to write the manifest (default .kogi/deployments/<chain id>.json)."),
+    private_key_env: str | None = typer.Option(
+        None, help="Name of an environment variable holding the deployer's private key (else: first unlocked account)."),
+    compliance_signer: str | None = typer.Option(None, help="Signer of investment permits (default: dev account 9)."),
+    fee_recipient: str | None = typer.Option(None, help="Platform fee recipient (default: dev account 8)."),
+    mock_stablecoin: bool = typer.Option(True, help="Deploy the dev-only MockStablecoin."),
+) -> None:
+    """Deploy the Kogi core (registry, anchor, donation router, implementations, factory), write the manifest."""
+    from requests.exceptions import RequestException
+    from web3 import HTTPProvider, Web3
+
+    from contracts.artifacts import ArtifactNotFound
+    from contracts.deploy import TransactionFailed
+
+    w3 = Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": 60}))
+    try:
+        w3.eth.chain_id
+    except (RequestException, OSError, ValueError) as exc:
+        fail(f"cannot reach {rpc_url}: {exc.__class__.__name__}")
+    deployer = None
+    if private_key_env:
+        key = os.environ.get(private_key_env)
+        if not key:
+            fail(f"environment variable {private_key_env} is empty or unset")
+        from eth_account import Account
+        from web3.middleware import SignAndSendRawMiddlewareBuilder
+
+        account = Account.from_key(key)
+        w3.middleware_onion.inject(SignAndSendRawMiddlewareBuilder.build(account), layer=0)
+        w3.eth.default_account = account.address
+        deployer = account.address
+    try:
+        path = _deploy_core(w3, deployer, manifest, compliance_signer, fee_recipient, mock_stablecoin=mock_stablecoin)
+    except ArtifactNotFound as exc:
+        fail(str(exc))
+    except TransactionFailed as exc:
+        fail(f"deployment failed: {exc}")
+    except (RequestException, OSError) as exc:
+        fail(f"RPC error during deployment: {exc}")
+    typer.echo(f"manifest: {path}")
