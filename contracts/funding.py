@@ -178,6 +178,7 @@ class RoundStatus:
     refunded_count: int
     tokens_claimed_units: int
     cancelled_after_success: bool
+    finalized: bool
     escrow_balance_units: int
 
 
@@ -199,6 +200,7 @@ def read_round(w3: Web3, round_: Contract) -> RoundStatus:
         refunded_count=f.refundedCount().call(),
         tokens_claimed_units=f.tokensClaimedTotal().call(),
         cancelled_after_success=f.cancelledAfterSuccess().call(),
+        finalized=f.finalized().call(),
         escrow_balance_units=escrow,
     )
 

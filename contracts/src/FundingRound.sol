@@ -35,11 +35,15 @@ interface IRoundToken {
 ///   tokens are never minted for such a round (minting happens only by claim after success, so no
 ///   burn path and no compliance check on refunds are needed).
 /// - Succeeded: investors claim (pull) their tokens; the round mints them through ISSUER_ROLE.
-///   The net raise is released milestone by milestone; each milestone needs the approval of an
-///   ISSUER_ROLE holder and of a different ARBITER_ROLE holder, then anyone may release it.
-///   The platform fee is taken proportionally from every tranche (`tranche * feeBps / 10_000`), so a
-///   cancellation refunds gross escrow without any fee on the refunded part.
-/// - Cancelled after success: the escrow not yet released (`refundPool`) is refundable pro rata to
+///   The raise is released milestone by milestone (tranche = `milestoneBps[i]` of the raise; the last
+///   tranche takes whatever is left, so tranches sum to the raise exactly); each milestone needs the
+///   approval of an ISSUER_ROLE holder and of a different ARBITER_ROLE holder, then anyone may release it.
+///   The platform fee is taken proportionally from every tranche (`floor(tranche * feeBps / 10_000)`),
+///   so each tranche's net is its share of the net raise, and a cancellation refunds escrow on which no
+///   fee was ever charged.
+/// - Success and failure follow from time and amounts; `finalize()` (anyone, once) only emits
+///   `RoundFinalized` so the ledger and webhooks get an event for that moment.
+/// - Cancelled after success: the escrow not yet released (`cancelRefundPool`) is refundable pro rata to
 ///   contributions; the last investor to refund receives the remainder so no dust stays locked.
 ///   Investors keep (and may still claim) their tokens: every investor paid the same price and gets
 ///   the same refund fraction, so their relative shares are unchanged.
