@@ -98,14 +98,14 @@ def body_digest(
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
-_PLAIN = re.compile(r'^[^"\\\x00-\x1f\x7f-\U0010ffff]*$')
+_PLAIN = re.compile(r'[^"\\\x00-\x1f\x7f-\U0010ffff]*')
 
 
 def _json(value: str | None) -> str:
     """json.dumps(value, ensure_ascii=False), with a fast path for plain ASCII strings."""
     if value is None:
         return "null"
-    if _PLAIN.match(value):
+    if _PLAIN.fullmatch(value):
         return '"' + value + '"'
     return json.dumps(value, ensure_ascii=False)
 

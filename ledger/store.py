@@ -59,6 +59,7 @@ from ledger.limits import (
     MAX_ENTRIES_PER_BATCH,
     MAX_IDEMPOTENCY_KEY_LENGTH,
     MAX_PAGE_SIZE,
+    MAX_POSTINGS_PER_ENTRY,
     MAX_SCALE,
 )
 from ledger.model import (
@@ -216,6 +217,10 @@ class LedgerStore:
         kind = AssetKind(kind)
         if isinstance(scale, bool) or not isinstance(scale, int) or not 0 <= scale <= MAX_SCALE:
             raise ValidationFailed(f"scale must be an integer from 0 to {MAX_SCALE}")
+        if chain_id is not None and not 0 < chain_id <= MAX_INT64:
+            raise ValidationFailed("chain_id must be a positive 64-bit integer")
+        if contract_address is not None:
+            check_code(contract_address, "contract address", 64)
 
         def work(conn: Connection) -> Asset:
             ledger_id = self._ledger_id(conn, ledger)
@@ -350,6 +355,7 @@ class LedgerStore:
         ]
 
     def get_account(self, ledger: str, code: str) -> Account:
+        check_code(code, "account code")
         with self.db.read() as conn:
             ledger_id = self._ledger_id(conn, ledger)
             account = self._accounts.get((ledger_id, code)) or self._load_account(conn, ledger_id, code)
@@ -918,14 +924,16 @@ class LedgerStore:
         check_kind(kind)
         metadata_json = chain.canonical_metadata(metadata or {})
         expires_at_us = to_us(expires_at) if expires_at else None
+        if expires_at_us is not None and expires_at_us <= now_us():
+            raise ValidationFailed("expires_at must be in the future")
+        if debit_account == credit_account:
+            raise ValidationFailed("a hold needs two different accounts")
         with self.db.read() as conn:
             ledger_id = self._ledger_id(conn, ledger)
             asset_row = self._asset(conn, ledger_id, asset)
         self._ensure_accounts(ledger_id, {debit_account, credit_account}, {(l.account, asset) for l in legs})
         debit_id = self._accounts[(ledger_id, debit_account)].id
         credit_id = self._accounts[(ledger_id, credit_account)].id
-        if debit_id == credit_id:
-            raise ValidationFailed("a hold needs two different accounts")
 
         def work(conn: Connection) -> Hold:
             row = conn.execute(
@@ -1174,6 +1182,8 @@ class LedgerStore:
     ) -> Balance:
         """Current balance (with pending amounts and version), or the posted balance as of a
         sequence number / recorded time (history has no pending part: holds are not history)."""
+        check_code(account, "account code")
+        check_code(asset, "asset code", MAX_ASSET_CODE_LENGTH)
         with self.db.read() as conn:
             ledger_id = self._ledger_id(conn, ledger)
             account_row = self._accounts.get((ledger_id, account)) or self._load_account(conn, ledger_id, account)
@@ -1182,6 +1192,7 @@ class LedgerStore:
             asset_row = self._asset(conn, ledger_id, asset)
             if as_of is not None:
                 as_of_sequence = self._sequence_at(conn, ledger_id, to_us(as_of))
+            _check_sequence(as_of_sequence)
             if as_of_sequence is None:
                 row = conn.execute(
                     select(balances_t).where(balances_t.c.account_id == account_row.id, balances_t.c.asset_id == asset_row.id)
@@ -1203,6 +1214,7 @@ class LedgerStore:
                            as_of_sequence=as_of_sequence)
 
     def list_balances(self, ledger: str, account: str) -> list[Balance]:
+        check_code(account, "account code")
         with self.db.read() as conn:
             ledger_id = self._ledger_id(conn, ledger)
             account_row = self._accounts.get((ledger_id, account)) or self._load_account(conn, ledger_id, account)
@@ -1229,6 +1241,8 @@ class LedgerStore:
         the journal is append-only.
         """
         limit = _page_limit(limit)
+        check_code(account, "account code")
+        check_code(asset, "asset code", MAX_ASSET_CODE_LENGTH)
         with self.db.read() as conn:
             ledger_id = self._ledger_id(conn, ledger)
             account_row = self._accounts.get((ledger_id, account)) or self._load_account(conn, ledger_id, account)
@@ -1284,6 +1298,7 @@ class LedgerStore:
             head_sequence = int(
                 conn.execute(select(heads_t.c.last_sequence).where(heads_t.c.ledger_id == ledger_id)).scalar_one()
             )
+            _check_sequence(as_of_sequence)
             if as_of_sequence is None or as_of_sequence >= head_sequence:
                 as_of_sequence = head_sequence
                 rows = conn.execute(
@@ -1425,6 +1440,14 @@ def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
         yield items[start:start + size]
 
 
+MAX_INT64 = 2**63 - 1
+
+
+def _check_sequence(sequence: int | None) -> None:
+    if sequence is not None and not 0 <= sequence <= MAX_INT64:
+        raise ValidationFailed("sequence numbers are integers from 0 to 2^63-1")
+
+
 def _page_limit(limit: int) -> int:
     if not 1 <= limit <= MAX_PAGE_SIZE:
         raise ValidationFailed(f"limit must be between 1 and {MAX_PAGE_SIZE}")
@@ -1438,7 +1461,10 @@ def _encode_cursor(sequence: int, leg_index: int) -> str:
 def _decode_cursor(cursor: str) -> tuple[int, int]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        sequence, leg_index = base64.urlsafe_b64decode(padded.encode()).decode().split(":")
-        return int(sequence), int(leg_index)
+        sequence_text, leg_text = base64.urlsafe_b64decode(padded.encode()).decode().split(":")
+        sequence, leg_index = int(sequence_text), int(leg_text)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ValidationFailed("cursor is not valid") from exc
+    if not (0 <= sequence <= MAX_INT64 and 0 <= leg_index < MAX_POSTINGS_PER_ENTRY):
+        raise ValidationFailed("cursor is not valid")
+    return sequence, leg_index

@@ -1,6 +1,7 @@
 """Two-phase transfers over HTTP: create, partial post, void, expire."""
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta, timezone
 
 from fastapi.testclient import TestClient
@@ -86,7 +87,11 @@ def test_expire_sweep_releases_only_expired_holds(client: TestClient, ledger: st
 def test_posting_an_expired_hold_is_refused_before_the_sweep(client: TestClient, ledger: str) -> None:
     fund(client, ledger, "holder:9:0xee", 100)
     past = (datetime.now(timezone.utc) - timedelta(seconds=1)).isoformat()
-    hold = _hold(client, ledger, "stale", "100", expires_at=past).json()
+    assert_problem(_hold(client, ledger, "stale", "100", expires_at=past), 422, "validation-failed")
+    expires_at = datetime.now(timezone.utc) + timedelta(milliseconds=100)
+    hold = _hold(client, ledger, "stale", "100", expires_at=expires_at.isoformat()).json()
+    while datetime.now(timezone.utc) <= expires_at:  # the deadline passes; no sweep has run
+        time.sleep(0.01)
     assert_problem(client.post(f"/v1/ledger/{ledger}/holds/{hold['id']}/post"), 409, "hold-expired")
     assert client.get(f"/v1/ledger/{ledger}/holds/{hold['id']}").json()["status"] == "pending"
     assert client.post(f"/v1/ledger/{ledger}/holds/expire").json() == {"expired": 1}

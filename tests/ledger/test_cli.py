@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 import sys
 from pathlib import Path
 
@@ -61,9 +62,11 @@ def test_expire_holds_command_releases_overdue_holds(database_url: str) -> None:
     store.create_account("main", "external:bank", "asset")
     store.create_account("main", "holder:a", "liability", no_overdraft=True)
     store.post("main", EntryRequest("d", "deposit", transfer_legs("external:bank", "holder:a", "USD", 100)))
-    past = datetime.now(timezone.utc) - timedelta(minutes=1)
+    expires_at = datetime.now(timezone.utc) + timedelta(milliseconds=50)
     hold = store.create_hold("main", idempotency_key="h", debit_account="holder:a", credit_account="external:bank",
-                             asset="USD", amount_units=40, expires_at=past)
+                             asset="USD", amount_units=40, expires_at=expires_at)
+    while datetime.now(timezone.utc) <= expires_at:
+        time.sleep(0.01)
     database.dispose()
     result = kogi("ledger", "expire-holds", database_url=database_url)
     assert result.returncode == 0 and "expired 1 holds" in result.stdout

@@ -1,6 +1,7 @@
 """Every ledger rule, on SQLite and on PostgreSQL (the `store` fixture is parametrised)."""
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -206,8 +207,11 @@ def test_void_and_expiry_release_pending_amounts(store: LedgerStore) -> None:
 
 def test_posting_an_expired_but_unswept_hold_fails(store: LedgerStore) -> None:
     deposit(store, "d1", "holder:alice", 100)
+    expires_at = datetime.now(timezone.utc) + timedelta(milliseconds=100)
     hold = store.create_hold("main", idempotency_key="h", debit_account="holder:alice", credit_account="holder:bob",
-                             asset="USD", amount_units=10, expires_at=datetime.now(timezone.utc) - timedelta(seconds=1))
+                             asset="USD", amount_units=10, expires_at=expires_at)
+    while datetime.now(timezone.utc) <= expires_at:  # the deadline passes; no sweep has run
+        time.sleep(0.01)
     with pytest.raises(HoldExpired):
         store.post_hold("main", hold.id)
     assert store.get_balance("main", "holder:bob", "USD").posted_units == 0
@@ -337,3 +341,28 @@ def tamper_posting_amount(store: LedgerStore, entry_id: str, amount: int) -> Non
                 "CREATE TRIGGER postings_no_update BEFORE UPDATE ON postings "
                 "BEGIN SELECT RAISE(ABORT, 'kogi: journal is append-only (UPDATE on postings rejected)'); END"
             ))
+
+
+def test_bad_read_inputs_are_validation_errors_not_database_errors(store: LedgerStore) -> None:
+    import base64
+
+    forged = base64.urlsafe_b64encode(f"{10**30}:1".encode()).decode()
+    with pytest.raises(ValidationFailed):
+        store.statement("main", "external:bank", "USD", cursor=forged)
+    with pytest.raises(ValidationFailed):
+        store.get_balance("main", "external:bank", "USD", as_of_sequence=2**64)
+    with pytest.raises(ValidationFailed):
+        store.get_account("main", "bad\x00code")
+    with pytest.raises(ValidationFailed):
+        store.create_asset("main", "BIG", 2, "fiat", chain_id=2**70)
+
+
+def test_hold_input_is_checked_before_any_account_is_opened(store: LedgerStore) -> None:
+    past = datetime.now(timezone.utc) - timedelta(seconds=5)
+    with pytest.raises(ValidationFailed):
+        store.create_hold("main", idempotency_key="h", debit_account="holder:new1", credit_account="holder:new2",
+                          asset="USD", amount_units=1, expires_at=past)
+    with pytest.raises(ValidationFailed):
+        store.create_hold("main", idempotency_key="h", debit_account="holder:new1", credit_account="holder:new1",
+                          asset="USD", amount_units=1)
+    assert store.list_accounts("main", prefix="holder:new") == []
