@@ -1,13 +1,16 @@
-"""PostgreSQL write path with two round trips inside the transaction.
+"""PostgreSQL write path: three round trips per write transaction, one of them serialised.
 
 The generic path (ledger.store) issues one statement per step; on PostgreSQL each
-statement is a network round trip while row locks are held, and the ledger head
-lock serialises all writers of a ledger. Here, with psycopg's pipeline mode:
-  round trip 1: BEGIN; lock balance rows (ordered); lock the head row   (same order as the generic path)
-  (Python: apply legs, check overdraft/overflow, sequence and hash — no I/O)
-  round trip 2: insert entries, insert postings, update balances, update head — each
-                ONE set-based statement over arrays (unnest), however large the batch.
-Then COMMIT. Semantics are identical to the generic path; only the I/O differs.
+statement is a network round trip while row locks are held. Here, with psycopg's
+pipeline mode:
+  round trip 1: BEGIN; lock the batch's balance rows in (account, asset) order;
+  (Python: apply legs, check overdraft/overflow, build rows — no I/O)
+  round trip 2: insert entries, insert postings, update balances — each ONE set-based
+                statement over arrays (unnest), however large the batch;
+  round trip 3: kogi_seal() — lock the ledger head, number and chain-hash the entries,
+                insert their seals, move the head — and COMMIT.
+Only round trip 3 and the commit run under the per-ledger head lock, so writers on
+different accounts overlap everywhere else. Semantics equal the generic path.
 """
 from __future__ import annotations
 
@@ -25,21 +28,19 @@ ORDER BY b.account_id, b.asset_id
 FOR UPDATE OF b
 """
 
-LOCK_HEAD_SQL = """
-SELECT last_sequence, last_hash, last_recorded_at_us FROM ledger_heads WHERE ledger_id = %s FOR UPDATE
-"""
+SEAL_SQL = "SELECT out_first_sequence, out_recorded_at_us, out_hashes FROM kogi_seal(%s, %s, %s, %s)"
 
 INSERT_ENTRIES_SQL = """
-INSERT INTO journal_entries (id, ledger_id, sequence, idempotency_key, kind, effective_at_us, recorded_at_us,
-                             external_ref, reverses_entry_id, metadata_json, body_digest, hash)
-SELECT * FROM unnest(%s::varchar[], %s::bigint[], %s::bigint[], %s::varchar[], %s::varchar[], %s::bigint[],
-                     %s::bigint[], %s::varchar[], %s::varchar[], %s::text[], %s::varchar[], %s::varchar[])
+INSERT INTO journal_entries (id, ledger_id, idempotency_key, kind, effective_at_us, external_ref,
+                             reverses_entry_id, metadata_json, body_digest)
+SELECT * FROM unnest(%s::varchar[], %s::bigint[], %s::varchar[], %s::varchar[], %s::bigint[], %s::varchar[],
+                     %s::varchar[], %s::text[], %s::varchar[])
 """
 
 INSERT_POSTINGS_SQL = """
-INSERT INTO postings (entry_id, leg_index, ledger_id, sequence, account_id, asset_id, side, amount_units,
+INSERT INTO postings (entry_id, leg_index, ledger_id, account_id, asset_id, side, amount_units,
                       debits_after_units, credits_after_units)
-SELECT * FROM unnest(%s::varchar[], %s::smallint[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[],
+SELECT * FROM unnest(%s::varchar[], %s::smallint[], %s::bigint[], %s::bigint[], %s::bigint[],
                      %s::varchar[], %s::numeric[], %s::numeric[], %s::numeric[])
 """
 
@@ -52,29 +53,22 @@ FROM unnest(%s::bigint[], %s::bigint[], %s::numeric[], %s::numeric[], %s::numeri
 WHERE b.account_id = v.account_id AND b.asset_id = v.asset_id
 """
 
-UPDATE_HEAD_SQL = """
-UPDATE ledger_heads SET last_sequence = %s, last_hash = %s, last_recorded_at_us = %s WHERE ledger_id = %s
-"""
-
-ENTRY_COLUMNS = ("id", "ledger_id", "sequence", "idempotency_key", "kind", "effective_at_us", "recorded_at_us",
-                 "external_ref", "reverses_entry_id", "metadata_json", "body_digest", "hash")
-POSTING_COLUMNS = ("entry_id", "leg_index", "ledger_id", "sequence", "account_id", "asset_id", "side",
+ENTRY_COLUMNS = ("id", "ledger_id", "idempotency_key", "kind", "effective_at_us", "external_ref",
+                 "reverses_entry_id", "metadata_json", "body_digest")
+POSTING_COLUMNS = ("entry_id", "leg_index", "ledger_id", "account_id", "asset_id", "side",
                    "amount_units", "debits_after_units", "credits_after_units")
 NUMERIC_POSTING_COLUMNS = {"amount_units", "debits_after_units", "credits_after_units"}
 
 
-def lock_balances_and_head(
-    raw: psycopg.Connection[Any], pairs: list[tuple[int, int]], ledger_id: int
-) -> tuple[list[tuple[Any, ...]], tuple[Any, ...]]:
-    """Round trip 1: lock the balance rows in (account, asset) order, then the head."""
-    balances_cursor = raw.cursor()
-    head_cursor = raw.cursor()
+def lock_balances(raw: psycopg.Connection[Any], pairs: list[tuple[int, int]]) -> list[tuple[Any, ...]]:
+    """Round trip 1: BEGIN and lock the balance rows in (account, asset) order.
+
+    Pipelined so that psycopg's implicit BEGIN travels with the query (one round trip).
+    """
+    cursor = raw.cursor()
     with raw.pipeline():
-        balances_cursor.execute(LOCK_BALANCES_SQL, ([a for a, _ in pairs], [s for _, s in pairs]))
-        head_cursor.execute(LOCK_HEAD_SQL, (ledger_id,))
-    head = head_cursor.fetchone()
-    assert head is not None
-    return balances_cursor.fetchall(), head
+        cursor.execute(LOCK_BALANCES_SQL, ([a for a, _ in pairs], [s for _, s in pairs]))
+    return cursor.fetchall()
 
 
 def persist(
@@ -82,9 +76,8 @@ def persist(
     entry_rows: list[dict[str, Any]],
     posting_rows: list[dict[str, Any]],
     balance_rows: list[tuple[int, int, int, int, int, int, int]],
-    head: tuple[int, str, int, int],
 ) -> None:
-    """Round trip 2: every write of the transaction as set-based statements."""
+    """Round trip 2: the transaction's inserts and balance updates as set-based statements."""
     entry_arrays = [[row[column] for row in entry_rows] for column in ENTRY_COLUMNS]
     posting_arrays = [
         [str(row[column]) for row in posting_rows] if column in NUMERIC_POSTING_COLUMNS
@@ -102,4 +95,20 @@ def persist(
         cursor.execute(INSERT_POSTINGS_SQL, posting_arrays)
         if balance_rows:
             cursor.execute(UPDATE_BALANCES_SQL, balance_arrays)
-        cursor.execute(UPDATE_HEAD_SQL, head)
+
+
+def seal_and_commit(
+    raw: psycopg.Connection[Any], ledger_id: int, entry_ids: list[str], digests: list[str], now_us: int
+) -> tuple[int, int, list[str]]:
+    """Round trip 3: number and chain the entries under the head lock, and COMMIT with them.
+
+    Returns (first sequence, recorded time, chain hashes). The caller's SQLAlchemy
+    transaction then finds the connection idle, and its commit is a no-op.
+    """
+    cursor = raw.cursor()
+    with raw.pipeline():
+        cursor.execute(SEAL_SQL, (ledger_id, entry_ids, digests, now_us))
+        raw.commit()
+    row = cursor.fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1]), list(row[2])

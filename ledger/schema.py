@@ -2,7 +2,7 @@
 
 Mutable tables: ledgers, ledger_heads (the per-ledger sequence/hash head), assets,
 accounts, account_templates, balances, holds. Append-only tables (UPDATE/DELETE rejected
-by database triggers): journal_entries, postings.
+by database triggers): journal_entries, entry_seals, postings.
 """
 from __future__ import annotations
 
@@ -89,40 +89,62 @@ class AccountTemplateRow(Base):
 
 
 class JournalEntryRow(Base):
+    """What was posted. Its place in the journal (sequence, recorded time, chain hash) is its seal."""
+
     __tablename__ = "journal_entries"
     __table_args__ = (
-        UniqueConstraint("ledger_id", "sequence"),
         UniqueConstraint("ledger_id", "idempotency_key"),
         UniqueConstraint("ledger_id", "external_ref"),
         UniqueConstraint("ledger_id", "reverses_entry_id"),
-        Index("ix_journal_entries_recorded", "ledger_id", "recorded_at_us"),
     )
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     ledger_id: Mapped[int] = mapped_column(ForeignKey("ledgers.id"))
-    sequence: Mapped[int] = mapped_column(BigInteger)
     idempotency_key: Mapped[str] = mapped_column(String(128))
     kind: Mapped[str] = mapped_column(String(32))
     effective_at_us: Mapped[int] = mapped_column(BigInteger)
-    recorded_at_us: Mapped[int] = mapped_column(BigInteger)
     external_ref: Mapped[str | None] = mapped_column(String(256), nullable=True)
     reverses_entry_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     metadata_json: Mapped[str] = mapped_column(Text)
     body_digest: Mapped[str] = mapped_column(String(64))
+
+
+class EntrySealRow(Base):
+    """The entry's link in the per-ledger hash chain: gapless sequence, monotonic recorded time.
+
+    Written in the same transaction as the entry, as its very last step, under the
+    ledger head lock; kept apart from the entry so the entry and its postings can be
+    inserted before that lock is taken (the lock is then held only for this one row
+    per entry and the commit).
+    """
+
+    __tablename__ = "entry_seals"
+    __table_args__ = (
+        UniqueConstraint("entry_id"),
+        Index("ix_entry_seals_recorded", "ledger_id", "recorded_at_us"),
+    )
+    ledger_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    sequence: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    entry_id: Mapped[str] = mapped_column(String(32))
+    recorded_at_us: Mapped[int] = mapped_column(BigInteger)
     hash: Mapped[str] = mapped_column(String(64))
 
 
 class PostingRow(Base):
-    """One leg. Running posted totals of (account, asset) after this leg make history O(log n)."""
+    """One leg. Running posted totals of (account, asset) after this leg make history O(log n).
+
+    `posting_seq` is insertion order. Postings of one (account, asset) are inserted under
+    that balance row's lock, so per account it follows the entries' sequence order.
+    """
 
     __tablename__ = "postings"
     __table_args__ = (
-        Index("ix_postings_account_asset_seq", "account_id", "asset_id", "sequence", "leg_index"),
-        Index("ix_postings_ledger_seq", "ledger_id", "sequence"),
+        UniqueConstraint("entry_id", "leg_index"),
+        Index("ix_postings_account_asset_seq", "account_id", "asset_id", "posting_seq"),
     )
-    entry_id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    leg_index: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    posting_seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    entry_id: Mapped[str] = mapped_column(String(32))
+    leg_index: Mapped[int] = mapped_column(SmallInteger)
     ledger_id: Mapped[int] = mapped_column(BigInteger)
-    sequence: Mapped[int] = mapped_column(BigInteger)
     account_id: Mapped[int] = mapped_column(BigInteger)
     asset_id: Mapped[int] = mapped_column(BigInteger)
     side: Mapped[str] = mapped_column(String(1))

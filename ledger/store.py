@@ -6,9 +6,11 @@ Write path (one database transaction per call, all-or-nothing):
      transaction, so the main one only ever locks rows that already exist;
   3. main transaction: idempotency / external-ref check, lock the balance rows of the
      batch in (account_id, asset_id) order, apply all legs in memory (running totals,
-     overdraft and overflow checks), then lock the ledger head row LAST, assign
-     sequence numbers and chain hashes, insert entries + postings, update each
-     (account, asset) balance once, update the head, commit.
+     overdraft and overflow checks), insert entries + postings and update each
+     (account, asset) balance once; then, as the LAST step, seal: lock the ledger head
+     row, give each entry its sequence number, recorded time and chain hash (an
+     `entry_seals` row), move the head, commit. Only sealing + commit are serialised
+     per ledger; everything before overlaps between writers on different accounts.
 Every transaction takes its row locks in that same global order (balances sorted,
 then the head), so concurrent writers queue instead of deadlocking; transient
 failures are retried by `Database.run_write` (safe: writes are idempotent).
@@ -96,6 +98,7 @@ from ledger.schema import (
     LedgerHeadRow,
     LedgerRow,
     PostingRow,
+    EntrySealRow,
 )
 
 ledgers_t = LedgerRow.__table__
@@ -105,6 +108,7 @@ accounts_t = AccountRow.__table__
 templates_t = AccountTemplateRow.__table__
 entries_t = JournalEntryRow.__table__
 postings_t = PostingRow.__table__
+seals_t = EntrySealRow.__table__
 balances_t = BalanceRow.__table__
 holds_t = HoldRow.__table__
 
@@ -606,7 +610,7 @@ class LedgerStore:
         )
 
     def _commit_prepared(
-        self, ledger: str, ledger_id: int, prepared: list[_Prepared], *, on_commit: Any = None
+        self, ledger: str, ledger_id: int, prepared: list[_Prepared], *, before_seal: Any = None
     ) -> list[Entry]:
         state = {"optimistic": True}
 
@@ -614,21 +618,25 @@ class LedgerStore:
             optimistic = state["optimistic"]
             state["optimistic"] = False
             try:
-                results = self._write(conn, ledger, ledger_id, prepared, check_existing=not optimistic)
+                return self._write(
+                    conn, ledger, ledger_id, prepared, check_existing=not optimistic, before_seal=before_seal
+                )
             except LedgerError:
                 if optimistic:  # maybe a replay: decide with the idempotency check first
                     raise _Retry() from None
                 raise
-            if on_commit is not None:
-                on_commit(conn, results)
-            return results
 
         return self.db.run_write(work, retry_on_integrity=True)
 
     def _write(
-        self, conn: Connection, ledger: str, ledger_id: int, prepared: list[_Prepared], *, check_existing: bool
+        self, conn: Connection, ledger: str, ledger_id: int, prepared: list[_Prepared], *, check_existing: bool,
+        before_seal: Any = None,
     ) -> list[Entry]:
-        """The main write transaction body (see module docstring for the lock order)."""
+        """The main write transaction body (see module docstring for the lock order).
+
+        `before_seal(conn, entry_ids)` runs inside the transaction after the entries are
+        written and before they are sealed (on PostgreSQL the seal commits).
+        """
         replays: dict[int, Entry] = {}
         if check_existing:
             replays = self._find_replays(conn, ledger, ledger_id, prepared)
@@ -647,9 +655,8 @@ class LedgerStore:
             pair for item in fresh if item.hold_release
             for pair in ((item.hold_release[1], item.hold_release[3]), (item.hold_release[2], item.hold_release[3]))
         })
-        head_row: tuple[Any, ...] | None = None
         if self.db.dialect == "postgresql":
-            locked, head_row = pg_fast.lock_balances_and_head(conn.connection.driver_connection, pairs, ledger_id)
+            locked = pg_fast.lock_balances(conn.connection.driver_connection, pairs)
             balances = {
                 (int(row[0]), int(row[1])): _BalanceState(int(row[2]), int(row[3]), int(row[4]), int(row[5]), int(row[6]))
                 for row in locked
@@ -681,28 +688,15 @@ class LedgerStore:
                 self._check_balance(conn, pair, balances[pair], item.request.idempotency_key)
             running.append(after)
 
-        if head_row is None:
-            head_row = tuple(conn.execute(
-                select(heads_t.c.last_sequence, heads_t.c.last_hash, heads_t.c.last_recorded_at_us)
-                .where(heads_t.c.ledger_id == ledger_id).with_for_update()
-            ).one())
-        sequence = int(head_row[0])
-        prev_hash = str(head_row[1])
-        recorded_at_us = max(now_us(), int(head_row[2]))
         entry_rows: list[dict[str, Any]] = []
         posting_rows: list[dict[str, Any]] = []
-        written: list[Entry] = []
         for item, after in zip(fresh, running):
-            sequence += 1
-            prev_hash = chain.link_hash(prev_hash, sequence, recorded_at_us, item.entry_id, item.digest)
             request = item.request
             entry_rows.append(
                 dict(
-                    id=item.entry_id, ledger_id=ledger_id, sequence=sequence,
-                    idempotency_key=request.idempotency_key, kind=request.kind,
-                    effective_at_us=item.effective_at_us, recorded_at_us=recorded_at_us,
-                    external_ref=request.external_ref, reverses_entry_id=item.reverses_entry_id,
-                    metadata_json=item.metadata_json, body_digest=item.digest, hash=prev_hash,
+                    id=item.entry_id, ledger_id=ledger_id, idempotency_key=request.idempotency_key, kind=request.kind,
+                    effective_at_us=item.effective_at_us, external_ref=request.external_ref,
+                    reverses_entry_id=item.reverses_entry_id, metadata_json=item.metadata_json, body_digest=item.digest,
                 )
             )
             for leg_index, ((account_id, asset_id, side, amount), (debits_after, credits_after)) in enumerate(
@@ -710,37 +704,69 @@ class LedgerStore:
             ):
                 posting_rows.append(
                     dict(
-                        entry_id=item.entry_id, leg_index=leg_index, ledger_id=ledger_id, sequence=sequence,
-                        account_id=account_id, asset_id=asset_id, side=side.value, amount_units=amount,
+                        entry_id=item.entry_id, leg_index=leg_index, ledger_id=ledger_id, account_id=account_id,
+                        asset_id=asset_id, side=side.value, amount_units=amount,
                         debits_after_units=debits_after, credits_after_units=credits_after,
                     )
                 )
-            written.append(
-                Entry(
-                    id=item.entry_id, ledger=ledger, sequence=sequence, idempotency_key=request.idempotency_key,
-                    kind=request.kind, effective_at_us=item.effective_at_us, recorded_at_us=recorded_at_us,
-                    external_ref=request.external_ref, reverses_entry_id=item.reverses_entry_id,
-                    metadata=json.loads(item.metadata_json), legs=request.legs, body_digest=item.digest,
-                    hash=prev_hash,
-                )
-            )
+        entry_ids = [item.entry_id for item in fresh]
+        digests = [item.digest for item in fresh]
         if self.db.dialect == "postgresql":
+            raw = conn.connection.driver_connection
             pg_fast.persist(
-                conn.connection.driver_connection, entry_rows, posting_rows,
+                raw, entry_rows, posting_rows,
                 [(a, s, b.debits_posted, b.credits_posted, b.debits_pending, b.credits_pending, b.version + 1)
                  for (a, s), b in sorted(balances.items()) if b.dirty],
-                (sequence, prev_hash, recorded_at_us, ledger_id),
+            )
+            if before_seal is not None:
+                before_seal(conn, entry_ids)
+            first_sequence, recorded_at_us, hashes = pg_fast.seal_and_commit(
+                raw, ledger_id, entry_ids, digests, now_us()
             )
         else:
             conn.execute(entries_t.insert(), entry_rows)
             conn.execute(postings_t.insert(), posting_rows)
             self._store_balances(conn, balances)
-            conn.execute(
-                heads_t.update().where(heads_t.c.ledger_id == ledger_id)
-                .values(last_sequence=sequence, last_hash=prev_hash, last_recorded_at_us=recorded_at_us)
+            if before_seal is not None:
+                before_seal(conn, entry_ids)
+            first_sequence, recorded_at_us, hashes = self._seal(conn, ledger_id, entry_ids, digests)
+        written = iter(
+            Entry(
+                id=item.entry_id, ledger=ledger, sequence=first_sequence + offset,
+                idempotency_key=item.request.idempotency_key, kind=item.request.kind,
+                effective_at_us=item.effective_at_us, recorded_at_us=recorded_at_us,
+                external_ref=item.request.external_ref, reverses_entry_id=item.reverses_entry_id,
+                metadata=json.loads(item.metadata_json), legs=item.request.legs, body_digest=item.digest,
+                hash=hashes[offset],
             )
-        fresh_iter = iter(written)
-        return [replays[index] if index in replays else next(fresh_iter) for index in range(len(prepared))]
+            for offset, item in enumerate(fresh)
+        )
+        return [replays[index] if index in replays else next(written) for index in range(len(prepared))]
+
+    def _seal(
+        self, conn: Connection, ledger_id: int, entry_ids: list[str], digests: list[str]
+    ) -> tuple[int, int, list[str]]:
+        """Number and chain-hash entries under the head lock (the Python twin of kogi_seal())."""
+        head = conn.execute(
+            select(heads_t.c.last_sequence, heads_t.c.last_hash, heads_t.c.last_recorded_at_us)
+            .where(heads_t.c.ledger_id == ledger_id).with_for_update()
+        ).one()
+        sequence, prev_hash = int(head.last_sequence), str(head.last_hash)
+        recorded_at_us = max(now_us(), int(head.last_recorded_at_us))
+        first_sequence = sequence + 1
+        hashes, seal_rows = [], []
+        for entry_id, digest in zip(entry_ids, digests):
+            sequence += 1
+            prev_hash = chain.link_hash(prev_hash, sequence, recorded_at_us, entry_id, digest)
+            hashes.append(prev_hash)
+            seal_rows.append(dict(ledger_id=ledger_id, sequence=sequence, entry_id=entry_id,
+                                  recorded_at_us=recorded_at_us, hash=prev_hash))
+        conn.execute(seals_t.insert(), seal_rows)
+        conn.execute(
+            heads_t.update().where(heads_t.c.ledger_id == ledger_id)
+            .values(last_sequence=sequence, last_hash=prev_hash, last_recorded_at_us=recorded_at_us)
+        )
+        return first_sequence, recorded_at_us, hashes
 
     def _find_replays(
         self, conn: Connection, ledger: str, ledger_id: int, prepared: list[_Prepared]
@@ -1014,12 +1040,10 @@ class LedgerStore:
         asset_id = self._assets[(ledger_id, hold.asset)].id
         item.hold_release = (hold_id, debit_id, credit_id, asset_id, hold.amount_units)
 
-        def resolve(conn: Connection, results: list[Entry]) -> None:
-            if results[0].replayed:
-                return
-            self._resolve_hold(conn, hold_id, HoldStatus.POSTED, results[0].id)
+        def resolve(conn: Connection, entry_ids: list[str]) -> None:
+            self._resolve_hold(conn, hold_id, HoldStatus.POSTED, entry_ids[0])
 
-        return self._commit_prepared(ledger, ledger_id, [item], on_commit=resolve)[0]
+        return self._commit_prepared(ledger, ledger_id, [item], before_seal=resolve)[0]
 
     def _resolve_hold(self, conn: Connection, hold_id: str, status: HoldStatus, entry_id: str | None) -> None:
         row = conn.execute(select(holds_t.c.status, holds_t.c.expires_at_us).where(holds_t.c.id == hold_id)).one()
@@ -1114,7 +1138,7 @@ class LedgerStore:
     def _load_entry(self, conn: Connection, ledger: str, entry_id: str) -> Entry:
         ledger_id = self._ledger_id(conn, ledger)
         row = conn.execute(
-            select(entries_t).where(entries_t.c.id == entry_id, entries_t.c.ledger_id == ledger_id)
+            _sealed_entries().where(entries_t.c.id == entry_id, entries_t.c.ledger_id == ledger_id)
         ).first()
         if row is None:
             raise EntryNotFound(f"entry {entry_id} does not exist")
@@ -1149,9 +1173,10 @@ class LedgerStore:
     ) -> list[Entry]:
         with self.db.read() as conn:
             ledger_id = self._ledger_id(conn, ledger)
+            _check_sequence(after_sequence)
             rows = conn.execute(
-                select(entries_t).where(entries_t.c.ledger_id == ledger_id, entries_t.c.sequence > after_sequence)
-                .order_by(entries_t.c.sequence).limit(_page_limit(limit))
+                _sealed_entries().where(seals_t.c.ledger_id == ledger_id, seals_t.c.sequence > after_sequence)
+                .order_by(seals_t.c.sequence).limit(_page_limit(limit))
             ).all()
             legs = self._legs(conn, [row.id for row in rows]) if rows else {}
             return [self._entry_from_row(ledger, row, tuple(legs[row.id])) for row in rows]
@@ -1170,8 +1195,8 @@ class LedgerStore:
 
     def _sequence_at(self, conn: Connection, ledger_id: int, moment_us: int) -> int:
         value = conn.execute(
-            select(func.max(entries_t.c.sequence)).where(
-                entries_t.c.ledger_id == ledger_id, entries_t.c.recorded_at_us <= moment_us
+            select(func.max(seals_t.c.sequence)).where(
+                seals_t.c.ledger_id == ledger_id, seals_t.c.recorded_at_us <= moment_us
             )
         ).scalar()
         return int(value or 0)
@@ -1203,11 +1228,14 @@ class LedgerStore:
                     account, asset, account_row.accounting_type, row.debits_posted_units, row.credits_posted_units,
                     row.debits_pending_units, row.credits_pending_units, int(row.version),
                 )
+            # Per (account, asset), posting_seq order is sequence order (see PostingRow), so the
+            # newest posting whose entry is sealed at or before the sequence holds the totals.
             row = conn.execute(
                 select(postings_t.c.debits_after_units, postings_t.c.credits_after_units)
+                .join(seals_t, seals_t.c.entry_id == postings_t.c.entry_id)
                 .where(postings_t.c.account_id == account_row.id, postings_t.c.asset_id == asset_row.id,
-                       postings_t.c.sequence <= as_of_sequence)
-                .order_by(postings_t.c.sequence.desc(), postings_t.c.leg_index.desc()).limit(1)
+                       seals_t.c.sequence <= as_of_sequence)
+                .order_by(postings_t.c.posting_seq.desc()).limit(1)
             ).first()
             debits, credits = (row.debits_after_units, row.credits_after_units) if row else (0, 0)
             return Balance(account, asset, account_row.accounting_type, debits, credits, 0, 0, 0,
@@ -1250,26 +1278,21 @@ class LedgerStore:
                 raise AccountNotFound(f"account {account!r} does not exist")
             asset_row = self._asset(conn, ledger_id, asset)
             query = (
-                select(postings_t.c.sequence, postings_t.c.leg_index, postings_t.c.entry_id, postings_t.c.side,
-                       postings_t.c.amount_units, postings_t.c.debits_after_units, postings_t.c.credits_after_units,
-                       entries_t.c.kind, entries_t.c.effective_at_us, entries_t.c.recorded_at_us,
-                       entries_t.c.external_ref)
+                select(postings_t.c.posting_seq, seals_t.c.sequence, postings_t.c.leg_index, postings_t.c.entry_id,
+                       postings_t.c.side, postings_t.c.amount_units, postings_t.c.debits_after_units,
+                       postings_t.c.credits_after_units, entries_t.c.kind, entries_t.c.effective_at_us,
+                       seals_t.c.recorded_at_us, entries_t.c.external_ref)
                 .join(entries_t, entries_t.c.id == postings_t.c.entry_id)
+                .join(seals_t, seals_t.c.entry_id == postings_t.c.entry_id)
                 .where(postings_t.c.account_id == account_row.id, postings_t.c.asset_id == asset_row.id)
             )
             if start is not None:
-                query = query.where(entries_t.c.recorded_at_us >= to_us(start))
+                query = query.where(seals_t.c.recorded_at_us >= to_us(start))
             if end is not None:
-                query = query.where(entries_t.c.recorded_at_us < to_us(end))
+                query = query.where(seals_t.c.recorded_at_us < to_us(end))
             if cursor:
-                after_sequence, after_leg = _decode_cursor(cursor)
-                query = query.where(
-                    or_(postings_t.c.sequence > after_sequence,
-                        and_(postings_t.c.sequence == after_sequence, postings_t.c.leg_index > after_leg))
-                )
-            rows = conn.execute(
-                query.order_by(postings_t.c.sequence, postings_t.c.leg_index).limit(limit + 1)
-            ).all()
+                query = query.where(postings_t.c.posting_seq > _decode_cursor(cursor))
+            rows = conn.execute(query.order_by(postings_t.c.posting_seq).limit(limit + 1)).all()
             debit_normal = account_row.accounting_type.debit_normal
             lines = []
             for row in rows[:limit]:
@@ -1288,7 +1311,7 @@ class LedgerStore:
                 opening = first.balance_after_units - (
                     first.amount_units if (first.side is Side.DEBIT) == debit_normal else -first.amount_units
                 )
-            next_cursor = _encode_cursor(lines[-1].sequence, lines[-1].leg_index) if len(rows) > limit else None
+            next_cursor = _encode_cursor(rows[limit - 1].posting_seq) if len(rows) > limit else None
             return StatementPage(account, asset, tuple(lines), next_cursor, opening)
 
     def trial_balance(self, ledger: str, *, as_of_sequence: int | None = None) -> TrialBalance:
@@ -1313,10 +1336,11 @@ class LedgerStore:
                         postings_t.c.credits_after_units.label("c"),
                         func.row_number().over(
                             partition_by=(postings_t.c.account_id, postings_t.c.asset_id),
-                            order_by=(postings_t.c.sequence.desc(), postings_t.c.leg_index.desc()),
+                            order_by=postings_t.c.posting_seq.desc(),
                         ).label("rank"),
                     )
-                    .where(postings_t.c.ledger_id == ledger_id, postings_t.c.sequence <= as_of_sequence)
+                    .join(seals_t, seals_t.c.entry_id == postings_t.c.entry_id)
+                    .where(postings_t.c.ledger_id == ledger_id, seals_t.c.sequence <= as_of_sequence)
                     .subquery()
                 )
                 rows = conn.execute(
@@ -1408,8 +1432,8 @@ class LedgerStore:
         after = 0
         while True:
             rows = conn.execute(
-                select(entries_t).where(entries_t.c.ledger_id == ledger_id, entries_t.c.sequence > after)
-                .order_by(entries_t.c.sequence).limit(VERIFY_CHUNK_ENTRIES)
+                _sealed_entries().where(seals_t.c.ledger_id == ledger_id, seals_t.c.sequence > after)
+                .order_by(seals_t.c.sequence).limit(VERIFY_CHUNK_ENTRIES)
             ).all()
             if not rows:
                 return
@@ -1417,15 +1441,21 @@ class LedgerStore:
             for posting in conn.execute(
                 select(postings_t.c.entry_id, postings_t.c.account_id, postings_t.c.asset_id, postings_t.c.side,
                        postings_t.c.amount_units)
-                .where(postings_t.c.ledger_id == ledger_id, postings_t.c.sequence > after,
-                       postings_t.c.sequence <= rows[-1].sequence)
-                .order_by(postings_t.c.sequence, postings_t.c.leg_index)
+                .where(postings_t.c.entry_id.in_([row.id for row in rows]))
+                .order_by(postings_t.c.entry_id, postings_t.c.leg_index)
             ):
                 postings.setdefault(posting.entry_id, []).append(
                     (int(posting.account_id), int(posting.asset_id), posting.side, posting.amount_units)
                 )
             yield rows, postings
             after = int(rows[-1].sequence)
+
+
+def _sealed_entries() -> Any:
+    """Entries with their seal (sequence, recorded time, chain hash). Every committed entry has one."""
+    return select(entries_t, seals_t.c.sequence, seals_t.c.recorded_at_us, seals_t.c.hash).join(
+        seals_t, seals_t.c.entry_id == entries_t.c.id
+    )
 
 
 class _Retry(IntegrityError):
@@ -1454,17 +1484,19 @@ def _page_limit(limit: int) -> int:
     return limit
 
 
-def _encode_cursor(sequence: int, leg_index: int) -> str:
-    return base64.urlsafe_b64encode(f"{sequence}:{leg_index}".encode()).decode().rstrip("=")
+def _encode_cursor(posting_seq: int) -> str:
+    return base64.urlsafe_b64encode(f"p{posting_seq}".encode()).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str) -> tuple[int, int]:
+def _decode_cursor(cursor: str) -> int:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        sequence_text, leg_text = base64.urlsafe_b64decode(padded.encode()).decode().split(":")
-        sequence, leg_index = int(sequence_text), int(leg_text)
+        text = base64.urlsafe_b64decode(padded.encode()).decode()
+        if not text.startswith("p"):
+            raise ValueError(text)
+        posting_seq = int(text[1:])
     except (ValueError, UnicodeDecodeError) as exc:
         raise ValidationFailed("cursor is not valid") from exc
-    if not (0 <= sequence <= MAX_INT64 and 0 <= leg_index < MAX_POSTINGS_PER_ENTRY):
+    if not 0 <= posting_seq <= MAX_INT64:
         raise ValidationFailed("cursor is not valid")
-    return sequence, leg_index
+    return posting_seq

@@ -28,7 +28,7 @@ TOKEN = 10**18
 USDC = 10**6
 
 _ERROR_SOURCES = (
-    "ComplianceRegistry", "PortfolioToken", "RevenueDistributor", "LedgerAnchor", "PortfolioFactory",
+    "ComplianceRegistry", "PortfolioToken", "LedgerAnchor", "PortfolioFactory",
     "FundingRound", "DonationRouter", "MockStablecoin", "PayoutSplitter", "RightsToken",
 )
 

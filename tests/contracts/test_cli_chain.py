@@ -17,7 +17,7 @@ from contracts.manifest import manifest_addresses, read_manifest
 from tests.servers import free_port
 
 CORE_KEYS = {"registry", "anchor", "donation_router", "factory", "stablecoin", "impl_token",
-             "impl_distributor", "impl_round", "impl_splitter", "impl_rights_token"}
+             "impl_round", "impl_splitter", "impl_rights_token"}
 START_TIMEOUT_S = 60
 
 

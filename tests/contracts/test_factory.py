@@ -32,8 +32,9 @@ def test_full_set_is_deployed_wired_and_announced(world: World, w3) -> None:
         "token": p.token.address, "distributor": p.distributor.address, "round": p.round.address,
         "splitter": p.splitter.address, "rightsToken": p.rights_token.address,
     }
-    # every part is an EIP-1167 clone of the core's implementation (distributor: with clone args)
-    for part, impl in [(p.token, "token"), (p.distributor, "distributor"), (p.round, "round"),
+    # every part is an EIP-1167 clone of the core's implementation
+    assert p.distributor.address == p.token.address  # revenue share built into the token
+    for part, impl in [(p.token, "token"), (p.round, "round"),
                        (p.splitter, "splitter"), (p.rights_token, "rights_token")]:
         code = w3.eth.get_code(part.address).hex().removeprefix("0x")
         assert code.startswith(CLONE_CODE_PREFIX)
@@ -44,8 +45,7 @@ def test_full_set_is_deployed_wired_and_announced(world: World, w3) -> None:
     assert t.functions.hasRole(role(t, "AGENT_ROLE"), f.functions.agent().call()).call()
     assert t.functions.hasRole(b"\x00" * 32, world.admin).call()
     assert not t.functions.hasRole(b"\x00" * 32, f.address).call()
-    assert t.functions.distributor().call() == p.distributor.address
-    assert p.distributor.functions.token().call() == t.address
+    assert t.functions.revenueToken().call() == world.stablecoin.address
     assert sorted(p.distributor.functions.excludedAccounts().call()) == sorted([world.treasury, p.round.address])
     assert p.round.functions.token().call() == t.address
     assert p.round.functions.treasury().call() == world.treasury
@@ -57,7 +57,7 @@ def test_optional_parts_are_skipped(world: World, w3) -> None:
     p = deploy_portfolio(w3, world.core, PortfolioSpec(
         admin=world.admin, treasury=world.treasury, name="Bare", symbol="BARE"))
     assert p.distributor is None and p.round is None and p.splitter is None and p.rights_token is None
-    assert p.token.functions.distributor().call() == ZERO
+    assert p.token.functions.revenueToken().call() == ZERO
     assert p.token.functions.symbol().call() == "BARE"
 
 

@@ -19,7 +19,7 @@ def test_initial_state(world: World) -> None:
     assert t.functions.symbol().call() == "KOGI"
     assert t.functions.decimals().call() == 18
     assert t.functions.registry().call() == world.registry.address
-    assert t.functions.distributor().call() == world.distributor.address
+    assert t.functions.revenueToken().call() == world.stablecoin.address
     assert t.functions.cap().call() == 0
     assert t.functions.paused().call() is False
     assert t.functions.hasRole(role(t, "ISSUER_ROLE"), world.admin).call()
@@ -100,7 +100,7 @@ def test_cap(world: World, w3) -> None:
     ))
     t, a = p.token, world.investors[0]
     assert t.functions.cap().call() == 100
-    assert t.functions.distributor().call() == ZERO
+    assert t.functions.revenueToken().call() == ZERO
     world.send(t.functions.mint(a, 60))
     expect_revert(t.functions.mint(a, 41), world.admin, "CapExceeded", 100, 101)
     world.send(t.functions.mint(a, 40))
@@ -152,10 +152,6 @@ def test_forced_transfer_still_checks_the_recipient(world: World) -> None:
     expect_revert(t.functions.forcedTransfer(a, ZERO, 1), world.admin, "ZeroAddress")
     expect_revert(t.functions.forcedTransfer(a, world.investors[2], 11), world.admin, "ERC20InsufficientBalance", a, 10, 11)
     expect_revert(t.functions.forcedTransfer(a, world.investors[2], 1), a, "AccessControlUnauthorizedAccount", a, role(t, "AGENT_ROLE"))
-
-
-def test_activate_revenue_hook_only_by_distributor(world: World) -> None:
-    expect_revert(world.token.functions.activateRevenueHook(), world.admin, "NotDistributor", world.admin)
 
 
 def test_votes_follow_balances_after_delegation(world: World, w3) -> None:

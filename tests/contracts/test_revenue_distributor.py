@@ -1,4 +1,4 @@
-"""RevenueDistributor: pro-rata accrual, O(1) corrections on transfers, exclusions, claims,
+"""Revenue share (built into PortfolioToken; `world.distributor` is the token): pro-rata accrual, O(1) corrections on transfers, exclusions, claims,
 fee-on-transfer crediting, dust sweep after the deadline, lost-wallet recovery, roles, events."""
 from __future__ import annotations
 
@@ -22,12 +22,13 @@ def claimable(world: World, who: str) -> int:
 
 def test_initial_state(world: World) -> None:
     d = world.distributor
-    assert d.functions.token().call() == world.token.address
+    assert d.address == world.token.address  # the revenue share lives in the token
     assert d.functions.revenueToken().call() == world.stablecoin.address
     assert d.functions.excludedAccounts().call() == [world.treasury]
     assert d.functions.isExcluded(world.treasury).call() is True
-    assert d.functions.dustSweepDelay().call() == 30 * DAY
+    assert d.functions.dustSweepSchedule().call() == [0, 30 * DAY]
     assert d.functions.magnifiedPerShare().call() == 0
+    assert d.functions.revenueTotals().call() == [0, 0]
 
 
 def test_deposit_requires_eligible_supply(world: World) -> None:
@@ -54,9 +55,7 @@ def test_deposit_splits_pro_rata_and_emits(world: World) -> None:
     assert near(claimable(world, a), 750 * USDC)
     assert near(claimable(world, b), 250 * USDC)
     assert claimable(world, world.treasury) == 0
-    assert d.functions.totalDeposited().call() == 1_000 * USDC
-    # the first deposit switches the token's hook on
-    assert one_event(world.token, "RevenueHookActivated", r) == {"distributor": d.address}
+    assert d.functions.revenueTotals().call()[0] == 1_000 * USDC
 
 
 def test_transfer_keeps_past_revenue_with_the_sender(world: World) -> None:
@@ -85,7 +84,7 @@ def test_claim_pays_and_cannot_be_repeated(world: World) -> None:
     paid = one_event(d, "RevenueClaimed", r)
     assert paid["holder"] == a and near(paid["amount"], 100 * USDC)
     assert s.functions.balanceOf(a).call() - before == paid["amount"]
-    assert d.functions.totalClaimed().call() == paid["amount"]
+    assert d.functions.revenueTotals().call()[1] == paid["amount"]
     expect_revert(d.functions.claim(), a, "NothingToClaim", a)
     # moving the tokens after a claim does not create a second claim anywhere
     world.send(world.token.functions.transfer(world.investors[2], 1 * TOKEN), a)
@@ -119,7 +118,7 @@ def test_fee_on_transfer_token_credits_what_arrives(world: World, w3) -> None:
     r = world.send(d.functions.deposit(1_000 * USDC))
     ev = one_event(d, "RevenueDeposited", r)
     assert ev["amountSent"] == 1_000 * USDC and ev["amountCredited"] == 990 * USDC
-    assert d.functions.totalDeposited().call() == 990 * USDC
+    assert d.functions.revenueTotals().call()[0] == 990 * USDC
     assert near(d.functions.claimable(world.investors[0]).call(), 990 * USDC)
 
 
@@ -143,7 +142,7 @@ def test_exclusion_freezes_and_resumes_accrual(world: World) -> None:
     assert near(claimable(world, b), 250 * USDC)
     expect_revert(d.functions.setExcluded(a, False), world.admin, "ExclusionUnchanged", a, False)
     expect_revert(d.functions.setExcluded(ZERO, True), world.admin, "ZeroAddress")
-    expect_revert(d.functions.setExcluded(b, True), a, "MissingTokenRole", a, b"\x00" * 32)
+    expect_revert(d.functions.setExcluded(b, True), a, "AccessControlUnauthorizedAccount", a, b"\x00" * 32)
 
 
 def test_excluded_list_is_bounded(world: World, w3) -> None:
@@ -167,11 +166,11 @@ def test_dust_sweep_only_after_deadline_and_only_surplus(world: World, w3) -> No
     assert sum(claimable(world, x) for x in (a, b, c)) == 99
     world.send(s.functions.mint(d.address, 5))  # stray tokens sent without deposit
     expect_revert(d.functions.sweepDust(world.admin), world.admin, "SweepTooEarly",
-                  d.functions.lastDepositAt().call() + 30 * DAY)
+                  d.functions.dustSweepSchedule().call()[0] + 30 * DAY)
     warp(w3, 30 * DAY)
     assert d.functions.sweepableDust().call() == 5
     issuer = role(world.token, "ISSUER_ROLE")
-    expect_revert(d.functions.sweepDust(a), a, "MissingTokenRole", a, issuer)
+    expect_revert(d.functions.sweepDust(a), a, "AccessControlUnauthorizedAccount", a, issuer)
     expect_revert(d.functions.sweepDust(ZERO), world.admin, "ZeroAddress")
     r = world.send(d.functions.sweepDust(world.treasury))
     assert one_event(d, "DustSwept", r) == {"to": world.treasury, "amount": 5, "issuer": world.admin}
@@ -196,19 +195,18 @@ def test_move_claimable_for_wallet_recovery(world: World) -> None:
     assert claimable(world, new) == moved["amount"]
     expect_revert(d.functions.moveClaimable(lost, new), world.admin, "NothingToClaim", lost)
     expect_revert(d.functions.moveClaimable(ZERO, new), world.admin, "ZeroAddress")
-    expect_revert(d.functions.moveClaimable(new, lost), new, "MissingTokenRole", new, role(t, "AGENT_ROLE"))
+    expect_revert(d.functions.moveClaimable(new, lost), new, "AccessControlUnauthorizedAccount", new, role(t, "AGENT_ROLE"))
 
 
-def test_hook_only_accepts_its_token(world: World) -> None:
-    d = world.distributor
-    expect_revert(d.functions.onTokenTransfer(world.investors[0], world.investors[1], 1), world.admin, "NotToken", world.admin)
-
-
-def test_implementation_is_not_usable(world: World) -> None:
-    impl = world.core.implementations["distributor"]
-    expect_revert(impl.functions.initialize(DAY, []), world.admin, "InvalidInitialization")
-    expect_revert(impl.functions.claimable(world.admin), world.admin, "NotAClone")
-    expect_revert(world.distributor.functions.initialize(DAY, []), world.admin, "InvalidInitialization")
+def test_revenue_disabled_without_revenue_token(world: World, w3) -> None:
+    p = deploy_portfolio(w3, world.core, PortfolioSpec(admin=world.admin, treasury=world.treasury, name="N", symbol="N",
+                                                       issuer=world.admin))
+    t = p.token
+    assert t.functions.revenueToken().call() == ZERO
+    expect_revert(t.functions.deposit(1), world.admin, "RevenueDisabled")
+    expect_revert(t.functions.setExcluded(world.investors[0], True), world.admin, "RevenueDisabled")
+    expect_revert(t.functions.sweepDust(world.admin), world.admin, "RevenueDisabled")
+    assert t.functions.sweepableDust().call() == 0
 
 
 def test_sweep_delay_bounds(world: World) -> None:

@@ -1,4 +1,4 @@
-"""initial ledger schema: tables, indexes and the append-only triggers on the journal
+"""initial ledger schema: tables, indexes, append-only triggers, and kogi_seal() on PostgreSQL
 
 Revision ID: 0001
 Revises: 
@@ -17,7 +17,6 @@ depends_on = None
 
 
 def upgrade() -> None:
-
     op.create_table('balances',
     sa.Column('account_id', sa.BigInteger(), nullable=False),
     sa.Column('asset_id', sa.BigInteger(), nullable=False),
@@ -29,6 +28,18 @@ def upgrade() -> None:
     sa.Column('version', sa.BigInteger(), nullable=False),
     sa.PrimaryKeyConstraint('account_id', 'asset_id')
     )
+    op.create_table('entry_seals',
+    sa.Column('ledger_id', sa.BigInteger(), nullable=False),
+    sa.Column('sequence', sa.BigInteger(), nullable=False),
+    sa.Column('entry_id', sa.String(length=32), nullable=False),
+    sa.Column('recorded_at_us', sa.BigInteger(), nullable=False),
+    sa.Column('hash', sa.String(length=64), nullable=False),
+    sa.PrimaryKeyConstraint('ledger_id', 'sequence'),
+    sa.UniqueConstraint('entry_id')
+    )
+    with op.batch_alter_table('entry_seals', schema=None) as batch_op:
+        batch_op.create_index('ix_entry_seals_recorded', ['ledger_id', 'recorded_at_us'], unique=False)
+
     op.create_table('holds',
     sa.Column('id', sa.String(length=32), nullable=False),
     sa.Column('ledger_id', sa.BigInteger(), nullable=False),
@@ -59,21 +70,21 @@ def upgrade() -> None:
     sa.UniqueConstraint('code')
     )
     op.create_table('postings',
+    sa.Column('posting_seq', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('entry_id', sa.String(length=32), nullable=False),
     sa.Column('leg_index', sa.SmallInteger(), nullable=False),
     sa.Column('ledger_id', sa.BigInteger(), nullable=False),
-    sa.Column('sequence', sa.BigInteger(), nullable=False),
     sa.Column('account_id', sa.BigInteger(), nullable=False),
     sa.Column('asset_id', sa.BigInteger(), nullable=False),
     sa.Column('side', sa.String(length=1), nullable=False),
     sa.Column('amount_units', AmountUnits(), nullable=False),
     sa.Column('debits_after_units', AmountUnits(), nullable=False),
     sa.Column('credits_after_units', AmountUnits(), nullable=False),
-    sa.PrimaryKeyConstraint('entry_id', 'leg_index')
+    sa.PrimaryKeyConstraint('posting_seq'),
+    sa.UniqueConstraint('entry_id', 'leg_index')
     )
     with op.batch_alter_table('postings', schema=None) as batch_op:
-        batch_op.create_index('ix_postings_account_asset_seq', ['account_id', 'asset_id', 'sequence', 'leg_index'], unique=False)
-        batch_op.create_index('ix_postings_ledger_seq', ['ledger_id', 'sequence'], unique=False)
+        batch_op.create_index('ix_postings_account_asset_seq', ['account_id', 'asset_id', 'posting_seq'], unique=False)
 
     op.create_table('account_templates',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -114,26 +125,19 @@ def upgrade() -> None:
     op.create_table('journal_entries',
     sa.Column('id', sa.String(length=32), nullable=False),
     sa.Column('ledger_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('sequence', sa.BigInteger(), nullable=False),
     sa.Column('idempotency_key', sa.String(length=128), nullable=False),
     sa.Column('kind', sa.String(length=32), nullable=False),
     sa.Column('effective_at_us', sa.BigInteger(), nullable=False),
-    sa.Column('recorded_at_us', sa.BigInteger(), nullable=False),
     sa.Column('external_ref', sa.String(length=256), nullable=True),
     sa.Column('reverses_entry_id', sa.String(length=32), nullable=True),
     sa.Column('metadata_json', sa.Text(), nullable=False),
     sa.Column('body_digest', sa.String(length=64), nullable=False),
-    sa.Column('hash', sa.String(length=64), nullable=False),
     sa.ForeignKeyConstraint(['ledger_id'], ['ledgers.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('ledger_id', 'external_ref'),
     sa.UniqueConstraint('ledger_id', 'idempotency_key'),
-    sa.UniqueConstraint('ledger_id', 'reverses_entry_id'),
-    sa.UniqueConstraint('ledger_id', 'sequence')
+    sa.UniqueConstraint('ledger_id', 'reverses_entry_id')
     )
-    with op.batch_alter_table('journal_entries', schema=None) as batch_op:
-        batch_op.create_index('ix_journal_entries_recorded', ['ledger_id', 'recorded_at_us'], unique=False)
-
     op.create_table('ledger_heads',
     sa.Column('ledger_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('last_sequence', sa.BigInteger(), nullable=False),
@@ -143,11 +147,45 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('ledger_id')
     )
 
-
     _create_append_only_triggers()
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(KOGI_SEAL_FUNCTION)
 
 
-APPEND_ONLY_TABLES = ("journal_entries", "postings")
+APPEND_ONLY_TABLES = ("journal_entries", "entry_seals", "postings")
+
+# The chain link of ledger.chain.link_hash, computed server-side under the head lock so
+# the serialised part of a write is one statement plus COMMIT. ledger.chain documents
+# the formula; `kogi ledger verify` recomputes it in Python, so both must agree.
+KOGI_SEAL_FUNCTION = """
+CREATE FUNCTION kogi_seal(p_ledger_id bigint, p_entry_ids varchar[], p_digests varchar[], p_now_us bigint)
+RETURNS TABLE (out_first_sequence bigint, out_recorded_at_us bigint, out_hashes varchar[]) AS $$
+DECLARE
+    v_sequence bigint;
+    v_hash varchar;
+    v_recorded bigint;
+    v_first bigint;
+    v_hashes varchar[] := '{}';
+BEGIN
+    SELECT h.last_sequence, h.last_hash, GREATEST(p_now_us, h.last_recorded_at_us)
+      INTO v_sequence, v_hash, v_recorded
+      FROM ledger_heads h WHERE h.ledger_id = p_ledger_id FOR UPDATE;
+    v_first := v_sequence + 1;
+    FOR i IN 1 .. coalesce(array_length(p_entry_ids, 1), 0) LOOP
+        v_sequence := v_sequence + 1;
+        v_hash := encode(sha256(decode(v_hash, 'hex') || int8send(v_sequence) || int8send(v_recorded)
+                                || convert_to(p_entry_ids[i], 'UTF8') || decode(p_digests[i], 'hex')), 'hex');
+        v_hashes := array_append(v_hashes, v_hash);
+    END LOOP;
+    INSERT INTO entry_seals (ledger_id, sequence, entry_id, recorded_at_us, hash)
+    SELECT p_ledger_id, v_first + t.o - 1, t.e, v_recorded, t.h
+      FROM unnest(p_entry_ids, v_hashes) WITH ORDINALITY AS t(e, h, o);
+    UPDATE ledger_heads SET last_sequence = v_sequence, last_hash = v_hash, last_recorded_at_us = v_recorded
+     WHERE ledger_id = p_ledger_id;
+    RETURN QUERY SELECT v_first, v_recorded, v_hashes;
+END
+$$ LANGUAGE plpgsql
+"""
 
 
 def _create_append_only_triggers() -> None:
@@ -193,17 +231,13 @@ def downgrade() -> None:
             op.execute(f"DROP TRIGGER IF EXISTS {table}_no_delete")
     if bind.dialect.name == "postgresql":
         op.execute("DROP FUNCTION IF EXISTS kogi_reject_journal_mutation()")
-
+        op.execute("DROP FUNCTION IF EXISTS kogi_seal(bigint, varchar[], varchar[], bigint)")
     op.drop_table('ledger_heads')
-    with op.batch_alter_table('journal_entries', schema=None) as batch_op:
-        batch_op.drop_index('ix_journal_entries_recorded')
-
     op.drop_table('journal_entries')
     op.drop_table('assets')
     op.drop_table('accounts')
     op.drop_table('account_templates')
     with op.batch_alter_table('postings', schema=None) as batch_op:
-        batch_op.drop_index('ix_postings_ledger_seq')
         batch_op.drop_index('ix_postings_account_asset_seq')
 
     op.drop_table('postings')
@@ -212,5 +246,8 @@ def downgrade() -> None:
         batch_op.drop_index('ix_holds_pending_expiry')
 
     op.drop_table('holds')
-    op.drop_table('balances')
+    with op.batch_alter_table('entry_seals', schema=None) as batch_op:
+        batch_op.drop_index('ix_entry_seals_recorded')
 
+    op.drop_table('entry_seals')
+    op.drop_table('balances')
