@@ -1,0 +1,14 @@
+"""`.env.example` documents every setting a newcomer can change."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from api.settings import ApiSettings
+
+ENV_EXAMPLE = Path(__file__).resolve().parents[1] / ".env.example"
+
+
+def test_every_setting_is_in_env_example() -> None:
+    text = ENV_EXAMPLE.read_text()
+    for name in ApiSettings.model_fields:  # ApiSettings extends the ledger's settings
+        assert f"KOGI_{name.upper()}=" in text, f"KOGI_{name.upper()} is missing from .env.example"
