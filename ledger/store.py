@@ -473,20 +473,21 @@ class LedgerStore:
     def _load_accounts_bulk(
         self, conn: Connection, ledger_id: int, codes: set[str], pairs: set[tuple[str, str]]
     ) -> None:
-        """Fill the caches for many accounts and balance rows with two queries."""
-        for chunk in _chunks(sorted(codes), 1_000):
-            for row in conn.execute(
-                select(accounts_t).where(accounts_t.c.ledger_id == ledger_id, accounts_t.c.code.in_(chunk))
-            ):
-                account = self._account_from_row(row)
-                self._accounts[(ledger_id, account.code)] = account
-                self._accounts_by_id[account.id] = account
-        account_ids = sorted({self._accounts[(ledger_id, a)].id for a, _ in pairs if (ledger_id, a) in self._accounts})
-        for chunk in _chunks(account_ids, 1_000):
-            for row in conn.execute(
-                select(balances_t.c.account_id, balances_t.c.asset_id).where(balances_t.c.account_id.in_(chunk))
-            ):
-                self._balance_pairs.add((int(row.account_id), int(row.asset_id)))
+        """Fill the caches for many accounts and their balance rows: one query per 1,000 codes."""
+        wanted = sorted(codes | {account for account, _ in pairs})
+        for chunk in _chunks(wanted, 1_000):
+            rows = conn.execute(
+                select(accounts_t, balances_t.c.asset_id.label("balance_asset_id"))
+                .outerjoin(balances_t, balances_t.c.account_id == accounts_t.c.id)
+                .where(accounts_t.c.ledger_id == ledger_id, accounts_t.c.code.in_(chunk))
+            )
+            for row in rows:
+                if (ledger_id, row.code) not in self._accounts:
+                    account = self._account_from_row(row)
+                    self._accounts[(ledger_id, account.code)] = account
+                    self._accounts_by_id[account.id] = account
+                if row.balance_asset_id is not None:
+                    self._balance_pairs.add((int(row.id), int(row.balance_asset_id)))
 
     def open_accounts(
         self, ledger: str, codes: Sequence[str], accounting_type: AccountingType | str, *,
