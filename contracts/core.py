@@ -25,10 +25,9 @@ DEFAULT_DUST_SWEEP_DELAY_S = 30 * 24 * 3600
 MAX_UINT64 = 2**64 - 1
 
 CORE_CONTRACTS = ("registry", "anchor", "donation_router", "factory", "stablecoin")
-IMPLEMENTATIONS = ("token", "distributor", "round", "splitter", "rights_token")
+IMPLEMENTATIONS = ("token", "round", "splitter", "rights_token")
 _IMPLEMENTATION_ARTIFACTS = {
     "token": "PortfolioToken",
-    "distributor": "RevenueDistributor",
     "round": "FundingRound",
     "splitter": "PayoutSplitter",
     "rights_token": "RightsToken",
@@ -99,7 +98,7 @@ class PortfolioSpec:
     symbol: str
     issuer: str = ZERO_ADDRESS
     cap_units: int = 0
-    revenue_token: str = ZERO_ADDRESS  # zero: no RevenueDistributor
+    revenue_token: str = ZERO_ADDRESS  # zero: no revenue share
     dust_sweep_delay_s: int = DEFAULT_DUST_SWEEP_DELAY_S
     round: RoundSpec | None = None
     payees: tuple[str, ...] = ()
@@ -125,7 +124,7 @@ class PortfolioDeployment:
     creator: str
     treasury: str
     token: Contract
-    distributor: Contract | None
+    distributor: Contract | None  # the revenue share: the token itself when enabled
     round: Contract | None
     splitter: Contract | None
     rights_token: Contract | None
@@ -171,7 +170,6 @@ def deploy_core(
     router = deploy("donation_router", "DonationRouter", deployer, fee_recipient, donation_fee_bps)
     implementations = {
         "token": deploy("impl_token", "PortfolioToken", registry.address),
-        "distributor": deploy("impl_distributor", "RevenueDistributor"),
         "round": deploy("impl_round", "FundingRound"),
         "splitter": deploy("impl_splitter", "PayoutSplitter"),
         "rights_token": deploy("impl_rights_token", "RightsToken"),
@@ -229,7 +227,7 @@ def deploy_portfolio(w3: Web3, core: CoreDeployment, spec: PortfolioSpec, *, sen
         creator=args["creator"],
         treasury=args["treasury"],
         token=at(w3, "PortfolioToken", args["token"]),
-        distributor=handle("RevenueDistributor", args["distributor"]),
+        distributor=handle("PortfolioToken", args["distributor"]),
         round=handle("FundingRound", args["round"]),
         splitter=handle("PayoutSplitter", args["splitter"]),
         rights_token=handle("RightsToken", args["rightsToken"]),

@@ -7,7 +7,7 @@ Shape (version 1):
   "contracts": {"registry": {"address": "0x…", "block_number": 1, "tx_hash": "0x…"}, …}
 }
 Contract keys: registry, anchor, donation_router, factory, stablecoin (dev only) and the
-implementations impl_token, impl_distributor, impl_round, impl_splitter, impl_rights_token.
+implementations impl_token, impl_round, impl_splitter, impl_rights_token.
 Per-portfolio contracts are not listed: the indexer discovers them from `PortfolioCreated`.
 """
 from __future__ import annotations

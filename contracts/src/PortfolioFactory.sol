@@ -4,7 +4,6 @@ pragma solidity ^0.8.24;
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {Clones} from "@openzeppelin/contracts/proxy/Clones.sol";
 import {PortfolioToken} from "./PortfolioToken.sol";
-import {RevenueDistributor} from "./RevenueDistributor.sol";
 import {FundingRound} from "./FundingRound.sol";
 import {PayoutSplitter} from "./PayoutSplitter.sol";
 import {RightsToken} from "./RightsToken.sol";
@@ -17,8 +16,9 @@ import {DonationRouter} from "./DonationRouter.sol";
 ///
 /// Per portfolio (optional parts are skipped with zero / empty parameters):
 /// - PortfolioToken (always). ISSUER_ROLE: the round and `issuer`; AGENT_ROLE: the platform agent.
-/// - RevenueDistributor (when `revenueToken` != 0), clone args (token, revenueToken); the treasury
-///   and the round are excluded from accrual.
+///   Its built-in revenue share is on when `revenueToken` != 0, with the treasury and the round
+///   excluded from accrual; the event's `distributor` is then the token itself (0 otherwise), so an
+///   indexer reads revenue events from the address in that field whatever the design.
 /// - FundingRound (when `round.hardCap` != 0); fee recipient, compliance signer and arbiter are the
 ///   platform's (factory settings), not the creator's.
 /// - PayoutSplitter (when `payees` is non-empty).
@@ -49,7 +49,7 @@ contract PortfolioFactory is AccessControl {
     /// @param issuer ISSUER_ROLE on token, distributor, round and rights token (0 = none).
     /// @param treasury Receives round tranches and donations; excluded from revenue accrual.
     /// @param name Token name; @param symbol Token symbol; @param cap Token cap (0 = none).
-    /// @param revenueToken Revenue asset of the distributor (0 = no distributor).
+    /// @param revenueToken Revenue asset of the token's revenue share (0 = none).
     /// @param dustSweepDelay Seconds after the last deposit before dust may be swept.
     struct PortfolioParams {
         address admin;
@@ -59,7 +59,7 @@ contract PortfolioFactory is AccessControl {
         string symbol;
         uint256 cap;
         address revenueToken;
-        uint64 dustSweepDelay;
+        uint32 dustSweepDelay;
         RoundParams round;
         address[] payees;
         uint16[] sharesBps;
@@ -68,7 +68,7 @@ contract PortfolioFactory is AccessControl {
         uint96 royaltyBps;
     }
 
-    /// @notice Addresses of one portfolio's set (zero = part not deployed).
+    /// @notice Addresses of one portfolio's set (zero = part not deployed; distributor = token or 0).
     struct PortfolioSet {
         address token;
         address distributor;
@@ -80,7 +80,6 @@ contract PortfolioFactory is AccessControl {
     address public immutable registry;
     DonationRouter public immutable donationRouter;
     address public immutable tokenImplementation;
-    address public immutable distributorImplementation;
     address public immutable roundImplementation;
     address public immutable splitterImplementation;
     address public immutable rightsImplementation;
@@ -112,29 +111,28 @@ contract PortfolioFactory is AccessControl {
     /// @param admin DEFAULT_ADMIN_ROLE of the factory (grants CREATOR_ROLE, sets platform accounts).
     /// @param registry_ ComplianceRegistry passed to rights tokens (the token implementation has it immutable).
     /// @param donationRouter_ DonationRouter in which the factory holds REGISTRAR_ROLE.
-    /// @param implementations token, distributor, round, splitter, rights token implementations.
+    /// @param implementations token, round, splitter, rights token implementations.
     /// @param platform fee recipient, compliance signer, arbiter, agent.
     constructor(
         address admin,
         address registry_,
         DonationRouter donationRouter_,
-        address[5] memory implementations,
+        address[4] memory implementations,
         address[4] memory platform
     ) {
         if (admin == address(0) || registry_ == address(0) || address(donationRouter_) == address(0)) {
             revert ZeroAddress();
         }
-        for (uint256 i = 0; i < 5; ++i) {
+        for (uint256 i = 0; i < 4; ++i) {
             if (implementations[i] == address(0)) revert ZeroAddress();
         }
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
         registry = registry_;
         donationRouter = donationRouter_;
         tokenImplementation = implementations[0];
-        distributorImplementation = implementations[1];
-        roundImplementation = implementations[2];
-        splitterImplementation = implementations[3];
-        rightsImplementation = implementations[4];
+        roundImplementation = implementations[1];
+        splitterImplementation = implementations[2];
+        rightsImplementation = implementations[3];
         _setPlatformAccounts(platform[0], platform[1], platform[2], platform[3]);
     }
 
@@ -158,13 +156,9 @@ contract PortfolioFactory is AccessControl {
 
         set.token = Clones.clone(tokenImplementation);
         if (p.round.hardCap != 0) set.round = Clones.clone(roundImplementation);
-        if (p.revenueToken != address(0)) {
-            set.distributor =
-                Clones.cloneWithImmutableArgs(distributorImplementation, abi.encode(set.token, p.revenueToken));
-        }
+        if (p.revenueToken != address(0)) set.distributor = set.token;
 
         _initToken(p, set);
-        if (set.distributor != address(0)) _initDistributor(p, set);
         if (set.round != address(0)) _initRound(p, set);
         if (p.payees.length != 0) {
             set.splitter = Clones.clone(splitterImplementation);
@@ -182,19 +176,29 @@ contract PortfolioFactory is AccessControl {
     }
 
     function _initToken(PortfolioParams calldata p, PortfolioSet memory set) private {
-        uint256 issuerCount = (p.issuer != address(0) ? 1 : 0) + (set.round != address(0) ? 1 : 0);
-        address[] memory issuers = new address[](issuerCount);
-        uint256 i = 0;
-        if (set.round != address(0)) issuers[i++] = set.round;
-        if (p.issuer != address(0)) issuers[i] = p.issuer;
-        PortfolioToken(set.token).initialize(p.name, p.symbol, p.cap, set.distributor, p.admin, agent, issuers);
-    }
-
-    function _initDistributor(PortfolioParams calldata p, PortfolioSet memory set) private {
-        address[] memory excluded = new address[](set.round != address(0) ? 2 : 1);
-        excluded[0] = p.treasury;
-        if (set.round != address(0)) excluded[1] = set.round;
-        RevenueDistributor(set.distributor).initialize(p.dustSweepDelay, excluded);
+        bool withRound = set.round != address(0);
+        address[] memory issuers = new address[]((p.issuer != address(0) ? 1 : 0) + (withRound ? 1 : 0));
+        if (withRound) issuers[0] = set.round;
+        if (p.issuer != address(0)) issuers[issuers.length - 1] = p.issuer;
+        address[] memory excluded = new address[](0);
+        if (p.revenueToken != address(0)) {
+            excluded = new address[](withRound ? 2 : 1);
+            excluded[0] = p.treasury;
+            if (withRound) excluded[1] = set.round;
+        }
+        PortfolioToken(set.token).initialize(
+            PortfolioToken.InitParams({
+                name: p.name,
+                symbol: p.symbol,
+                cap: p.cap,
+                admin: p.admin,
+                agent: agent,
+                issuers: issuers,
+                revenueToken: p.revenueToken,
+                dustSweepDelay: p.dustSweepDelay,
+                excluded: excluded
+            })
+        );
     }
 
     function _initRound(PortfolioParams calldata p, PortfolioSet memory set) private {
