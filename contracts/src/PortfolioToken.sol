@@ -75,6 +75,13 @@ contract PortfolioToken is
 
     /// @notice Fixed-point scale of `magnifiedPerShare`.
     uint256 public constant MAGNITUDE = 2 ** 128;
+    /// @notice Largest total supply (2^96 base units = 79e9 whole tokens). With MAX_PER_SHARE it
+    /// keeps every correction (magnifiedPerShare × amount) inside int248, so no transfer can ever
+    /// revert on an accounting overflow.
+    uint256 public constant SUPPLY_LIMIT = 2 ** 96;
+    /// @notice Largest accumulator a deposit may reach (2^150: ≥ 4M revenue base units per token
+    /// base unit). A deposit beyond it (only possible on an absurdly small eligible supply) reverts.
+    uint256 public constant MAX_PER_SHARE = 2 ** 150;
     /// @notice Upper bound on excluded addresses (bounds the eligible-supply loop of `deposit`).
     uint256 public constant MAX_EXCLUDED = 8;
     /// @notice Bounds on `dustSweepDelay`: at least a day, at most ten years.
@@ -87,7 +94,7 @@ contract PortfolioToken is
     /// @notice `initialize` parameters.
     /// @param name ERC-20 name (also the EIP-712 domain name for permits).
     /// @param symbol ERC-20 symbol.
-    /// @param cap maximum total supply in base units, 0 for none.
+    /// @param cap maximum total supply in base units, 0 for none (SUPPLY_LIMIT applies anyway).
     /// @param admin DEFAULT_ADMIN_ROLE: grants and revokes roles, manages revenue exclusions.
     /// @param agent AGENT_ROLE: pause, forced transfer, move a lost wallet's revenue (0 = later).
     /// @param issuers ISSUER_ROLE: mint, burn, sweep revenue dust (e.g. the funding round, the creator).
@@ -141,8 +148,10 @@ contract PortfolioToken is
     error TokenPaused();
     /// @notice `pause` while paused or `unpause` while not paused.
     error PauseStateUnchanged(bool paused);
-    /// @notice A mint would push the supply above the cap.
+    /// @notice A mint would push the supply above the cap (or above SUPPLY_LIMIT).
     error CapExceeded(uint256 cap, uint256 supplyAfterMint);
+    /// @notice The deposit would raise magnifiedPerShare above MAX_PER_SHARE (eligible supply too small).
+    error RevenuePerTokenTooHigh(uint256 magnifiedPerShare, uint256 max);
     /// @notice Zero address where a party is required.
     error ZeroAddress();
     /// @notice This token has no revenue share (revenue token 0).
@@ -268,10 +277,9 @@ contract PortfolioToken is
     /// @notice Mint `amount` to `to` (ISSUER_ROLE). The recipient must pass the registry checks.
     function mint(address to, uint256 amount) external onlyRole(ISSUER_ROLE) {
         uint256 cap_ = _tokenStorage().cap;
-        if (cap_ != 0) {
-            uint256 supplyAfter = totalSupply() + amount;
-            if (supplyAfter > cap_) revert CapExceeded(cap_, supplyAfter);
-        }
+        if (cap_ == 0 || cap_ > SUPPLY_LIMIT) cap_ = SUPPLY_LIMIT;
+        uint256 supplyAfter = totalSupply() + amount;
+        if (supplyAfter > cap_) revert CapExceeded(cap_, supplyAfter);
         _mint(to, amount);
     }
 
@@ -394,6 +402,7 @@ contract PortfolioToken is
         if (credited == 0) revert ZeroAmount();
         uint256 magnified = credited.toUint128() * MAGNITUDE + $.magnifiedLeftover;
         uint256 perShare = $.magnifiedPerShare + magnified / supply;
+        if (perShare > MAX_PER_SHARE) revert RevenuePerTokenTooHigh(perShare, MAX_PER_SHARE);
         $.magnifiedPerShare = perShare;
         $.magnifiedLeftover = magnified % supply;
         $.totalDeposited = (uint256($.totalDeposited) + credited).toUint128();

@@ -233,3 +233,20 @@ def test_claim_gas_is_independent_of_holder_count(world: World, w3) -> None:
     world.deposit(10 * USDC)
     many = world.send(d.functions.claim(), a)["gasUsed"]
     assert few == many
+
+
+def test_accounting_can_never_overflow_a_transfer(world: World) -> None:
+    """Supply is capped at 2^96 and a deposit may not push magnifiedPerShare above 2^150, so
+    magnifiedPerShare × any amount fits the int248 corrections: transfers cannot be bricked."""
+    t, a = world.token, world.investors[0]
+    limit = t.functions.SUPPLY_LIMIT().call()
+    assert limit == 2**96 and t.functions.MAX_PER_SHARE().call() == 2**150
+    expect_revert(t.functions.mint(a, limit + 1), world.admin, "CapExceeded", limit, limit + 1)
+    world.mint(a, 1)  # an absurdly small eligible supply: one base unit
+    world.fund(world.admin, 10 * USDC, t.address)
+    per_share = 10 * USDC * M
+    expect_revert(t.functions.deposit(10 * USDC), world.admin, "RevenuePerTokenTooHigh", per_share, 2**150)
+    world.deposit(4 * USDC)  # 4e6 * 2^128 < 2^150: accepted
+    world.mint(world.investors[1], limit - 1)
+    world.send(t.functions.transfer(a, limit - 1), world.investors[1])  # the largest possible movement
+    assert near(claimable(world, a), 4 * USDC)
