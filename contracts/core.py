@@ -264,3 +264,53 @@ def verify_investors(
 
 def restriction_message(core: CoreDeployment, code: int) -> str:
     return core.registry.functions.messageForTransferRestriction(code).call()
+
+
+@dataclass(frozen=True)
+class InvestorStatus:
+    """ComplianceRegistry.investor(address), with units in the names."""
+
+    kyc_valid_until_s: int
+    country: int  # ISO 3166-1 numeric
+    accredited: bool
+    frozen: bool
+
+
+def investor_status(core: CoreDeployment, investor: str) -> InvestorStatus:
+    valid_until, country, accredited, frozen = core.registry.functions.investor(Web3.to_checksum_address(investor)).call()
+    return InvestorStatus(int(valid_until), int(country), bool(accredited), bool(frozen))
+
+
+def restriction_code(token: Contract, sender: str, recipient: str, amount_units: int) -> int:
+    """The code a transfer would revert with (`TransferRestricted(code)`), 0 if allowed."""
+    cs = Web3.to_checksum_address
+    return int(token.functions.detectTransferRestriction(cs(sender), cs(recipient), amount_units).call())
+
+
+@dataclass(frozen=True)
+class RevenueState:
+    """The revenue share of a PortfolioToken (amounts in revenue-token base units)."""
+
+    revenue_token: str
+    magnified_per_share: int
+    total_deposited_units: int
+    total_claimed_units: int
+    eligible_supply_units: int
+    last_deposit_at_s: int
+    dust_sweep_delay_s: int
+    excluded: tuple[str, ...]
+
+
+def revenue_state(token: Contract) -> RevenueState:
+    deposited, claimed = token.functions.revenueTotals().call()
+    last_deposit_at, delay = token.functions.dustSweepSchedule().call()
+    return RevenueState(
+        revenue_token=token.functions.revenueToken().call(),
+        magnified_per_share=int(token.functions.magnifiedPerShare().call()),
+        total_deposited_units=int(deposited),
+        total_claimed_units=int(claimed),
+        eligible_supply_units=int(token.functions.eligibleSupply().call()),
+        last_deposit_at_s=int(last_deposit_at),
+        dust_sweep_delay_s=int(delay),
+        excluded=tuple(token.functions.excludedAccounts().call()),
+    )

@@ -250,3 +250,19 @@ def test_accounting_can_never_overflow_a_transfer(world: World) -> None:
     world.mint(world.investors[1], limit - 1)
     world.send(t.functions.transfer(a, limit - 1), world.investors[1])  # the largest possible movement
     assert near(claimable(world, a), 4 * USDC)
+
+
+def test_typed_readers(world: World) -> None:
+    from contracts.core import investor_status, restriction_code, revenue_state
+
+    a = world.investors[0]
+    world.mint(a, 10 * TOKEN)
+    world.deposit(5 * USDC)
+    state = revenue_state(world.token)
+    assert state.revenue_token == world.stablecoin.address
+    assert state.total_deposited_units == 5 * USDC and state.total_claimed_units == 0
+    assert state.eligible_supply_units == 10 * TOKEN and state.excluded == (world.treasury,)
+    assert state.dust_sweep_delay_s == 30 * DAY and state.last_deposit_at_s > 0
+    status = investor_status(world.core, a)
+    assert status.country == 840 and status.accredited and not status.frozen
+    assert restriction_code(world.token, a, world.outsider, 1) == 2
