@@ -93,23 +93,22 @@ contract ComplianceRegistry is AccessControl, IComplianceRegistry {
         returns (uint8 code)
     {
         if (to == address(0)) return SUCCESS; // burn: issuer-gated by the token, never blocked here
-        TokenRules memory rules = _rules[token];
+        // Hot path of every token transfer: each packed slot is read once as a word (see the
+        // struct layouts above) instead of field by field.
+        uint256 rules = _rulesWord(token);
+        bool anyBlocked = (rules >> 8) & 0xffffffff != 0;
         if (from != address(0)) {
-            Investor memory sender = _investors[from];
-            if (sender.kycValidUntil < block.timestamp) return SENDER_NOT_VERIFIED;
-            if (sender.frozen) return SENDER_FROZEN;
-            if (rules.lockedHolderCount != 0 && _lockupUntil[token][from] > block.timestamp) return SENDER_LOCKED;
-            if (rules.blockedCountryCount != 0 && _blockedCountry[token][sender.country]) {
-                return SENDER_COUNTRY_BLOCKED;
-            }
+            uint256 sender = _investorWord(from);
+            if (uint64(sender) < block.timestamp) return SENDER_NOT_VERIFIED;
+            if ((sender >> 88) & 0xff != 0) return SENDER_FROZEN;
+            if ((rules >> 40) & 0xffffffff != 0 && _lockupUntil[token][from] > block.timestamp) return SENDER_LOCKED;
+            if (anyBlocked && _blockedCountry[token][uint16(sender >> 64)]) return SENDER_COUNTRY_BLOCKED;
         }
-        Investor memory recipient = _investors[to];
-        if (recipient.kycValidUntil < block.timestamp) return RECIPIENT_NOT_VERIFIED;
-        if (recipient.frozen) return RECIPIENT_FROZEN;
-        if (rules.blockedCountryCount != 0 && _blockedCountry[token][recipient.country]) {
-            return RECIPIENT_COUNTRY_BLOCKED;
-        }
-        if (rules.accreditationRequired && !recipient.accredited) return RECIPIENT_NOT_ACCREDITED;
+        uint256 recipient = _investorWord(to);
+        if (uint64(recipient) < block.timestamp) return RECIPIENT_NOT_VERIFIED;
+        if ((recipient >> 88) & 0xff != 0) return RECIPIENT_FROZEN;
+        if (anyBlocked && _blockedCountry[token][uint16(recipient >> 64)]) return RECIPIENT_COUNTRY_BLOCKED;
+        if (rules & 0xff != 0 && (recipient >> 80) & 0xff == 0) return RECIPIENT_NOT_ACCREDITED;
         return SUCCESS;
     }
 
@@ -295,6 +294,26 @@ contract ComplianceRegistry is AccessControl, IComplianceRegistry {
             }
         }
         emit CountryBlocked(token, country, blocked);
+    }
+
+    /// @dev The raw slot of `_investors[investor]`: kycValidUntil bits 0-63, country 64-79,
+    /// accredited 80-87, frozen 88-95 (Solidity packs struct members from the low-order end).
+    function _investorWord(address investor_) private view returns (uint256 word) {
+        assembly ("memory-safe") {
+            mstore(0x00, investor_)
+            mstore(0x20, _investors.slot)
+            word := sload(keccak256(0x00, 0x40))
+        }
+    }
+
+    /// @dev The raw slot of `_rules[token]`: accreditationRequired bits 0-7, blockedCountryCount
+    /// 8-39, lockedHolderCount 40-71.
+    function _rulesWord(address token) private view returns (uint256 word) {
+        assembly ("memory-safe") {
+            mstore(0x00, token)
+            mstore(0x20, _rules.slot)
+            word := sload(keccak256(0x00, 0x40))
+        }
     }
 
     function _checkBatch(uint256 length, uint256 otherLength) private pure {
