@@ -142,8 +142,12 @@ class PortfolioDeployment:
         }
 
 
+def _hex(value: bytes) -> str:
+    return "0x" + bytes(value).hex()
+
+
 def _record(records: dict[str, Deployed], name: str, contract: Contract, receipt: TxReceipt) -> None:
-    records[name] = Deployed(name, contract.address, int(receipt["blockNumber"]), receipt["transactionHash"].hex())
+    records[name] = Deployed(name, contract.address, int(receipt["blockNumber"]), _hex(receipt["transactionHash"]))
 
 
 def deploy_core(
@@ -232,7 +236,7 @@ def deploy_portfolio(w3: Web3, core: CoreDeployment, spec: PortfolioSpec, *, sen
         splitter=handle("PayoutSplitter", args["splitter"]),
         rights_token=handle("RightsToken", args["rightsToken"]),
         block_number=int(receipt["blockNumber"]),
-        tx_hash=receipt["transactionHash"].hex(),
+        tx_hash=_hex(receipt["transactionHash"]),
         gas_used=int(receipt["gasUsed"]),
     )
 

@@ -34,6 +34,9 @@ def test_contracts_deploy_writes_manifest(anvil_chain, w3, tmp_path: Path) -> No
         assert address in result.output
         assert len(w3.eth.get_code(address)) > 0, name
         assert data["contracts"][name]["block_number"] >= data["start_block"]
+        tx_hash = data["contracts"][name]["tx_hash"]
+        assert tx_hash.startswith("0x") and len(tx_hash) == 66
+        assert w3.eth.get_transaction_receipt(tx_hash)["contractAddress"] == address
     factory = w3.eth.contract(address=addresses["factory"], abi=json.loads(
         (REPO_ROOT / "contracts/build/artifacts/contracts/src/PortfolioFactory.sol/PortfolioFactory.json").read_text())["abi"])
     assert factory.functions.registry().call() == addresses["registry"]
