@@ -1,0 +1,88 @@
+"""Decode raw logs with the compiled ABIs (contracts.load_artifact), one table per contract kind.
+
+Plain eth_abi over the event signature: no web3 contract objects on the hot path, and
+only the events listed in indexer.mapping are decoded (everything else is not fetched).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from eth_abi import decode as abi_decode
+from eth_utils import keccak
+
+from contracts.artifacts import load_artifact
+from indexer.mapping import followed_events
+
+ARTIFACT_OF_KIND = {
+    "factory": "PortfolioFactory",
+    "donation_router": "DonationRouter",
+    "token": "PortfolioToken",
+    "round": "FundingRound",
+}
+"""Contract kinds whose events are followed (see indexer.mapping.NOT_YET_MAPPED for the rest)."""
+
+
+@dataclass(frozen=True)
+class EventAbi:
+    name: str
+    topic0: str
+    indexed: tuple[tuple[str, str], ...]
+    """(name, type) of indexed inputs, in topic order."""
+    data: tuple[tuple[str, str], ...]
+    """(name, type) of non-indexed inputs, in data order."""
+
+
+def _type_of(item: dict[str, Any]) -> str:
+    if item["type"].startswith("tuple"):
+        inner = ",".join(_type_of(c) for c in item["components"])
+        return f"({inner}){item['type'][5:]}"
+    return str(item["type"])
+
+
+def _event_abi(item: dict[str, Any]) -> EventAbi:
+    signature = f"{item['name']}({','.join(_type_of(i) for i in item['inputs'])})"
+    return EventAbi(
+        name=item["name"],
+        topic0="0x" + keccak(text=signature).hex(),
+        indexed=tuple((i["name"], _type_of(i)) for i in item["inputs"] if i["indexed"]),
+        data=tuple((i["name"], _type_of(i)) for i in item["inputs"] if not i["indexed"]),
+    )
+
+
+@lru_cache(maxsize=None)
+def events_of_kind(kind: str) -> dict[str, EventAbi]:
+    """topic0 → event ABI for the followed events of one contract kind."""
+    wanted = {name for k, name in followed_events() if k == kind}
+    table: dict[str, EventAbi] = {}
+    for item in load_artifact(ARTIFACT_OF_KIND[kind]).abi:
+        if item.get("type") == "event" and item["name"] in wanted and not item.get("anonymous"):
+            event = _event_abi(item)
+            table[event.topic0] = event
+    missing = wanted - {e.name for e in table.values()}
+    if missing:
+        raise RuntimeError(f"{ARTIFACT_OF_KIND[kind]} ABI lacks mapped events {sorted(missing)}")
+    return table
+
+
+def followed_topics() -> list[str]:
+    """Every topic0 the follower asks eth_getLogs for (one OR-list)."""
+    return sorted({topic for kind in ARTIFACT_OF_KIND for topic in events_of_kind(kind)})
+
+
+def decode_log(kind: str, log: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """(event name, arguments) of a raw JSON-RPC log, or None if it is not a followed event."""
+    topics = log.get("topics") or []
+    if not topics:
+        return None
+    event = events_of_kind(kind).get(topics[0].lower())
+    if event is None or len(topics) != 1 + len(event.indexed):
+        return None  # same topic0 with another indexing (e.g. ERC-721 Transfer): not ours
+    args: dict[str, Any] = {}
+    for (name, type_), topic in zip(event.indexed, topics[1:]):
+        args[name] = abi_decode([type_], bytes.fromhex(topic[2:]))[0]
+    values = abi_decode([t for _, t in event.data], bytes.fromhex(log["data"][2:])) if event.data else ()
+    for (name, _), value in zip(event.data, values):
+        args[name] = value
+    return event.name, args

@@ -1,0 +1,338 @@
+"""Follow one chain into the ledger: discover, fetch, decode, map, post, advance the cursor.
+
+Finality policy (documented choice): entries are posted PROVISIONALLY as soon as a block
+is seen, and a block is final once `confirmations` blocks sit on top of it. Consumers who
+want only final entries compare an entry's `metadata.block_number` with
+`cursor.last_block - confirmations`. The hashes (and entry ids) of the last
+`confirmations` blocks are kept; a reorg inside that window is undone by reversing the
+orphaned blocks' entries (LedgerStore.reverse) and re-reading the canonical blocks; a
+deeper reorg raises ReorgTooDeep and the follower stops: never silent divergence.
+
+Crash safety without a cross-store transaction: entries are posted first (idempotent
+keys), then the cursor moves together with the recorded block hashes and entry ids in one
+indexer transaction. A crash in between replays the same keys on restart (no duplicates);
+a crash in the middle of a rollback repeats the same reversals (keyed `reversal:<id>`).
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eth_utils import keccak
+
+from indexer.decode import ARTIFACT_OF_KIND, decode_log, followed_topics
+from indexer.mapping import ZERO_ADDRESS, ChainEvent, ContractInfo, entries_for
+from indexer.rpc import BlockHeader, RpcClient
+from indexer.state import BlockEntry, IndexerState
+from ledger import AccountingType, AssetKind, EntryRequest, LedgerStore
+from ledger.errors import AlreadyExists, AssetNotFound
+
+log = logging.getLogger("kogi.indexer")
+
+DEFAULT_CONFIRMATIONS = {
+    1: 64,          # Ethereum mainnet: finalized after two epochs (~13 min)
+    11155111: 64,   # Sepolia
+    10: 400,        # OP Mainnet (2 s blocks): ~L1 finality
+    8453: 400,      # Base (2 s blocks)
+    42161: 3_200,   # Arbitrum One (0.25 s blocks)
+    137: 256,       # Polygon PoS
+    31337: 5,       # anvil: instant blocks; reorgs only when a test makes them
+}
+FALLBACK_CONFIRMATIONS = 64
+MAX_BLOCKS_PER_STEP = 10_000
+"""Blocks one step covers at most (bounds memory and the time between cursor commits)."""
+MAX_ENTRIES_PER_POST = 1_000
+"""Entries per LedgerStore.post_many call (one ledger transaction each)."""
+IDLE_POLL_S = 0.5
+ERC20_DECIMALS = "0x313ce567"
+SELECTOR_REVENUE_TOKEN = "0x" + keccak(text="revenueToken()")[:4].hex()
+SELECTOR_STABLECOIN = "0x" + keccak(text="stablecoin()")[:4].hex()
+
+ACCOUNT_TEMPLATES: tuple[tuple[str, AccountingType, bool], ...] = (
+    # (pattern, type, no_overdraft). Mirrors of on-chain holdings can never go negative;
+    # issuance and the outside world are the accounts that may.
+    ("holder:*", AccountingType.LIABILITY, True),
+    ("round:*:escrow", AccountingType.LIABILITY, True),
+    ("distribution:*:pool", AccountingType.LIABILITY, True),
+    ("portfolio:*:treasury", AccountingType.LIABILITY, True),
+    ("platform:*", AccountingType.INCOME, True),
+    ("chain:*:mint", AccountingType.EQUITY, False),
+    ("external:*:world", AccountingType.ASSET, False),
+)
+
+
+class ReorgTooDeep(RuntimeError):
+    """The chain replaced blocks older than the confirmation window: stop and alert."""
+
+
+class ChainMismatch(RuntimeError):
+    """The RPC endpoint serves another chain than the one this follower indexes."""
+
+
+def default_confirmations(chain_id: int) -> int:
+    return DEFAULT_CONFIRMATIONS.get(chain_id, FALLBACK_CONFIRMATIONS)
+
+
+@dataclass(frozen=True)
+class StepResult:
+    from_block: int
+    to_block: int
+    entries_posted: int
+    reorg_depth: int = 0
+
+    @property
+    def blocks(self) -> int:
+        return max(0, self.to_block - self.from_block + 1)
+
+
+class Follower:
+    """Mirrors one chain into one ledger. One active follower per chain (locking: see issue 4)."""
+
+    def __init__(
+        self,
+        store: LedgerStore,
+        rpc: RpcClient,
+        manifest: dict[str, Any],
+        *,
+        ledger: str = "main",
+        confirmations: int | None = None,
+        max_blocks_per_step: int = MAX_BLOCKS_PER_STEP,
+        max_entries_per_post: int = MAX_ENTRIES_PER_POST,
+    ) -> None:
+        self.store = store
+        self.rpc = rpc
+        self.manifest = manifest
+        self.chain_id = int(manifest["chain_id"])
+        self.ledger = ledger
+        self.confirmations = default_confirmations(self.chain_id) if confirmations is None else confirmations
+        if self.confirmations < 0:
+            raise ValueError("confirmations must be >= 0")
+        self.max_blocks_per_step = max_blocks_per_step
+        self.max_entries_per_post = max_entries_per_post
+        self.state = IndexerState(store.db, self.chain_id)
+        self._topics = followed_topics()
+        self._known_assets: set[str] = set()
+        self._bootstrapped = False
+
+    # ---------------------------------------------------------------- bootstrap
+
+    def bootstrap(self) -> None:
+        """Ledger, templates and core contracts; the first cursor (idempotent)."""
+        served = self.rpc.chain_id()
+        if served != self.chain_id:
+            raise ChainMismatch(f"manifest is for chain {self.chain_id} but the RPC serves chain {served}")
+        self.store.create_ledger(self.ledger)
+        for pattern, accounting_type, no_overdraft in ACCOUNT_TEMPLATES:
+            try:
+                self.store.add_account_template(self.ledger, pattern, accounting_type, no_overdraft=no_overdraft)
+            except AlreadyExists:
+                log.warning("account template %s exists with other attributes; keeping it", pattern)
+        start_block = int(self.manifest.get("start_block", 0))
+        core = [
+            (ContractInfo(self.chain_id, entry["address"].lower(), name), int(entry.get("block_number", start_block)))
+            for name, entry in self.manifest["contracts"].items()
+            if name in ARTIFACT_OF_KIND
+        ]
+        self.state.add_contracts(core)
+        if self.state.cursor() is None:
+            before = max(0, start_block - 1)
+            header = self.rpc.get_headers([before])[before]
+            self.state.start(before, header.hash, header.parent_hash)
+        self._bootstrapped = True
+
+    # --------------------------------------------------------------------- step
+
+    def step(self) -> StepResult:
+        """Process up to `max_blocks_per_step` new blocks (or undo a reorg). Returns what it did."""
+        if not self._bootstrapped:
+            self.bootstrap()
+        cursor = self.state.cursor()
+        assert cursor is not None
+        head = self.rpc.head()
+        if cursor.last_block > head:
+            return self._rollback(cursor.last_block, head)
+        tip = self.rpc.get_headers([cursor.last_block])[cursor.last_block]
+        if tip.hash != cursor.last_block_hash:
+            return self._rollback(cursor.last_block, head)
+        if cursor.last_block >= head:
+            return StepResult(cursor.last_block + 1, cursor.last_block, 0)
+        from_block = cursor.last_block + 1
+        to_block = min(head, cursor.last_block + self.max_blocks_per_step)
+        keep_from = max(0, to_block - self.confirmations)
+        window = list(range(max(from_block, keep_from), to_block + 1))
+        headers = self.rpc.get_headers([from_block, to_block, *window])
+        if headers[from_block].parent_hash != cursor.last_block_hash:
+            return StepResult(from_block, cursor.last_block, 0)  # the tip moved under us: next step rolls back
+
+        events = self._fetch_events(from_block, to_block)
+        missing = sorted({e[0] for e in events} - set(headers))
+        headers.update(self.rpc.get_headers(missing))
+        if any(headers[number].hash != block_hash for number, block_hash, _, _ in events):
+            return StepResult(from_block, cursor.last_block, 0)  # reorg while reading: retry
+        if self.rpc.get_headers([to_block])[to_block].hash != headers[to_block].hash:
+            return StepResult(from_block, cursor.last_block, 0)
+
+        contracts = self.state.contracts()
+        requests: list[tuple[EntryRequest, int, str]] = []
+        for number, block_hash, contract_address, (raw_log, name, args) in events:
+            contract = contracts[contract_address]
+            event = ChainEvent(
+                chain_id=self.chain_id, address=contract_address, contract_kind=contract.kind, name=name, args=args,
+                block_number=number, block_hash=block_hash, block_timestamp_s=headers[number].timestamp_s,
+                tx_hash=raw_log["transactionHash"].lower(), log_index=int(raw_log["logIndex"], 16),
+            )
+            for request in entries_for(event, contract):
+                requests.append((request, number, block_hash))
+
+        block_entries = self._post(requests)
+        kept = [headers[n] for n in window]
+        self.state.advance(headers[to_block], kept, block_entries, keep_from)
+        return StepResult(from_block, to_block, len(block_entries))
+
+    def _fetch_events(self, from_block: int, to_block: int) -> list[tuple[int, str, str, tuple[dict[str, Any], str, dict[str, Any]]]]:
+        """Decoded followed events in [from_block, to_block]; portfolios created in the range are
+        registered and their own logs fetched from the creation block on."""
+        contracts = self.state.contracts()
+        addresses = [a for a, c in contracts.items() if c.kind in ARTIFACT_OF_KIND]
+        raw = self.rpc.get_logs(from_block, to_block, addresses, [self._topics])
+        seen: set[tuple[int, int]] = set()
+        decoded: list[tuple[int, str, str, tuple[dict[str, Any], str, dict[str, Any]]]] = []
+        pending = list(raw)
+        while pending:
+            discovered: list[tuple[ContractInfo, int]] = []
+            for raw_log in pending:
+                position = (int(raw_log["blockNumber"], 16), int(raw_log["logIndex"], 16))
+                if position in seen or raw_log.get("removed"):
+                    continue
+                seen.add(position)
+                address = raw_log["address"].lower()
+                contract = contracts.get(address)
+                if contract is None or contract.kind not in ARTIFACT_OF_KIND:
+                    continue
+                result = decode_log(contract.kind, raw_log)
+                if result is None:
+                    continue
+                name, args = result
+                decoded.append((position[0], raw_log["blockHash"].lower(), address, (raw_log, name, args)))
+                if contract.kind == "factory" and name == "PortfolioCreated":
+                    discovered.extend(self._portfolio_contracts(args, position[0]))
+            pending = []
+            if discovered:
+                self.state.add_contracts(discovered)
+                for info, _ in discovered:
+                    contracts[info.address] = info
+                first = min(block for _, block in discovered)
+                new = [info.address for info, _ in discovered if info.kind in ARTIFACT_OF_KIND]
+                pending = self.rpc.get_logs(first, to_block, new, [self._topics])
+        decoded.sort(key=lambda item: (item[0], int(item[3][0]["logIndex"], 16)))
+        return decoded
+
+    def _portfolio_contracts(self, args: dict[str, Any], block: int) -> list[tuple[ContractInfo, int]]:
+        portfolio_id = int(args["portfolioId"])
+        found: list[tuple[ContractInfo, int]] = []
+        token = str(args["token"]).lower()
+        found.append((ContractInfo(self.chain_id, token, "token", portfolio_id,
+                                   self._address_call(token, SELECTOR_REVENUE_TOKEN, block)), block))
+        for kind, key in (("round", "round"), ("splitter", "splitter"), ("rights_token", "rightsToken")):
+            address = str(args[key]).lower()
+            if address == ZERO_ADDRESS:
+                continue
+            asset = self._address_call(address, SELECTOR_STABLECOIN, block) if kind == "round" else None
+            found.append((ContractInfo(self.chain_id, address, kind, portfolio_id, asset), block))
+        return found
+
+    def _address_call(self, to: str, selector: str, block: int) -> str | None:
+        result = self.rpc.eth_call(to, selector, block)
+        address = "0x" + result[-40:].lower()
+        return None if address == ZERO_ADDRESS else address
+
+    # --------------------------------------------------------------------- post
+
+    def _post(self, requests: Sequence[tuple[EntryRequest, int, str]]) -> list[BlockEntry]:
+        self._ensure_assets({leg.asset for request, _, _ in requests for leg in request.legs})
+        recorded: list[BlockEntry] = []
+        for start in range(0, len(requests), self.max_entries_per_post):
+            chunk = requests[start:start + self.max_entries_per_post]
+            entries = self.store.post_many(self.ledger, [request for request, _, _ in chunk])
+            recorded.extend(BlockEntry(entry.id, number, block_hash, start + offset)
+                            for offset, (entry, (_, number, block_hash)) in enumerate(zip(entries, chunk)))
+        return recorded
+
+    def _ensure_assets(self, codes: set[str]) -> None:
+        for code in sorted(codes - self._known_assets):
+            try:
+                self.store.get_asset(self.ledger, code)
+            except AssetNotFound:
+                self._create_asset(code)
+            self._known_assets.add(code)
+
+    def _create_asset(self, code: str) -> None:
+        prefix, _, rest = code.partition(":")
+        if prefix == "PTK":
+            address = rest.split(":", 1)[1]
+            self.store.create_asset(self.ledger, code, 18, AssetKind.PORTFOLIO_TOKEN, chain_id=self.chain_id,
+                                    contract_address=address)
+        elif prefix == "ERC20":
+            address = rest.split(":", 1)[1]
+            decimals = int(self.rpc.eth_call(address, ERC20_DECIMALS), 16)
+            self.store.create_asset(self.ledger, code, decimals, AssetKind.STABLECOIN, chain_id=self.chain_id,
+                                    contract_address=address)
+        elif prefix == "ETH":
+            self.store.create_asset(self.ledger, code, 18, AssetKind.NATIVE, chain_id=self.chain_id)
+        else:  # pragma: no cover - mapping only produces the three prefixes above
+            raise ValueError(f"cannot create asset {code}")
+
+    # ------------------------------------------------------------------- reorgs
+
+    def _rollback(self, last_block: int, head: int) -> StepResult:
+        """Walk back to the common ancestor, reverse orphaned entries, rewind the cursor."""
+        stored = self.state.recent_blocks()
+        candidates = sorted((n for n in stored if n <= head), reverse=True)
+        chain = self.rpc.get_headers(candidates) if candidates else {}
+        ancestor = next((n for n in candidates if chain[n].hash == stored[n]), None)
+        if ancestor is None or last_block - ancestor > self.confirmations:
+            depth = "beyond the kept window" if ancestor is None else f"of depth {last_block - ancestor}"
+            message = (f"chain {self.chain_id}: reorg {depth} exceeds the confirmation window "
+                       f"({self.confirmations} blocks) below block {last_block}; indexer stopped, ledger untouched")
+            log.critical(message)
+            raise ReorgTooDeep(message)
+        orphaned = self.state.entries_after(ancestor)
+        for item in orphaned:
+            self.store.reverse(
+                self.ledger, item.entry_id, idempotency_key=f"reversal:{item.entry_id}",
+                reason=f"reorg: block {item.block_number} {item.block_hash} orphaned on chain {self.chain_id}",
+            )
+        self.state.rewind(ancestor, stored[ancestor])
+        log.warning("chain %s: reorg of depth %s at block %s: %s entries reversed",
+                    self.chain_id, last_block - ancestor, ancestor + 1, len(orphaned))
+        return StepResult(ancestor + 1, ancestor, 0, reorg_depth=last_block - ancestor)
+
+    # ---------------------------------------------------------------------- run
+
+    def sync(self, *, deadline_s: float | None = None) -> int:
+        """Step until the cursor reaches the head seen at the end of a step. Returns entries posted."""
+        posted = 0
+        started = time.monotonic()
+        while True:
+            result = self.step()
+            posted += result.entries_posted
+            cursor = self.state.cursor()
+            assert cursor is not None
+            if result.reorg_depth == 0 and cursor.last_block >= self.rpc.head():
+                return posted
+            if deadline_s is not None and time.monotonic() - started > deadline_s:
+                raise TimeoutError(f"indexer did not reach the head within {deadline_s}s")
+
+    def run(self, *, should_stop: Callable[[], bool] = lambda: False, poll_s: float = IDLE_POLL_S) -> None:
+        """Follow forever (until `should_stop()`), sleeping only when caught up with the head."""
+        while not should_stop():
+            result = self.step()
+            if result.blocks:
+                cursor = self.state.cursor()
+                log.info("chain %s: blocks %s-%s, %s entries, cursor %s", self.chain_id, result.from_block,
+                         result.to_block, result.entries_posted, cursor.last_block if cursor else None)
+            elif result.reorg_depth == 0:
+                time.sleep(poll_s)

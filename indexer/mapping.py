@@ -1,0 +1,341 @@
+"""THE one place where chain events become ledger entries.
+
+Each mapped event has one pure function `(ChainEvent, ContractInfo) -> list[EntryRequest]`
+in `MAPPINGS`, with a one-line description of its legs that `render_mapping_markdown()`
+turns into indexer/MAPPING.md (a test keeps the file equal to the code). Events of
+followed contracts that move no value are listed in `NO_LEDGER_EFFECT` with the reason;
+contracts not mirrored yet are in `NOT_YET_MAPPED`, so the table is complete and honest.
+
+Conventions (addresses lower-case hex, `<chain>` = chain id):
+- portfolio token asset `PTK:<chain>:<token>` (scale 18); ERC-20s held by Kogi contracts
+  `ERC20:<chain>:<address>` (scale = decimals()); native coin `ETH:<chain>` (scale 18).
+- Stablecoins are mirrored only where they touch a Kogi contract; the outside side is
+  `external:<chain>:world` (the counterparty address is in the entry's metadata).
+- Idempotency key = external reference = `<chain>:<tx hash>:<log index>[.<n>]@<block hash[2:14]>`.
+  The block-hash suffix is there because the ledger keeps external references unique: after
+  a reorg, the SAME transaction re-included in another block must post a NEW entry (the old
+  one was reversed), while a re-run over the same block replays the same key (exactly once).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from ledger import EntryRequest, Leg, Side, transfer_legs
+
+ZERO_ADDRESS = "0x" + "00" * 20
+MAX_MESSAGE_CHARS = 1_000
+"""Donation messages are copied into metadata up to this length (ledger metadata is bounded)."""
+FEES_ACCOUNT = "platform:fees"
+
+
+@dataclass(frozen=True)
+class ChainEvent:
+    """One decoded log with its position on the chain."""
+
+    chain_id: int
+    address: str
+    contract_kind: str
+    name: str
+    args: Mapping[str, Any]
+    block_number: int
+    block_hash: str
+    block_timestamp_s: int
+    tx_hash: str
+    log_index: int
+
+    @property
+    def ref(self) -> str:
+        return f"{self.chain_id}:{self.tx_hash}:{self.log_index}"
+
+
+@dataclass(frozen=True)
+class ContractInfo:
+    """What the indexer knows about the emitting contract (from discovery)."""
+
+    chain_id: int
+    address: str
+    kind: str
+    portfolio_id: int | None = None
+    asset_address: str | None = None
+    """The ERC-20 it holds for Kogi: a round's stablecoin, a token's revenue token."""
+
+
+# ------------------------------------------------------------------ account and asset codes
+
+
+def token_asset(chain_id: int, token: str) -> str:
+    return f"PTK:{chain_id}:{token.lower()}"
+
+
+def erc20_asset(chain_id: int, token: str) -> str:
+    return f"ERC20:{chain_id}:{token.lower()}"
+
+
+def native_asset(chain_id: int) -> str:
+    return f"ETH:{chain_id}"
+
+
+def holder_account(chain_id: int, address: str) -> str:
+    return f"holder:{chain_id}:{address.lower()}"
+
+
+def mint_account(chain_id: int) -> str:
+    return f"chain:{chain_id}:mint"
+
+
+def world_account(chain_id: int) -> str:
+    return f"external:{chain_id}:world"
+
+
+def escrow_account(chain_id: int, round_address: str) -> str:
+    return f"round:{chain_id}:{round_address.lower()}:escrow"
+
+
+def pool_account(chain_id: int, token: str) -> str:
+    return f"distribution:{chain_id}:{token.lower()}:pool"
+
+
+def treasury_account(chain_id: int, portfolio_id: int) -> str:
+    return f"portfolio:{chain_id}:{portfolio_id}:treasury"
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def _entry(event: ChainEvent, kind: str, legs: tuple[Leg, ...], extra: dict[str, Any], suffix: str = "") -> EntryRequest:
+    key = f"{event.ref}{suffix}@{event.block_hash[2:14]}"
+    metadata = {
+        "chain_id": event.chain_id, "block_number": event.block_number, "block_hash": event.block_hash,
+        "tx_hash": event.tx_hash, "log_index": event.log_index, "contract": event.address,
+        "event": f"{event.contract_kind}.{event.name}", **extra,
+    }
+    return EntryRequest(
+        idempotency_key=key, kind=kind, legs=legs, external_ref=key, metadata=metadata,
+        effective_at=datetime.fromtimestamp(event.block_timestamp_s, tz=timezone.utc),
+    )
+
+
+def _addr(value: Any) -> str:
+    return str(value).lower()
+
+
+def _held_asset(event: ChainEvent, contract: ContractInfo) -> str:
+    if contract.asset_address is None or contract.asset_address == ZERO_ADDRESS:
+        raise ValueError(f"{contract.kind} {contract.address} holds no ERC-20 but emitted {event.name}")
+    return erc20_asset(event.chain_id, contract.asset_address)
+
+
+# --------------------------------------------------------------------------- mappings
+
+
+def map_token_transfer(event: ChainEvent, contract: ContractInfo) -> list[EntryRequest]:
+    """Mint: mint account → holder; burn: holder → mint account; otherwise holder → holder."""
+    chain, value = event.chain_id, int(event.args["value"])
+    sender, receiver = _addr(event.args["from"]), _addr(event.args["to"])
+    if value == 0 or sender == receiver:
+        return []  # no value moves: nothing to mirror (the ledger refuses zero amounts)
+    asset = token_asset(chain, event.address)
+    extra = {"from": sender, "to": receiver}
+    if sender == ZERO_ADDRESS:
+        return [_entry(event, "mint", transfer_legs(mint_account(chain), holder_account(chain, receiver), asset, value), extra)]
+    if receiver == ZERO_ADDRESS:
+        return [_entry(event, "burn", transfer_legs(holder_account(chain, sender), mint_account(chain), asset, value), extra)]
+    return [_entry(event, "transfer", transfer_legs(
+        holder_account(chain, sender), holder_account(chain, receiver), asset, value), extra)]
+
+
+def map_revenue_deposited(event: ChainEvent, contract: ContractInfo) -> list[EntryRequest]:
+    amount = int(event.args["amountCredited"])
+    if amount == 0:
+        return []
+    legs = transfer_legs(world_account(event.chain_id), pool_account(event.chain_id, event.address),
+                         _held_asset(event, contract), amount)
+    return [_entry(event, "distribution", legs, {"depositor": _addr(event.args["depositor"])})]
+
+
+def map_revenue_claimed(event: ChainEvent, contract: ContractInfo) -> list[EntryRequest]:
+    amount = int(event.args["amount"])
+    if amount == 0:
+        return []
+    legs = transfer_legs(pool_account(event.chain_id, event.address), world_account(event.chain_id),
+                         _held_asset(event, contract), amount)
+    return [_entry(event, "claim", legs, {"holder": _addr(event.args["holder"])})]
+
+
+def map_dust_swept(event: ChainEvent, contract: ContractInfo) -> list[EntryRequest]:
+    amount = int(event.args["amount"])
+    if amount == 0:
+        return []
+    legs = transfer_legs(pool_account(event.chain_id, event.address), world_account(event.chain_id),
+                         _held_asset(event, contract), amount)
+    return [_entry(event, "dust_sweep", legs, {"to": _addr(event.args["to"])})]
+
+
+def map_invested(event: ChainEvent, contract: ContractInfo) -> list[EntryRequest]:
+    amount = int(event.args["amount"])
+    if amount == 0:
+        return []
+    legs = transfer_legs(world_account(event.chain_id), escrow_account(event.chain_id, event.address),
+                         _held_asset(event, contract), amount)
+    return [_entry(event, "investment", legs, {"investor": _addr(event.args["investor"]),
+                                               "portfolio_id": contract.portfolio_id})]
+
+
+def map_refunded(event: ChainEvent, contract: ContractInfo) -> list[EntryRequest]:
+    amount = int(event.args["amount"])
+    if amount == 0:
+        return []
+    legs = transfer_legs(escrow_account(event.chain_id, event.address), world_account(event.chain_id),
+                         _held_asset(event, contract), amount)
+    return [_entry(event, "refund", legs, {"investor": _addr(event.args["investor"])})]
+
+
+def map_milestone_released(event: ChainEvent, contract: ContractInfo) -> list[EntryRequest]:
+    """gross leaves escrow: net to the portfolio treasury, fee to platform fees (one entry)."""
+    gross, net, fee = int(event.args["gross"]), int(event.args["net"]), int(event.args["fee"])
+    if gross == 0:
+        return []
+    if contract.portfolio_id is None:
+        raise ValueError(f"round {contract.address} has no portfolio id: cannot name its treasury")
+    if gross != net + fee:
+        raise ValueError(f"MilestoneReleased gross {gross} != net {net} + fee {fee}")
+    asset = _held_asset(event, contract)
+    legs = [Leg(escrow_account(event.chain_id, event.address), asset, Side.DEBIT, gross)]
+    if net:
+        legs.append(Leg(treasury_account(event.chain_id, contract.portfolio_id), asset, Side.CREDIT, net))
+    if fee:
+        legs.append(Leg(FEES_ACCOUNT, asset, Side.CREDIT, fee))
+    return [_entry(event, "milestone_release", tuple(legs), {
+        "milestone": int(event.args["index"]), "treasury": _addr(event.args["treasury"]),
+        "fee_recipient": _addr(event.args["feeRecipient"]), "portfolio_id": contract.portfolio_id,
+    })]
+
+
+DONATION_KINDS = {0: "donation", 1: "tip", 2: "gift"}
+
+
+def map_donated(event: ChainEvent, contract: ContractInfo) -> list[EntryRequest]:
+    """The router forwards at once: world → treasury (net) and → platform fees (fee)."""
+    gross, net, fee = int(event.args["gross"]), int(event.args["net"]), int(event.args["fee"])
+    if gross == 0:
+        return []
+    if gross != net + fee:
+        raise ValueError(f"Donated gross {gross} != net {net} + fee {fee}")
+    token = _addr(event.args["token"])
+    asset = native_asset(event.chain_id) if token == ZERO_ADDRESS else erc20_asset(event.chain_id, token)
+    portfolio_id = int(event.args["portfolioId"])
+    legs = [Leg(world_account(event.chain_id), asset, Side.DEBIT, gross)]
+    if net:
+        legs.append(Leg(treasury_account(event.chain_id, portfolio_id), asset, Side.CREDIT, net))
+    if fee:
+        legs.append(Leg(FEES_ACCOUNT, asset, Side.CREDIT, fee))
+    anonymous = bool(event.args["isAnonymous"])
+    return [_entry(event, "donation", tuple(legs), {
+        "donation_kind": DONATION_KINDS.get(int(event.args["kind"]), str(event.args["kind"])),
+        "donor": None if anonymous else _addr(event.args["donor"]), "anonymous": anonymous,
+        "message": str(event.args["message"])[:MAX_MESSAGE_CHARS], "portfolio_id": portfolio_id,
+    })]
+
+
+Handler = Callable[[ChainEvent, ContractInfo], list[EntryRequest]]
+
+
+@dataclass(frozen=True)
+class EventMapping:
+    contract_kind: str
+    event: str
+    entry_kind: str
+    legs: str
+    """Human description of the legs, for MAPPING.md."""
+    handler: Handler = field(repr=False)
+
+
+MAPPINGS: tuple[EventMapping, ...] = (
+    EventMapping("token", "Transfer", "mint", "from = 0: `chain:<chain>:mint` → `holder:<chain>:<to>` in `PTK:<chain>:<token>` (round token claims too)", map_token_transfer),
+    EventMapping("token", "Transfer", "burn", "to = 0: `holder:<chain>:<from>` → `chain:<chain>:mint` in `PTK:<chain>:<token>`", map_token_transfer),
+    EventMapping("token", "Transfer", "transfer", "`holder:<chain>:<from>` → `holder:<chain>:<to>` in `PTK:<chain>:<token>` (forced transfers too)", map_token_transfer),
+    EventMapping("token", "RevenueDeposited", "distribution", "`external:<chain>:world` → `distribution:<chain>:<token>:pool`, amountCredited in the revenue token", map_revenue_deposited),
+    EventMapping("token", "RevenueClaimed", "claim", "`distribution:<chain>:<token>:pool` → `external:<chain>:world` (holder in metadata)", map_revenue_claimed),
+    EventMapping("token", "DustSwept", "dust_sweep", "`distribution:<chain>:<token>:pool` → `external:<chain>:world` (recipient in metadata)", map_dust_swept),
+    EventMapping("round", "Invested", "investment", "`external:<chain>:world` → `round:<chain>:<round>:escrow` in the round's stablecoin", map_invested),
+    EventMapping("round", "Refunded", "refund", "`round:<chain>:<round>:escrow` → `external:<chain>:world`", map_refunded),
+    EventMapping("round", "MilestoneReleased", "milestone_release", "`round:<chain>:<round>:escrow` (gross) → `portfolio:<chain>:<pid>:treasury` (net) + `platform:fees` (fee)", map_milestone_released),
+    EventMapping("donation_router", "Donated", "donation", "`external:<chain>:world` (gross) → `portfolio:<chain>:<pid>:treasury` (net) + `platform:fees` (fee) in `ERC20:<chain>:<token>` or `ETH:<chain>`; kind donation/tip/gift, message, anonymity in metadata", map_donated),
+)
+
+HANDLERS: dict[tuple[str, str], Handler] = {(m.contract_kind, m.event): m.handler for m in MAPPINGS}
+
+DISCOVERY_EVENTS: dict[tuple[str, str], str] = {
+    ("factory", "PortfolioCreated"): "registers the portfolio's token, round, splitter and rights token for following",
+}
+
+NO_LEDGER_EFFECT: dict[tuple[str, str], str] = {
+    ("token", "ForcedTransfer"): "the token emits a Transfer with the same parties and amount",
+    ("token", "ClaimableMoved"): "re-assigns claimable revenue inside the pool; the pool's holdings do not change",
+    ("token", "ExclusionSet"): "accrual bookkeeping only",
+    ("round", "TokensClaimed"): "the token's mint Transfer (from = 0) records the tokens",
+    ("round", "RoundInitialized"): "configuration; the indexer reads the stablecoin at discovery",
+    ("round", "RoundFinalized"): "outcome marker; money moves with Refunded / MilestoneReleased",
+    ("round", "RoundCancelled"): "state change; refunds move money",
+    ("round", "MilestoneApproved"): "approval only",
+    ("donation_router", "PortfolioRegistered"): "configuration",
+    ("donation_router", "TreasuryChanged"): "configuration",
+}
+
+NOT_YET_MAPPED: dict[str, str] = {
+    "splitter": "PaymentReceived / PaymentReleased (plain transfers to the splitter need ERC-20 Transfer mirroring)",
+    "rights_token": "RightCreated / TransferSingle / TransferBatch (rights-token assets)",
+    "anchor": "LedgerAnchored (anchors are proofs, not value; to be linked to journal ranges)",
+}
+
+
+def followed_events() -> set[tuple[str, str]]:
+    """(contract kind, event) pairs whose logs the follower fetches."""
+    return set(HANDLERS) | set(DISCOVERY_EVENTS)
+
+
+def entries_for(event: ChainEvent, contract: ContractInfo) -> list[EntryRequest]:
+    handler = HANDLERS.get((event.contract_kind, event.name))
+    return handler(event, contract) if handler is not None else []
+
+
+def render_mapping_markdown() -> str:
+    """The Markdown of indexer/MAPPING.md, generated from the tables above."""
+    lines = [
+        "# Chain events → ledger entries",
+        "",
+        "Generated from `indexer/mapping.py` by `python -m indexer.mapping > indexer/MAPPING.md`;",
+        "`tests/indexer/test_mapping.py` fails when the two differ.",
+        "",
+        "Idempotency key = external reference = `<chain>:<tx hash>:<log index>[.<n>]@<block hash[2:14]>`",
+        "(the block-hash part lets a transaction re-included by a reorg post anew after its old entry",
+        "was reversed). Stablecoins are mirrored only where they touch Kogi contracts; the outside",
+        "side is `external:<chain>:world`. Effective time = block timestamp.",
+        "",
+        "| Contract | Event | Entry kind | Legs (debit → credit) |",
+        "|---|---|---|---|",
+    ]
+    for m in MAPPINGS:
+        lines.append(f"| {m.contract_kind} | {m.event} | `{m.entry_kind}` | {m.legs} |")
+    lines += ["", "## Discovery", "", "| Contract | Event | Effect |", "|---|---|---|"]
+    for (kind, name), effect in sorted(DISCOVERY_EVENTS.items()):
+        lines.append(f"| {kind} | {name} | {effect} |")
+    lines += ["", "## Events with no ledger effect", "", "| Contract | Event | Why |", "|---|---|---|"]
+    for (kind, name), why in sorted(NO_LEDGER_EFFECT.items()):
+        lines.append(f"| {kind} | {name} | {why} |")
+    lines += ["", "## Not mapped yet", "", "| Contract | Events |", "|---|---|"]
+    for kind, what in sorted(NOT_YET_MAPPED.items()):
+        lines.append(f"| {kind} | {what} |")
+    lines += [
+        "",
+        "Role, pause, delegation, approval and initialisation events move no value and are not fetched.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(render_mapping_markdown(), end="")

@@ -1,0 +1,63 @@
+"""The indexer's own tables (SQLAlchemy 2 typed models), kept apart from the ledger's.
+
+They live in the ledger's database (so the cursor and the entries it vouches for are
+backed up together) but have their own metadata and their own Alembic chain
+(`indexer/migrations`, version table `alembic_version_indexer`): the ledger never
+learns about chains.
+
+- indexer_cursors: per chain, the last processed block and its hash.
+- indexer_blocks: hashes of the recent processed blocks (the reorg window); pruned.
+- indexer_block_entries: which ledger entries each recent block produced, so a reorg can
+  reverse exactly those (logs of orphaned blocks can no longer be fetched); pruned.
+- indexer_contracts: Kogi contracts to follow, from the manifest and factory events.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, DateTime, Index, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class IndexerBase(DeclarativeBase):
+    pass
+
+
+class CursorRow(IndexerBase):
+    __tablename__ = "indexer_cursors"
+    chain_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    last_block: Mapped[int] = mapped_column(BigInteger)
+    last_block_hash: Mapped[str] = mapped_column(String(66))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class BlockRow(IndexerBase):
+    __tablename__ = "indexer_blocks"
+    chain_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    number: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[str] = mapped_column(String(66))
+    parent_hash: Mapped[str] = mapped_column(String(66))
+
+
+class BlockEntryRow(IndexerBase):
+    __tablename__ = "indexer_block_entries"
+    __table_args__ = (Index("ix_indexer_block_entries_block", "chain_id", "block_number"),)
+    chain_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    entry_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    block_hash: Mapped[str] = mapped_column(String(66))
+    ordinal: Mapped[int] = mapped_column(BigInteger)
+    """Posting order inside the block: reversals run newest first so no balance dips below zero."""
+
+
+class ContractRow(IndexerBase):
+    __tablename__ = "indexer_contracts"
+    chain_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    address: Mapped[str] = mapped_column(String(42), primary_key=True)
+    """Lower-case hex address."""
+    kind: Mapped[str] = mapped_column(String(32))
+    """factory, donation_router, anchor, registry, token, round, splitter, rights_token."""
+    portfolio_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    discovered_at_block: Mapped[int] = mapped_column(BigInteger)
+    asset_address: Mapped[str | None] = mapped_column(String(42), nullable=True)
+    """The ERC-20 the contract holds for Kogi: a round's stablecoin, a token's revenue token."""

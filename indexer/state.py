@@ -1,0 +1,152 @@
+"""The indexer's persistent state (cursor, recent blocks, their entries, followed contracts).
+
+Every change of the cursor happens in one transaction together with the block hashes and
+entry ids of the blocks it passes, so the cursor never points past what is recorded.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.engine import Connection
+
+from indexer.mapping import ContractInfo
+from indexer.rpc import BlockHeader
+from indexer.schema import BlockEntryRow, BlockRow, ContractRow, CursorRow
+from ledger.database import Database
+
+cursors_t = CursorRow.__table__
+blocks_t = BlockRow.__table__
+block_entries_t = BlockEntryRow.__table__
+contracts_t = ContractRow.__table__
+
+
+@dataclass(frozen=True)
+class Cursor:
+    chain_id: int
+    last_block: int
+    last_block_hash: str
+
+
+@dataclass(frozen=True)
+class BlockEntry:
+    entry_id: str
+    block_number: int
+    block_hash: str
+    ordinal: int = 0
+
+
+class IndexerState:
+    """Reads and writes of the indexer tables for one chain."""
+
+    def __init__(self, database: Database, chain_id: int) -> None:
+        self.db = database
+        self.chain_id = chain_id
+
+    def _insert_ignore(self, table: object) -> object:
+        dialect = pg_dialect if self.db.dialect == "postgresql" else sqlite_dialect
+        return dialect.insert(table).on_conflict_do_nothing()  # type: ignore[attr-defined]
+
+    # ------------------------------------------------------------------- cursor
+
+    def cursor(self) -> Cursor | None:
+        with self.db.read() as conn:
+            row = conn.execute(select(cursors_t).where(cursors_t.c.chain_id == self.chain_id)).first()
+        return None if row is None else Cursor(self.chain_id, int(row.last_block), row.last_block_hash)
+
+    def _set_cursor(self, conn: Connection, number: int, block_hash: str) -> None:
+        values = dict(last_block=number, last_block_hash=block_hash, updated_at=datetime.now(timezone.utc))
+        updated = conn.execute(cursors_t.update().where(cursors_t.c.chain_id == self.chain_id).values(**values))
+        if updated.rowcount == 0:
+            conn.execute(cursors_t.insert().values(chain_id=self.chain_id, **values))
+
+    def start(self, number: int, block_hash: str, parent_hash: str) -> None:
+        """First cursor of a chain: the block before the first one to scan."""
+        def work(conn: Connection) -> None:
+            if conn.execute(select(cursors_t.c.chain_id).where(cursors_t.c.chain_id == self.chain_id)).first():
+                return
+            self._set_cursor(conn, number, block_hash)
+            conn.execute(blocks_t.insert().values(chain_id=self.chain_id, number=number, hash=block_hash,
+                                                  parent_hash=parent_hash))
+
+        self.db.run_write(work, retry_on_integrity=True)
+
+    def advance(
+        self, to_block: BlockHeader, headers: Iterable[BlockHeader], entries: Sequence[BlockEntry], keep_from_block: int
+    ) -> None:
+        """Move the cursor to `to_block`, record recent hashes and entries, prune older ones."""
+        def work(conn: Connection) -> None:
+            rows = [dict(chain_id=self.chain_id, number=h.number, hash=h.hash, parent_hash=h.parent_hash)
+                    for h in headers]
+            if rows:
+                conn.execute(self._insert_ignore(blocks_t), rows)
+            if entries:
+                conn.execute(self._insert_ignore(block_entries_t), [
+                    dict(chain_id=self.chain_id, entry_id=e.entry_id, block_number=e.block_number, block_hash=e.block_hash,
+                         ordinal=e.ordinal)
+                    for e in entries
+                ])
+            conn.execute(delete(blocks_t).where(blocks_t.c.chain_id == self.chain_id, blocks_t.c.number < keep_from_block))
+            conn.execute(delete(block_entries_t).where(
+                block_entries_t.c.chain_id == self.chain_id, block_entries_t.c.block_number < keep_from_block))
+            self._set_cursor(conn, to_block.number, to_block.hash)
+
+        self.db.run_write(work)
+
+    def rewind(self, ancestor: int, ancestor_hash: str) -> None:
+        """After a reorg's reversals: forget everything above the common ancestor."""
+        def work(conn: Connection) -> None:
+            conn.execute(delete(blocks_t).where(blocks_t.c.chain_id == self.chain_id, blocks_t.c.number > ancestor))
+            conn.execute(delete(block_entries_t).where(
+                block_entries_t.c.chain_id == self.chain_id, block_entries_t.c.block_number > ancestor))
+            conn.execute(delete(contracts_t).where(
+                contracts_t.c.chain_id == self.chain_id, contracts_t.c.discovered_at_block > ancestor))
+            self._set_cursor(conn, ancestor, ancestor_hash)
+
+        self.db.run_write(work)
+
+    # ------------------------------------------------------------------- blocks
+
+    def recent_blocks(self) -> dict[int, str]:
+        with self.db.read() as conn:
+            rows = conn.execute(select(blocks_t.c.number, blocks_t.c.hash).where(blocks_t.c.chain_id == self.chain_id))
+            return {int(row.number): row.hash for row in rows}
+
+    def entries_after(self, block_number: int) -> list[BlockEntry]:
+        """Entries of blocks above `block_number`, newest block first (the order to reverse them)."""
+        with self.db.read() as conn:
+            rows = conn.execute(
+                select(block_entries_t).where(block_entries_t.c.chain_id == self.chain_id,
+                                              block_entries_t.c.block_number > block_number)
+                .order_by(block_entries_t.c.block_number.desc(), block_entries_t.c.ordinal.desc())
+            )
+            return [BlockEntry(row.entry_id, int(row.block_number), row.block_hash, int(row.ordinal)) for row in rows]
+
+    # ---------------------------------------------------------------- contracts
+
+    def add_contracts(self, contracts: Sequence[tuple[ContractInfo, int]]) -> None:
+        """Register (contract, discovered at block) pairs; known addresses are left as they are."""
+        if not contracts:
+            return
+
+        def work(conn: Connection) -> None:
+            conn.execute(self._insert_ignore(contracts_t), [
+                dict(chain_id=self.chain_id, address=c.address.lower(), kind=c.kind, portfolio_id=c.portfolio_id,
+                     discovered_at_block=block, asset_address=c.asset_address.lower() if c.asset_address else None)
+                for c, block in contracts
+            ])
+
+        self.db.run_write(work, retry_on_integrity=True)
+
+    def contracts(self) -> dict[str, ContractInfo]:
+        with self.db.read() as conn:
+            rows = conn.execute(select(contracts_t).where(contracts_t.c.chain_id == self.chain_id))
+            return {
+                row.address: ContractInfo(self.chain_id, row.address, row.kind,
+                                          None if row.portfolio_id is None else int(row.portfolio_id), row.asset_address)
+                for row in rows
+            }

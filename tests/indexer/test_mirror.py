@@ -1,0 +1,77 @@
+"""Token and funding-round events are mirrored into the ledger exactly, on both backends."""
+from __future__ import annotations
+
+from indexer.mapping import escrow_account, erc20_asset, holder_account, mint_account, token_asset, treasury_account, world_account
+from indexer.reconcile import reconcile
+from ledger import LedgerStore
+from indexer.rpc import RpcClient
+from tests.indexer.conftest import TOKEN, USDC, Stack, make_follower
+
+
+def balance(store: LedgerStore, account: str, asset: str) -> int:
+    return store.get_balance("main", account, asset).posted_units
+
+
+def test_token_mint_transfer_burn_are_mirrored_exactly(stack: Stack, store: LedgerStore, rpc: RpcClient) -> None:
+    a, b = stack.investors[0], stack.investors[1]
+    stack.send(stack.token.functions.mint(a, 100 * TOKEN))
+    stack.send(stack.token.functions.transfer(b, 30 * TOKEN), a)
+    stack.send(stack.token.functions.burn(b, 5 * TOKEN))
+
+    follower = make_follower(store, rpc, stack, confirmations=0)
+    follower.sync(deadline_s=60)
+
+    chain = stack.w3.eth.chain_id
+    asset = token_asset(chain, stack.token.address)
+    assert balance(store, holder_account(chain, a), asset) == 70 * TOKEN
+    assert balance(store, holder_account(chain, b), asset) == 25 * TOKEN
+    # the mint account is equity: minted supply shows as a negative balance
+    assert balance(store, mint_account(chain), asset) == -95 * TOKEN
+    kinds = sorted(e.kind for e in store.list_entries("main", limit=100))
+    assert kinds == ["burn", "mint", "transfer"]
+    assert store.trial_balance("main").balanced and store.verify("main").ok
+    assert reconcile(store, rpc, chain_id=chain).differences == []
+
+
+def test_funding_round_invest_refund_release_are_mirrored(stack: Stack, store: LedgerStore, rpc: RpcClient) -> None:
+    r = stack.round
+    first, second = stack.investors[0], stack.investors[1]
+    stack.invest(first, 600 * USDC, nonce=1)
+    stack.invest(second, 400 * USDC, nonce=2)  # hard cap 1,000 reached: the round succeeded
+    stack.send(r.functions.claimTokens(), first)
+    stack.send(r.functions.approveMilestoneAsIssuer(0))
+    stack.send(r.functions.approveMilestoneAsArbiter(0), stack.arbiter)
+    stack.send(r.functions.releaseMilestone(0))
+
+    follower = make_follower(store, rpc, stack, confirmations=0)
+    follower.sync(deadline_s=60)
+
+    chain = stack.w3.eth.chain_id
+    usdc = erc20_asset(chain, stack.stablecoin.address)
+    escrow = escrow_account(chain, r.address)
+    assert store.get_asset("main", usdc).scale == 6
+    assert balance(store, escrow, usdc) == 500 * USDC  # half released
+    assert balance(store, treasury_account(chain, stack.portfolio.portfolio_id), usdc) == 500 * USDC * 9_750 // 10_000
+    assert balance(store, "platform:fees", usdc) == 500 * USDC * 250 // 10_000
+    assert balance(store, world_account(chain), usdc) == 1_000 * USDC  # asset type: debit-normal
+    assert balance(store, holder_account(chain, first), token_asset(chain, stack.token.address)) == \
+        stack.token.functions.balanceOf(first).call()
+    assert stack.stablecoin.functions.balanceOf(r.address).call() == 500 * USDC
+    assert reconcile(store, rpc, chain_id=chain).differences == []
+
+
+def test_refunds_of_a_cancelled_round_are_mirrored(stack: Stack, store: LedgerStore, rpc: RpcClient) -> None:
+    r = stack.round
+    investor = stack.investors[2]
+    stack.invest(investor, 50 * USDC, nonce=7)
+    stack.send(r.functions.cancel())
+    stack.send(r.functions.claimRefund(), investor)
+
+    make_follower(store, rpc, stack, confirmations=0).sync(deadline_s=60)
+
+    chain = stack.w3.eth.chain_id
+    usdc = erc20_asset(chain, stack.stablecoin.address)
+    assert balance(store, escrow_account(chain, r.address), usdc) == 0
+    kinds = sorted(e.kind for e in store.list_entries("main", limit=100))
+    assert kinds == ["investment", "refund"]
+    assert reconcile(store, rpc, chain_id=chain).differences == []
