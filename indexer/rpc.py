@@ -24,6 +24,9 @@ MAX_ADDRESSES_PER_FILTER = 500
 """Providers cap the address list of one filter; larger sets are split into several calls."""
 MAX_HEADERS_PER_BATCH = 100
 """Headers per JSON-RPC batch request (providers cap batch sizes at 100-1,000)."""
+SUCCESSES_BEFORE_PROBING = 16
+"""After a refusal the range stays below the refused size; it probes higher again only after
+this many successes in a row (so a provider limit costs one refusal, not one per window)."""
 MAX_SHRINK_ATTEMPTS = 40
 """Consecutive range reductions before giving up on one window (1 block is the floor anyway)."""
 
@@ -94,6 +97,8 @@ class RpcClient:
         self._ids = itertools.count(1)
         self.log_range_blocks = max(MIN_LOG_RANGE_BLOCKS, min(initial_log_range_blocks, max_log_range_blocks))
         self.max_log_range_blocks = max_log_range_blocks
+        self._ceiling_blocks = max_log_range_blocks
+        self._successes = 0
         self.requests_sent = 0
         """HTTP requests made (a batch counts once): lets tests prove "one request per batch"."""
 
@@ -205,6 +210,7 @@ class RpcClient:
                 if not _is_range_error(exc) or shrinks >= MAX_SHRINK_ATTEMPTS:
                     raise
                 shrinks += 1
+                self._successes = 0
                 hint = range_hint(exc)
                 if hint is not None and hint[0] == start and hint[1] < end:
                     self.log_range_blocks = max(MIN_LOG_RANGE_BLOCKS, hint[1] - hint[0] + 1)
@@ -212,12 +218,20 @@ class RpcClient:
                     raise  # a single block cannot be split further
                 else:
                     self.log_range_blocks = max(MIN_LOG_RANGE_BLOCKS, (end - start + 1) // 2)
+                self._ceiling_blocks = self.log_range_blocks
                 continue
             shrinks = 0
             logs.extend(found)
             start = end + 1
-            self.log_range_blocks = min(self.max_log_range_blocks, self.log_range_blocks * LOG_RANGE_GROWTH_FACTOR)
+            self._grow()
         return logs
+
+    def _grow(self) -> None:
+        self._successes += 1
+        if self._successes >= SUCCESSES_BEFORE_PROBING:
+            self._successes = 0
+            self._ceiling_blocks = min(self.max_log_range_blocks, self._ceiling_blocks * LOG_RANGE_GROWTH_FACTOR)
+        self.log_range_blocks = min(self._ceiling_blocks, self.log_range_blocks * LOG_RANGE_GROWTH_FACTOR)
 
     def eth_call(self, to: str, data: str, block: int | None = None) -> str:
         return str(self.call("eth_call", [{"to": to, "data": data}, "latest" if block is None else _hex(block)]))

@@ -1,0 +1,154 @@
+"""Reorgs inside the window are undone exactly; deeper ones stop the follower; restarts resume
+from the cursor without duplicates, even after a crash between posting and the cursor write."""
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from web3 import Web3
+from web3.exceptions import BlockNotFound
+
+from indexer.follower import ReorgTooDeep
+from indexer.mapping import holder_account, token_asset
+from indexer.reconcile import reconcile
+from indexer.rpc import RpcClient
+from ledger import Entry, LedgerStore
+from tests.indexer.conftest import TOKEN, Stack, make_follower
+
+
+def all_entries(store: LedgerStore) -> list[Entry]:
+    entries: list[Entry] = []
+    while True:
+        page = store.list_entries("main", after_sequence=entries[-1].sequence if entries else 0, limit=1_000)
+        entries.extend(page)
+        if len(page) < 1_000:
+            return entries
+
+
+def canonical_hash(w3: Web3, number: int) -> str | None:
+    try:
+        return "0x" + w3.eth.get_block(number)["hash"].hex().removeprefix("0x")
+    except BlockNotFound:
+        return None
+
+
+def assert_ledger_matches_canonical_chain(store: LedgerStore, w3: Web3) -> None:
+    """Every entry of an orphaned block is reversed; no entry of a canonical block is."""
+    entries = all_entries(store)
+    reversed_ids = {e.reverses_entry_id for e in entries if e.reverses_entry_id}
+    for entry in entries:
+        if entry.reverses_entry_id is not None:
+            continue
+        orphaned = canonical_hash(w3, entry.metadata["block_number"]) != entry.metadata["block_hash"]
+        assert (entry.id in reversed_ids) == orphaned, (entry.kind, entry.metadata)
+
+
+def snapshot(w3: Web3) -> str:
+    return str(w3.provider.make_request("evm_snapshot", [])["result"])
+
+
+def revert(w3: Web3, snapshot_id: str) -> None:
+    assert w3.provider.make_request("evm_revert", [snapshot_id])["result"] is True
+
+
+def holder_units(store: LedgerStore, stack: Stack, who: str) -> int:
+    chain = stack.w3.eth.chain_id
+    return store.get_balance("main", holder_account(chain, who), token_asset(chain, stack.token.address)).posted_units
+
+
+def test_reorg_of_depth_1_reverses_the_orphaned_entry(stack: Stack, store: LedgerStore, rpc: RpcClient) -> None:
+    a, b = stack.investors[0], stack.investors[1]
+    stack.send(stack.token.functions.mint(a, 10 * TOKEN))
+    follower = make_follower(store, rpc, stack, confirmations=3)
+    follower.sync(deadline_s=60)
+    fork_point = snapshot(stack.w3)
+    stack.send(stack.token.functions.mint(a, 7 * TOKEN))  # will be orphaned
+    follower.sync(deadline_s=60)
+    assert holder_units(store, stack, a) == 17 * TOKEN
+
+    revert(stack.w3, fork_point)
+    stack.send(stack.token.functions.mint(b, 5 * TOKEN))  # the canonical block at the same height
+    follower.sync(deadline_s=60)
+
+    assert holder_units(store, stack, a) == 10 * TOKEN
+    assert holder_units(store, stack, b) == 5 * TOKEN
+    assert_ledger_matches_canonical_chain(store, stack.w3)
+    assert reconcile(store, rpc, chain_id=stack.w3.eth.chain_id).differences == []
+    assert store.verify("main").ok
+
+
+def test_reorg_of_depth_3_with_a_reincluded_transaction(stack: Stack, store: LedgerStore, rpc: RpcClient) -> None:
+    a, b, c = stack.investors[:3]
+    stack.send(stack.token.functions.mint(a, 50 * TOKEN))
+    follower = make_follower(store, rpc, stack, confirmations=3)
+    follower.sync(deadline_s=60)
+    fork_point = snapshot(stack.w3)
+    receipt = stack.send(stack.token.functions.transfer(b, 20 * TOKEN), a)
+    raw = stack.w3.provider.make_request("eth_getRawTransactionByHash", [receipt["transactionHash"].to_0x_hex()])["result"]
+    stack.send(stack.token.functions.transfer(c, 5 * TOKEN), b)
+    stack.send(stack.token.functions.burn(c, 1 * TOKEN))
+    follower.sync(deadline_s=60)
+    assert holder_units(store, stack, c) == 4 * TOKEN
+
+    revert(stack.w3, fork_point)
+    stack.w3.provider.make_request("eth_sendRawTransaction", [raw])  # same tx, new block
+    stack.send(stack.token.functions.mint(c, 2 * TOKEN))  # the new chain is one block shorter
+    follower.sync(deadline_s=60)
+
+    assert (holder_units(store, stack, a), holder_units(store, stack, b), holder_units(store, stack, c)) == (
+        30 * TOKEN, 20 * TOKEN, 2 * TOKEN)
+    assert_ledger_matches_canonical_chain(store, stack.w3)
+    assert reconcile(store, rpc, chain_id=stack.w3.eth.chain_id).differences == []
+    refs = [e.external_ref for e in all_entries(store) if e.external_ref]
+    assert len(refs) == len(set(refs))
+
+
+def test_reorg_deeper_than_the_window_stops_the_follower(stack: Stack, store: LedgerStore, rpc: RpcClient) -> None:
+    a = stack.investors[0]
+    follower = make_follower(store, rpc, stack, confirmations=1)
+    follower.sync(deadline_s=60)
+    fork_point = snapshot(stack.w3)
+    stack.send(stack.token.functions.mint(a, 1 * TOKEN))
+    stack.send(stack.token.functions.mint(a, 2 * TOKEN))
+    follower.sync(deadline_s=60)
+    before = len(all_entries(store))
+
+    revert(stack.w3, fork_point)
+    stack.w3.provider.make_request("anvil_mine", [3])
+    with pytest.raises(ReorgTooDeep, match="exceeds the confirmation window"):
+        follower.sync(deadline_s=60)
+    assert len(all_entries(store)) == before  # the ledger is left as it was, for a human to look at
+    with pytest.raises(ReorgTooDeep):  # and it stays stopped
+        make_follower(store, rpc, stack, confirmations=1).step()
+
+
+def test_restart_after_a_crash_between_posting_and_cursor_resumes_without_duplicates(
+    stack: Stack, store: LedgerStore, rpc: RpcClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for i in range(6):
+        stack.send(stack.token.functions.mint(stack.investors[i % 3], (i + 1) * TOKEN))
+    first = make_follower(store, rpc, stack, confirmations=2, max_blocks_per_step=3)
+    first.step()
+    first.step()
+
+    crashing = make_follower(LedgerStore(store.db), rpc, stack, confirmations=2, max_blocks_per_step=3)
+
+    def crash(*_args: Any, **_kwargs: Any) -> None:
+        raise KeyboardInterrupt("killed after posting, before the cursor moved")
+
+    monkeypatch.setattr(crashing.state, "advance", crash)
+    while True:  # step until a step actually posts, then dies
+        cursor_before = crashing.state.cursor()
+        try:
+            result = crashing.step()
+        except KeyboardInterrupt:
+            break
+        assert result.blocks, "the crash must hit a step that posts entries"
+    assert crashing.state.cursor() == cursor_before
+
+    make_follower(LedgerStore(store.db), rpc, stack, confirmations=2, max_blocks_per_step=3).sync(deadline_s=60)
+    entries = all_entries(store)
+    assert [e.kind for e in entries].count("mint") == 6
+    refs = [e.external_ref for e in entries]
+    assert len(refs) == len(set(refs))
+    assert reconcile(store, rpc, chain_id=stack.w3.eth.chain_id).differences == []
