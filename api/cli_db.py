@@ -17,6 +17,7 @@ def upgrade(
     """Apply migrations up to REVISION (idempotent)."""
     from sqlalchemy.exc import SQLAlchemyError
 
+    from indexer import migrate as indexer_migrate
     from ledger.config import LedgerSettings
     from ledger.database import Database
     from ledger.migrate import current_revision, upgrade as run_upgrade
@@ -26,6 +27,10 @@ def upgrade(
     try:
         run_upgrade(database.write_engine, revision)
         typer.echo(f"database at revision {current_revision(database.write_engine)}")
+        # The indexer's tables have their own Alembic chain (version table alembic_version_indexer);
+        # REVISION names a ledger revision, so the indexer always goes to its head.
+        indexer_migrate.upgrade(database.write_engine)
+        typer.echo(f"indexer schema at revision {indexer_migrate.current_revision(database.write_engine)}")
     except SQLAlchemyError as exc:
         fail(f"migration failed: {str(exc).splitlines()[0]}")
     finally:
