@@ -1,0 +1,139 @@
+"""`kogi indexer run` and `kogi reconcile`: mirror a chain into the ledger, and check it.
+
+Thin: parse options, build Database/LedgerStore/RpcClient, call indexer.follower or
+indexer.reconcile, print. Registered in api/cli.py.
+"""
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from api.cli_errors import fail
+
+indexer_app = typer.Typer(no_args_is_help=True)
+
+EXIT_DIFFERENCES = 1
+EXIT_REORG_TOO_DEEP = 3
+PROGRESS_EVERY_S = 5.0
+
+
+def _database_url(database_url: str | None) -> str:
+    from ledger.config import LedgerSettings
+
+    return database_url or LedgerSettings().database_url
+
+
+def _manifest(manifest: Path | None, chain_id: int) -> dict[str, Any]:
+    from contracts.manifest import ManifestError, read_manifest
+
+    try:
+        return read_manifest(manifest if manifest is not None else chain_id)
+    except ManifestError as exc:
+        fail(str(exc))
+
+
+@indexer_app.command("run")
+def run(
+    rpc_url: str = typer.Option(..., "--rpc-url", help="JSON-RPC URL of the chain (any provider)."),
+    manifest: Path | None = typer.Option(None, help="Deployment manifest (default .kogi/deployments/<chain id>.json)."),
+    confirmations: int | None = typer.Option(
+        None, min=0, help="Reorg window / finality depth in blocks (default per chain: anvil 5, mainnet 64, …)."),
+    once: bool = typer.Option(False, "--once", help="Catch up with the head, then exit."),
+    ledger: str = typer.Option("main", help="Ledger to post into."),
+    database_url: str | None = typer.Option(None, "--database-url", envvar="KOGI_DATABASE_URL",
+                                            help="SQLAlchemy URL (default: the embedded SQLite file)."),
+    max_blocks_per_step: int = typer.Option(10_000, min=1, max=100_000, help="Blocks per step (bounds memory)."),
+) -> None:
+    """Follow the chain into the ledger (posting provisionally, undoing reorgs inside the window)."""
+    import httpx
+
+    from indexer.follower import Follower, ReorgTooDeep
+    from indexer.rpc import RpcClient, RpcError
+    from ledger import Database, LedgerStore
+
+    rpc = RpcClient(rpc_url)
+    database = Database(_database_url(database_url))
+    stopping = {"now": False}
+
+    def stop(_signum: int, _frame: Any) -> None:
+        stopping["now"] = True
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        chain_id = rpc.chain_id()
+        follower = Follower(LedgerStore(database), rpc, _manifest(manifest, chain_id), ledger=ledger,
+                            confirmations=confirmations, max_blocks_per_step=max_blocks_per_step)
+        follower.bootstrap()
+        typer.echo(f"indexing chain {chain_id} into ledger {ledger!r} (confirmations {follower.confirmations})")
+        started, blocks, entries, last_report = time.monotonic(), 0, 0, 0.0
+        while not stopping["now"]:
+            result = follower.step()
+            blocks += result.blocks
+            entries += result.entries_posted
+            cursor = follower.state.cursor()
+            head = rpc.head()
+            lag = head - cursor.last_block if cursor else head
+            now = time.monotonic()
+            if result.reorg_depth:
+                typer.echo(f"reorg of depth {result.reorg_depth}: rewound to block {result.to_block}")
+            if now - last_report >= PROGRESS_EVERY_S or (once and lag <= 0):
+                rate = blocks / max(now - started, 1e-9)
+                typer.echo(f"block {cursor.last_block if cursor else '-'} / head {head}: lag {lag}, "
+                           f"{entries} entries, {rate:.1f} blocks/s")
+                last_report = now
+            if lag <= 0 and not result.reorg_depth:
+                if once:
+                    break
+                time.sleep(0.5)
+    except ReorgTooDeep as exc:
+        fail(str(exc), EXIT_REORG_TOO_DEEP)
+    except (RpcError, httpx.HTTPError) as exc:
+        fail(f"RPC error at {rpc_url}: {exc}")
+    except KeyboardInterrupt:
+        typer.echo("stopped")
+    finally:
+        rpc.close()
+        database.dispose()
+
+
+def reconcile(
+    rpc_url: str = typer.Option(..., "--rpc-url", help="JSON-RPC URL of the chain."),
+    block: int | None = typer.Option(None, min=0, help="Block to compare at (default: the indexed block)."),
+    ledger: str = typer.Option("main", help="Ledger holding the mirror."),
+    database_url: str | None = typer.Option(None, "--database-url", envvar="KOGI_DATABASE_URL",
+                                            help="SQLAlchemy URL (default: the embedded SQLite file)."),
+) -> None:
+    """Compare every mirrored balance with the chain; print the table; exit 1 on any difference."""
+    import httpx
+
+    from indexer.reconcile import NotIndexed, reconcile as run_reconcile
+    from indexer.rpc import RpcClient, RpcError
+    from ledger import Database, LedgerStore
+
+    rpc = RpcClient(rpc_url)
+    database = Database(_database_url(database_url))
+    try:
+        report = run_reconcile(LedgerStore(database), rpc, chain_id=rpc.chain_id(), ledger=ledger, block=block)
+    except NotIndexed as exc:
+        fail(str(exc))
+    except (RpcError, httpx.HTTPError) as exc:
+        fail(f"RPC error at {rpc_url}: {exc}")
+    finally:
+        rpc.close()
+        database.dispose()
+    header = ("account", "asset", "ledger", "chain", "diff")
+    rows = [(r.account, r.asset, str(r.ledger_units), str(r.chain_units), str(r.diff_units)) for r in report.rows]
+    widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(header)]
+    typer.echo(f"chain {report.chain_id} at block {report.block}: {len(report.rows)} balances compared")
+    for row in [header, *rows]:
+        typer.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    differences = report.differences
+    if differences:
+        named = "; ".join(f"{r.account} {r.asset} diff {r.diff_units}" for r in differences[:5])
+        more = f" (and {len(differences) - 5} more)" if len(differences) > 5 else ""
+        fail(f"{len(differences)} difference(s): {named}{more}", EXIT_DIFFERENCES)
+    typer.echo("0 differences")
