@@ -170,9 +170,10 @@ class Follower:
         events = self._fetch_events(from_block, to_block)
         missing = sorted({e[0] for e in events} - set(headers))
         headers.update(self.rpc.get_headers(missing))
-        if any(headers[number].hash != block_hash for number, block_hash, _, _ in events):
-            return StepResult(from_block, cursor.last_block, 0)  # reorg while reading: retry
-        if self.rpc.get_headers([to_block])[to_block].hash != headers[to_block].hash:
+        if any(headers[number].hash != block_hash for number, block_hash, _, _ in events) or \
+                self.rpc.get_headers([to_block])[to_block].hash != headers[to_block].hash:
+            # the chain changed while we read it: nothing is posted, the next step starts over
+            self.state.forget_contracts_after(cursor.last_block)
             return StepResult(from_block, cursor.last_block, 0)
 
         contracts = self.state.contracts()
@@ -301,6 +302,7 @@ class Follower:
             raise ReorgTooDeep(message)
         orphaned = self.state.entries_after(ancestor)
         for item in orphaned:
+            self._warm_ledger_caches(item.entry_id)
             self.store.reverse(
                 self.ledger, item.entry_id, idempotency_key=f"reversal:{item.entry_id}",
                 reason=f"reorg: block {item.block_number} {item.block_hash} orphaned on chain {self.chain_id}",
@@ -309,6 +311,14 @@ class Follower:
         log.warning("chain %s: reorg of depth %s at block %s: %s entries reversed",
                     self.chain_id, last_block - ancestor, ancestor + 1, len(orphaned))
         return StepResult(ancestor + 1, ancestor, 0, reorg_depth=last_block - ancestor)
+
+    def _warm_ledger_caches(self, entry_id: str) -> None:
+        """Workaround: LedgerStore.reverse on a store that has not yet seen the entry's accounts
+        and assets by code fails with KeyError (it only caches them by id); reading them by code
+        first fills the caches. Remove once ledger.store.reverse loads them itself."""
+        for leg in self.store.get_entry(self.ledger, entry_id).legs:
+            self.store.get_account(self.ledger, leg.account)
+            self.store.get_asset(self.ledger, leg.asset)
 
     # ---------------------------------------------------------------------- run
 

@@ -142,6 +142,14 @@ class IndexerState:
 
         self.db.run_write(work, retry_on_integrity=True)
 
+    def forget_contracts_after(self, block_number: int) -> None:
+        """Drop discoveries above the cursor (a step that found them was abandoned)."""
+        def work(conn: Connection) -> None:
+            conn.execute(delete(contracts_t).where(
+                contracts_t.c.chain_id == self.chain_id, contracts_t.c.discovered_at_block > block_number))
+
+        self.db.run_write(work)
+
     def contracts(self) -> dict[str, ContractInfo]:
         with self.db.read() as conn:
             rows = conn.execute(select(contracts_t).where(contracts_t.c.chain_id == self.chain_id))

@@ -152,3 +152,32 @@ def test_restart_after_a_crash_between_posting_and_cursor_resumes_without_duplic
     refs = [e.external_ref for e in entries]
     assert len(refs) == len(set(refs))
     assert reconcile(store, rpc, chain_id=stack.w3.eth.chain_id).differences == []
+
+
+def test_a_crash_in_the_middle_of_a_rollback_is_finished_by_the_next_run(
+    stack: Stack, store: LedgerStore, rpc: RpcClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = stack.investors[0], stack.investors[1]
+    follower = make_follower(store, rpc, stack, confirmations=3)
+    follower.sync(deadline_s=60)
+    fork_point = snapshot(stack.w3)
+    stack.send(stack.token.functions.mint(a, 3 * TOKEN))
+    stack.send(stack.token.functions.transfer(b, 1 * TOKEN), a)
+    follower.sync(deadline_s=60)
+    revert(stack.w3, fork_point)
+    stack.send(stack.token.functions.mint(b, 8 * TOKEN))
+
+    crashing = make_follower(LedgerStore(store.db), rpc, stack, confirmations=3)
+
+    def crash(*_args: Any, **_kwargs: Any) -> None:
+        raise KeyboardInterrupt("killed after the reversals, before the rewind")
+
+    monkeypatch.setattr(crashing.state, "rewind", crash)
+    with pytest.raises(KeyboardInterrupt):
+        crashing.step()
+
+    make_follower(LedgerStore(store.db), rpc, stack, confirmations=3).sync(deadline_s=60)
+    assert (holder_units(store, stack, a), holder_units(store, stack, b)) == (0, 8 * TOKEN)
+    assert_ledger_matches_canonical_chain(store, stack.w3)
+    assert [e.kind for e in all_entries(store)].count("reversal") == 2
+    assert reconcile(store, rpc, chain_id=stack.w3.eth.chain_id).differences == []
