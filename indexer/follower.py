@@ -72,6 +72,11 @@ class ChainMismatch(RuntimeError):
     """The RPC endpoint serves another chain than the one this follower indexes."""
 
 
+def _linked(headers: dict[int, BlockHeader], numbers: Sequence[int]) -> bool:
+    """Consecutive headers form one chain (a batch answered across a reorg would not)."""
+    return all(headers[n].parent_hash == headers[n - 1].hash for n in numbers if n - 1 in headers)
+
+
 def default_confirmations(chain_id: int) -> int:
     return DEFAULT_CONFIRMATIONS.get(chain_id, FALLBACK_CONFIRMATIONS)
 
@@ -164,8 +169,8 @@ class Follower:
         keep_from = max(0, to_block - self.confirmations)
         window = list(range(max(from_block, keep_from), to_block + 1))
         headers = self.rpc.get_headers([from_block, to_block, *window])
-        if headers[from_block].parent_hash != cursor.last_block_hash:
-            return StepResult(from_block, cursor.last_block, 0)  # the tip moved under us: next step rolls back
+        if headers[from_block].parent_hash != cursor.last_block_hash or not _linked(headers, window):
+            return StepResult(from_block, cursor.last_block, 0)  # the chain moved under us: start over
 
         events = self._fetch_events(from_block, to_block)
         missing = sorted({e[0] for e in events} - set(headers))
