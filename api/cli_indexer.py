@@ -18,6 +18,7 @@ indexer_app = typer.Typer(no_args_is_help=True)
 
 EXIT_DIFFERENCES = 1
 EXIT_REORG_TOO_DEEP = 3
+EXIT_LEASE_LOST = 4
 PROGRESS_EVERY_S = 5.0
 
 
@@ -47,17 +48,23 @@ def run(
     database_url: str | None = typer.Option(None, "--database-url", envvar="KOGI_DATABASE_URL",
                                             help="SQLAlchemy URL (default: the embedded SQLite file)."),
     max_blocks_per_step: int = typer.Option(10_000, min=1, max=100_000, help="Blocks per step (bounds memory)."),
+    owner: str | None = typer.Option(
+        None, help="Lease owner name. Default: unique per process (a restart waits for the old lease to expire); "
+                   "pass the old name to resume at once when the old process is known to be gone."),
+    lease_ttl_s: float = typer.Option(30.0, min=0.1, help="Seconds before a silent follower's chain is taken over."),
 ) -> None:
     """Follow the chain into the ledger (posting provisionally, undoing reorgs inside the window)."""
     import httpx
 
     from indexer.follower import Follower, ReorgTooDeep
+    from indexer.state import LeaseLost
     from indexer.rpc import RpcClient, RpcError
     from ledger import Database, LedgerStore
 
     rpc = RpcClient(rpc_url)
     database = Database(_database_url(database_url))
     stopping = {"now": False}
+    follower: Follower | None = None
 
     def stop(_signum: int, _frame: Any) -> None:
         stopping["now"] = True
@@ -66,7 +73,8 @@ def run(
     try:
         chain_id = rpc.chain_id()
         follower = Follower(LedgerStore(database), rpc, _manifest(manifest, chain_id), ledger=ledger,
-                            confirmations=confirmations, max_blocks_per_step=max_blocks_per_step)
+                            confirmations=confirmations, max_blocks_per_step=max_blocks_per_step,
+                            owner=owner, lease_ttl_s=lease_ttl_s)
         follower.bootstrap()
         typer.echo(f"indexing chain {chain_id} into ledger {ledger!r} (confirmations {follower.confirmations})")
         started, blocks, entries, last_report = time.monotonic(), 0, 0, 0.0
@@ -80,6 +88,12 @@ def run(
             now = time.monotonic()
             if result.reorg_depth:
                 typer.echo(f"reorg of depth {result.reorg_depth}: rewound to block {result.to_block}")
+            if result.standby:
+                if now - last_report >= PROGRESS_EVERY_S:
+                    typer.echo(f"standby: another indexer holds chain {chain_id}")
+                    last_report = now
+                time.sleep(0.5)
+                continue
             if now - last_report >= PROGRESS_EVERY_S or (once and lag <= 0):
                 rate = blocks / max(now - started, 1e-9)
                 typer.echo(f"block {cursor.last_block if cursor else '-'} / head {head}: lag {lag}, "
@@ -91,11 +105,15 @@ def run(
                 time.sleep(0.5)
     except ReorgTooDeep as exc:
         fail(str(exc), EXIT_REORG_TOO_DEEP)
+    except LeaseLost as exc:
+        fail(str(exc), EXIT_LEASE_LOST)
     except (RpcError, httpx.HTTPError) as exc:
         fail(f"RPC error at {rpc_url}: {exc}")
     except KeyboardInterrupt:
         typer.echo("stopped")
     finally:
+        if follower is not None:
+            follower.close()
         rpc.close()
         database.dispose()
 

@@ -16,7 +16,10 @@ a crash in the middle of a rollback repeats the same reversals (keyed `reversal:
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +29,7 @@ from eth_utils import keccak
 from indexer.decode import ARTIFACT_OF_KIND, decode_log, followed_topics
 from indexer.mapping import ZERO_ADDRESS, ChainEvent, ContractInfo, entries_for
 from indexer.rpc import BlockHeader, RpcClient
-from indexer.state import BlockEntry, IndexerState
+from indexer.state import BlockEntry, IndexerState, Lease
 from ledger import AccountingType, AssetKind, EntryRequest, LedgerStore
 from ledger.errors import AlreadyExists, AssetNotFound
 
@@ -47,6 +50,10 @@ MAX_BLOCKS_PER_STEP = 10_000
 MAX_ENTRIES_PER_POST = 1_000
 """Entries per LedgerStore.post_many call (one ledger transaction each)."""
 IDLE_POLL_S = 0.5
+STANDBY_POLL_S = 0.05
+DEFAULT_LEASE_TTL_S = 30.0
+"""A follower that stops renewing (crashed, partitioned) is replaced after this long. A restart
+with the same `owner` resumes at once; clock skew between hosts must stay well below it."""
 ERC20_DECIMALS = "0x313ce567"
 SELECTOR_REVENUE_TOKEN = "0x" + keccak(text="revenueToken()")[:4].hex()
 SELECTOR_STABLECOIN = "0x" + keccak(text="stablecoin()")[:4].hex()
@@ -77,6 +84,12 @@ def _linked(headers: dict[int, BlockHeader], numbers: Sequence[int]) -> bool:
     return all(headers[n].parent_hash == headers[n - 1].hash for n in numbers if n - 1 in headers)
 
 
+def default_owner() -> str:
+    """Unique per process: a restarted process waits for the old lease to expire unless it is
+    given the old owner name (`--owner`), which asserts that the old process is gone."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
 def default_confirmations(chain_id: int) -> int:
     return DEFAULT_CONFIRMATIONS.get(chain_id, FALLBACK_CONFIRMATIONS)
 
@@ -87,6 +100,8 @@ class StepResult:
     to_block: int
     entries_posted: int
     reorg_depth: int = 0
+    standby: bool = False
+    """Another follower holds the chain's lease: this one did nothing."""
 
     @property
     def blocks(self) -> int:
@@ -106,6 +121,9 @@ class Follower:
         confirmations: int | None = None,
         max_blocks_per_step: int = MAX_BLOCKS_PER_STEP,
         max_entries_per_post: int = MAX_ENTRIES_PER_POST,
+        owner: str | None = None,
+        lease_ttl_s: float = DEFAULT_LEASE_TTL_S,
+        clock_s: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.rpc = rpc
@@ -118,6 +136,10 @@ class Follower:
         self.max_blocks_per_step = max_blocks_per_step
         self.max_entries_per_post = max_entries_per_post
         self.state = IndexerState(store.db, self.chain_id)
+        self.owner = owner or default_owner()
+        self.lease_ttl_s = lease_ttl_s
+        self.clock_s = clock_s
+        self.lease: Lease | None = None
         self._topics = followed_topics()
         self._known_assets: set[str] = set()
         self._bootstrapped = False
@@ -154,14 +176,17 @@ class Follower:
         """Process up to `max_blocks_per_step` new blocks (or undo a reorg). Returns what it did."""
         if not self._bootstrapped:
             self.bootstrap()
+        self.lease = self.state.acquire_lease(self.owner, int(self.clock_s() * 1e6), int(self.lease_ttl_s * 1e6))
         cursor = self.state.cursor()
         assert cursor is not None
+        if self.lease is None:
+            return StepResult(cursor.last_block + 1, cursor.last_block, 0, standby=True)
         head = self.rpc.head()
         if cursor.last_block > head:
-            return self._rollback(cursor.last_block, head)
+            return self._rollback(cursor.last_block, head, self.lease)
         tip = self.rpc.get_headers([cursor.last_block])[cursor.last_block]
         if tip.hash != cursor.last_block_hash:
-            return self._rollback(cursor.last_block, head)
+            return self._rollback(cursor.last_block, head, self.lease)
         if cursor.last_block >= head:
             return StepResult(cursor.last_block + 1, cursor.last_block, 0)
         from_block = cursor.last_block + 1
@@ -195,7 +220,7 @@ class Follower:
 
         block_entries = self._post(requests)
         kept = [headers[n] for n in window]
-        self.state.advance(headers[to_block], kept, block_entries, keep_from)
+        self.state.advance(headers[to_block], kept, block_entries, keep_from, self.lease)
         return StepResult(from_block, to_block, len(block_entries))
 
     def _fetch_events(self, from_block: int, to_block: int) -> list[tuple[int, str, str, tuple[dict[str, Any], str, dict[str, Any]]]]:
@@ -293,7 +318,7 @@ class Follower:
 
     # ------------------------------------------------------------------- reorgs
 
-    def _rollback(self, last_block: int, head: int) -> StepResult:
+    def _rollback(self, last_block: int, head: int, lease: Lease) -> StepResult:
         """Walk back to the common ancestor, reverse orphaned entries, rewind the cursor."""
         stored = self.state.recent_blocks()
         candidates = sorted((n for n in stored if n <= head), reverse=True)
@@ -312,7 +337,7 @@ class Follower:
                 self.ledger, item.entry_id, idempotency_key=f"reversal:{item.entry_id}",
                 reason=f"reorg: block {item.block_number} {item.block_hash} orphaned on chain {self.chain_id}",
             )
-        self.state.rewind(ancestor, stored[ancestor])
+        self.state.rewind(ancestor, stored[ancestor], lease)
         log.warning("chain %s: reorg of depth %s at block %s: %s entries reversed",
                     self.chain_id, last_block - ancestor, ancestor + 1, len(orphaned))
         return StepResult(ancestor + 1, ancestor, 0, reorg_depth=last_block - ancestor)
@@ -336,10 +361,12 @@ class Follower:
             posted += result.entries_posted
             cursor = self.state.cursor()
             assert cursor is not None
-            if result.reorg_depth == 0 and cursor.last_block >= self.rpc.head():
+            if not result.standby and result.reorg_depth == 0 and cursor.last_block >= self.rpc.head():
                 return posted
             if deadline_s is not None and time.monotonic() - started > deadline_s:
                 raise TimeoutError(f"indexer did not reach the head within {deadline_s}s")
+            if result.standby:
+                time.sleep(STANDBY_POLL_S)
 
     def run(self, *, should_stop: Callable[[], bool] = lambda: False, poll_s: float = IDLE_POLL_S) -> None:
         """Follow forever (until `should_stop()`), sleeping only when caught up with the head."""
@@ -351,3 +378,9 @@ class Follower:
                          result.to_block, result.entries_posted, cursor.last_block if cursor else None)
             elif result.reorg_depth == 0:
                 time.sleep(poll_s)
+
+    def close(self) -> None:
+        """Release the lease so a successor does not wait for it to expire."""
+        if self.lease is not None:
+            self.state.release_lease(self.lease)
+            self.lease = None

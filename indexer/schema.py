@@ -10,6 +10,7 @@ learns about chains.
 - indexer_block_entries: which ledger entries each recent block produced, so a reorg can
   reverse exactly those (logs of orphaned blocks can no longer be fetched); pruned.
 - indexer_contracts: Kogi contracts to follow, from the manifest and factory events.
+- indexer_leases: which follower may write a chain's cursor (owner, fencing epoch, expiry).
 """
 from __future__ import annotations
 
@@ -61,3 +62,15 @@ class ContractRow(IndexerBase):
     discovered_at_block: Mapped[int] = mapped_column(BigInteger)
     asset_address: Mapped[str | None] = mapped_column(String(42), nullable=True)
     """The ERC-20 the contract holds for Kogi: a round's stablecoin, a token's revenue token."""
+
+
+class LeaseRow(IndexerBase):
+    """One active follower per chain: a lease renewed every step. Taking over an expired lease
+    bumps `epoch`; cursor writes check owner and epoch in their transaction (fencing), so a
+    paused follower that lost its lease cannot move the cursor any more."""
+
+    __tablename__ = "indexer_leases"
+    chain_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    owner: Mapped[str] = mapped_column(String(128))
+    epoch: Mapped[int] = mapped_column(BigInteger)
+    expires_at_us: Mapped[int] = mapped_column(BigInteger)

@@ -16,13 +16,24 @@ from sqlalchemy.engine import Connection
 
 from indexer.mapping import ContractInfo
 from indexer.rpc import BlockHeader
-from indexer.schema import BlockEntryRow, BlockRow, ContractRow, CursorRow
+from indexer.schema import BlockEntryRow, BlockRow, ContractRow, CursorRow, LeaseRow
 from ledger.database import Database
 
 cursors_t = CursorRow.__table__
 blocks_t = BlockRow.__table__
 block_entries_t = BlockEntryRow.__table__
 contracts_t = ContractRow.__table__
+leases_t = LeaseRow.__table__
+
+
+class LeaseLost(RuntimeError):
+    """Another follower took this chain over (our lease expired): stop writing."""
+
+
+@dataclass(frozen=True)
+class Lease:
+    owner: str
+    epoch: int
 
 
 @dataclass(frozen=True)
@@ -51,6 +62,47 @@ class IndexerState:
         dialect = pg_dialect if self.db.dialect == "postgresql" else sqlite_dialect
         return dialect.insert(table).on_conflict_do_nothing()  # type: ignore[attr-defined]
 
+    # ------------------------------------------------------------------- leases
+
+    def acquire_lease(self, owner: str, now_us: int, ttl_us: int) -> Lease | None:
+        """Take or renew the chain's lease; None while another owner's lease is still valid."""
+        def work(conn: Connection) -> Lease | None:
+            row = conn.execute(
+                select(leases_t).where(leases_t.c.chain_id == self.chain_id).with_for_update()
+            ).first()
+            expires = now_us + ttl_us
+            if row is None:
+                conn.execute(leases_t.insert().values(chain_id=self.chain_id, owner=owner, epoch=1, expires_at_us=expires))
+                return Lease(owner, 1)
+            if row.owner == owner:
+                epoch = int(row.epoch)
+            elif int(row.expires_at_us) < now_us:
+                epoch = int(row.epoch) + 1  # take-over: the fencing token moves on
+            else:
+                return None
+            conn.execute(leases_t.update().where(leases_t.c.chain_id == self.chain_id)
+                         .values(owner=owner, epoch=epoch, expires_at_us=expires))
+            return Lease(owner, epoch)
+
+        return self.db.run_write(work, retry_on_integrity=True)
+
+    def release_lease(self, lease: Lease) -> None:
+        """Let another follower take over at once (clean shutdown)."""
+        def work(conn: Connection) -> None:
+            conn.execute(leases_t.update().where(
+                leases_t.c.chain_id == self.chain_id, leases_t.c.owner == lease.owner, leases_t.c.epoch == lease.epoch,
+            ).values(expires_at_us=0))
+
+        self.db.run_write(work)
+
+    def _fence(self, conn: Connection, lease: Lease) -> None:
+        row = conn.execute(
+            select(leases_t.c.owner, leases_t.c.epoch).where(leases_t.c.chain_id == self.chain_id).with_for_update()
+        ).first()
+        if row is None or (row.owner, int(row.epoch)) != (lease.owner, lease.epoch):
+            holder = "nobody" if row is None else f"{row.owner} (epoch {row.epoch})"
+            raise LeaseLost(f"chain {self.chain_id}: lease of {lease.owner} (epoch {lease.epoch}) lost to {holder}")
+
     # ------------------------------------------------------------------- cursor
 
     def cursor(self) -> Cursor | None:
@@ -76,10 +128,12 @@ class IndexerState:
         self.db.run_write(work, retry_on_integrity=True)
 
     def advance(
-        self, to_block: BlockHeader, headers: Iterable[BlockHeader], entries: Sequence[BlockEntry], keep_from_block: int
+        self, to_block: BlockHeader, headers: Iterable[BlockHeader], entries: Sequence[BlockEntry], keep_from_block: int,
+        lease: Lease,
     ) -> None:
-        """Move the cursor to `to_block`, record recent hashes and entries, prune older ones."""
+        """Move the cursor to `to_block`, record recent hashes and entries, prune older ones (fenced)."""
         def work(conn: Connection) -> None:
+            self._fence(conn, lease)
             rows = [dict(chain_id=self.chain_id, number=h.number, hash=h.hash, parent_hash=h.parent_hash)
                     for h in headers]
             if rows:
@@ -97,9 +151,10 @@ class IndexerState:
 
         self.db.run_write(work)
 
-    def rewind(self, ancestor: int, ancestor_hash: str) -> None:
-        """After a reorg's reversals: forget everything above the common ancestor."""
+    def rewind(self, ancestor: int, ancestor_hash: str, lease: Lease) -> None:
+        """After a reorg's reversals: forget everything above the common ancestor (fenced)."""
         def work(conn: Connection) -> None:
+            self._fence(conn, lease)
             conn.execute(delete(blocks_t).where(blocks_t.c.chain_id == self.chain_id, blocks_t.c.number > ancestor))
             conn.execute(delete(block_entries_t).where(
                 block_entries_t.c.chain_id == self.chain_id, block_entries_t.c.block_number > ancestor))

@@ -136,4 +136,6 @@ def rpc(anvil_chain: Any) -> Iterator[RpcClient]:
 
 
 def make_follower(store: LedgerStore, rpc: RpcClient, stack: Stack, **kwargs: Any) -> Follower:
+    """Followers of one test are the same logical indexer restarting (same lease owner)."""
+    kwargs.setdefault("owner", "test-indexer")
     return Follower(store, rpc, stack.manifest, **kwargs)

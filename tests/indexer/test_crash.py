@@ -44,7 +44,7 @@ def test_kill_9_mid_backfill_then_restart(stack: Stack, database_url: str, anvil
     database = migrated(database_url)
     state = IndexerState(database, stack.w3.eth.chain_id)
     args = ["--rpc-url", anvil_chain.rpc_url, "--database-url", database_url, "--manifest", str(manifest),
-            "--confirmations", "2", "--max-blocks-per-step", "2"]
+            "--confirmations", "2", "--max-blocks-per-step", "2", "--owner", "crash-test"]
     try:
         process = indexer_process(args)
         start_block = int(stack.manifest["start_block"])

@@ -1,0 +1,57 @@
+"""One active follower per chain: the lease holder writes, others stand by; a silent holder is
+replaced after the lease expires, and its late cursor write is fenced off."""
+from __future__ import annotations
+
+import pytest
+
+from indexer.reconcile import reconcile
+from indexer.rpc import RpcClient
+from indexer.state import LeaseLost
+from ledger import LedgerStore
+from tests.indexer.conftest import TOKEN, Stack, make_follower
+from tests.indexer.test_reorg_restart import all_entries
+
+LEASE_TTL_S = 10.0
+
+
+def test_standby_then_takeover_and_the_paused_holder_is_fenced(stack: Stack, store: LedgerStore, rpc: RpcClient) -> None:
+    for i in range(6):
+        stack.send(stack.token.functions.mint(stack.investors[i % 3], (i + 1) * TOKEN))
+    now_s = [1_000.0]
+    options = dict(lease_ttl_s=LEASE_TTL_S, clock_s=lambda: now_s[0], max_blocks_per_step=3, confirmations=2)
+    first = make_follower(store, rpc, stack, owner="first", **options)
+    second = make_follower(LedgerStore(store.db), rpc, stack, owner="second", **options)
+
+    assert first.step().blocks
+    cursor = first.state.cursor()
+    standby = second.step()
+    assert standby.standby and second.state.cursor() == cursor  # the standby wrote nothing
+
+    original_post = first._post
+
+    def post_then_stall(requests):  # type: ignore[no-untyped-def]
+        posted = original_post(requests)
+        now_s[0] += LEASE_TTL_S + 1  # `first` stalls past its lease …
+        assert not second.step().standby  # … and `second` takes over and moves on
+        return posted
+
+    first._post = post_then_stall  # type: ignore[method-assign]
+    with pytest.raises(LeaseLost, match="lost to second"):
+        first.step()
+    assert second.lease is not None and second.lease.epoch == 2
+
+    second.sync(deadline_s=60)
+    entries = all_entries(store)
+    assert [e.kind for e in entries].count("mint") == 6
+    assert len({e.external_ref for e in entries}) == len(entries)
+    assert reconcile(store, rpc, chain_id=stack.w3.eth.chain_id).differences == []
+
+
+def test_a_clean_shutdown_hands_over_at_once(stack: Stack, store: LedgerStore, rpc: RpcClient) -> None:
+    now_s = [5_000.0]
+    first = make_follower(store, rpc, stack, owner="first", clock_s=lambda: now_s[0])
+    second = make_follower(LedgerStore(store.db), rpc, stack, owner="second", clock_s=lambda: now_s[0])
+    first.sync(deadline_s=60)
+    assert second.step().standby
+    first.close()
+    assert not second.step().standby  # no waiting for the lease to expire
