@@ -47,6 +47,10 @@ DEFAULT_CONFIRMATIONS = {
 FALLBACK_CONFIRMATIONS = 64
 MAX_BLOCKS_PER_STEP = 10_000
 """Blocks one step covers at most (bounds memory and the time between cursor commits)."""
+INITIAL_STEP_BLOCKS = 100
+MAX_EVENTS_PER_STEP = 20_000
+"""Target events per step: the step size in blocks adapts to the event density (doubling while
+below, scaled down when above), so memory stays bounded during a dense backfill."""
 MAX_ENTRIES_PER_POST = 1_000
 """Entries per LedgerStore.post_many call (one ledger transaction each)."""
 IDLE_POLL_S = 0.5
@@ -134,6 +138,8 @@ class Follower:
         if self.confirmations < 0:
             raise ValueError("confirmations must be >= 0")
         self.max_blocks_per_step = max_blocks_per_step
+        self.max_events_per_step = MAX_EVENTS_PER_STEP
+        self.step_blocks = min(INITIAL_STEP_BLOCKS, max_blocks_per_step)
         self.max_entries_per_post = max_entries_per_post
         self.state = IndexerState(store.db, self.chain_id)
         self.owner = owner or default_owner()
@@ -190,7 +196,7 @@ class Follower:
         if cursor.last_block >= head:
             return StepResult(cursor.last_block + 1, cursor.last_block, 0)
         from_block = cursor.last_block + 1
-        to_block = min(head, cursor.last_block + self.max_blocks_per_step)
+        to_block = min(head, cursor.last_block + self.step_blocks)
         keep_from = max(0, to_block - self.confirmations)
         window = list(range(max(from_block, keep_from), to_block + 1))
         headers = self.rpc.get_headers([from_block, to_block, *window])
@@ -221,7 +227,14 @@ class Follower:
         block_entries = self._post(requests)
         kept = [headers[n] for n in window]
         self.state.advance(headers[to_block], kept, block_entries, keep_from, self.lease)
+        self._adapt_step(to_block - from_block + 1, len(events))
         return StepResult(from_block, to_block, len(block_entries))
+
+    def _adapt_step(self, blocks: int, events: int) -> None:
+        if events > self.max_events_per_step:
+            self.step_blocks = max(1, blocks * self.max_events_per_step // events)
+        elif blocks >= self.step_blocks:
+            self.step_blocks = min(self.max_blocks_per_step, self.step_blocks * 2)
 
     def _fetch_events(self, from_block: int, to_block: int) -> list[tuple[int, str, str, tuple[dict[str, Any], str, dict[str, Any]]]]:
         """Decoded followed events in [from_block, to_block]; portfolios created in the range are

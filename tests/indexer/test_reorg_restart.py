@@ -181,3 +181,15 @@ def test_a_crash_in_the_middle_of_a_rollback_is_finished_by_the_next_run(
     assert_ledger_matches_canonical_chain(store, stack.w3)
     assert [e.kind for e in all_entries(store)].count("reversal") == 2
     assert reconcile(store, rpc, chain_id=stack.w3.eth.chain_id).differences == []
+
+
+def test_step_size_adapts_to_event_density(stack: Stack, store: LedgerStore, rpc: RpcClient) -> None:
+    for i in range(8):
+        stack.send(stack.token.functions.mint(stack.investors[i % 3], TOKEN))
+    follower = make_follower(store, rpc, stack, confirmations=0, max_blocks_per_step=64)
+    follower.max_events_per_step = 2
+    follower.step_blocks = 1
+    follower.sync(deadline_s=60)
+    assert follower.step_blocks <= 2  # dense blocks: about 2 events per step
+    assert [e.kind for e in all_entries(store)].count("mint") == 8
+    assert reconcile(store, rpc, chain_id=stack.w3.eth.chain_id).differences == []
