@@ -381,8 +381,11 @@ class Follower:
             if result.standby:
                 time.sleep(STANDBY_POLL_S)
 
-    def run(self, *, should_stop: Callable[[], bool] = lambda: False, poll_s: float = IDLE_POLL_S) -> None:
-        """Follow forever (until `should_stop()`), sleeping only when caught up with the head."""
+    def run(
+        self, *, should_stop: Callable[[], bool] = lambda: False, poll_s: float = IDLE_POLL_S,
+        sleep: Callable[[float], object] = time.sleep,
+    ) -> None:
+        """Follow until `should_stop()`, pausing (`sleep`) only when caught up or standing by."""
         while not should_stop():
             result = self.step()
             if result.blocks:
@@ -390,7 +393,7 @@ class Follower:
                 log.info("chain %s: blocks %s-%s, %s entries, cursor %s", self.chain_id, result.from_block,
                          result.to_block, result.entries_posted, cursor.last_block if cursor else None)
             elif result.reorg_depth == 0:
-                time.sleep(poll_s)
+                sleep(poll_s)
 
     def close(self) -> None:
         """Release the lease so a successor does not wait for it to expire."""
