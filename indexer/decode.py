@@ -20,6 +20,7 @@ ARTIFACT_OF_KIND = {
     "donation_router": "DonationRouter",
     "token": "PortfolioToken",
     "round": "FundingRound",
+    "rights_token": "RightsToken",
 }
 """Contract kinds whose events are followed (see indexer.mapping.NOT_YET_MAPPED for the rest)."""
 

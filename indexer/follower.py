@@ -324,9 +324,13 @@ class Follower:
             decimals = int(self.rpc.eth_call(address, ERC20_DECIMALS), 16)
             self.store.create_asset(self.ledger, code, decimals, AssetKind.STABLECOIN, chain_id=self.chain_id,
                                     contract_address=address)
+        elif prefix == "RGT":
+            address = rest.split(":")[1]
+            self.store.create_asset(self.ledger, code, 0, AssetKind.RIGHTS_TOKEN, chain_id=self.chain_id,
+                                    contract_address=address)
         elif prefix == "ETH":
             self.store.create_asset(self.ledger, code, 18, AssetKind.NATIVE, chain_id=self.chain_id)
-        else:  # pragma: no cover - mapping only produces the three prefixes above
+        else:  # pragma: no cover - mapping only produces the prefixes above
             raise ValueError(f"cannot create asset {code}")
 
     # ------------------------------------------------------------------- reorgs

@@ -70,6 +70,11 @@ def token_asset(chain_id: int, token: str) -> str:
     return f"PTK:{chain_id}:{token.lower()}"
 
 
+def rights_asset(chain_id: int, rights_token: str, right_id: int) -> str:
+    """One asset per ERC-1155 id (hex id: any uint256 keeps the code within 128 characters)."""
+    return f"RGT:{chain_id}:{rights_token.lower()}:{hex(right_id)}"
+
+
 def erc20_asset(chain_id: int, token: str) -> str:
     return f"ERC20:{chain_id}:{token.lower()}"
 
@@ -137,14 +142,46 @@ def map_token_transfer(event: ChainEvent, contract: ContractInfo) -> list[EntryR
     sender, receiver = _addr(event.args["from"]), _addr(event.args["to"])
     if value == 0 or sender == receiver:
         return []  # no value moves: nothing to mirror (the ledger refuses zero amounts)
-    asset = token_asset(chain, event.address)
     extra = {"from": sender, "to": receiver}
+    return [_units_entry(event, token_asset(chain, event.address), sender, receiver, value, "", extra)]
+
+
+def _units_entry(event: ChainEvent, asset: str, sender: str, receiver: str, value: int, suffix: str,
+                 extra: dict[str, Any]) -> EntryRequest:
+    """Mint / burn / transfer of `value` units between holders (mint account for the zero address)."""
+    chain = event.chain_id
     if sender == ZERO_ADDRESS:
-        return [_entry(event, "mint", transfer_legs(mint_account(chain), holder_account(chain, receiver), asset, value), extra)]
+        return _entry(event, "mint", transfer_legs(mint_account(chain), holder_account(chain, receiver), asset, value),
+                      extra, suffix)
     if receiver == ZERO_ADDRESS:
-        return [_entry(event, "burn", transfer_legs(holder_account(chain, sender), mint_account(chain), asset, value), extra)]
-    return [_entry(event, "transfer", transfer_legs(
-        holder_account(chain, sender), holder_account(chain, receiver), asset, value), extra)]
+        return _entry(event, "burn", transfer_legs(holder_account(chain, sender), mint_account(chain), asset, value),
+                      extra, suffix)
+    return _entry(event, "transfer", transfer_legs(
+        holder_account(chain, sender), holder_account(chain, receiver), asset, value), extra, suffix)
+
+
+def map_rights_transfer_single(event: ChainEvent, contract: ContractInfo) -> list[EntryRequest]:
+    sender, receiver = _addr(event.args["from"]), _addr(event.args["to"])
+    right_id, value = int(event.args["id"]), int(event.args["value"])
+    if value == 0 or sender == receiver:
+        return []
+    extra = {"from": sender, "to": receiver, "right_id": str(right_id)}
+    return [_units_entry(event, rights_asset(event.chain_id, event.address, right_id), sender, receiver, value, "", extra)]
+
+
+def map_rights_transfer_batch(event: ChainEvent, contract: ContractInfo) -> list[EntryRequest]:
+    """One entry per id of the batch (key suffix `.<position>`), so each asset balances on its own."""
+    sender, receiver = _addr(event.args["from"]), _addr(event.args["to"])
+    if sender == receiver:
+        return []
+    entries = []
+    for position, (right_id, value) in enumerate(zip(event.args["ids"], event.args["values"])):
+        if int(value) == 0:
+            continue
+        extra = {"from": sender, "to": receiver, "right_id": str(int(right_id))}
+        entries.append(_units_entry(event, rights_asset(event.chain_id, event.address, int(right_id)), sender, receiver,
+                                    int(value), f".{position}", extra))
+    return entries
 
 
 def map_revenue_deposited(event: ChainEvent, contract: ContractInfo) -> list[EntryRequest]:
@@ -263,6 +300,8 @@ MAPPINGS: tuple[EventMapping, ...] = (
     EventMapping("round", "Invested", "investment", "`external:<chain>:world` → `round:<chain>:<round>:escrow` in the round's stablecoin", map_invested),
     EventMapping("round", "Refunded", "refund", "`round:<chain>:<round>:escrow` → `external:<chain>:world`", map_refunded),
     EventMapping("round", "MilestoneReleased", "milestone_release", "`round:<chain>:<round>:escrow` (gross) → `portfolio:<chain>:<pid>:treasury` (net) + `platform:fees` (fee)", map_milestone_released),
+    EventMapping("rights_token", "TransferSingle", "mint/burn/transfer", "like the token's Transfer, in `RGT:<chain>:<rights token>:<hex id>` (scale 0)", map_rights_transfer_single),
+    EventMapping("rights_token", "TransferBatch", "mint/burn/transfer", "one entry per id (key suffix `.<position>`), as TransferSingle", map_rights_transfer_batch),
     EventMapping("donation_router", "Donated", "donation", "`external:<chain>:world` (gross) → `portfolio:<chain>:<pid>:treasury` (net) + `platform:fees` (fee) in `ERC20:<chain>:<token>` or `ETH:<chain>`; kind donation/tip/gift, message, anonymity in metadata", map_donated),
 )
 
@@ -281,13 +320,17 @@ NO_LEDGER_EFFECT: dict[tuple[str, str], str] = {
     ("round", "RoundFinalized"): "outcome marker; money moves with Refunded / MilestoneReleased",
     ("round", "RoundCancelled"): "state change; refunds move money",
     ("round", "MilestoneApproved"): "approval only",
+    ("rights_token", "RightCreated"): "licence terms of a new id; units appear with its mint",
+    ("rights_token", "URI"): "metadata",
+    ("rights_token", "DefaultRoyaltySet"): "configuration",
+    ("rights_token", "TokenRoyaltySet"): "configuration",
+    ("rights_token", "ComplianceRegistryChanged"): "configuration",
     ("donation_router", "PortfolioRegistered"): "configuration",
     ("donation_router", "TreasuryChanged"): "configuration",
 }
 
 NOT_YET_MAPPED: dict[str, str] = {
     "splitter": "PaymentReceived / PaymentReleased (plain transfers to the splitter need ERC-20 Transfer mirroring)",
-    "rights_token": "RightCreated / TransferSingle / TransferBatch (rights-token assets)",
     "anchor": "LedgerAnchored (anchors are proofs, not value; to be linked to journal ranges)",
 }
 

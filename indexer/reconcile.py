@@ -1,7 +1,8 @@
 """Compare mirrored ledger balances with the chain at the indexed block (`kogi reconcile`).
 
-Checked per chain: every holder's balance of every portfolio token (`balanceOf`), each
-token's supply (`totalSupply` against the mint account), each round's stablecoin escrow
+Checked per chain: every holder's balance of every portfolio token (`balanceOf`) and of every
+rights-token id (`balanceOf(holder, id)`), each token's and id's supply (`totalSupply` against
+the mint account), each round's stablecoin escrow
 and each revenue pool (the ERC-20 `balanceOf` the contract). All chain reads are pinned to
 the cursor's block and sent as JSON-RPC batches; the ledger is read while the cursor stays
 put (re-read if the follower moved it meanwhile).
@@ -21,6 +22,8 @@ from ledger.errors import AccountNotFound, AssetNotFound
 
 SELECTOR_BALANCE_OF = "0x" + keccak(text="balanceOf(address)")[:4].hex()
 SELECTOR_TOTAL_SUPPLY = "0x" + keccak(text="totalSupply()")[:4].hex()
+SELECTOR_BALANCE_OF_ID = "0x" + keccak(text="balanceOf(address,uint256)")[:4].hex()
+SELECTOR_TOTAL_SUPPLY_ID = "0x" + keccak(text="totalSupply(uint256)")[:4].hex()
 CALLS_PER_BATCH = 100
 ACCOUNTS_PAGE = 1_000
 MAX_CURSOR_RETRIES = 5
@@ -99,6 +102,17 @@ def _checks(store: LedgerStore, state: IndexerState, ledger: str) -> list[_Check
             if contract.asset_address:
                 checks.append(_Check(pool_account(chain_id, address), erc20_asset(chain_id, contract.asset_address),
                                      contract.asset_address, SELECTOR_BALANCE_OF + address[2:].rjust(64, "0"), 1))
+        elif contract.kind == "rights_token":
+            prefix = f"RGT:{chain_id}:{address}:"
+            right_ids = sorted({asset for assets in holders.values() for asset in assets if asset.startswith(prefix)})
+            for asset in right_ids:
+                id_word = asset.rsplit(":", 1)[1][2:].rjust(64, "0")
+                checks.append(_Check(mint_account(chain_id), asset, address, SELECTOR_TOTAL_SUPPLY_ID + id_word, -1))
+                for account, assets in sorted(holders.items()):
+                    if asset in assets:
+                        holder = account.rsplit(":", 1)[1]
+                        checks.append(_Check(account, asset, address,
+                                             SELECTOR_BALANCE_OF_ID + holder[2:].rjust(64, "0") + id_word, 1))
         elif contract.kind == "round" and contract.asset_address:
             checks.append(_Check(escrow_account(chain_id, address), erc20_asset(chain_id, contract.asset_address),
                                  contract.asset_address, SELECTOR_BALANCE_OF + address[2:].rjust(64, "0"), 1))

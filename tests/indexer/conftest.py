@@ -52,6 +52,11 @@ class Stack:
         return self.portfolio.round
 
     @property
+    def rights(self) -> Contract:
+        assert self.portfolio.rights_token is not None
+        return self.portfolio.rights_token
+
+    @property
     def stablecoin(self) -> Contract:
         assert self.core.stablecoin is not None
         return self.core.stablecoin
@@ -73,7 +78,7 @@ def build_stack(w3: Web3, *, soft_cap_units: int = 100 * USDC, hard_cap_units: i
     assert stablecoin is not None
     portfolio = deploy_portfolio(w3, core, PortfolioSpec(
         admin=admin, treasury=treasury, name="Indexed", symbol="IDX", issuer=admin,
-        revenue_token=stablecoin.address,
+        revenue_token=stablecoin.address, with_rights=True,
         round=RoundSpec(stablecoin.address, USDC, soft_cap_units, hard_cap_units, USDC, hard_cap_units,
                         start, start + ROUND_WINDOW_S, 250, (5_000, 5_000)),
     ))

@@ -19,7 +19,7 @@ BOB = "0x" + "22" * 20
 # events that move no value and are not fetched (roles, pausing, delegation, approvals, init)
 UNFETCHED = {"Approval", "DelegateChanged", "DelegateVotesChanged", "EIP712DomainChanged", "Initialized", "Paused",
              "Unpaused", "RoleAdminChanged", "RoleGranted", "RoleRevoked", "ComplianceSignerChanged",
-             "PermitRevoked", "FeeChanged", "FeeRecipientChanged", "PlatformAccountsSet"}
+             "PermitRevoked", "FeeChanged", "FeeRecipientChanged", "PlatformAccountsSet", "ApprovalForAll"}
 
 
 def event(name: str, contract_kind: str = "token", **args: object) -> ChainEvent:

@@ -1,7 +1,9 @@
 """Token and funding-round events are mirrored into the ledger exactly, on both backends."""
 from __future__ import annotations
 
-from indexer.mapping import escrow_account, erc20_asset, holder_account, mint_account, token_asset, treasury_account, world_account
+from indexer.mapping import (
+    escrow_account, erc20_asset, holder_account, mint_account, rights_asset, token_asset, treasury_account, world_account,
+)
 from indexer.reconcile import reconcile
 from ledger import LedgerStore
 from indexer.rpc import RpcClient
@@ -75,3 +77,28 @@ def test_refunds_of_a_cancelled_round_are_mirrored(stack: Stack, store: LedgerSt
     kinds = sorted(e.kind for e in store.list_entries("main", limit=100))
     assert kinds == ["investment", "refund"]
     assert reconcile(store, rpc, chain_id=chain).differences == []
+
+
+def test_rights_token_single_and_batch_transfers_are_mirrored_per_id(
+    stack: Stack, store: LedgerStore, rpc: RpcClient
+) -> None:
+    rights, a, b = stack.rights, stack.investors[0], stack.investors[1]
+    big_id = 2**256 - 1
+    for right_id in (1, big_id):
+        stack.send(rights.functions.createRight(right_id, 0, False, 0, f"ipfs://right/{right_id}", "0x" + "00" * 20, 0))
+        stack.send(rights.functions.mint(a, right_id, 10))
+    stack.send(rights.functions.safeBatchTransferFrom(a, b, [1, big_id], [3, 4], b""), a)
+    stack.send(rights.functions.safeTransferFrom(b, a, 1, 1, b""), b)
+
+    make_follower(store, rpc, stack, confirmations=0).sync(deadline_s=60)
+
+    chain = stack.w3.eth.chain_id
+    for right_id, (units_a, units_b) in ((1, (8, 2)), (big_id, (6, 4))):
+        asset = rights_asset(chain, rights.address, right_id)
+        assert len(asset) <= 128 and store.get_asset("main", asset).scale == 0
+        assert balance(store, holder_account(chain, a), asset) == units_a
+        assert balance(store, holder_account(chain, b), asset) == units_b
+    batch = [e for e in store.list_entries("main", limit=100) if e.kind == "transfer" and ".0@" in e.external_ref]
+    assert len(batch) == 1  # the batch's first id; the second carries ".1@"
+    report = reconcile(store, rpc, chain_id=chain)
+    assert report.differences == [] and sum(row.asset.startswith("RGT:") for row in report.rows) == 6
