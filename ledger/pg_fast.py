@@ -10,7 +10,10 @@ pipeline mode:
   round trip 3: kogi_seal() — lock the ledger head, number and chain-hash the entries,
                 insert their seals, move the head — and COMMIT.
 Only round trip 3 and the commit run under the per-ledger head lock, so writers on
-different accounts overlap everywhere else. Semantics equal the generic path.
+different accounts overlap everywhere else. When nothing has to run between writing
+and sealing (every write but posting a hold), round trips 2 and 3 travel as one
+pipeline, so balance-row locks are held for two round trips. Semantics equal the
+generic path.
 """
 from __future__ import annotations
 
@@ -71,13 +74,11 @@ def lock_balances(raw: psycopg.Connection[Any], pairs: list[tuple[int, int]]) ->
     return cursor.fetchall()
 
 
-def persist(
-    raw: psycopg.Connection[Any],
+def _write_arrays(
     entry_rows: list[dict[str, Any]],
     posting_rows: list[dict[str, Any]],
     balance_rows: list[tuple[int, int, int, int, int, int, int]],
-) -> None:
-    """Round trip 2: the transaction's inserts and balance updates as set-based statements."""
+) -> tuple[list[list[Any]], list[list[Any]], list[list[Any]]]:
     entry_arrays = [[row[column] for row in entry_rows] for column in ENTRY_COLUMNS]
     posting_arrays = [
         [str(row[column]) for row in posting_rows] if column in NUMERIC_POSTING_COLUMNS
@@ -89,12 +90,57 @@ def persist(
         *[[str(row[i]) for row in balance_rows] for i in range(2, 6)],
         [row[6] for row in balance_rows],
     ]
+    return entry_arrays, posting_arrays, balance_arrays
+
+
+def _queue_writes(
+    cursor: psycopg.Cursor[Any],
+    entry_rows: list[dict[str, Any]],
+    posting_rows: list[dict[str, Any]],
+    balance_rows: list[tuple[int, int, int, int, int, int, int]],
+) -> None:
+    entry_arrays, posting_arrays, balance_arrays = _write_arrays(entry_rows, posting_rows, balance_rows)
+    cursor.execute(INSERT_ENTRIES_SQL, entry_arrays)
+    cursor.execute(INSERT_POSTINGS_SQL, posting_arrays)
+    if balance_rows:
+        cursor.execute(UPDATE_BALANCES_SQL, balance_arrays)
+
+
+def persist(
+    raw: psycopg.Connection[Any],
+    entry_rows: list[dict[str, Any]],
+    posting_rows: list[dict[str, Any]],
+    balance_rows: list[tuple[int, int, int, int, int, int, int]],
+) -> None:
+    """Round trip 2: the transaction's inserts and balance updates as set-based statements."""
     cursor = raw.cursor()
     with raw.pipeline():
-        cursor.execute(INSERT_ENTRIES_SQL, entry_arrays)
-        cursor.execute(INSERT_POSTINGS_SQL, posting_arrays)
-        if balance_rows:
-            cursor.execute(UPDATE_BALANCES_SQL, balance_arrays)
+        _queue_writes(cursor, entry_rows, posting_rows, balance_rows)
+
+
+def persist_seal_and_commit(
+    raw: psycopg.Connection[Any],
+    entry_rows: list[dict[str, Any]],
+    posting_rows: list[dict[str, Any]],
+    balance_rows: list[tuple[int, int, int, int, int, int, int]],
+    ledger_id: int,
+    now_us: int,
+) -> tuple[int, int, list[str]]:
+    """Round trips 2 and 3 as one, when nothing has to run between writing and sealing.
+
+    The balance-row locks are then held for two round trips instead of three. A failing
+    statement aborts the rest of the pipeline, and the COMMIT becomes a rollback.
+    """
+    writes = raw.cursor()
+    seal = raw.cursor()
+    with raw.pipeline():
+        _queue_writes(writes, entry_rows, posting_rows, balance_rows)
+        seal.execute(SEAL_SQL, (ledger_id, [row["id"] for row in entry_rows],
+                                [row["body_digest"] for row in entry_rows], now_us))
+        raw.commit()
+    row = seal.fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1]), list(row[2])
 
 
 def seal_and_commit(

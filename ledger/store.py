@@ -714,16 +714,20 @@ class LedgerStore:
         digests = [item.digest for item in fresh]
         if self.db.dialect == "postgresql":
             raw = conn.connection.driver_connection
-            pg_fast.persist(
-                raw, entry_rows, posting_rows,
-                [(a, s, b.debits_posted, b.credits_posted, b.debits_pending, b.credits_pending, b.version + 1)
-                 for (a, s), b in sorted(balances.items()) if b.dirty],
-            )
-            if before_seal is not None:
+            balance_rows = [
+                (a, s, b.debits_posted, b.credits_posted, b.debits_pending, b.credits_pending, b.version + 1)
+                for (a, s), b in sorted(balances.items()) if b.dirty
+            ]
+            if before_seal is None:
+                first_sequence, recorded_at_us, hashes = pg_fast.persist_seal_and_commit(
+                    raw, entry_rows, posting_rows, balance_rows, ledger_id, now_us()
+                )
+            else:
+                pg_fast.persist(raw, entry_rows, posting_rows, balance_rows)
                 before_seal(conn, entry_ids)
-            first_sequence, recorded_at_us, hashes = pg_fast.seal_and_commit(
-                raw, ledger_id, entry_ids, digests, now_us()
-            )
+                first_sequence, recorded_at_us, hashes = pg_fast.seal_and_commit(
+                    raw, ledger_id, entry_ids, digests, now_us()
+                )
         else:
             conn.execute(entries_t.insert(), entry_rows)
             conn.execute(postings_t.insert(), posting_rows)
