@@ -173,7 +173,7 @@ def test_donation_rejections(env):
 
 
 def test_fee_on_transfer_token_reports_what_arrived(env):
-    coin = deploy_contract(env.w3, "TestFeeOnTransferERC20", 100)  # 1 % burnt per transfer
+    coin = deploy_contract(env.w3, "MockFeeOnTransferToken", 100)  # 1 % burnt per transfer
     send(coin.functions.mint(env.donor, 10_000), env.admin)
     send(coin.functions.approve(env.router.address, 10_000), env.donor)
     receipt = donate(env, token=coin.address, amount=10_000)

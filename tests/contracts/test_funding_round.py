@@ -253,7 +253,7 @@ def test_invest_after_end_is_rejected(env):
 
 
 def test_fee_on_transfer_stablecoin_is_credited_by_balance_delta(env):
-    coin = deploy_contract(env.w3, "TestFeeOnTransferERC20", 100)  # 1 % burnt per transfer
+    coin = deploy_contract(env.w3, "MockFeeOnTransferToken", 100)  # 1 % burnt per transfer
     round_ = env.round(stablecoin=coin.address)
     investor = env.investors[0]
     env.fund(round_, investor, 100 * USDC, stablecoin=coin)

@@ -126,7 +126,7 @@ def test_rounding_dust_stays_and_is_split_later(w3, team):
 
 def test_fee_on_transfer_deposit_credits_delta(w3, team, splitter):
     admin = w3.eth.accounts[0]
-    coin = deploy_contract(w3, "TestFeeOnTransferERC20", 100)
+    coin = deploy_contract(w3, "MockFeeOnTransferToken", 100)
     send(coin.functions.mint(admin, 10_000), admin)
     send(coin.functions.approve(splitter.address, 10_000), admin)
     receipt = send(splitter.functions.deposit(coin.address, 10_000), admin)

@@ -25,32 +25,6 @@ contract TestERC20 is ERC20 {
     }
 }
 
-/// @notice Test helper: ERC-20 (6 decimals) that burns `feeBps` of every transfer (fee-on-transfer).
-contract TestFeeOnTransferERC20 is ERC20 {
-    uint256 public immutable feeBps;
-
-    constructor(uint256 feeBps_) ERC20("Fee Token", "FEE") {
-        feeBps = feeBps_;
-    }
-
-    function decimals() public pure override returns (uint8) {
-        return 6;
-    }
-
-    function mint(address to, uint256 amount) external {
-        _mint(to, amount);
-    }
-
-    function _update(address from, address to, uint256 value) internal override {
-        if (from != address(0) && to != address(0)) {
-            uint256 fee = value * feeBps / 10_000;
-            super._update(from, address(0), fee);
-            value -= fee;
-        }
-        super._update(from, to, value);
-    }
-}
-
 /// @notice Test helper: stand-in for the PortfolioToken's issuer interface (ISSUER_ROLE mint/burn,
 /// registry check on every move including mint, `TransferRestricted(uint8)`).
 contract TestMintableToken is ERC20, AccessControl {
