@@ -29,7 +29,7 @@ from eth_utils import keccak
 from indexer.decode import ARTIFACT_OF_KIND, decode_log, followed_topics
 from indexer.mapping import ZERO_ADDRESS, ChainEvent, ContractInfo, entries_for
 from indexer.rpc import BlockHeader, RpcClient
-from indexer.state import BlockEntry, IndexerState, Lease
+from indexer.state import BlockEntry, IndexerState, Lease, LeaseLost
 from ledger import AccountingType, AssetKind, EntryRequest, LedgerStore
 from ledger.errors import AlreadyExists, AssetNotFound
 
@@ -300,10 +300,20 @@ class Follower:
         recorded: list[BlockEntry] = []
         for start in range(0, len(requests), self.max_entries_per_post):
             chunk = requests[start:start + self.max_entries_per_post]
+            self._renew_lease()
             entries = self.store.post_many(self.ledger, [request for request, _, _ in chunk])
             recorded.extend(BlockEntry(entry.id, number, block_hash, start + offset)
                             for offset, (entry, (_, number, block_hash)) in enumerate(zip(entries, chunk)))
         return recorded
+
+    def _renew_lease(self) -> None:
+        """Renew right before each ledger write: a follower that lost the chain must not post
+        entries of blocks it read before a reorg (their keys differ from the successor's). The
+        ledger write itself is not fenced (separate transaction): a pause longer than the TTL
+        between this renewal and the commit could still slip through; reconcile would show it."""
+        lease = self.state.acquire_lease(self.owner, int(self.clock_s() * 1e6), int(self.lease_ttl_s * 1e6))
+        if lease is None or lease != self.lease:
+            raise LeaseLost(f"chain {self.chain_id}: lease of {self.owner} lost before posting")
 
     def _ensure_assets(self, codes: set[str]) -> None:
         for code in sorted(codes - self._known_assets):
@@ -348,6 +358,8 @@ class Follower:
             log.critical(message)
             raise ReorgTooDeep(message)
         orphaned = self.state.entries_after(ancestor)
+        if orphaned:
+            self._renew_lease()
         for item in orphaned:
             self._warm_ledger_caches(item.entry_id)
             self.store.reverse(

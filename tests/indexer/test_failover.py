@@ -37,12 +37,31 @@ def test_standby_then_takeover_and_the_paused_holder_is_fenced(stack: Stack, sto
 
     first._post = post_then_stall  # type: ignore[method-assign]
     with pytest.raises(LeaseLost, match="lost to second"):
-        first.step()
-    assert second.lease is not None and second.lease.epoch == 2
+        first.step()  # its cursor write is fenced off
+    first._post = original_post  # type: ignore[method-assign]
+
+    # a holder that stalls BEFORE posting does not post at all (the renewal right before fails)
+    second.sync(deadline_s=60)
+    original_ensure = second._ensure_assets
+    stack.send(stack.token.functions.mint(stack.investors[0], 1 * TOKEN))  # the only new block
+    before = len(all_entries(store))
+
+    def stall_before_post(codes):  # type: ignore[no-untyped-def]
+        now_s[0] += LEASE_TTL_S + 1
+        assert not first.step().standby  # `first` takes the chain back meanwhile (epoch 3)
+        return original_ensure(codes)
+
+    second._ensure_assets = stall_before_post  # type: ignore[method-assign]
+    with pytest.raises(LeaseLost, match="before posting"):
+        second.step()
+    second._ensure_assets = original_ensure  # type: ignore[method-assign]
+    assert len(all_entries(store)) == before + 1  # `first` posted the mint; `second` posted nothing
+    first.close()
 
     second.sync(deadline_s=60)
+    assert second.lease is not None and second.lease.epoch == 4
     entries = all_entries(store)
-    assert [e.kind for e in entries].count("mint") == 6
+    assert [e.kind for e in entries].count("mint") == 7
     assert len({e.external_ref for e in entries}) == len(entries)
     assert reconcile(store, rpc, chain_id=stack.w3.eth.chain_id).differences == []
 
