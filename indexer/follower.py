@@ -21,7 +21,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from eth_utils import keccak
@@ -30,8 +30,8 @@ from indexer.decode import ARTIFACT_OF_KIND, decode_log, followed_topics
 from indexer.mapping import ZERO_ADDRESS, ChainEvent, ContractInfo, entries_for
 from indexer.rpc import BlockHeader, RpcClient
 from indexer.state import BlockEntry, IndexerState, Lease, LeaseLost
-from ledger import AccountingType, AssetKind, EntryRequest, LedgerStore
-from ledger.errors import AlreadyExists, AssetNotFound
+from ledger import AccountingType, AssetKind, Entry, EntryRequest, LedgerStore
+from ledger.errors import AlreadyExists, AssetNotFound, EntryNotFound
 
 log = logging.getLogger("kogi.indexer")
 
@@ -51,6 +51,8 @@ INITIAL_STEP_BLOCKS = 100
 MAX_EVENTS_PER_STEP = 20_000
 """Target events per step: the step size in blocks adapts to the event density (doubling while
 below, scaled down when above), so memory stays bounded during a dense backfill."""
+MAX_REPOSTS = 8
+"""How often one log may come back after being reversed before the follower gives up (flapping)."""
 MAX_ENTRIES_PER_POST = 1_000
 """Entries per LedgerStore.post_many call (one ledger transaction each)."""
 IDLE_POLL_S = 0.5
@@ -189,7 +191,10 @@ class Follower:
             return StepResult(cursor.last_block + 1, cursor.last_block, 0, standby=True)
         head = self.rpc.head()
         if cursor.last_block > head:
-            return self._rollback(cursor.last_block, head, self.lease)
+            # A head below the cursor is usually a lagging node behind a load balancer, not a
+            # shorter canonical chain: wait. If the chain really was replaced, it grows past the
+            # cursor soon and the hash check below rolls back then.
+            return StepResult(cursor.last_block + 1, cursor.last_block, 0)
         tip = self.rpc.get_headers([cursor.last_block])[cursor.last_block]
         if tip.hash != cursor.last_block_hash:
             return self._rollback(cursor.last_block, head, self.lease)
@@ -302,9 +307,32 @@ class Follower:
             chunk = requests[start:start + self.max_entries_per_post]
             self._renew_lease()
             entries = self.store.post_many(self.ledger, [request for request, _, _ in chunk])
+            entries = [self._repost_if_reversed(request, entry) if entry.replayed else entry
+                       for (request, _, _), entry in zip(chunk, entries)]
             recorded.extend(BlockEntry(entry.id, number, block_hash, start + offset)
                             for offset, (entry, (_, number, block_hash)) in enumerate(zip(entries, chunk)))
         return recorded
+
+    def _repost_if_reversed(self, request: EntryRequest, entry: Entry) -> Entry:
+        """A replayed key whose entry was reversed by a rollback means its block came back (the
+        chain flipped back, or a node briefly served another fork): the replay would leave the
+        block unposted, so post it again under `<key>~<n>`."""
+        for generation in range(1, MAX_REPOSTS + 1):
+            if not self._is_reversed(entry.id):
+                return entry
+            entry = self.store.post(self.ledger, replace(
+                request, idempotency_key=f"{request.idempotency_key}~{generation}",
+                external_ref=f"{request.external_ref}~{generation}"))
+        if self._is_reversed(entry.id):
+            raise RuntimeError(f"{request.idempotency_key}: reversed {MAX_REPOSTS} times; the chain is flapping")
+        return entry
+
+    def _is_reversed(self, entry_id: str) -> bool:
+        try:
+            self.store.get_entry_by_key(self.ledger, f"reversal:{entry_id}")
+        except EntryNotFound:
+            return False
+        return True
 
     def _renew_lease(self) -> None:
         """Renew right before each ledger write: a follower that lost the chain must not post

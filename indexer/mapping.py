@@ -11,7 +11,8 @@ Conventions (addresses lower-case hex, `<chain>` = chain id):
   `ERC20:<chain>:<address>` (scale = decimals()); native coin `ETH:<chain>` (scale 18).
 - Stablecoins are mirrored only where they touch a Kogi contract; the outside side is
   `external:<chain>:world` (the counterparty address is in the entry's metadata).
-- Idempotency key = external reference = `<chain>:<tx hash>:<log index>[.<n>]@<block hash[2:14]>`.
+- Idempotency key = external reference = `<chain>:<tx hash>:<log index>[.<n>]@<block hash[2:14]>`
+  (plus `~<g>` when a block comes back after its entries were reversed: see indexer.follower).
   The block-hash suffix is there because the ledger keeps external references unique: after
   a reorg, the SAME transaction re-included in another block must post a NEW entry (the old
   one was reversed), while a re-run over the same block replays the same key (exactly once).

@@ -92,7 +92,8 @@ def test_reorg_of_depth_3_with_a_reincluded_transaction(stack: Stack, store: Led
 
     revert(stack.w3, fork_point)
     stack.w3.provider.make_request("eth_sendRawTransaction", [raw])  # same tx, new block
-    stack.send(stack.token.functions.mint(c, 2 * TOKEN))  # the new chain is one block shorter
+    stack.send(stack.token.functions.mint(c, 2 * TOKEN))
+    stack.w3.provider.make_request("anvil_mine", [2])  # the new chain grows past the old one
     follower.sync(deadline_s=60)
 
     assert (holder_units(store, stack, a), holder_units(store, stack, b), holder_units(store, stack, c)) == (
@@ -166,6 +167,7 @@ def test_a_crash_in_the_middle_of_a_rollback_is_finished_by_the_next_run(
     follower.sync(deadline_s=60)
     revert(stack.w3, fork_point)
     stack.send(stack.token.functions.mint(b, 8 * TOKEN))
+    stack.w3.provider.make_request("anvil_mine", [1])  # as long as the orphaned branch
 
     crashing = make_follower(LedgerStore(store.db), rpc, stack, confirmations=3)
 
@@ -192,4 +194,46 @@ def test_step_size_adapts_to_event_density(stack: Stack, store: LedgerStore, rpc
     follower.sync(deadline_s=60)
     assert follower.step_blocks <= 2  # dense blocks: about 2 events per step
     assert [e.kind for e in all_entries(store)].count("mint") == 8
+    assert reconcile(store, rpc, chain_id=stack.w3.eth.chain_id).differences == []
+
+
+class LaggingNode(RpcClient):
+    """A load-balanced endpoint whose node is `lag` blocks behind for a while."""
+
+    lag = 0
+
+    def head(self) -> int:
+        return super().head() - self.lag
+
+
+def test_a_head_below_the_cursor_is_a_lagging_node_not_a_reorg(stack: Stack, store: LedgerStore, anvil_chain: Any) -> None:
+    stack.send(stack.token.functions.mint(stack.investors[0], 3 * TOKEN))
+    node = LaggingNode(anvil_chain.rpc_url)
+    try:
+        follower = make_follower(store, node, stack, confirmations=3)
+        follower.sync(deadline_s=60)
+        before = len(all_entries(store))
+        node.lag = 2
+        result = follower.step()
+        assert (result.blocks, result.reorg_depth) == (0, 0)
+        assert len(all_entries(store)) == before  # nothing reversed
+    finally:
+        node.close()
+
+
+def test_a_block_that_comes_back_after_its_reversal_is_posted_again(
+    stack: Stack, store: LedgerStore, rpc: RpcClient
+) -> None:
+    a = stack.investors[0]
+    stack.send(stack.token.functions.mint(a, 3 * TOKEN))
+    follower = make_follower(store, rpc, stack, confirmations=3)
+    follower.sync(deadline_s=60)
+    (mint,) = [e for e in all_entries(store) if e.kind == "mint"]
+    store.reverse("main", mint.id, idempotency_key=f"reversal:{mint.id}")  # as a rollback would
+    follower.state.rewind(mint.metadata["block_number"] - 1, canonical_hash(stack.w3, mint.metadata["block_number"] - 1) or "",
+                          follower.lease)  # type: ignore[arg-type]
+    follower.sync(deadline_s=60)  # the same block (same hash, same keys) is read again
+    assert holder_units(store, stack, a) == 3 * TOKEN
+    reposted = [e for e in all_entries(store) if e.kind == "mint" and e.id != mint.id]
+    assert len(reposted) == 1 and reposted[0].idempotency_key == mint.idempotency_key + "~1"
     assert reconcile(store, rpc, chain_id=stack.w3.eth.chain_id).differences == []
