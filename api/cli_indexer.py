@@ -20,6 +20,8 @@ EXIT_DIFFERENCES = 1
 EXIT_REORG_TOO_DEEP = 3
 EXIT_LEASE_LOST = 4
 PROGRESS_EVERY_S = 5.0
+ONCE_MAX_FAILURES = 5
+"""--once gives up after this many RPC errors in a row; the long-running mode retries forever."""
 
 
 def _database_url(database_url: str | None) -> str:
@@ -56,7 +58,7 @@ def run(
     """Follow the chain into the ledger (posting provisionally, undoing reorgs inside the window)."""
     import httpx
 
-    from indexer.follower import Follower, ReorgTooDeep
+    from indexer.follower import MAX_BACKOFF_S, TRANSIENT_ERRORS, Follower, ReorgTooDeep
     from indexer.state import LeaseLost
     from indexer.rpc import RpcClient, RpcError
     from ledger import Database, LedgerStore
@@ -77,9 +79,18 @@ def run(
                             owner=owner, lease_ttl_s=lease_ttl_s)
         follower.bootstrap()
         typer.echo(f"indexing chain {chain_id} into ledger {ledger!r} (confirmations {follower.confirmations})")
-        started, blocks, entries, last_report = time.monotonic(), 0, 0, 0.0
+        started, blocks, entries, last_report, failures = time.monotonic(), 0, 0, 0.0, 0
         while not stopping["now"]:
-            result = follower.step()
+            try:
+                result = follower.step()
+            except TRANSIENT_ERRORS as exc:
+                failures += 1
+                if once and failures >= ONCE_MAX_FAILURES:
+                    raise
+                typer.echo(f"kogi: warning: RPC error (attempt {failures}), retrying: {exc}", err=True)
+                time.sleep(min(MAX_BACKOFF_S, 0.5 * 2**min(failures, 6)))
+                continue
+            failures = 0
             blocks += result.blocks
             entries += result.entries_posted
             cursor = follower.state.cursor()

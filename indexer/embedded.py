@@ -28,7 +28,8 @@ class EmbeddedIndexer:
     def __init__(self, database: Database, rpc_url: str, manifest: dict[str, Any], *, ledger: str = "main",
                  confirmations: int | None = None, poll_s: float = 0.2) -> None:
         self.rpc = RpcClient(rpc_url)
-        self.follower = Follower(LedgerStore(database), self.rpc, manifest, ledger=ledger,
+        """For callers' threads (lag queries); the follower thread has its own client."""
+        self.follower = Follower(LedgerStore(database), RpcClient(rpc_url), manifest, ledger=ledger,
                                  confirmations=confirmations)
         self.poll_s = poll_s
         self.error: BaseException | None = None
@@ -74,4 +75,5 @@ class EmbeddedIndexer:
             self._thread.join(STOP_TIMEOUT_S)
         if self.error is None:
             self.follower.close()
+        self.follower.rpc.close()
         self.rpc.close()

@@ -24,11 +24,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+import httpx
 from eth_utils import keccak
 
 from indexer.decode import ARTIFACT_OF_KIND, decode_log, followed_topics
 from indexer.mapping import ZERO_ADDRESS, ChainEvent, ContractInfo, entries_for
-from indexer.rpc import BlockHeader, RpcClient
+from indexer.rpc import BlockHeader, RpcClient, RpcError
 from indexer.state import BlockEntry, IndexerState, Lease, LeaseLost
 from ledger import AccountingType, AssetKind, Entry, EntryRequest, LedgerStore
 from ledger.errors import AlreadyExists, AssetNotFound, EntryNotFound
@@ -56,6 +57,9 @@ MAX_REPOSTS = 8
 MAX_ENTRIES_PER_POST = 1_000
 """Entries per LedgerStore.post_many call (one ledger transaction each)."""
 IDLE_POLL_S = 0.5
+MAX_BACKOFF_S = 30.0
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (RpcError, httpx.HTTPError)
+"""Errors `run` retries with backoff (RPC outages, lagging nodes); anything else stops it."""
 STANDBY_POLL_S = 0.05
 DEFAULT_LEASE_TTL_S = 30.0
 """A follower that stops renewing (crashed, partitioned) is replaced after this long. A restart
@@ -430,8 +434,16 @@ class Follower:
         sleep: Callable[[float], object] = time.sleep,
     ) -> None:
         """Follow until `should_stop()`, pausing (`sleep`) only when caught up or standing by."""
+        backoff_s = poll_s
         while not should_stop():
-            result = self.step()
+            try:
+                result = self.step()
+            except TRANSIENT_ERRORS as exc:  # RPC hiccups: retry with backoff; fatal errors propagate
+                log.warning("chain %s: RPC error, retrying in %.1fs: %s", self.chain_id, backoff_s, exc)
+                sleep(backoff_s)
+                backoff_s = min(MAX_BACKOFF_S, backoff_s * 2)
+                continue
+            backoff_s = poll_s
             if result.blocks:
                 cursor = self.state.cursor()
                 log.info("chain %s: blocks %s-%s, %s entries, cursor %s", self.chain_id, result.from_block,
