@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import typer
 
-from api import cli_bench, cli_chain, cli_db, cli_ledger, cli_serve
+from api import cli_bench, cli_chain, cli_db, cli_indexer, cli_ledger, cli_serve
 
 app = typer.Typer(
     name="kogi",
@@ -19,6 +19,8 @@ app.add_typer(cli_ledger.app, name="ledger", help="Ledger maintenance: verify th
 app.add_typer(cli_bench.app, name="bench", help="Benchmarks that print JSON and compare against a peer.")
 app.add_typer(cli_chain.chain_app, name="chain", help="Local development chain (anvil).")
 app.add_typer(cli_chain.contracts_app, name="contracts", help="Build and deploy the Solidity contracts.")
+app.add_typer(cli_indexer.indexer_app, name="indexer", help="Follow a chain into the ledger.")
+app.command("reconcile")(cli_indexer.reconcile)
 cli_serve.register(app)
 
 if __name__ == "__main__":  # pragma: no cover
