@@ -393,7 +393,6 @@ class Follower:
         if orphaned:
             self._renew_lease()
         for item in orphaned:
-            self._warm_ledger_caches(item.entry_id)
             self.store.reverse(
                 self.ledger, item.entry_id, idempotency_key=f"reversal:{item.entry_id}",
                 reason=f"reorg: block {item.block_number} {item.block_hash} orphaned on chain {self.chain_id}",
@@ -402,14 +401,6 @@ class Follower:
         log.warning("chain %s: reorg of depth %s at block %s: %s entries reversed",
                     self.chain_id, last_block - ancestor, ancestor + 1, len(orphaned))
         return StepResult(ancestor + 1, ancestor, 0, reorg_depth=last_block - ancestor)
-
-    def _warm_ledger_caches(self, entry_id: str) -> None:
-        """Workaround: LedgerStore.reverse on a store that has not yet seen the entry's accounts
-        and assets by code fails with KeyError (it only caches them by id); reading them by code
-        first fills the caches. Remove once ledger.store.reverse loads them itself."""
-        for leg in self.store.get_entry(self.ledger, entry_id).legs:
-            self.store.get_account(self.ledger, leg.account)
-            self.store.get_asset(self.ledger, leg.asset)
 
     # ---------------------------------------------------------------------- run
 

@@ -548,19 +548,23 @@ class LedgerStore:
         return self._commit_prepared(ledger, ledger_id, prepared)
 
     def _prepare(self, ledger: str, ledger_id: int, requests: Sequence[EntryRequest]) -> list[_Prepared]:
-        codes = {leg.account for request in requests for leg in request.legs}
+        self._resolve(ledger_id, requests)
+        prepared = []
+        default_effective_us = now_us()
+        for request in requests:
+            prepared.append(self._prepare_one(ledger, ledger_id, request, None, default_effective_us))
+        return prepared
+
+    def _resolve(self, ledger_id: int, requests: Sequence[EntryRequest]) -> None:
+        """Make every asset, account and balance row the requests touch known to the caches
+        (opening template accounts and balance rows as needed). `_prepare_one` relies on it."""
         pairs = {(leg.account, leg.asset) for request in requests for leg in request.legs}
         unknown_assets = {asset for _, asset in pairs if (ledger_id, asset) not in self._assets}
         if unknown_assets:
             with self.db.read() as conn:
                 for asset_code in unknown_assets:
                     self._asset(conn, ledger_id, asset_code)
-        self._ensure_accounts(ledger_id, codes, pairs)
-        prepared = []
-        default_effective_us = now_us()
-        for request in requests:
-            prepared.append(self._prepare_one(ledger, ledger_id, request, None, default_effective_us))
-        return prepared
+        self._ensure_accounts(ledger_id, {account for account, _ in pairs}, pairs)
 
     def _prepare_one(
         self, ledger: str, ledger_id: int, request: EntryRequest, reverses_entry_id: str | None,
@@ -931,6 +935,7 @@ class LedgerStore:
             effective_at=effective_at,
             metadata=metadata,
         )
+        self._resolve(ledger_id, [request])
         item = self._prepare_one(ledger, ledger_id, request, entry_id, now_us())
         return self._commit_prepared(ledger, ledger_id, [item])[0]
 
@@ -1037,8 +1042,8 @@ class LedgerStore:
                   Leg(hold.credit_account, hold.asset, Side.CREDIT, amount)),
             metadata={**hold.metadata, **(metadata or {}), "hold_id": hold_id},
         )
-        with self.db.read() as conn:
-            ledger_id = self._ledger_id(conn, ledger)
+        ledger_id = self._ledger_id_cached(ledger)
+        self._resolve(ledger_id, [request])
         item = self._prepare_one(ledger, ledger_id, request, None, now_us())
         debit_id = self._accounts[(ledger_id, hold.debit_account)].id
         credit_id = self._accounts[(ledger_id, hold.credit_account)].id

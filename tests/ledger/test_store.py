@@ -366,3 +366,20 @@ def test_hold_input_is_checked_before_any_account_is_opened(store: LedgerStore) 
         store.create_hold("main", idempotency_key="h", debit_account="holder:new1", credit_account="holder:new1",
                           asset="USD", amount_units=1)
     assert store.list_accounts("main", prefix="holder:new") == []
+
+
+def test_a_fresh_store_can_reverse_and_post_holds_it_has_never_seen(store: LedgerStore) -> None:
+    """Another process's store (cold caches) must reverse entries and post holds by id alone."""
+    entry = deposit(store, "d1", "holder:alice", 100)
+    hold = store.create_hold("main", idempotency_key="h1", debit_account="holder:alice",
+                             credit_account="holder:bob", asset="USD", amount_units=40)
+    posted = LedgerStore(store.db).post_hold("main", hold.id)
+    assert posted.legs[0].amount_units == 40
+    reversal = LedgerStore(store.db).reverse("main", posted.id)
+    assert reversal.reverses_entry_id == posted.id
+    assert store.get_balance("main", "holder:alice", "USD").posted_units == 100
+    with pytest.raises(Overdraft):  # a fresh store enforces the same rules
+        LedgerStore(store.db).post("main", EntryRequest("x", "transfer",
+                                                        transfer_legs("holder:alice", "holder:bob", "USD", 101)))
+    assert entry.sequence == 1
+    assert store.verify("main").ok
