@@ -41,3 +41,31 @@ def gas_bench(as_json: bool = typer.Option(True, "--json/--no-json", help="Print
     from contracts.gasbench import run_gas_bench
 
     typer.echo(json.dumps(run_gas_bench(), indent=None if as_json else 2))
+
+
+@app.command("indexer")
+def indexer_bench(
+    events: int = typer.Option(100_000, min=1, help="Token Transfer events to generate."),
+    blocks: int = typer.Option(1_000, min=1, help="Blocks to spread them over (one fan-out transaction each)."),
+    dense: bool = typer.Option(False, "--dense", help="Ten times denser: the events over blocks/10 blocks."),
+    ponder: bool = typer.Option(True, "--ponder/--no-ponder", help="Also run Ponder 0.16.10 (npm) on the same chain."),
+    require_ponder: bool = typer.Option(False, "--require-ponder", help="Exit 1 if Ponder could not be installed or run."),
+    database_url: str | None = typer.Option(
+        None, "--database-url", envvar="KOGI_BENCH_DATABASE_URL",
+        help="PostgreSQL server for Kogi and Ponder (fresh databases); default: SQLite for Kogi, PGlite for Ponder."),
+    timeout_s: float = typer.Option(3_600.0, "--timeout-s", min=1.0, help="Give up on a contender after this long."),
+    as_json: bool = typer.Option(True, "--json/--no-json", help="Print the JSON report (default)."),
+) -> None:
+    """Kogi's indexer vs Ponder: N token Transfers on one anvil chain, empty database to the head."""
+    from indexer.bench import Workload, run_indexer_bench
+
+    workload = Workload(events=events, blocks=max(1, blocks // 10) if dense else blocks)
+    try:
+        report = run_indexer_bench(workload, database_url=database_url, ponder=ponder, timeout_s=timeout_s)
+    except ValueError as exc:
+        fail(str(exc))
+    typer.echo(json.dumps(report, indent=None if as_json else 2))
+    if "error" in report["kogi"]:
+        raise typer.Exit(1)
+    if require_ponder and "error" in report["ponder"]:
+        raise typer.Exit(1)
