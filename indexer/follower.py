@@ -310,7 +310,10 @@ class Follower:
         for start in range(0, len(requests), self.max_entries_per_post):
             chunk = requests[start:start + self.max_entries_per_post]
             self._renew_lease()
-            entries = self.store.post_many(self.ledger, [request for request, _, _ in chunk])
+            lease = self.lease
+            assert lease is not None
+            entries = self.store.post_many(self.ledger, [request for request, _, _ in chunk],
+                                           in_transaction=lambda conn, _ids: self.state.fence(conn, lease))
             entries = [self._repost_if_reversed(request, entry) if entry.replayed else entry
                        for (request, _, _), entry in zip(chunk, entries)]
             recorded.extend(BlockEntry(entry.id, number, block_hash, start + offset)
@@ -324,9 +327,12 @@ class Follower:
         for generation in range(1, MAX_REPOSTS + 1):
             if not self._is_reversed(entry.id):
                 return entry
-            entry = self.store.post(self.ledger, replace(
+            lease = self.lease
+            assert lease is not None
+            entry = self.store.post_many(self.ledger, [replace(
                 request, idempotency_key=f"{request.idempotency_key}~{generation}",
-                external_ref=f"{request.external_ref}~{generation}"))
+                external_ref=f"{request.external_ref}~{generation}")],
+                in_transaction=lambda conn, _ids: self.state.fence(conn, lease))[0]
         if self._is_reversed(entry.id):
             raise RuntimeError(f"{request.idempotency_key}: reversed {MAX_REPOSTS} times; the chain is flapping")
         return entry
@@ -339,10 +345,11 @@ class Follower:
         return True
 
     def _renew_lease(self) -> None:
-        """Renew right before each ledger write: a follower that lost the chain must not post
-        entries of blocks it read before a reorg (their keys differ from the successor's). The
-        ledger write itself is not fenced (separate transaction): a pause longer than the TTL
-        between this renewal and the commit could still slip through; reconcile would show it."""
+        """Renew right before each ledger write so a healthy follower keeps the chain. A follower
+        that lost it must not post entries of blocks it read before a reorg (their keys differ
+        from the successor's): every ledger write also checks the lease inside its own
+        transaction (`state.fence` via `post_many(in_transaction=…)`), holding the lease row
+        until commit, so no successor can take over between the check and the commit."""
         lease = self.state.acquire_lease(self.owner, int(self.clock_s() * 1e6), int(self.lease_ttl_s * 1e6))
         if lease is None or lease != self.lease:
             raise LeaseLost(f"chain {self.chain_id}: lease of {self.owner} lost before posting")
@@ -389,15 +396,24 @@ class Follower:
                        f"({self.confirmations} blocks) below block {last_block}; indexer stopped, ledger untouched")
             log.critical(message)
             raise ReorgTooDeep(message)
-        orphaned = self.state.entries_after(ancestor)
-        if orphaned:
-            self._renew_lease()
-        for item in orphaned:
-            self.store.reverse(
-                self.ledger, item.entry_id, idempotency_key=f"reversal:{item.entry_id}",
-                reason=f"reorg: block {item.block_number} {item.block_hash} orphaned on chain {self.chain_id}",
+        orphaned = self.state.entries_after(ancestor)  # newest first: the order to undo them
+        self._renew_lease()
+        # Reversals and the cursor rewind commit together (one ledger transaction; the last
+        # one when there are more orphaned entries than a batch holds — earlier batches are
+        # idempotent reversals a retry replays), fenced by the lease inside that transaction.
+        reason = f"reorg on chain {self.chain_id}: block orphaned"
+        ids = [item.entry_id for item in orphaned]
+        batches = [ids[i:i + self.max_entries_per_post] for i in range(0, len(ids), self.max_entries_per_post)] or [[]]
+        for number, batch in enumerate(batches):
+            last = number == len(batches) - 1
+            if last and not batch:
+                self.state.rewind(ancestor, stored[ancestor], lease)
+                break
+            self.store.post_many(
+                self.ledger, [], reverse=batch, reverse_reason=reason,
+                in_transaction=(lambda conn, _ids: self.state.rewind_in(conn, ancestor, stored[ancestor], lease))
+                if last else (lambda conn, _ids: self.state.fence(conn, lease)),
             )
-        self.state.rewind(ancestor, stored[ancestor], lease)
         log.warning("chain %s: reorg of depth %s at block %s: %s entries reversed",
                     self.chain_id, last_block - ancestor, ancestor + 1, len(orphaned))
         return StepResult(ancestor + 1, ancestor, 0, reorg_depth=last_block - ancestor)

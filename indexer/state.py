@@ -95,6 +95,13 @@ class IndexerState:
 
         self.db.run_write(work)
 
+    def fence(self, conn: Connection, lease: Lease) -> None:
+        """Inside any write transaction (the ledger's too): fail unless `lease` still holds the chain.
+
+        Locks the lease row until that transaction ends, so a successor cannot take over
+        between this check and the commit."""
+        self._fence(conn, lease)
+
     def _fence(self, conn: Connection, lease: Lease) -> None:
         row = conn.execute(
             select(leases_t.c.owner, leases_t.c.epoch).where(leases_t.c.chain_id == self.chain_id).with_for_update()
@@ -152,17 +159,19 @@ class IndexerState:
         self.db.run_write(work)
 
     def rewind(self, ancestor: int, ancestor_hash: str, lease: Lease) -> None:
-        """After a reorg's reversals: forget everything above the common ancestor (fenced)."""
-        def work(conn: Connection) -> None:
-            self._fence(conn, lease)
-            conn.execute(delete(blocks_t).where(blocks_t.c.chain_id == self.chain_id, blocks_t.c.number > ancestor))
-            conn.execute(delete(block_entries_t).where(
-                block_entries_t.c.chain_id == self.chain_id, block_entries_t.c.block_number > ancestor))
-            conn.execute(delete(contracts_t).where(
-                contracts_t.c.chain_id == self.chain_id, contracts_t.c.discovered_at_block > ancestor))
-            self._set_cursor(conn, ancestor, ancestor_hash)
+        """Forget everything above the common ancestor (fenced), in a transaction of its own."""
+        self.db.run_write(lambda conn: self.rewind_in(conn, ancestor, ancestor_hash, lease))
 
-        self.db.run_write(work)
+    def rewind_in(self, conn: Connection, ancestor: int, ancestor_hash: str, lease: Lease) -> None:
+        """The rewind inside the caller's transaction — the ledger's, so that reversing a reorg's
+        orphaned entries and moving the cursor back commit together or not at all."""
+        self._fence(conn, lease)
+        conn.execute(delete(blocks_t).where(blocks_t.c.chain_id == self.chain_id, blocks_t.c.number > ancestor))
+        conn.execute(delete(block_entries_t).where(
+            block_entries_t.c.chain_id == self.chain_id, block_entries_t.c.block_number > ancestor))
+        conn.execute(delete(contracts_t).where(
+            contracts_t.c.chain_id == self.chain_id, contracts_t.c.discovered_at_block > ancestor))
+        self._set_cursor(conn, ancestor, ancestor_hash)
 
     # ------------------------------------------------------------------- blocks
 

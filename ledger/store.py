@@ -22,7 +22,7 @@ import fnmatch
 import json
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -533,19 +533,37 @@ class LedgerStore:
         """Post one balanced entry (idempotent by `request.idempotency_key`)."""
         return self.post_many(ledger, [request])[0]
 
-    def post_many(self, ledger: str, requests: Sequence[EntryRequest]) -> list[Entry]:
+    def post_many(
+        self,
+        ledger: str,
+        requests: Sequence[EntryRequest],
+        *,
+        reverse: Sequence[str] = (),
+        reverse_reason: str | None = None,
+        in_transaction: Callable[[Connection, list[str]], None] | None = None,
+    ) -> list[Entry]:
         """Post a batch in ONE transaction: all entries or none.
 
         Balance deltas are computed in memory and each (account, asset) row is
         updated once per batch, so hot accounts cost one row update per batch.
+        `reverse` lists entries to reverse first, in that order, in the same transaction
+        (keys `reversal:<entry id>`, as `reverse()` uses); the result starts with those
+        reversals. `in_transaction(conn, entry_ids)` runs inside the transaction after the
+        entries are written and before they are sealed and committed — for callers that
+        must change their own tables atomically with the ledger (the indexer's cursor) or
+        check a fence; `entry_ids` are the result's ids in order. An exception aborts all.
         """
-        if not requests:
+        if not requests and not reverse:
             return []
-        if len(requests) > MAX_ENTRIES_PER_BATCH:
+        if len(requests) + len(reverse) > MAX_ENTRIES_PER_BATCH:
             raise ValidationFailed(f"a batch holds at most {MAX_ENTRIES_PER_BATCH} entries")
         ledger_id = self._ledger_id_cached(ledger)
-        prepared = self._prepare(ledger, ledger_id, requests)
-        return self._commit_prepared(ledger, ledger_id, prepared)
+        reversals = [self._reversal_request(ledger, entry_id, None, reverse_reason, None) for entry_id in reverse]
+        self._resolve(ledger_id, [request for request, _ in reversals])
+        prepared = [self._prepare_one(ledger, ledger_id, request, entry_id, now_us())
+                    for request, entry_id in reversals]
+        prepared += self._prepare(ledger, ledger_id, requests) if requests else []
+        return self._commit_prepared(ledger, ledger_id, prepared, before_seal=in_transaction)
 
     def _prepare(self, ledger: str, ledger_id: int, requests: Sequence[EntryRequest]) -> list[_Prepared]:
         self._resolve(ledger_id, requests)
@@ -652,7 +670,10 @@ class LedgerStore:
                     raise _Retry()  # in-batch duplicate: take the checked path
                 seen.add(item.request.idempotency_key)
         fresh = [item for index, item in enumerate(prepared) if index not in replays]
+        ids_in_order = [replays[index].id if index in replays else item.entry_id for index, item in enumerate(prepared)]
         if not fresh:
+            if before_seal is not None:
+                before_seal(conn, ids_in_order)
             return [replays[index] for index in range(len(prepared))]
 
         # Lock every touched balance row in (account_id, asset_id) order.
@@ -728,7 +749,7 @@ class LedgerStore:
                 )
             else:
                 pg_fast.persist(raw, entry_rows, posting_rows, balance_rows)
-                before_seal(conn, entry_ids)
+                before_seal(conn, ids_in_order)
                 first_sequence, recorded_at_us, hashes = pg_fast.seal_and_commit(
                     raw, ledger_id, entry_ids, digests, now_us()
                 )
@@ -737,7 +758,7 @@ class LedgerStore:
             conn.execute(postings_t.insert(), posting_rows)
             self._store_balances(conn, balances)
             if before_seal is not None:
-                before_seal(conn, entry_ids)
+                before_seal(conn, ids_in_order)
             first_sequence, recorded_at_us, hashes = self._seal(conn, ledger_id, entry_ids, digests)
         written = iter(
             Entry(
@@ -914,6 +935,17 @@ class LedgerStore:
         effective_at: datetime | None = None,
     ) -> Entry:
         """Post the mirror of `entry_id` (sides swapped), linked to it. An entry is reversed once."""
+        ledger_id = self._ledger_id_cached(ledger)
+        request, _ = self._reversal_request(ledger, entry_id, idempotency_key, reason, effective_at)
+        self._resolve(ledger_id, [request])
+        item = self._prepare_one(ledger, ledger_id, request, entry_id, now_us())
+        return self._commit_prepared(ledger, ledger_id, [item])[0]
+
+    def _reversal_request(
+        self, ledger: str, entry_id: str, idempotency_key: str | None, reason: str | None,
+        effective_at: datetime | None,
+    ) -> tuple[EntryRequest, str]:
+        """The mirror of `entry_id` (sides swapped) as a request; checks it may be reversed."""
         key = idempotency_key or f"reversal:{entry_id}"
         with self.db.read() as conn:
             ledger_id = self._ledger_id(conn, ledger)
@@ -935,9 +967,7 @@ class LedgerStore:
             effective_at=effective_at,
             metadata=metadata,
         )
-        self._resolve(ledger_id, [request])
-        item = self._prepare_one(ledger, ledger_id, request, entry_id, now_us())
-        return self._commit_prepared(ledger, ledger_id, [item])[0]
+        return request, entry_id
 
     # -------------------------------------------------------------------- holds
 
@@ -1051,6 +1081,8 @@ class LedgerStore:
         item.hold_release = (hold_id, debit_id, credit_id, asset_id, hold.amount_units)
 
         def resolve(conn: Connection, entry_ids: list[str]) -> None:
+            if entry_ids[0] != item.entry_id:
+                return  # a replay: the hold was resolved by the original post
             self._resolve_hold(conn, hold_id, HoldStatus.POSTED, entry_ids[0])
 
         return self._commit_prepared(ledger, ledger_id, [item], before_seal=resolve)[0]

@@ -74,3 +74,31 @@ def test_a_clean_shutdown_hands_over_at_once(stack: Stack, store: LedgerStore, r
     assert second.step().standby
     first.close()
     assert not second.step().standby  # no waiting for the lease to expire
+
+
+def test_a_holder_that_stalls_after_renewing_posts_nothing(stack: Stack, store: LedgerStore, rpc: RpcClient) -> None:
+    """The window between the last renewal and the commit is fenced inside the ledger transaction."""
+    now_s = [1_000.0]
+    options = dict(lease_ttl_s=LEASE_TTL_S, clock_s=lambda: now_s[0], max_blocks_per_step=3, confirmations=2)
+    first = make_follower(store, rpc, stack, owner="first", **options)
+    second = make_follower(LedgerStore(store.db), rpc, stack, owner="second", **options)
+    first.sync(deadline_s=60)
+    stack.send(stack.token.functions.mint(stack.investors[0], 2 * TOKEN))
+    before = len(all_entries(store))
+    original_renew = first._renew_lease
+
+    def renew_then_stall() -> None:
+        original_renew()  # the renewal succeeds …
+        now_s[0] += LEASE_TTL_S + 1  # … then `first` stalls past its lease and `second` takes it
+        assert second.state.acquire_lease("second", int(now_s[0] * 1e6), int(LEASE_TTL_S * 1e6)) is not None
+
+    first._renew_lease = renew_then_stall  # type: ignore[method-assign]
+    with pytest.raises(LeaseLost, match="lost to second"):
+        first.step()  # raised by the fence inside the ledger transaction: the mint is not posted
+    first._renew_lease = original_renew  # type: ignore[method-assign]
+    assert len(all_entries(store)) == before
+    second.sync(deadline_s=60)
+    entries = all_entries(store)
+    assert len(entries) == before + 1
+    assert len({e.external_ref for e in entries}) == len(entries)
+    assert reconcile(store, rpc, chain_id=stack.w3.eth.chain_id).differences == []

@@ -383,3 +383,32 @@ def test_a_fresh_store_can_reverse_and_post_holds_it_has_never_seen(store: Ledge
                                                         transfer_legs("holder:alice", "holder:bob", "USD", 101)))
     assert entry.sequence == 1
     assert store.verify("main").ok
+
+
+def test_post_many_reverses_and_posts_atomically_with_the_callers_own_writes(store: LedgerStore) -> None:
+    """The indexer's reorg: orphaned entries reversed, canonical ones posted, its cursor moved —
+    one transaction. A failing hook (a lost lease) leaves nothing behind."""
+    orphaned = [deposit(store, f"old{i}", "holder:alice", 10 + i) for i in range(3)]
+    canonical = [EntryRequest("new0", "deposit", transfer_legs("external:bank", "holder:bob", "USD", 7))]
+    seen: list[list[str]] = []
+
+    def lost_lease(conn: object, entry_ids: list[str]) -> None:
+        seen.append(entry_ids)
+        raise RuntimeError("lease lost")
+
+    head_before = store.head("main")
+    with pytest.raises(RuntimeError, match="lease lost"):
+        store.post_many("main", canonical, reverse=[e.id for e in reversed(orphaned)], in_transaction=lost_lease)
+    assert store.head("main") == head_before
+    assert store.get_balance("main", "holder:alice", "USD").posted_units == 33
+
+    marks: list[list[str]] = []
+    results = store.post_many("main", canonical, reverse=[e.id for e in reversed(orphaned)], reverse_reason="reorg",
+                              in_transaction=lambda conn, ids: marks.append(ids))
+    assert [r.reverses_entry_id for r in results] == [e.id for e in reversed(orphaned)] + [None]
+    assert marks == [[r.id for r in results]] and results[0].metadata == {"reason": "reorg"}
+    assert store.get_balance("main", "holder:alice", "USD").posted_units == 0
+    assert store.get_balance("main", "holder:bob", "USD").posted_units == 7
+    again = store.post_many("main", canonical, reverse=[e.id for e in reversed(orphaned)], reverse_reason="reorg")
+    assert all(entry.replayed for entry in again)
+    assert store.verify("main").ok
