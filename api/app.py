@@ -1,9 +1,11 @@
 """The FastAPI application: `create_app()` (uvicorn runs it with factory=True).
 
-On start-up (lifespan) it opens the database, applies the Alembic migrations when
-`auto_migrate` is on (the embedded default), and makes sure the default ledger exists
-with the default account templates below, so that the indexer and services can post
-to `holder:…`, `round:…` etc. without opening each account first. One `LedgerStore`
+On start-up (lifespan) it opens the database, applies the Alembic migrations (ledger and
+indexer) when `auto_migrate` is on (the embedded default), makes sure the default ledger exists
+with the default account templates below, so that the indexer and services can post to
+`holder:…`, `round:…` etc. without opening each account first, and in embedded mode
+(`embedded_chain`, the default) starts anvil, the core contracts and the indexer
+(api/embedded_chain.py; `app.state.chain`, stopped on shutdown). One `LedgerStore`
 per application lives in `app.state.store`.
 
 Default account templates (accounts opened on first use; explicit accounts win):
@@ -27,13 +29,16 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 from fastapi import APIRouter, Depends, FastAPI
 
 from api.auth import key_digest, require_admin
+from api.embedded_chain import EmbeddedChain
 from api.problems import PROBLEM_RESPONSES, install_problem_handlers
 from api.routes import entries, health, holds, ledgers, reports
 from api.routes.common import AssetScales, reject_control_characters
 from api.settings import ApiSettings
+from indexer import migrate as indexer_migrate
 from ledger import migrate
 from ledger.database import Database
 from ledger.model import AccountingType
@@ -72,6 +77,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        chain: EmbeddedChain | None = None
         database = Database(
             settings.database_url, pool_size=settings.database_pool_size,
             busy_timeout_s=settings.sqlite_busy_timeout_s,
@@ -79,14 +85,22 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         try:
             if settings.auto_migrate:
                 migrate.upgrade(database.write_engine)
+                indexer_migrate.upgrade(database.write_engine)
             store = LedgerStore(database)
             bootstrap_ledger(store, settings.default_ledger)
             app.state.database = database
             app.state.store = store
             app.state.asset_scales = AssetScales(store)
+            if settings.embedded_chain:
+                chain = EmbeddedChain(settings, database)
+                app.state.chain = chain
+                await anyio.to_thread.run_sync(chain.start)
             log.info("Kogi Ledger API ready (ledger %r)", settings.default_ledger)
             yield
         finally:
+            if chain is not None:
+                await anyio.to_thread.run_sync(chain.stop)
+            app.state.chain = None
             database.dispose()
 
     app = FastAPI(
@@ -97,6 +111,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.chain = None
     app.state.admin_key_digest = key_digest(admin_key)
     install_problem_handlers(app)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import typer
 
-from api import cli_bench, cli_chain, cli_db, cli_indexer, cli_ledger, cli_serve
+from api import cli_bench, cli_chain, cli_db, cli_demo, cli_indexer, cli_ledger, cli_serve
 
 app = typer.Typer(
     name="kogi",
@@ -21,6 +21,7 @@ app.add_typer(cli_chain.chain_app, name="chain", help="Local development chain (
 app.add_typer(cli_chain.contracts_app, name="contracts", help="Build and deploy the Solidity contracts.")
 app.add_typer(cli_indexer.indexer_app, name="indexer", help="Follow a chain into the ledger.")
 app.command("reconcile")(cli_indexer.reconcile)
+app.command("demo")(cli_demo.demo)
 cli_serve.register(app)
 
 if __name__ == "__main__":  # pragma: no cover

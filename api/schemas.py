@@ -400,10 +400,23 @@ class HealthLedger(BaseModel):
     head_sequence: int | None
 
 
+class HealthChain(BaseModel):
+    chain_id: int
+    indexed_block: int | None = Field(description="Last block mirrored into the ledger (the indexer's cursor).")
+    head_block: int | None = Field(description="The chain's head; null when this process has no RPC for it "
+                                               "or the RPC does not answer.")
+    lag_blocks: int | None = Field(description="head_block - indexed_block (null when either is unknown).")
+    indexer_running: bool | None = Field(description="The in-process indexer's thread is alive; null when the "
+                                                    "indexer runs elsewhere (`kogi indexer run`).")
+    error: str | None = Field(None, description="Why the in-process indexer stopped, if it did.")
+
+
 class HealthOut(BaseModel):
     status: Literal["ok", "unavailable"]
     database: HealthDatabase
     ledger: HealthLedger
+    chains: list[HealthChain] = Field(default_factory=list,
+                                      description="Per chain mirrored in this database: indexed block, head, lag.")
 
 
 # ------------------------------------------------------------------ mapping

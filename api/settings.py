@@ -7,6 +7,10 @@ Environment (prefix `KOGI_`, also read from `.env`):
   once; later starts read it back. There is never a fixed, well-known default. With
   PostgreSQL (distributed mode) an unset key is a start-up error.
 - `KOGI_AUTO_MIGRATE`: apply Alembic migrations on start (default true).
+- `KOGI_EMBEDDED_CHAIN`: start the chain stack with the API (default true; see api/embedded_chain.py):
+  anvil on `KOGI_CHAIN_PORT` (default 18545, never 8545) persisted in `KOGI_CHAIN_STATE_FILE`,
+  the core contracts (manifest in `KOGI_DEPLOYMENTS_DIR`) and the indexer in-process. With
+  `KOGI_RPC_URL` set, that chain is followed instead and no anvil is started.
 """
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ log = logging.getLogger("kogi.api")
 MIN_ADMIN_API_KEY_LENGTH = 16
 GENERATED_KEY_BYTES = 32
 DEFAULT_ADMIN_API_KEY_FILE = Path(".kogi/admin_api_key")
+DEFAULT_CHAIN_PORT = 18545
 
 
 class ApiSettings(LedgerSettings):
@@ -31,6 +36,21 @@ class ApiSettings(LedgerSettings):
     """Bearer token for /v1 routes (KOGI_ADMIN_API_KEY). None: embedded default, see module docs."""
     admin_api_key_file: Path = DEFAULT_ADMIN_API_KEY_FILE
     auto_migrate: bool = True
+    embedded_chain: bool = True
+    """Start anvil (or follow KOGI_RPC_URL), deploy the core and run the indexer inside the API process."""
+    chain_port: int = DEFAULT_CHAIN_PORT
+    """Port of the embedded anvil (never 8545, the port other tools assume)."""
+    rpc_url: str | None = None
+    """JSON-RPC URL of an external chain: no anvil is started, its manifest must exist."""
+    chain_state_file: Path | None = Path(".kogi/anvil-state.json")
+    """Where the embedded anvil keeps its chain across restarts (empty: a fresh chain every start)."""
+    deployments_dir: Path = Path(".kogi/deployments")
+    """Deployment manifests, one `<chain id>.json` per chain."""
+
+    @field_validator("chain_state_file", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
 
     @field_validator("admin_api_key")
     @classmethod

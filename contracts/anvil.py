@@ -15,11 +15,21 @@ from web3 import HTTPProvider, Web3
 from contracts.artifacts import REPO_ROOT
 
 ANVIL = REPO_ROOT / "node_modules" / ".bin" / "anvil"
+"""The npm wrapper (a node script). It forwards SIGTERM to the real binary but exits at once,
+before anvil has closed its port or dumped `--state`; `start` runs the binary itself when found."""
 DEFAULT_PORT = 18545
 DEFAULT_CHAIN_ID = 31337
 DEV_MNEMONIC = "test test test test test test test test test test test junk"
 DEV_ACCOUNT_COUNT = 10
 START_TIMEOUT_S = 30.0
+
+
+def _binary() -> Path:
+    """The platform binary the wrapper would spawn (node_modules/@foundry-rs/anvil-<os>-<arch>/bin/anvil)."""
+    for candidate in sorted((REPO_ROOT / "node_modules" / "@foundry-rs").glob("anvil-*/bin/anvil")):
+        if candidate.is_file():
+            return candidate
+    return ANVIL
 
 
 def _port_open(port: int) -> bool:
@@ -37,6 +47,9 @@ class AnvilProcess:
     extra_args: list[str] = field(default_factory=list)
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    own_session: bool = False
+    """Start anvil in its own session/process group, so a terminal's Ctrl-C does not reach it and its
+    owner decides the shutdown order (the embedded API stops its indexer first)."""
 
     @property
     def rpc_url(self) -> str:
@@ -48,14 +61,15 @@ class AnvilProcess:
         if _port_open(self.port):
             raise RuntimeError(f"port {self.port} is already in use")
         argv = [
-            str(ANVIL), "--port", str(self.port), "--host", "127.0.0.1",
+            str(_binary()), "--port", str(self.port), "--host", "127.0.0.1",
             "--chain-id", str(self.chain_id), "--accounts", str(self.accounts),
             "--mnemonic", DEV_MNEMONIC, "--hardfork", "prague", *self.extra_args,
         ]
         if self.block_time_s is not None:
             argv += ["--block-time", str(self.block_time_s)]
         log = open(self.log_path, "wb") if self.log_path else subprocess.DEVNULL
-        self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                        start_new_session=self.own_session)
         deadline = time.monotonic() + START_TIMEOUT_S
         while not _port_open(self.port):
             if self.process.poll() is not None:
@@ -76,4 +90,5 @@ class AnvilProcess:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+                self.process.wait(timeout=10)
             self.process = None

@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-COMMANDS = ["db", "ledger", "bench", "chain", "contracts", "indexer", "reconcile", "serve"]
+COMMANDS = ["db", "ledger", "bench", "chain", "contracts", "indexer", "reconcile", "serve", "demo"]
 
 
 def test_kogi_help_lists_every_command() -> None:

@@ -1,13 +1,15 @@
-"""`GET /health`: public liveness + readiness (database reachable, default ledger head)."""
+"""`GET /health`: public liveness + readiness (database reachable, default ledger head) and, per
+chain mirrored in the database, the indexer's progress: indexed block, chain head, lag in blocks."""
 from __future__ import annotations
 
 import logging
 
 from fastapi import APIRouter, Request, Response
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from api.routes.common import Store
-from api.schemas import HealthDatabase, HealthLedger, HealthOut
+from api.schemas import HealthChain, HealthDatabase, HealthLedger, HealthOut
 from ledger.errors import LedgerNotFound
 
 log = logging.getLogger("kogi.api")
@@ -15,9 +17,37 @@ log = logging.getLogger("kogi.api")
 router = APIRouter(tags=["health"])
 
 
+def _chains(request: Request, store: Store) -> list[HealthChain]:
+    """Cursors from the database (any indexer writing to it); head and lag for the chain this process
+    indexes itself (embedded mode). Never raises: /health stays 200 while the database answers."""
+    from indexer.schema import CursorRow
+
+    chains: dict[int, HealthChain] = {}
+    try:
+        with store.db.read() as conn:
+            rows = conn.execute(select(CursorRow.chain_id, CursorRow.last_block)).all()
+    except SQLAlchemyError as exc:  # indexer tables not migrated yet
+        log.debug("health: no indexer cursors: %s", exc)
+        rows = []
+    for chain_id, last_block in rows:
+        chains[int(chain_id)] = HealthChain(chain_id=int(chain_id), indexed_block=int(last_block), head_block=None,
+                                            lag_blocks=None, indexer_running=None)
+    chain = getattr(request.app.state, "chain", None)
+    status = chain.status() if chain is not None else None
+    if status is not None:
+        chains[status.chain_id] = HealthChain(
+            chain_id=status.chain_id, indexed_block=status.indexed_block, head_block=status.head_block,
+            lag_blocks=status.lag_blocks, indexer_running=status.indexer_running, error=status.error,
+        )
+    return [chains[key] for key in sorted(chains)]
+
+
 @router.get("/health", response_model=HealthOut, responses={503: {"model": HealthOut}})
 def health(request: Request, response: Response, store: Store) -> HealthOut:
-    """Public: 200 when the database answers, 503 otherwise. No authentication."""
+    """Public: 200 when the database answers, 503 otherwise. No authentication.
+
+    `chains` lists every chain mirrored in this database with the indexed block; head and lag are
+    filled for the chain the embedded stack indexes (null when unknown)."""
     ledger = request.app.state.settings.default_ledger
     try:
         head_sequence: int | None = store.head(ledger)[0]
@@ -33,4 +63,5 @@ def health(request: Request, response: Response, store: Store) -> HealthOut:
         status="ok" if reachable else "unavailable",
         database=HealthDatabase(reachable=reachable),
         ledger=HealthLedger(code=ledger, head_sequence=head_sequence),
+        chains=_chains(request, store) if reachable else [],
     )

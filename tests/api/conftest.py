@@ -30,7 +30,14 @@ def settings(backend_url: str, tmp_path_factory: pytest.TempPathFactory) -> ApiS
     return ApiSettings(
         database_url=backend_url, admin_api_key=ADMIN_KEY,
         admin_api_key_file=Path(tmp_path_factory.mktemp("key")) / "admin_api_key",
+        embedded_chain=False,
     )
+
+
+@pytest.fixture(autouse=True)
+def _no_embedded_chain(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Apps built from ApiSettings() in these tests start no anvil (tests/test_demo.py runs the full stack)."""
+    monkeypatch.setenv("KOGI_EMBEDDED_CHAIN", "false")
 
 
 @pytest.fixture(scope="module")
