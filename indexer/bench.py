@@ -22,9 +22,10 @@ Contenders, run one after the other against the same chain:
 
 Kogi's memory: the child's peak RSS (ru_maxrss), and after each step its current RSS and its
 high-water mark so far, reported at 25/50/75/100 % of the events posted: a high-water mark that
-stops rising after the first steps means memory does not grow with the number of events (a step
-holds ~20,000 events, at most about twice that while the step size adapts, and ledger batches
-1,000 entries). Compare runs with different --events to confirm.
+stops rising after the first steps means memory does not grow with the number of events: it is set
+by the largest step (`largest_step_entries`). The follower adapts its step to ~20,000 events (a step
+may hold twice that while the size doubles, and the first step is 100 blocks whatever their
+density) and posts in ledger batches of 1,000 entries. Compare runs with different --events.
 """
 from __future__ import annotations
 
@@ -175,11 +176,12 @@ def _kogi_child(database_url: str, rpc_url: str, manifest: dict[str, Any], head:
         rpc = RpcClient(rpc_url)
         follower = Follower(LedgerStore(database), rpc, manifest, ledger=LEDGER, owner="kogi-bench")
         sync_started = time.perf_counter()
-        posted, steps, samples = 0, 0, [(0, _rss_mib(), _peak_rss_mib())]
+        posted, steps, largest_step, samples = 0, 0, 0, [(0, _rss_mib(), _peak_rss_mib())]
         while True:
             result = follower.step()
             steps += 1
             posted += result.entries_posted
+            largest_step = max(largest_step, result.entries_posted)
             if result.entries_posted:
                 samples.append((posted, _rss_mib(), _peak_rss_mib()))
             cursor = follower.state.cursor()
@@ -197,7 +199,7 @@ def _kogi_child(database_url: str, rpc_url: str, manifest: dict[str, Any], head:
             current[f"{share}%"], high_water[f"{share}%"] = round(rss, 1), round(max(rss, peak), 1)
         conn.send({
             "seconds": finished - started, "sync_seconds": finished - sync_started, "entries_posted": posted,
-            "steps": steps, "last_block": cursor.last_block,
+            "steps": steps, "largest_step_entries": largest_step, "last_block": cursor.last_block,
             "peak_rss_mib": round(max(_peak_rss_mib(), *(rss for _, rss, _ in samples)), 1),
             "rss_mib_by_events_posted": current, "peak_rss_mib_by_events_posted": high_water,
         })
@@ -267,6 +269,7 @@ def run_kogi(database_url: str, chain: BenchChain, timeout_s: float) -> dict[str
         "blocks_per_s": round(blocks / seconds, 1),
         "entries_posted": result["entries_posted"],
         "steps": result["steps"],
+        "largest_step_entries": result["largest_step_entries"],
         "peak_rss_mib": result["peak_rss_mib"],
         "rss_mib_by_events_posted": result["rss_mib_by_events_posted"],
         "peak_rss_mib_by_events_posted": result["peak_rss_mib_by_events_posted"],
