@@ -20,7 +20,7 @@ Contenders, run one after the other against the same chain:
           Node 22; timed from process start until `GET /status` reports the head block; the
           row count is read from a bench route of the generated API.
 
-Kogi's memory: the child's peak RSS (ru_maxrss), and after each step its current RSS and its
+Kogi's memory: the child's peak RSS (VmHWM), and after each step its current RSS and its
 high-water mark so far, reported at 25/50/75/100 % of the events posted: a high-water mark that
 stops rising after the first steps means memory does not grow with the number of events: it is set
 by the largest step (`largest_step_entries`). The follower adapts its step to ~20,000 events (a step
@@ -87,7 +87,9 @@ def _rss_mib() -> float:
 
 
 def _peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    """This process's RSS high-water mark. VmHWM, not ru_maxrss: Linux carries ru_maxrss over
+    exec, so a spawned child would report the parent's RSS at fork time as its own peak."""
+    return _vm_hwm_mib(os.getpid()) or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 # ------------------------------------------------------------------------ chain
@@ -145,14 +147,14 @@ def seed_chain(anvil: Any, workload: Workload) -> BenchChain:
     w3.provider.make_request("anvil_mine", [hex(TAIL_BLOCKS)])  # type: ignore[arg-type]
     head = int(w3.eth.block_number)
     transfer_topic = "0x" + keccak(text="Transfer(address,address,uint256)").hex()
-    logs = w3.eth.get_logs({"address": token.address, "fromBlock": portfolio.block_number, "toBlock": head,
-                            "topics": [transfer_topic]})
-    if len(logs) != workload.events + 1:
-        raise RuntimeError(f"expected {workload.events + 1} Transfer logs on chain, found {len(logs)}")
+    transfer_events = len(w3.eth.get_logs({"address": token.address, "fromBlock": portfolio.block_number,
+                                           "toBlock": head, "topics": [transfer_topic]}))
+    if transfer_events != workload.events + 1:
+        raise RuntimeError(f"expected {workload.events + 1} Transfer logs on chain, found {transfer_events}")
     return BenchChain(
         rpc_url=anvil.rpc_url, chain_id=int(w3.eth.chain_id), manifest=manifest_dict(core),
         token=Web3.to_checksum_address(token.address), token_block=portfolio.block_number, head=head,
-        transfer_events=len(logs), seed_seconds=time.perf_counter() - started,
+        transfer_events=transfer_events, seed_seconds=time.perf_counter() - started,
     )
 
 
