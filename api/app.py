@@ -2,26 +2,11 @@
 
 On start-up (lifespan) it opens the database, applies the Alembic migrations (ledger and
 indexer) when `auto_migrate` is on (the embedded default), makes sure the default ledger exists
-with the default account templates below, so that the indexer and services can post to
+with the default account templates (ledger.scheme), so that the indexer and services can post to
 `holder:…`, `round:…` etc. without opening each account first, and in embedded mode
 (`embedded_chain`, the default) starts anvil, the core contracts and the indexer
 (api/embedded_chain.py; `app.state.chain`, stopped on shutdown). One `LedgerStore`
 per application lives in `app.state.store`.
-
-Default account templates (accounts opened on first use; explicit accounts win):
-
-| pattern          | type      | no_overdraft | why                                                    |
-|------------------|-----------|--------------|--------------------------------------------------------|
-| `holder:*`       | liability | yes          | what the platform owes a holder; never below zero       |
-| `round:*`        | liability | yes          | funding-round escrow owed to investors or the treasury  |
-| `portfolio:*`    | liability | yes          | portfolio treasury/revenue held for creators            |
-| `distribution:*` | liability | yes          | revenue pools owed to token holders                     |
-| `platform:*`     | income    | yes          | fees earned; the platform cannot pay out fees it has    |
-|                  |           |              | not earned. An account that must go negative (e.g. a    |
-|                  |           |              | subsidy) is opened explicitly as an expense account.    |
-| `external:*`     | asset     | no           | fiat rails / providers: money arriving from outside     |
-| `chain:*`        | equity    | no           | issuance source (`chain:<id>:mint`): minting debits it  |
-| `world:*`        | equity    | no           | the outside world for tests and corrections             |
 """
 from __future__ import annotations
 
@@ -41,7 +26,7 @@ from api.settings import ApiSettings
 from indexer import migrate as indexer_migrate
 from ledger import migrate
 from ledger.database import Database
-from ledger.model import AccountingType
+from ledger.scheme import bootstrap_ledger
 from ledger.store import LedgerStore
 
 log = logging.getLogger("kogi.api")
@@ -49,27 +34,6 @@ log = logging.getLogger("kogi.api")
 API_PREFIX = "/v1/ledger"
 PUBLIC_PATHS = frozenset({"/health", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
 """Every other route requires the admin API key (tests/api assert this)."""
-
-DEFAULT_ACCOUNT_TEMPLATES: tuple[tuple[str, AccountingType, bool], ...] = (
-    ("holder:*", AccountingType.LIABILITY, True),
-    ("round:*", AccountingType.LIABILITY, True),
-    ("portfolio:*", AccountingType.LIABILITY, True),
-    ("distribution:*", AccountingType.LIABILITY, True),
-    ("platform:*", AccountingType.INCOME, True),
-    ("external:*", AccountingType.ASSET, False),
-    ("chain:*", AccountingType.EQUITY, False),
-    ("world:*", AccountingType.EQUITY, False),
-)
-
-
-def bootstrap_ledger(store: LedgerStore, ledger: str) -> None:
-    """Create `ledger` with the default templates; templates already present are left alone."""
-    store.create_ledger(ledger)
-    present = {template.pattern for template in store.list_account_templates(ledger)}
-    for pattern, accounting_type, no_overdraft in DEFAULT_ACCOUNT_TEMPLATES:
-        if pattern not in present:
-            store.add_account_template(ledger, pattern, accounting_type, no_overdraft=no_overdraft)
-
 
 def create_app(settings: ApiSettings | None = None) -> FastAPI:
     settings = settings or ApiSettings()

@@ -26,7 +26,7 @@ from typing import Any
 from web3 import Web3
 
 from contracts.anvil import AnvilProcess
-from contracts.core import CoreDeployment, PortfolioDeployment, PortfolioSpec, RoundSpec, deploy_core, deploy_portfolio, verify_investors
+from contracts.core import CoreDeployment, PortfolioSpec, RoundSpec, deploy_core, deploy_portfolio, verify_investors
 from contracts.deploy import RECEIPT_TIMEOUT_S, deploy_contract, transact
 
 TOKEN = 10**18

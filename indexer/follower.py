@@ -31,8 +31,9 @@ from indexer.decode import ARTIFACT_OF_KIND, decode_log, followed_topics
 from indexer.mapping import ZERO_ADDRESS, ChainEvent, ContractInfo, entries_for
 from indexer.rpc import BlockHeader, RpcClient, RpcError
 from indexer.state import BlockEntry, IndexerState, Lease, LeaseLost
-from ledger import AccountingType, AssetKind, Entry, EntryRequest, LedgerStore
-from ledger.errors import AlreadyExists, AssetNotFound, EntryNotFound
+from ledger import AssetKind, Entry, EntryRequest, LedgerStore
+from ledger.errors import AssetNotFound, EntryNotFound
+from ledger.scheme import bootstrap_ledger
 
 log = logging.getLogger("kogi.indexer")
 
@@ -68,17 +69,6 @@ ERC20_DECIMALS = "0x313ce567"
 SELECTOR_REVENUE_TOKEN = "0x" + keccak(text="revenueToken()")[:4].hex()
 SELECTOR_STABLECOIN = "0x" + keccak(text="stablecoin()")[:4].hex()
 
-ACCOUNT_TEMPLATES: tuple[tuple[str, AccountingType, bool], ...] = (
-    # (pattern, type, no_overdraft). Mirrors of on-chain holdings can never go negative;
-    # issuance and the outside world are the accounts that may.
-    ("holder:*", AccountingType.LIABILITY, True),
-    ("round:*:escrow", AccountingType.LIABILITY, True),
-    ("distribution:*:pool", AccountingType.LIABILITY, True),
-    ("portfolio:*:treasury", AccountingType.LIABILITY, True),
-    ("platform:*", AccountingType.INCOME, True),
-    ("chain:*:mint", AccountingType.EQUITY, False),
-    ("external:*:world", AccountingType.ASSET, False),
-)
 
 
 class ReorgTooDeep(RuntimeError):
@@ -163,12 +153,7 @@ class Follower:
         served = self.rpc.chain_id()
         if served != self.chain_id:
             raise ChainMismatch(f"manifest is for chain {self.chain_id} but the RPC serves chain {served}")
-        self.store.create_ledger(self.ledger)
-        for pattern, accounting_type, no_overdraft in ACCOUNT_TEMPLATES:
-            try:
-                self.store.add_account_template(self.ledger, pattern, accounting_type, no_overdraft=no_overdraft)
-            except AlreadyExists:
-                log.warning("account template %s exists with other attributes; keeping it", pattern)
+        bootstrap_ledger(self.store, self.ledger)
         start_block = int(self.manifest.get("start_block", 0))
         core = [
             (ContractInfo(self.chain_id, entry["address"].lower(), name), int(entry.get("block_number", start_block)))

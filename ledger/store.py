@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, tuple_, update
+from sqlalchemy import func, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Connection
@@ -61,7 +61,6 @@ from ledger.limits import (
     MAX_ENTRIES_PER_BATCH,
     MAX_IDEMPOTENCY_KEY_LENGTH,
     MAX_PAGE_SIZE,
-    MAX_POSTINGS_PER_ENTRY,
     MAX_SCALE,
 )
 from ledger.model import (

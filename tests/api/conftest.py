@@ -10,7 +10,8 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import DEFAULT_ACCOUNT_TEMPLATES, create_app
+from api.app import create_app
+from ledger.scheme import DEFAULT_ACCOUNT_TEMPLATES
 from api.settings import ApiSettings
 
 ADMIN_KEY = "test-admin-key-" + "k" * 24
