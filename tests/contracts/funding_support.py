@@ -79,7 +79,7 @@ from dataclasses import dataclass, replace  # noqa: E402
 from eth_account import Account  # noqa: E402
 from web3 import Web3  # noqa: E402
 
-from contracts.deploy import at, deploy_contract  # noqa: E402
+from contracts.deploy import deploy_contract  # noqa: E402
 from contracts.funding import (  # noqa: E402
     USDC_UNIT,
     RoundConfig,

@@ -6,7 +6,6 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 
 from contracts.core import PortfolioSpec, deploy_portfolio
-from contracts.deploy import transact
 from contracts.funding import dev_private_key
 from tests.contracts.chain_helpers import KP, TOKEN, US, World, events, expect_revert, now, one_event, role, warp, world, world_deployed  # noqa: F401
 

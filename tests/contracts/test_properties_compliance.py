@@ -84,7 +84,7 @@ def test_only_cleared_holders_ever_receive_tokens(world: World, steps: list) -> 
 
 
 def _run(world: World, steps: list) -> None:
-    t, reg, admin = world.token, world.registry, world.admin
+    t, reg = world.token, world.registry
     people = [*world.investors[:PEOPLE - 1], world.outsider]
     model = Model(verified=[True] * (PEOPLE - 1) + [False])
     for who in people[:PEOPLE - 1]:

@@ -59,7 +59,7 @@ def test_deposit_splits_pro_rata_and_emits(world: World) -> None:
 
 
 def test_transfer_keeps_past_revenue_with_the_sender(world: World) -> None:
-    d, t = world.distributor, world.token
+    t = world.token
     a, b, c = world.investors[:3]
     world.mint(a, 50 * TOKEN)
     world.mint(b, 50 * TOKEN)
@@ -218,7 +218,7 @@ def test_sweep_delay_bounds(world: World) -> None:
 
 
 def test_claim_gas_is_independent_of_holder_count(world: World, w3) -> None:
-    d, t = world.distributor, world.token
+    d = world.distributor
     a = world.investors[0]
     world.mint(a, 1 * TOKEN)
     world.deposit(10 * USDC)
