@@ -11,12 +11,16 @@ learns about chains.
   reverse exactly those (logs of orphaned blocks can no longer be fetched); pruned.
 - indexer_contracts: Kogi contracts to follow, from the manifest and factory events.
 - indexer_leases: which follower may write a chain's cursor (owner, fencing epoch, expiry).
+- indexer_checkpoints: per block that produced entries, the ledger sequence after them, so the
+  ledger can be read as of any indexed block (`kogi reconcile --block N`); never pruned.
+- indexer_anchors: LedgerAnchored events (journal ranges whose Merkle root is on chain).
+- indexer_alerts: an outbox of alert events (a reorg deeper than the window, …) for operators.
 """
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, Index, String
+from sqlalchemy import BigInteger, DateTime, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -74,3 +78,57 @@ class LeaseRow(IndexerBase):
     owner: Mapped[str] = mapped_column(String(128))
     epoch: Mapped[int] = mapped_column(BigInteger)
     expires_at_us: Mapped[int] = mapped_column(BigInteger)
+
+
+class CheckpointRow(IndexerBase):
+    """Ledger sequence after the last entry of a block (blocks without entries have no row: the
+    ledger as of block N is the ledger as of the newest checkpoint at or below N). Rows above a
+    reorg's common ancestor are deleted with the rewind, in the same transaction."""
+
+    __tablename__ = "indexer_checkpoints"
+    chain_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    block_number: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    block_hash: Mapped[str] = mapped_column(String(66))
+    ledger: Mapped[str] = mapped_column(String(64))
+    ledger_sequence: Mapped[int] = mapped_column(BigInteger)
+
+
+class AnchorRow(IndexerBase):
+    """One LedgerAnchored event: `merkle_root` commits to the journal range
+    [from_sequence, to_sequence] of the ledger whose id is `ledger_key` (bytes32 hex)."""
+
+    __tablename__ = "indexer_anchors"
+    __table_args__ = (Index("ix_indexer_anchors_block", "chain_id", "block_number"),)
+    chain_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    contract: Mapped[str] = mapped_column(String(42), primary_key=True)
+    ledger_key: Mapped[str] = mapped_column(String(66), primary_key=True)
+    anchor_index: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    from_sequence: Mapped[int] = mapped_column(BigInteger)
+    to_sequence: Mapped[int] = mapped_column(BigInteger)
+    merkle_root: Mapped[str] = mapped_column(String(66))
+    submitter: Mapped[str] = mapped_column(String(42))
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    block_hash: Mapped[str] = mapped_column(String(66))
+    tx_hash: Mapped[str] = mapped_column(String(66))
+    log_index: Mapped[int] = mapped_column(BigInteger)
+
+
+AlertId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class AlertRow(IndexerBase):
+    """Outbox of alert events: written when the indexer must stop for a human (e.g. a reorg deeper
+    than the confirmation window); read by `/health` and `kogi indexer alerts`, acknowledged there."""
+
+    __tablename__ = "indexer_alerts"
+    __table_args__ = (Index("ix_indexer_alerts_open", "chain_id", "acknowledged_at"),)
+    id: Mapped[int] = mapped_column(AlertId, primary_key=True, autoincrement=True)
+    chain_id: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(64))
+    severity: Mapped[str] = mapped_column(String(16))
+    message: Mapped[str] = mapped_column(Text)
+    details: Mapped[str] = mapped_column(Text)
+    """JSON object (canonical: sorted keys)."""
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(128), nullable=True)

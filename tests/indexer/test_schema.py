@@ -23,13 +23,13 @@ def test_kogi_db_upgrade_applies_both_chains_and_the_indexer_downgrades_alone(da
         result = subprocess.run([sys.executable, "-m", "api.cli", "db", "upgrade"], capture_output=True, text=True,
                                 env=env, cwd=REPO, timeout=120)
         assert result.returncode == 0, result.stderr
-        assert "revision 0001" in result.stdout and "indexer schema at revision i0002" in result.stdout
+        assert "revision 0001" in result.stdout and "indexer schema at revision i0003" in result.stdout
 
     database = Database(database_url)
     try:
         tables = set(inspect(database.write_engine).get_table_names())
         assert INDEXER_TABLES | {"alembic_version", "alembic_version_indexer", "journal_entries"} <= tables
-        assert indexer_migrate.current_revision(database.write_engine) == "i0002"
+        assert indexer_migrate.current_revision(database.write_engine) == "i0003"
         assert ledger_revision(database.write_engine) == "0001"
 
         config = indexer_migrate.alembic_config(database.write_engine)
