@@ -81,16 +81,18 @@ class LeaseRow(IndexerBase):
 
 
 class CheckpointRow(IndexerBase):
-    """Ledger sequence after the last entry of a block (blocks without entries have no row: the
-    ledger as of block N is the ledger as of the newest checkpoint at or below N). Rows above a
-    reorg's common ancestor are deleted with the rewind, in the same transaction."""
+    """The last ledger entry a block produced (blocks without entries have no row): the ledger as
+    of block N is the ledger as of that entry's sequence for the newest checkpoint at or below N.
+    The entry id, not its sequence, is stored because the row is written inside the ledger
+    transaction before the entries are sealed (sequences are assigned at seal time). Rows above
+    a reorg's common ancestor are deleted with the rewind, in the same transaction."""
 
     __tablename__ = "indexer_checkpoints"
     chain_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     block_number: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     block_hash: Mapped[str] = mapped_column(String(66))
     ledger: Mapped[str] = mapped_column(String(64))
-    ledger_sequence: Mapped[int] = mapped_column(BigInteger)
+    entry_id: Mapped[str] = mapped_column(String(64))
 
 
 class AnchorRow(IndexerBase):

@@ -20,7 +20,7 @@ def upgrade() -> None:
     sa.Column('block_number', sa.BigInteger(), autoincrement=False, nullable=False),
     sa.Column('block_hash', sa.String(length=66), nullable=False),
     sa.Column('ledger', sa.String(length=64), nullable=False),
-    sa.Column('ledger_sequence', sa.BigInteger(), nullable=False),
+    sa.Column('entry_id', sa.String(length=64), nullable=False),
     sa.PrimaryKeyConstraint('chain_id', 'block_number')
     )
     op.create_table('indexer_anchors',
