@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 
 from indexer.mapping import ContractInfo
 from indexer.rpc import BlockHeader
-from indexer.schema import BlockEntryRow, BlockRow, ContractRow, CursorRow, LeaseRow
+from indexer.schema import BlockEntryRow, BlockRow, CheckpointRow, ContractRow, CursorRow, LeaseRow
 from ledger.database import Database
 
 cursors_t = CursorRow.__table__
@@ -24,6 +24,7 @@ blocks_t = BlockRow.__table__
 block_entries_t = BlockEntryRow.__table__
 contracts_t = ContractRow.__table__
 leases_t = LeaseRow.__table__
+checkpoints_t = CheckpointRow.__table__
 
 
 class LeaseLost(RuntimeError):
@@ -222,3 +223,17 @@ class IndexerState:
                                           None if row.portfolio_id is None else int(row.portfolio_id), row.asset_address)
                 for row in rows
             }
+
+    # -------------------------------------------------------------- checkpoints
+
+    def checkpoint_at(self, block_number: int) -> tuple[int, str, str] | None:
+        """(block number, block hash, last entry id) of the newest checkpoint at or below the
+        block, or None before the first entry. The ledger as of block N is the ledger as of
+        `store.get_entry(ledger, entry_id).sequence` (written by `advance_in`; see CheckpointRow)."""
+        with self.db.read() as conn:
+            row = conn.execute(
+                select(checkpoints_t.c.block_number, checkpoints_t.c.block_hash, checkpoints_t.c.entry_id)
+                .where(checkpoints_t.c.chain_id == self.chain_id, checkpoints_t.c.block_number <= block_number)
+                .order_by(checkpoints_t.c.block_number.desc()).limit(1)
+            ).first()
+        return None if row is None else (int(row.block_number), row.block_hash, row.entry_id)
