@@ -39,6 +39,56 @@ def _manifest(manifest: Path | None, chain_id: int) -> dict[str, Any]:
         fail(str(exc))
 
 
+@indexer_app.command("alerts")
+def alerts(
+    show_all: bool = typer.Option(False, "--all", help="Acknowledged alerts too (default: open ones only)."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON array on stdout."),
+    ack: int | None = typer.Option(None, "--ack", metavar="ID", help="Acknowledge the alert with this id."),
+    by: str | None = typer.Option(None, "--by", metavar="NAME", help="Who acknowledges (required with --ack)."),
+    chain_id: int | None = typer.Option(None, "--chain-id", help="Only this chain's alerts."),
+    database_url: str | None = typer.Option(None, "--database-url", envvar="KOGI_DATABASE_URL",
+                                            help="SQLAlchemy URL (default: the embedded SQLite file)."),
+) -> None:
+    """List the indexer's alerts (e.g. a reorg deeper than the window), or acknowledge one with --ack."""
+    import json
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from indexer.alerts import AlertError, acknowledge, list_alerts
+    from ledger import Database
+
+    if ack is None and by is not None:
+        fail("--by goes with --ack ID")
+    if ack is not None and not by:
+        fail("--ack needs --by NAME (who handled the alert)")
+    database = Database(_database_url(database_url))
+    try:
+        if ack is not None:
+            assert by is not None
+            try:
+                done = acknowledge(database, ack, by)
+            except (AlertError, ValueError) as exc:
+                fail(str(exc))
+            typer.echo(json.dumps(done.to_json(), sort_keys=True) if as_json
+                       else f"alert {done.id} ({done.kind}, chain {done.chain_id}) acknowledged by {done.acknowledged_by}")
+            return
+        found = list_alerts(database, chain_id=chain_id, include_acknowledged=show_all)
+    except SQLAlchemyError as exc:
+        fail(f"cannot read the alerts ({type(exc).__name__}); is the database migrated (`kogi db upgrade`)?")
+    finally:
+        database.dispose()
+    if as_json:
+        typer.echo(json.dumps([alert.to_json() for alert in found], sort_keys=True, indent=2))
+        return
+    if not found:
+        typer.echo("no alerts" if show_all else "no open alerts")
+        return
+    for alert in found:
+        state = "open" if alert.open else f"acknowledged by {alert.acknowledged_by}"
+        typer.echo(f"#{alert.id} {alert.created_at.isoformat(timespec='seconds')} chain {alert.chain_id} "
+                   f"{alert.severity} {alert.kind} [{state}]: {alert.message}")
+
+
 @indexer_app.command("run")
 def run(
     rpc_url: str = typer.Option(..., "--rpc-url", help="JSON-RPC URL of the chain (any provider)."),
@@ -55,10 +105,16 @@ def run(
                    "pass the old name to resume at once when the old process is known to be gone."),
     lease_ttl_s: float = typer.Option(30.0, min=0.1, help="Seconds before a silent follower's chain is taken over."),
 ) -> None:
-    """Follow the chain into the ledger (posting provisionally, undoing reorgs inside the window)."""
+    """Follow the chain into the ledger (posting provisionally, undoing reorgs inside the window).
+
+    Backfill progress: a bar on stderr when it is a terminal, until caught up; otherwise (and once
+    caught up) a line every few seconds with the lag and blocks/s."""
+    import sys
+
     import httpx
 
     from indexer.follower import MAX_BACKOFF_S, TRANSIENT_ERRORS, Follower, ReorgTooDeep
+    from indexer.progress import BackfillProgress, RichBar, terminal_bar_available
     from indexer.state import LeaseLost
     from indexer.rpc import RpcClient, RpcError
     from ledger import Database, LedgerStore
@@ -67,6 +123,7 @@ def run(
     database = Database(_database_url(database_url))
     stopping = {"now": False}
     follower: Follower | None = None
+    bar: RichBar | None = None
 
     def stop(_signum: int, _frame: Any) -> None:
         stopping["now"] = True
@@ -79,7 +136,11 @@ def run(
                             owner=owner, lease_ttl_s=lease_ttl_s)
         follower.bootstrap()
         typer.echo(f"indexing chain {chain_id} into ledger {ledger!r} (confirmations {follower.confirmations})")
-        started, blocks, entries, last_report, failures = time.monotonic(), 0, 0, 0.0, 0
+        start = follower.state.cursor()
+        progress = BackfillProgress(start.last_block if start else 0, rpc.head())
+        if terminal_bar_available(sys.stderr) and not progress.snapshot().caught_up:
+            bar = RichBar(chain_id)
+        last_report, failures = 0.0, 0
         while not stopping["now"]:
             try:
                 result = follower.step()
@@ -91,11 +152,8 @@ def run(
                 time.sleep(min(MAX_BACKOFF_S, 0.5 * 2**min(failures, 6)))
                 continue
             failures = 0
-            blocks += result.blocks
-            entries += result.entries_posted
             cursor = follower.state.cursor()
-            head = rpc.head()
-            lag = head - cursor.last_block if cursor else head
+            snapshot = progress.update(result, cursor.last_block if cursor else 0, rpc.head())
             now = time.monotonic()
             if result.reorg_depth:
                 typer.echo(f"reorg of depth {result.reorg_depth}: rewound to block {result.to_block}")
@@ -105,12 +163,17 @@ def run(
                     last_report = now
                 time.sleep(0.5)
                 continue
-            if now - last_report >= PROGRESS_EVERY_S or (once and lag <= 0):
-                rate = blocks / max(now - started, 1e-9)
-                typer.echo(f"block {cursor.last_block if cursor else '-'} / head {head}: lag {lag}, "
-                           f"{entries} entries, {rate:.1f} blocks/s")
+            if bar is not None:
+                bar.show(snapshot)
+                if snapshot.caught_up and not result.reorg_depth:  # backfill done: log lines from now on
+                    bar.close()
+                    bar = None
+                    typer.echo(progress.line())
+                    last_report = now
+            elif now - last_report >= PROGRESS_EVERY_S or (once and snapshot.caught_up):
+                typer.echo(progress.line())
                 last_report = now
-            if lag <= 0 and not result.reorg_depth:
+            if snapshot.caught_up and not result.reorg_depth:
                 if once:
                     break
                 time.sleep(0.5)
@@ -123,6 +186,8 @@ def run(
     except KeyboardInterrupt:
         typer.echo("stopped")
     finally:
+        if bar is not None:
+            bar.close()
         if follower is not None:
             follower.close()
         rpc.close()

@@ -400,6 +400,16 @@ class HealthLedger(BaseModel):
     head_sequence: int | None
 
 
+class HealthAlert(BaseModel):
+    """An open (unacknowledged) indexer alert: `kogi indexer alerts --ack ID --by NAME` clears it."""
+
+    id: int
+    kind: str = Field(description="e.g. reorg_too_deep.")
+    severity: str = Field(description="critical, warning or info; an open critical alert makes status degraded.")
+    message: str
+    created_at: datetime
+
+
 class HealthChain(BaseModel):
     chain_id: int
     indexed_block: int | None = Field(description="Last block mirrored into the ledger (the indexer's cursor).")
@@ -409,10 +419,15 @@ class HealthChain(BaseModel):
     indexer_running: bool | None = Field(description="The in-process indexer's thread is alive; null when the "
                                                     "indexer runs elsewhere (`kogi indexer run`).")
     error: str | None = Field(None, description="Why the in-process indexer stopped, if it did.")
+    open_alerts: int = Field(0, description="Unacknowledged alerts of this chain (the outbox `indexer_alerts`).")
+    alerts: list[HealthAlert] = Field(default_factory=list, description="Those alerts, oldest first.")
 
 
 class HealthOut(BaseModel):
-    status: Literal["ok", "unavailable"]
+    status: Literal["ok", "degraded", "unavailable"] = Field(
+        description="ok; degraded: the database answers but a chain has an open critical alert (HTTP 200 still: "
+                    "the API serves, a human must look at the indexer); unavailable: the database does not "
+                    "answer (HTTP 503).")
     database: HealthDatabase
     ledger: HealthLedger
     chains: list[HealthChain] = Field(default_factory=list,

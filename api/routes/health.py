@@ -1,5 +1,7 @@
 """`GET /health`: public liveness + readiness (database reachable, default ledger head) and, per
-chain mirrored in the database, the indexer's progress: indexed block, chain head, lag in blocks."""
+chain mirrored in the database, the indexer's progress: indexed block, chain head, lag in blocks,
+and its open alerts (indexer/alerts.py). An open critical alert turns the status to "degraded"
+(still HTTP 200: the API serves; a human must look at the indexer, e.g. after a too-deep reorg)."""
 from __future__ import annotations
 
 import logging
@@ -9,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from api.routes.common import Store
-from api.schemas import HealthChain, HealthDatabase, HealthLedger, HealthOut
+from api.schemas import HealthAlert, HealthChain, HealthDatabase, HealthLedger, HealthOut
 from ledger.errors import LedgerNotFound
 
 log = logging.getLogger("kogi.api")
@@ -18,8 +20,10 @@ router = APIRouter(tags=["health"])
 
 
 def _chains(request: Request, store: Store) -> list[HealthChain]:
-    """Cursors from the database (any indexer writing to it); head and lag for the chain this process
-    indexes itself (embedded mode). Never raises: /health stays 200 while the database answers."""
+    """Cursors and open alerts from the database (any indexer writing to it); head and lag for the
+    chain this process indexes itself (embedded mode). Never raises: /health stays 200 while the
+    database answers."""
+    from indexer.alerts import open_alerts
     from indexer.schema import CursorRow
 
     chains: dict[int, HealthChain] = {}
@@ -39,6 +43,17 @@ def _chains(request: Request, store: Store) -> list[HealthChain]:
             chain_id=status.chain_id, indexed_block=status.indexed_block, head_block=status.head_block,
             lag_blocks=status.lag_blocks, indexer_running=status.indexer_running, error=status.error,
         )
+    try:
+        alerts = open_alerts(store.db)
+    except SQLAlchemyError as exc:  # alerts table not migrated yet (indexer i0003)
+        log.debug("health: no indexer alerts: %s", exc)
+        alerts = []
+    for alert in alerts:
+        row = chains.setdefault(alert.chain_id, HealthChain(
+            chain_id=alert.chain_id, indexed_block=None, head_block=None, lag_blocks=None, indexer_running=None))
+        row.alerts.append(HealthAlert(id=alert.id, kind=alert.kind, severity=alert.severity, message=alert.message,
+                                      created_at=alert.created_at))
+        row.open_alerts = len(row.alerts)
     return [chains[key] for key in sorted(chains)]
 
 
@@ -46,8 +61,9 @@ def _chains(request: Request, store: Store) -> list[HealthChain]:
 def health(request: Request, response: Response, store: Store) -> HealthOut:
     """Public: 200 when the database answers, 503 otherwise. No authentication.
 
-    `chains` lists every chain mirrored in this database with the indexed block; head and lag are
-    filled for the chain the embedded stack indexes (null when unknown)."""
+    `chains` lists every chain mirrored in this database with the indexed block and its open
+    alerts; head and lag are filled for the chain the embedded stack indexes (null when unknown).
+    `status` is "degraded" while any chain has an open critical alert."""
     ledger = request.app.state.settings.default_ledger
     try:
         head_sequence: int | None = store.head(ledger)[0]
@@ -59,9 +75,11 @@ def health(request: Request, response: Response, store: Store) -> HealthOut:
         head_sequence, reachable = None, False
     if not reachable:
         response.status_code = 503
+    chains = _chains(request, store) if reachable else []
+    critical = any(alert.severity == "critical" for chain in chains for alert in chain.alerts)
     return HealthOut(
-        status="ok" if reachable else "unavailable",
+        status="unavailable" if not reachable else "degraded" if critical else "ok",
         database=HealthDatabase(reachable=reachable),
         ledger=HealthLedger(code=ledger, head_sequence=head_sequence),
-        chains=_chains(request, store) if reachable else [],
+        chains=chains,
     )
