@@ -21,6 +21,7 @@ ARTIFACT_OF_KIND = {
     "token": "PortfolioToken",
     "round": "FundingRound",
     "rights_token": "RightsToken",
+    "splitter": "PayoutSplitter",
 }
 """Contract kinds whose events are followed (see indexer.mapping.NOT_YET_MAPPED for the rest)."""
 
@@ -70,6 +71,30 @@ def events_of_kind(kind: str) -> dict[str, EventAbi]:
 def followed_topics() -> list[str]:
     """Every topic0 the follower asks eth_getLogs for (one OR-list)."""
     return sorted({topic for kind in ARTIFACT_OF_KIND for topic in events_of_kind(kind)})
+
+
+ERC20_TRANSFER_TOPIC = "0x" + keccak(text="Transfer(address,address,uint256)").hex()
+"""topic0 of an ERC-20 Transfer; an ERC-721 Transfer has the same topic0 but 4 topics."""
+
+
+def address_topic(address: str) -> str:
+    """An address as a 32-byte indexed topic (for eth_getLogs filters)."""
+    return "0x" + address.lower()[2:].rjust(64, "0")
+
+
+def decode_erc20_transfer(log: dict[str, Any]) -> dict[str, Any] | None:
+    """Arguments (token, from, to, value) of any ERC-20's Transfer log, or None if it is not one.
+
+    Decoded straight from topics and data, with no ABI: the emitter is an arbitrary token, not a
+    Kogi contract (see indexer.mapping.SPLITTER_TOKEN_TRANSFER)."""
+    topics = log.get("topics") or []
+    data = log.get("data") or "0x"
+    if len(topics) != 3 or topics[0].lower() != ERC20_TRANSFER_TOPIC or len(data) != 66:
+        return None
+    return {
+        "token": log["address"].lower(), "from": "0x" + topics[1][-40:].lower(),
+        "to": "0x" + topics[2][-40:].lower(), "value": int(data, 16),
+    }
 
 
 def decode_log(kind: str, log: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:

@@ -27,8 +27,10 @@ from typing import Any
 import httpx
 from eth_utils import keccak
 
-from indexer.decode import ARTIFACT_OF_KIND, decode_log, followed_topics
-from indexer.mapping import ZERO_ADDRESS, ChainEvent, ContractInfo, entries_for
+from indexer.decode import (
+    ARTIFACT_OF_KIND, ERC20_TRANSFER_TOPIC, address_topic, decode_erc20_transfer, decode_log, followed_topics,
+)
+from indexer.mapping import SPLITTER_TOKEN_TRANSFER, ZERO_ADDRESS, ChainEvent, ContractInfo, entries_for
 from indexer.rpc import BlockHeader, RpcClient, RpcError
 from indexer.state import BlockEntry, IndexerState, Lease, LeaseLost
 from ledger import AssetKind, Entry, EntryRequest, LedgerStore
@@ -265,8 +267,62 @@ class Follower:
                 first = min(block for _, block in discovered)
                 new = [info.address for info, _ in discovered if info.kind in ARTIFACT_OF_KIND]
                 pending = self.rpc.get_logs(first, to_block, new, [self._topics])
+        decoded = [item for item in decoded if not self._about_portfolio_token(item, contracts)]
+        decoded.extend(self._splitter_token_transfers(from_block, to_block, contracts, decoded, seen))
         decoded.sort(key=lambda item: (item[0], int(item[3][0]["logIndex"], 16)))
         return decoded
+
+    splitters_per_log_filter = 100
+    """Splitter addresses per OR-list in topic position 2 (providers bound filter sizes)."""
+
+    @staticmethod
+    def _about_portfolio_token(item: tuple[int, str, str, tuple[dict[str, Any], str, dict[str, Any]]],
+                               contracts: dict[str, ContractInfo]) -> bool:
+        """A splitter event moving a followed portfolio token: that token's own Transfer logs
+        already mirror both directions (`holder:<chain>:<splitter>`), so the splitter's event
+        must not move it a second time (as if it were a foreign ERC-20)."""
+        address, (_, name, args) = item[2], item[3]
+        if contracts[address].kind != "splitter" or name not in ("PaymentReceived", "PaymentReleased"):
+            return False
+        token = contracts.get(str(args["token"]).lower())
+        return token is not None and token.kind == "token"
+
+    def _splitter_token_transfers(
+        self, from_block: int, to_block: int, contracts: dict[str, ContractInfo],
+        decoded: Sequence[tuple[int, str, str, tuple[dict[str, Any], str, dict[str, Any]]]], seen: set[tuple[int, int]],
+    ) -> list[tuple[int, str, str, tuple[dict[str, Any], str, dict[str, Any]]]]:
+        """ERC-20 Transfer logs INTO followed splitters, handed over as events of the splitter
+        (mapping.SPLITTER_TOKEN_TRANSFER): a plain transfer leaves no splitter log, so the token's
+        own log is the only record; deposit() is caught the same way. No call without splitters."""
+        splitters = sorted(a for a, c in contracts.items() if c.kind == "splitter")
+        tokens = self._watched_tokens(contracts, decoded) if splitters else []
+        found: list[tuple[int, str, str, tuple[dict[str, Any], str, dict[str, Any]]]] = []
+        if not tokens:
+            return found
+        for start in range(0, len(splitters), self.splitters_per_log_filter):
+            recipients = [address_topic(a) for a in splitters[start:start + self.splitters_per_log_filter]]
+            for raw_log in self.rpc.get_logs(from_block, to_block, tokens, [[ERC20_TRANSFER_TOPIC], None, recipients]):
+                position = (int(raw_log["blockNumber"], 16), int(raw_log["logIndex"], 16))
+                args = decode_erc20_transfer(raw_log)
+                if position in seen or raw_log.get("removed") or args is None or args["to"] not in contracts:
+                    continue
+                seen.add(position)
+                found.append((position[0], raw_log["blockHash"].lower(), args["to"],
+                               (raw_log, SPLITTER_TOKEN_TRANSFER, args)))
+        return found
+
+    def _watched_tokens(self, contracts: dict[str, ContractInfo],
+                        decoded: Sequence[tuple[int, str, str, tuple[dict[str, Any], str, dict[str, Any]]]]) -> list[str]:
+        """ERC-20s whose Transfers into splitters are mirrored (documented in MAPPING.md): the Kogi
+        contracts' ERC-20s, the ledger's `ERC20:<chain>:*` assets (tokens met before, restarts
+        included) and the tokens named by this range's splitter events. Followed portfolio tokens
+        are left out: their own Transfer logs are mirrored already."""
+        tokens = {c.asset_address for c in contracts.values() if c.asset_address}
+        prefix = f"ERC20:{self.chain_id}:"
+        tokens |= {a.code[len(prefix):] for a in self.store.list_assets(self.ledger) if a.code.startswith(prefix)}
+        tokens |= {str(args["token"]).lower() for _, _, address, (_, name, args) in decoded
+                   if contracts[address].kind == "splitter" and name in ("PaymentReceived", "PaymentReleased")}
+        return sorted(t.lower() for t in tokens if t.lower() != ZERO_ADDRESS and t.lower() not in contracts)
 
     def _portfolio_contracts(self, args: dict[str, Any], block: int) -> list[tuple[ContractInfo, int]]:
         portfolio_id = int(args["portfolioId"])

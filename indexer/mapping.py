@@ -108,6 +108,11 @@ def treasury_account(chain_id: int, portfolio_id: int) -> str:
     return f"portfolio:{chain_id}:{portfolio_id}:treasury"
 
 
+def splitter_account(chain_id: int, address: str) -> str:
+    """What a PayoutSplitter holds for its payees, every asset (ETH and any ERC-20) in one account."""
+    return f"splitter:{chain_id}:{address.lower()}:pool"
+
+
 # ---------------------------------------------------------------------------- helpers
 
 
@@ -278,6 +283,55 @@ def map_donated(event: ChainEvent, contract: ContractInfo) -> list[EntryRequest]
     })]
 
 
+SPLITTER_TOKEN_TRANSFER = "ERC20Transfer"
+"""Event name given to an ERC-20's own `Transfer(from, to = splitter, value)` log: the follower
+fetches it from the token (not a Kogi contract) and hands it over as an event OF THE SPLITTER
+(ChainEvent.address = the splitter, args: token, from, to, value), because plain transfers into
+a splitter leave no splitter log at all."""
+
+
+def _token_or_eth(chain_id: int, token: Any) -> str:
+    """The splitter's convention: token address zero stands for ETH."""
+    address = _addr(token)
+    return native_asset(chain_id) if address == ZERO_ADDRESS else erc20_asset(chain_id, address)
+
+
+def map_splitter_token_transfer(event: ChainEvent, contract: ContractInfo) -> list[EntryRequest]:
+    """ERC-20 into the splitter, whether by deposit() or by a plain transfer: world → pool.
+    Mirroring the token's Transfer (not PaymentReceived) is what keeps the pool equal to
+    balanceOf(splitter); the sender is kept in metadata."""
+    value = int(event.args["value"])
+    if value == 0:
+        return []
+    token = _addr(event.args["token"])
+    legs = transfer_legs(world_account(event.chain_id), splitter_account(event.chain_id, event.address),
+                         erc20_asset(event.chain_id, token), value)
+    return [_entry(event, "split_receipt", legs, {"from": _addr(event.args["from"]), "token": token})]
+
+
+def map_payment_received(event: ChainEvent, contract: ContractInfo) -> list[EntryRequest]:
+    """ETH through receive() (token = 0): world → pool. For an ERC-20 (deposit()) the token's
+    own Transfer into the splitter already records the money, so this maps to nothing."""
+    amount = int(event.args["amount"])
+    if _addr(event.args["token"]) != ZERO_ADDRESS or amount == 0:
+        return []
+    legs = transfer_legs(world_account(event.chain_id), splitter_account(event.chain_id, event.address),
+                         native_asset(event.chain_id), amount)
+    return [_entry(event, "split_receipt", legs, {"from": _addr(event.args["from"]), "token": ZERO_ADDRESS})]
+
+
+def map_payment_released(event: ChainEvent, contract: ContractInfo) -> list[EntryRequest]:
+    """A payee's pull, ETH or ERC-20: pool → world (the only way money leaves a splitter)."""
+    amount = int(event.args["amount"])
+    if amount == 0:
+        return []
+    legs = transfer_legs(splitter_account(event.chain_id, event.address), world_account(event.chain_id),
+                         _token_or_eth(event.chain_id, event.args["token"]), amount)
+    return [_entry(event, "split_release", legs, {
+        "payee": _addr(event.args["payee"]), "by": _addr(event.args["by"]), "token": _addr(event.args["token"]),
+    })]
+
+
 Handler = Callable[[ChainEvent, ContractInfo], list[EntryRequest]]
 
 
@@ -303,6 +357,9 @@ MAPPINGS: tuple[EventMapping, ...] = (
     EventMapping("round", "MilestoneReleased", "milestone_release", "`round:<chain>:<round>:escrow` (gross) → `portfolio:<chain>:<pid>:treasury` (net) + `platform:fees` (fee)", map_milestone_released),
     EventMapping("rights_token", "TransferSingle", "mint/burn/transfer", "like the token's Transfer, in `RGT:<chain>:<rights token>:<hex id>` (scale 0)", map_rights_transfer_single),
     EventMapping("rights_token", "TransferBatch", "mint/burn/transfer", "one entry per id (key suffix `.<position>`), as TransferSingle", map_rights_transfer_batch),
+    EventMapping("splitter", SPLITTER_TOKEN_TRANSFER, "split_receipt", "the ERC-20's own `Transfer(from, to = splitter, value)` log of a watched token (deposit() and plain transfers alike; see below): `external:<chain>:world` → `splitter:<chain>:<splitter>:pool` in `ERC20:<chain>:<token>` (from, token in metadata)", map_splitter_token_transfer),
+    EventMapping("splitter", "PaymentReceived", "split_receipt", "token = 0 (ETH through receive()): `external:<chain>:world` → `splitter:<chain>:<splitter>:pool` in `ETH:<chain>` (from in metadata)", map_payment_received),
+    EventMapping("splitter", "PaymentReleased", "split_release", "`splitter:<chain>:<splitter>:pool` → `external:<chain>:world` in `ERC20:<chain>:<token>` or `ETH:<chain>` (payee, by in metadata)", map_payment_released),
     EventMapping("donation_router", "Donated", "donation", "`external:<chain>:world` (gross) → `portfolio:<chain>:<pid>:treasury` (net) + `platform:fees` (fee) in `ERC20:<chain>:<token>` or `ETH:<chain>`; kind donation/tip/gift, message, anonymity in metadata", map_donated),
 )
 
@@ -326,19 +383,50 @@ NO_LEDGER_EFFECT: dict[tuple[str, str], str] = {
     ("rights_token", "DefaultRoyaltySet"): "configuration",
     ("rights_token", "TokenRoyaltySet"): "configuration",
     ("rights_token", "ComplianceRegistryChanged"): "configuration",
+    ("splitter", "PaymentReceived"): "token ≠ 0 (deposit()): the token's Transfer into the splitter records it",
+    ("splitter", "SplitterInitialized"): "configuration (payees and shares, fixed forever)",
     ("donation_router", "PortfolioRegistered"): "configuration",
     ("donation_router", "TreasuryChanged"): "configuration",
 }
 
 NOT_YET_MAPPED: dict[str, str] = {
-    "splitter": "PaymentReceived / PaymentReleased (plain transfers to the splitter need ERC-20 Transfer mirroring)",
     "anchor": "LedgerAnchored (anchors are proofs, not value; to be linked to journal ranges)",
 }
 
 
+FOREIGN_EVENTS: frozenset[tuple[str, str]] = frozenset({("splitter", SPLITTER_TOKEN_TRANSFER)})
+"""Mapped events that another contract emits (an ERC-20) on behalf of a followed contract: not in
+the followed contract's ABI, fetched and decoded separately (indexer.follower, indexer.decode)."""
+
+SPLITTER_NOTES = (
+    "## PayoutSplitter: what is watched, and the limits",
+    "",
+    "- ERC-20 money enters a splitter by `deposit()` (a `PaymentReceived` plus the token's `Transfer`) or by a",
+    "  plain `transfer` (the token's `Transfer` only), so the token's `Transfer(to = splitter)` is what is",
+    "  mirrored; one `eth_getLogs` per step asks the watched tokens for `Transfer` with topic2 = a followed",
+    "  splitter (no call when no splitter is followed).",
+    "- Watched tokens: every ERC-20 the indexer knows for Kogi contracts (rounds' stablecoins, tokens' revenue",
+    "  tokens), every `ERC20:<chain>:*` asset already in the ledger, and any token named by a splitter's",
+    "  `PaymentReceived` / `PaymentReleased` in the same step (so a `deposit()` of a new token is caught in",
+    "  its own block). Limit: a plain transfer of a token that is none of these, before the first",
+    "  `deposit()` or `release()` names it, is not mirrored; `kogi reconcile` then shows the difference on",
+    "  the splitter's pool.",
+    "- ETH: `receive()` emits `PaymentReceived(token = 0)` for every plain send and call with value, so ETH",
+    "  is mirrored from it. Limit: ETH that arrives without running code (a `selfdestruct` beneficiary, a",
+    "  block reward or withdrawal to the address) leaves no log and is not mirrored; reconcile shows it.",
+    "- Money leaves only through `release()` (`PaymentReleased`, emitted for ETH and ERC-20 alike).",
+    "  `splitter:*` accounts allow overdraft (ledger.scheme): a release of money that arrived unseen must",
+    "  still post (the chain allowed it); the pool then goes below the chain and reconcile shows the gap.",
+    "- Portfolio tokens held by a splitter are mirrored by their own `Transfer` (`holder:<chain>:<splitter>`);",
+    "  the splitter's events about them are not mapped a second time.",
+    "",
+)
+
+
 def followed_events() -> set[tuple[str, str]]:
-    """(contract kind, event) pairs whose logs the follower fetches."""
-    return set(HANDLERS) | set(DISCOVERY_EVENTS)
+    """(contract kind, event) pairs the follower fetches from the followed contracts themselves
+    (FOREIGN_EVENTS are emitted by other contracts and fetched on their own)."""
+    return (set(HANDLERS) | set(DISCOVERY_EVENTS)) - FOREIGN_EVENTS
 
 
 def entries_for(event: ChainEvent, contract: ContractInfo) -> list[EntryRequest]:
@@ -370,7 +458,8 @@ def render_mapping_markdown() -> str:
     lines += ["", "## Events with no ledger effect", "", "| Contract | Event | Why |", "|---|---|---|"]
     for (kind, name), why in sorted(NO_LEDGER_EFFECT.items()):
         lines.append(f"| {kind} | {name} | {why} |")
-    lines += ["", "## Not mapped yet", "", "| Contract | Events |", "|---|---|"]
+    lines += ["", *SPLITTER_NOTES]
+    lines += ["## Not mapped yet", "", "| Contract | Events |", "|---|---|"]
     for kind, what in sorted(NOT_YET_MAPPED.items()):
         lines.append(f"| {kind} | {what} |")
     lines += [

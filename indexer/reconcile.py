@@ -14,7 +14,9 @@ from dataclasses import dataclass
 
 from eth_utils import keccak
 
-from indexer.mapping import escrow_account, erc20_asset, mint_account, pool_account, token_asset
+from indexer.mapping import (
+    erc20_asset, escrow_account, mint_account, native_asset, pool_account, splitter_account, token_asset,
+)
 from indexer.rpc import RpcClient
 from indexer.state import IndexerState
 from ledger import LedgerStore
@@ -64,6 +66,8 @@ class _Check:
     data: str
     sign: int
     """+1 when the ledger balance mirrors the chain value, -1 for the mint account (equity)."""
+    method: str = "eth_call"
+    """`eth_getBalance` reads `contract`'s native balance (data unused): a splitter's ETH."""
 
 
 def _ledger_units(store: LedgerStore, ledger: str, account: str, asset: str) -> int:
@@ -113,17 +117,44 @@ def _checks(store: LedgerStore, state: IndexerState, ledger: str) -> list[_Check
                         holder = account.rsplit(":", 1)[1]
                         checks.append(_Check(account, asset, address,
                                              SELECTOR_BALANCE_OF_ID + holder[2:].rjust(64, "0") + id_word, 1))
+        elif contract.kind == "splitter":
+            checks.extend(_splitter_checks(store, ledger, chain_id, address))
         elif contract.kind == "round" and contract.asset_address:
             checks.append(_Check(escrow_account(chain_id, address), erc20_asset(chain_id, contract.asset_address),
                                  contract.asset_address, SELECTOR_BALANCE_OF + address[2:].rjust(64, "0"), 1))
     return checks
 
 
+def _splitter_checks(store: LedgerStore, ledger: str, chain_id: int, splitter: str) -> list[_Check]:
+    """One check per asset the splitter's pool has a balance row for: ETH against eth_getBalance,
+    an ERC-20 against its balanceOf(splitter). A splitter nothing was mirrored for has no rows."""
+    account = splitter_account(chain_id, splitter)
+    try:
+        assets = [balance.asset for balance in store.list_balances(ledger, account)]
+    except AccountNotFound:
+        return []
+    checks: list[_Check] = []
+    for asset in assets:
+        if asset == native_asset(chain_id):
+            checks.append(_Check(account, asset, splitter, "", 1, method="eth_getBalance"))
+        elif asset.startswith(f"ERC20:{chain_id}:"):
+            token = asset.rsplit(":", 1)[1]
+            checks.append(_Check(account, asset, token, SELECTOR_BALANCE_OF + splitter[2:].rjust(64, "0"), 1))
+    return checks
+
+
+def _rpc_call(check: _Check, block_tag: object) -> tuple[str, list[object]]:
+    """The JSON-RPC request reading one check's chain value at `block_tag`."""
+    if check.method == "eth_getBalance":
+        return "eth_getBalance", [check.contract, block_tag]
+    return "eth_call", [{"to": check.contract, "data": check.data}, block_tag]
+
+
 def _chain_values(rpc: RpcClient, checks: Sequence[_Check], block: int) -> list[int]:
     values: list[int] = []
     for start in range(0, len(checks), CALLS_PER_BATCH):
         chunk = checks[start:start + CALLS_PER_BATCH]
-        results = rpc.batch([("eth_call", [{"to": c.contract, "data": c.data}, hex(block)]) for c in chunk])
+        results = rpc.batch([_rpc_call(c, hex(block)) for c in chunk])
         values.extend(int(result, 16) if result not in ("0x", None) else 0 for result in results)
     return values
 

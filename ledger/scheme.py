@@ -11,6 +11,10 @@ Default account templates (accounts opened on first use; explicit accounts win):
 | `round:*`        | liability | yes          | funding-round escrow owed to investors or the treasury  |
 | `portfolio:*`    | liability | yes          | portfolio treasury/revenue held for creators            |
 | `distribution:*` | liability | yes          | revenue pools owed to token holders                     |
+| `splitter:*`     | liability | no           | payout-splitter holdings owed to its payees. Overdraft  |
+|                  |           |              | allowed: ETH/ERC-20 can reach a splitter without a log  |
+|                  |           |              | the indexer sees, and a later release must still post   |
+|                  |           |              | (the chain already allowed it); reconcile shows the gap |
 | `platform:*`     | income    | yes          | fees earned; the platform cannot pay out fees it has    |
 |                  |           |              | not earned. An account that must go negative (e.g. a    |
 |                  |           |              | subsidy) is opened explicitly as an expense account.    |
@@ -28,6 +32,7 @@ DEFAULT_ACCOUNT_TEMPLATES: tuple[tuple[str, AccountingType, bool], ...] = (
     ("round:*", AccountingType.LIABILITY, True),
     ("portfolio:*", AccountingType.LIABILITY, True),
     ("distribution:*", AccountingType.LIABILITY, True),
+    ("splitter:*", AccountingType.LIABILITY, False),
     ("platform:*", AccountingType.INCOME, True),
     ("external:*", AccountingType.ASSET, False),
     ("chain:*", AccountingType.EQUITY, False),
