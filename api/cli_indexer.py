@@ -195,39 +195,110 @@ def run(
 
 
 def reconcile(
-    rpc_url: str = typer.Option(..., "--rpc-url", help="JSON-RPC URL of the chain."),
-    block: int | None = typer.Option(None, min=0, help="Block to compare at (default: the indexed block)."),
+    rpc_url: str = typer.Option(..., "--rpc-url", help="JSON-RPC URL of the chain (its state at --block is read)."),
+    block: int | None = typer.Option(
+        None, min=0, help="Block to compare at, inside the indexed range (default: the indexed block). Blocks older "
+                          "than the node's recent state need an archive node."),
+    chain: int | None = typer.Option(
+        None, "--chain", "--chain-id", min=1,
+        help="Chain to reconcile when the database mirrors several (default: the RPC's chain); the RPC must serve it."),
     ledger: str = typer.Option("main", help="Ledger holding the mirror."),
+    as_json: bool = typer.Option(False, "--json", help="The report as one JSON object on stdout."),
     database_url: str | None = typer.Option(None, "--database-url", envvar="KOGI_DATABASE_URL",
                                             help="SQLAlchemy URL (default: the embedded SQLite file)."),
 ) -> None:
-    """Compare every mirrored balance with the chain; print the table; exit 1 on any difference."""
+    """Compare every mirrored balance with the chain at a block; print the table; exit 1 on any difference."""
+    import json
+
     import httpx
 
-    from indexer.reconcile import NotIndexed, reconcile as run_reconcile
+    from indexer.reconcile import ReconcileError, reconcile as run_reconcile
     from indexer.rpc import RpcClient, RpcError
     from ledger import Database, LedgerStore
 
     rpc = RpcClient(rpc_url)
     database = Database(_database_url(database_url))
     try:
-        report = run_reconcile(LedgerStore(database), rpc, chain_id=rpc.chain_id(), ledger=ledger, block=block)
-    except NotIndexed as exc:
+        chain_id = chain if chain is not None else rpc.chain_id()
+        report = run_reconcile(LedgerStore(database), rpc, chain_id=chain_id, ledger=ledger, block=block)
+    except ReconcileError as exc:
         fail(str(exc))
     except (RpcError, httpx.HTTPError) as exc:
         fail(f"RPC error at {rpc_url}: {exc}")
     finally:
         rpc.close()
         database.dispose()
-    header = ("account", "asset", "ledger", "chain", "diff")
-    rows = [(r.account, r.asset, str(r.ledger_units), str(r.chain_units), str(r.diff_units)) for r in report.rows]
-    widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(header)]
-    typer.echo(f"chain {report.chain_id} at block {report.block}: {len(report.rows)} balances compared")
-    for row in [header, *rows]:
-        typer.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
     differences = report.differences
+    if as_json:
+        typer.echo(json.dumps({
+            "chain_id": report.chain_id, "block": report.block, "compared": len(report.rows),
+            "differences": len(differences),
+            "rows": [dict(account=r.account, asset=r.asset, ledger=str(r.ledger_units), chain=str(r.chain_units),
+                          diff=str(r.diff_units)) for r in report.rows],
+        }, sort_keys=True, indent=2))
+    else:
+        header = ("account", "asset", "ledger", "chain", "diff")
+        rows = [(r.account, r.asset, str(r.ledger_units), str(r.chain_units), str(r.diff_units)) for r in report.rows]
+        widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(header)]
+        typer.echo(f"chain {report.chain_id} at block {report.block}: {len(report.rows)} balances compared")
+        for row in [header, *rows]:
+            typer.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
     if differences:
         named = "; ".join(f"{r.account} {r.asset} diff {r.diff_units}" for r in differences[:5])
         more = f" (and {len(differences) - 5} more)" if len(differences) > 5 else ""
-        fail(f"{len(differences)} difference(s): {named}{more}", EXIT_DIFFERENCES)
-    typer.echo("0 differences")
+        fail(f"{len(differences)} difference(s) at block {report.block}: {named}{more}", EXIT_DIFFERENCES)
+    if not as_json:
+        typer.echo(f"0 differences at block {report.block}")
+
+
+@indexer_app.command("anchors")
+def anchors(
+    rpc_url: str = typer.Option(..., "--rpc-url", help="JSON-RPC URL of the chain (its chain id selects the anchors)."),
+    ledger: str = typer.Option("main", help="Ledger whose anchors are checked."),
+    database_url: str | None = typer.Option(None, "--database-url", envvar="KOGI_DATABASE_URL",
+                                            help="SQLAlchemy URL (default: the embedded SQLite file)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the checks as JSON."),
+) -> None:
+    """List the indexed LedgerAnchored ranges with their check against the journal (verified / mismatch /
+    ledger-behind); exit 1 on any mismatch."""
+    import json
+
+    import httpx
+
+    from indexer.anchors import MISMATCH, verify_anchors
+    from indexer.rpc import RpcClient, RpcError
+    from ledger import Database, LedgerStore
+    from ledger.errors import LedgerError
+
+    rpc = RpcClient(rpc_url)
+    database = Database(_database_url(database_url))
+    try:
+        chain_id = rpc.chain_id()
+        checks = verify_anchors(LedgerStore(database), database, chain_id, ledger)
+    except (RpcError, httpx.HTTPError) as exc:
+        fail(f"RPC error at {rpc_url}: {exc}")
+    except LedgerError as exc:
+        fail(exc.detail)
+    finally:
+        rpc.close()
+        database.dispose()
+    if as_json:
+        typer.echo(json.dumps([{
+            "anchor_index": c.anchor.anchor_index, "contract": c.anchor.contract, "ledger_key": c.anchor.ledger_key,
+            "from_sequence": c.anchor.from_sequence, "to_sequence": c.anchor.to_sequence,
+            "merkle_root": c.anchor.merkle_root, "block_number": c.anchor.block_number, "tx_hash": c.anchor.tx_hash,
+            "status": c.status, "computed_root": c.computed_root, "detail": c.detail,
+        } for c in checks], indent=2))
+    else:
+        typer.echo(f"chain {chain_id}, ledger {ledger}: {len(checks)} anchor(s)")
+        for c in checks:
+            typer.echo(f"  #{c.anchor.anchor_index} sequences {c.anchor.from_sequence}..{c.anchor.to_sequence} "
+                       f"block {c.anchor.block_number} root {c.anchor.merkle_root}: {c.status}"
+                       + (f" ({c.detail})" if c.detail and c.status != MISMATCH else ""))
+    mismatches = [c for c in checks if c.status == MISMATCH]
+    if mismatches:
+        named = "; ".join(f"#{c.anchor.anchor_index} ({c.anchor.from_sequence}..{c.anchor.to_sequence})"
+                          for c in mismatches[:5])
+        more = f" (and {len(mismatches) - 5} more)" if len(mismatches) > 5 else ""
+        fail(f"{len(mismatches)} anchor(s) do not match the journal of ledger {ledger}: {named}{more}",
+             EXIT_DIFFERENCES)

@@ -1,11 +1,20 @@
-"""Compare mirrored ledger balances with the chain at the indexed block (`kogi reconcile`).
+"""Compare mirrored ledger balances with the chain at an indexed block (`kogi reconcile`).
 
 Checked per chain: every holder's balance of every portfolio token (`balanceOf`) and of every
 rights-token id (`balanceOf(holder, id)`), each token's and id's supply (`totalSupply` against
 the mint account), each round's stablecoin escrow
 and each revenue pool (the ERC-20 `balanceOf` the contract). All chain reads are pinned to
-the cursor's block and sent as JSON-RPC batches; the ledger is read while the cursor stays
-put (re-read if the follower moved it meanwhile).
+block N (default: the cursor's block) and sent as JSON-RPC batches.
+
+The ledger side is the ledger as of block N: every balance is read `as_of_sequence` S, where
+S is the journal sequence of the newest checkpoint at or below N (`indexer_checkpoints`: the
+last entry of each block that produced entries), extended over the entries sealed after it
+up to the first entry this chain's follower posted for a block above N (so entries written
+outside the follower — a tampered ledger — are seen, and a step posted but not yet committed
+by the cursor is not). History as of a sequence never changes, so the values are stable; what
+can change is which S stands for N (a reorg rewinding below N), so the checkpoint is re-read
+afterwards, and the chain's hash of N (and of the checkpoint's block) is compared with the
+indexed one: a reorganised block is an error, never a misleading table.
 """
 from __future__ import annotations
 
@@ -13,14 +22,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from eth_utils import keccak
+from sqlalchemy import func, select
 
 from indexer.mapping import (
     erc20_asset, escrow_account, mint_account, native_asset, pool_account, splitter_account, token_asset,
 )
-from indexer.rpc import RpcClient
-from indexer.state import IndexerState
+from indexer.rpc import RpcClient, RpcError
+from indexer.state import IndexerState, contracts_t
 from ledger import LedgerStore
-from ledger.errors import AccountNotFound, AssetNotFound
+from ledger.errors import AccountNotFound, AssetNotFound, LedgerNotFound
 
 SELECTOR_BALANCE_OF = "0x" + keccak(text="balanceOf(address)")[:4].hex()
 SELECTOR_TOTAL_SUPPLY = "0x" + keccak(text="totalSupply()")[:4].hex()
@@ -29,10 +39,36 @@ SELECTOR_TOTAL_SUPPLY_ID = "0x" + keccak(text="totalSupply(uint256)")[:4].hex()
 CALLS_PER_BATCH = 100
 ACCOUNTS_PAGE = 1_000
 MAX_CURSOR_RETRIES = 5
+MAX_SCANNED_ENTRIES = 10_000
+"""Entries after a block's checkpoint looked at for ones written outside the follower (bounded:
+a ledger shared with a busy chain must not be scanned to its end)."""
+SCAN_PAGE = 1_000
+ARCHIVE_ERROR_MARKERS = (
+    "missing trie node", "header not found", "pruned", "historical state", "state not available",
+    "state is not available", "state unavailable", "state histories", "unknown block", "no state",
+)
+"""Texts of nodes answering for a block whose state they no longer keep (geth, erigon, reth,
+nethermind, hosted providers): reconciling there needs an archive node."""
 
 
-class NotIndexed(RuntimeError):
-    """Nothing to reconcile: the chain has no cursor yet, or the block is not the indexed one."""
+class ReconcileError(RuntimeError):
+    """Reconciling cannot give a trustworthy table; the message says why (one line)."""
+
+
+class NotIndexed(ReconcileError):
+    """Nothing to reconcile: the chain has no cursor yet, or the block is outside the indexed range."""
+
+
+class ChainMismatch(ReconcileError):
+    """The RPC serves another chain than the one asked for."""
+
+
+class BlockReorganised(ReconcileError):
+    """The chain's block N (or the block the ledger's state at N stems from) is not the indexed one."""
+
+
+class ArchiveNodeNeeded(ReconcileError):
+    """The RPC node no longer has the state of block N (a pruned, non-archive node)."""
 
 
 @dataclass(frozen=True)
@@ -70,9 +106,13 @@ class _Check:
     """`eth_getBalance` reads `contract`'s native balance (data unused): a splitter's ETH."""
 
 
-def _ledger_units(store: LedgerStore, ledger: str, account: str, asset: str) -> int:
+def _ledger_units(store: LedgerStore, ledger: str, account: str, asset: str, as_of_sequence: int | None = None) -> int:
+    """Posted balance (as of the sequence when given); 0 for an account or asset that does not
+    exist (yet): nothing was mirrored into it."""
+    if as_of_sequence == 0:
+        return 0  # an empty journal: get_balance(as_of_sequence=None) would be "now"
     try:
-        return store.get_balance(ledger, account, asset).posted_units
+        return store.get_balance(ledger, account, asset, as_of_sequence=as_of_sequence).posted_units
     except (AccountNotFound, AssetNotFound):
         return 0
 
@@ -159,28 +199,134 @@ def _chain_values(rpc: RpcClient, checks: Sequence[_Check], block: int) -> list[
     return values
 
 
+def _first_block(state: IndexerState) -> int | None:
+    """The cursor's first block: the one before the earliest followed contract's block (the
+    manifest's `start_block` is its earliest deployment; the follower starts at start_block - 1).
+    The start row of `indexer_blocks` is pruned once it leaves the reorg window, so the
+    contracts (never pruned below a rollback) are the lasting record. None without contracts."""
+    with state.db.read() as conn:
+        earliest = conn.execute(
+            select(func.min(contracts_t.c.discovered_at_block)).where(contracts_t.c.chain_id == state.chain_id)
+        ).scalar()
+    return None if earliest is None else max(0, int(earliest) - 1)
+
+
+def _ledger_sequence(
+    store: LedgerStore, state: IndexerState, ledger: str, number: int
+) -> tuple[int, tuple[int, str, str] | None]:
+    """(S, checkpoint): the ledger as of block `number` is the ledger as of sequence S (0: empty).
+
+    S starts at the newest checkpoint at or below the block and runs over the entries sealed
+    after it until the first one this chain's follower posted for a later block (metadata
+    `chain_id` + `block_number`), at most MAX_SCANNED_ENTRIES: entries written outside the
+    follower (another chain, an operator, a tamperer) right after the block are part of the
+    ledger at that block; a step the follower posted but whose cursor move is not committed yet
+    is not (it has no checkpoint yet and would otherwise show as differences)."""
+    checkpoint = state.checkpoint_at(number)
+    sequence = state.ledger_sequence_at(number) or 0
+    head, _ = store.head(ledger)
+    limit = min(head, sequence + MAX_SCANNED_ENTRIES)
+    page_size = 20
+    while sequence < limit:
+        page = store.list_entries(ledger, after_sequence=sequence, limit=min(page_size, limit - sequence))
+        if not page:
+            break
+        for entry in page:
+            metadata = entry.metadata or {}
+            later = metadata.get("block_number")
+            if metadata.get("chain_id") == state.chain_id and isinstance(later, int) and later > number:
+                return sequence, checkpoint
+            sequence = entry.sequence
+        page_size = min(SCAN_PAGE, page_size * 4)
+    return sequence, checkpoint
+
+
+def _indexed_hashes(
+    state: IndexerState, cursor_block: int, cursor_hash: str, number: int, checkpoint: tuple[int, str, str] | None
+) -> list[tuple[int, str]]:
+    """(block, hash) pairs the ledger's state at `number` rests on, as far as the index knows:
+    block `number` itself (the cursor's hash, or a kept recent hash, or its checkpoint's) and
+    the checkpoint's block (the block whose entries end the ledger state at `number`)."""
+    pairs: list[tuple[int, str]] = []
+    if number == cursor_block:
+        pairs.append((number, cursor_hash))
+    else:
+        recent = state.recent_blocks().get(number)
+        if recent is not None:
+            pairs.append((number, recent))
+    if checkpoint is not None:
+        pairs.append((checkpoint[0], checkpoint[1]))
+    return pairs
+
+
+def _check_not_reorganised(chain_id: int, number: int, indexed: Sequence[tuple[int, str]], chain: dict[int, str]) -> None:
+    for block_number, indexed_hash in indexed:
+        if chain[block_number].lower() != indexed_hash.lower():
+            which = "" if block_number == number else f" (block {block_number}, whose entries the ledger holds at it, differs)"
+            raise BlockReorganised(
+                f"block {number} of chain {chain_id} was reorganised; the ledger has not caught up{which}: the chain "
+                f"has {chain[block_number]} at block {block_number}, the ledger indexed {indexed_hash}; let the "
+                "indexer run, then reconcile again"
+            )
+
+
+def _chain_values_at(rpc: RpcClient, checks: Sequence[_Check], number: int, chain_id: int) -> list[int]:
+    """`_chain_values`, with a pruned node's refusal turned into a readable ArchiveNodeNeeded."""
+    try:
+        return _chain_values(rpc, checks, number)
+    except RpcError as exc:
+        text = f"{exc.rpc_message} {exc.data or ''}".lower()
+        if any(marker in text for marker in ARCHIVE_ERROR_MARKERS):
+            raise ArchiveNodeNeeded(
+                f"the RPC node has no state for block {number} of chain {chain_id} ({exc.rpc_message}): reconciling "
+                "at that block needs an archive node (or a block recent enough for this node)"
+            ) from exc
+        raise
+
+
 def reconcile(
     store: LedgerStore, rpc: RpcClient, *, chain_id: int, ledger: str = "main", block: int | None = None
 ) -> ReconcileReport:
-    """Ledger vs chain for every mirrored balance at the indexed block."""
+    """Ledger vs chain for every mirrored balance at block `block` (default: the cursor's block).
+
+    The block must lie in the indexed range [the cursor's first block, the cursor]; the RPC must
+    serve `chain_id`. Safe while the follower runs: the result is retried if the checkpoint
+    behind the block or the chain's block changed while it was read, and a reorganised block is
+    reported as BlockReorganised. Raises ReconcileError subclasses for every refusal."""
+    served = rpc.chain_id()
+    if served != chain_id:
+        raise ChainMismatch(f"the RPC serves chain {served}, not chain {chain_id}: use an RPC URL of chain {chain_id}")
     state = IndexerState(store.db, chain_id)
     for _ in range(MAX_CURSOR_RETRIES):
         cursor = state.cursor()
         if cursor is None:
             raise NotIndexed(f"chain {chain_id} has not been indexed into this database")
-        if block is not None and block != cursor.last_block:
-            raise NotIndexed(
-                f"the ledger mirrors chain {chain_id} up to block {cursor.last_block}; reconciling at block {block} "
-                "needs the ledger as of that block (not supported yet): omit --block or stop the indexer there"
-            )
+        number = cursor.last_block if block is None else block
+        if number > cursor.last_block:
+            raise NotIndexed(f"block {number} is not indexed yet: the ledger mirrors chain {chain_id} up to block "
+                             f"{cursor.last_block}")
+        first = _first_block(state)
+        if first is not None and number < first:
+            raise NotIndexed(f"block {number} was never indexed: the indexer of chain {chain_id} starts at block "
+                             f"{first} (the ledger knows nothing before it)")
+        try:
+            sequence, checkpoint = _ledger_sequence(store, state, ledger, number)
+        except LedgerNotFound as exc:
+            raise ReconcileError(f"ledger {ledger!r} does not exist in this database") from exc
+        indexed = _indexed_hashes(state, cursor.last_block, cursor.last_block_hash, number, checkpoint)
+        chain = {n: header.hash for n, header in rpc.get_headers([number, *(n for n, _ in indexed)]).items()}
+        _check_not_reorganised(chain_id, number, indexed, chain)
         checks = _checks(store, state, ledger)
-        ledger_values = [_ledger_units(store, ledger, c.account, c.asset) for c in checks]
+        ledger_values = [_ledger_units(store, ledger, c.account, c.asset, sequence) for c in checks]
+        chain_values = _chain_values_at(rpc, checks, number, chain_id)
+        if rpc.get_headers([number])[number].hash != chain[number]:
+            continue  # the chain replaced block N while it was read: the values may mix two blocks
         again = state.cursor()
-        if again == cursor:
-            chain_values = _chain_values(rpc, checks, cursor.last_block)
-            rows = tuple(
-                ReconcileRow(c.account, c.asset, ledger_units, c.sign * chain_units)
-                for c, ledger_units, chain_units in zip(checks, ledger_values, chain_values)
-            )
-            return ReconcileReport(chain_id, cursor.last_block, rows)
-    raise RuntimeError(f"the indexer kept moving chain {chain_id}'s cursor; try again or stop it")
+        if again is None or again.last_block < number or state.checkpoint_at(number) != checkpoint:
+            continue  # a rewind below N: the ledger's state at N is being rebuilt
+        rows = tuple(
+            ReconcileRow(c.account, c.asset, ledger_units, c.sign * chain_units)
+            for c, ledger_units, chain_units in zip(checks, ledger_values, chain_values)
+        )
+        return ReconcileReport(chain_id, number, rows)
+    raise ReconcileError(f"chain {chain_id}'s indexed state at the block kept changing (reorgs?); try again")

@@ -237,3 +237,29 @@ class IndexerState:
                 .order_by(checkpoints_t.c.block_number.desc()).limit(1)
             ).first()
         return None if row is None else (int(row.block_number), row.block_hash, row.entry_id)
+
+    def ledger_sequence_at(self, block_number: int) -> int | None:
+        """The ledger's journal sequence after the last entry of the newest checkpoint at or below
+        the block (the ledger as of block N is `get_balance(..., as_of_sequence=…)` at it); None
+        when no block up to N produced entries. One read joining the checkpoint with its entry's
+        seal: the checkpoint is written in the transaction that seals its entries, so a visible
+        checkpoint always has its seal."""
+        from ledger.schema import EntrySealRow
+
+        seals_t = EntrySealRow.__table__
+        with self.db.read() as conn:
+            newest = (
+                select(checkpoints_t.c.block_number, checkpoints_t.c.entry_id)
+                .where(checkpoints_t.c.chain_id == self.chain_id, checkpoints_t.c.block_number <= block_number)
+                .order_by(checkpoints_t.c.block_number.desc()).limit(1).subquery()
+            )
+            row = conn.execute(
+                select(newest.c.block_number, newest.c.entry_id, seals_t.c.sequence)
+                .select_from(newest.outerjoin(seals_t, seals_t.c.entry_id == newest.c.entry_id))
+            ).first()
+        if row is None:
+            return None
+        if row.sequence is None:
+            raise RuntimeError(f"chain {self.chain_id}: checkpoint of block {row.block_number} names entry "
+                               f"{row.entry_id}, which is not sealed in the ledger")
+        return int(row.sequence)
