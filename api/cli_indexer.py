@@ -212,7 +212,8 @@ def reconcile(
 
     import httpx
 
-    from indexer.reconcile import ReconcileError, reconcile as run_reconcile
+    from indexer.reconcile import ReconcileError
+    from indexer.reconcile import reconcile as run_reconcile
     from indexer.rpc import RpcClient, RpcError
     from ledger import Database, LedgerStore
 
@@ -233,8 +234,8 @@ def reconcile(
         typer.echo(json.dumps({
             "chain_id": report.chain_id, "block": report.block, "compared": len(report.rows),
             "differences": len(differences),
-            "rows": [dict(account=r.account, asset=r.asset, ledger=str(r.ledger_units), chain=str(r.chain_units),
-                          diff=str(r.diff_units)) for r in report.rows],
+            "rows": [{"account": r.account, "asset": r.asset, "ledger": str(r.ledger_units),
+                      "chain": str(r.chain_units), "diff": str(r.diff_units)} for r in report.rows],
         }, sort_keys=True, indent=2))
     else:
         header = ("account", "asset", "ledger", "chain", "diff")

@@ -25,7 +25,13 @@ from eth_utils import keccak
 from sqlalchemy import func, select
 
 from indexer.mapping import (
-    erc20_asset, escrow_account, mint_account, native_asset, pool_account, splitter_account, token_asset,
+    erc20_asset,
+    escrow_account,
+    mint_account,
+    native_asset,
+    pool_account,
+    splitter_account,
+    token_asset,
 )
 from indexer.rpc import RpcClient, RpcError
 from indexer.state import IndexerState, contracts_t

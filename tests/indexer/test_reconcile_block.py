@@ -14,10 +14,23 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from api.cli_indexer import indexer_app, reconcile as reconcile_command
-from indexer.mapping import erc20_asset, escrow_account, holder_account, mint_account, token_asset
+from api.cli_indexer import indexer_app
+from api.cli_indexer import reconcile as reconcile_command
+from indexer.mapping import (
+    erc20_asset,
+    escrow_account,
+    holder_account,
+    mint_account,
+    token_asset,
+)
 from indexer.reconcile import (
-    ArchiveNodeNeeded, BlockReorganised, ChainMismatch, NotIndexed, ReconcileReport, ReconcileRow, reconcile,
+    ArchiveNodeNeeded,
+    BlockReorganised,
+    ChainMismatch,
+    NotIndexed,
+    ReconcileReport,
+    ReconcileRow,
+    reconcile,
 )
 from indexer.rpc import RpcClient
 from indexer.state import IndexerState
