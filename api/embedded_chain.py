@@ -4,6 +4,10 @@ Started and stopped by the FastAPI lifespan when `KOGI_EMBEDDED_CHAIN` is on (th
 
 1. **Chain**: anvil on `KOGI_CHAIN_PORT` (default 18545, never 8545) with the dev mnemonic, in its
    own process group (Ctrl-C reaches the API first, which then stops the indexer before anvil).
+   On Linux anvil also dies with the API process, even a SIGKILLed one (`PR_SET_PDEATHSIG`, see
+   contracts/anvil.py: it is forked by a thread that lives as long as the process, because this
+   start runs on an anyio worker thread that may exit). When the port is taken, the error names the
+   process holding it, and says so when it is an anvil left over with the same state file.
    With `KOGI_RPC_URL` set, no anvil is started and that chain is used as it is.
 2. **Persistence**: anvil runs with `--state KOGI_CHAIN_STATE_FILE` (default
    `.kogi/anvil-state.json`): the chain (blocks, receipts, state) is loaded on start, written every
@@ -25,6 +29,7 @@ Started and stopped by the FastAPI lifespan when `KOGI_EMBEDDED_CHAIN` is on (th
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -92,6 +97,33 @@ def check_ledger_mirrors_chain(database: Database, w3: Web3, chain_id: int) -> N
         )
 
 
+def busy_port_message(exc: Any, state: Path | None) -> str:
+    """Why anvil cannot start on a taken port, naming the holder (contracts.anvil.PortBusy). Kogi
+    never kills it: it may be someone else's process; the user decides."""
+    holder = exc.holder
+    port = exc.port
+    advice = "set KOGI_CHAIN_PORT to a free port, or KOGI_RPC_URL to use a running chain"
+    if holder is None:
+        return f"cannot start anvil: port {port} is already in use; {advice}"
+    if holder.is_anvil and state is not None and holder.state_file is not None \
+            and _same_file(holder.pid, holder.state_file, state):
+        return (f"cannot start anvil: port {port} is held by anvil pid {holder.pid} using the same state file "
+                f"({state}): a previous Kogi run left it behind (hard-killed?). Stop it with `kill {holder.pid}` "
+                f"(it saves its state on SIGTERM) and start again, or {advice}")
+    return f"cannot start anvil: {exc}; stop that process, or {advice}"
+
+
+def _same_file(pid: int, theirs: str, ours: Path) -> bool:
+    """`theirs` is relative to the other process's working directory (read from /proc)."""
+    path = Path(theirs)
+    if not path.is_absolute():
+        try:
+            path = Path(os.readlink(f"/proc/{pid}/cwd")) / path
+        except OSError:
+            return False
+    return os.path.realpath(path) == os.path.realpath(ours)
+
+
 class EmbeddedChain:
     """anvil (unless KOGI_RPC_URL) + core contracts + the in-process indexer."""
 
@@ -131,7 +163,7 @@ class EmbeddedChain:
                  self.manifest_path)
 
     def _start_anvil(self) -> Any:
-        from contracts.anvil import AnvilProcess
+        from contracts.anvil import AnvilProcess, PortBusy
 
         state = self.settings.chain_state_file
         extra: list[str] = []
@@ -142,6 +174,8 @@ class EmbeddedChain:
         anvil = AnvilProcess(port=self.settings.chain_port, extra_args=extra, log_path=log_path, own_session=True)
         try:
             anvil.start()
+        except PortBusy as exc:
+            raise RuntimeError(busy_port_message(exc, state)) from exc
         except RuntimeError as exc:
             raise RuntimeError(f"cannot start anvil on port {self.settings.chain_port} ({exc}); set KOGI_CHAIN_PORT "
                                f"to a free port, or KOGI_RPC_URL to use a running chain"

@@ -8,12 +8,14 @@ poll `open_alerts` later without the indexer knowing about it.
 
 Writers call `record_alert` right before stopping (e.g. `Follower._rollback` on a reorg deeper than
 the confirmation window). A follower restarted in a loop hits the same reorg every time: an open
-alert with the same chain, kind and details is reused instead of writing one row per attempt.
+alert with the same chain, kind and identifying details (`IDENTITY_KEYS`: all details unless the
+kind lists some, e.g. not the growing chain head) is reused instead of writing one row per attempt.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -27,6 +29,11 @@ from ledger.database import Database
 alerts_t = AlertRow.__table__
 
 SEVERITIES = ("critical", "warning", "info")
+IDENTITY_KEYS: dict[str, tuple[str, ...]] = {
+    "reorg_too_deep": ("last_block", "ancestor", "confirmations"),
+}
+"""Per kind, the detail keys that identify one event when other details move between attempts: a
+follower restarted in a loop on the same too-deep reorg sees a growing `head` every time."""
 MAX_BY_LENGTH = 128
 """`acknowledged_by` column width."""
 
@@ -98,23 +105,37 @@ def _serialize(conn: Connection, database: Database, chain_id: int, kind: str) -
 
 
 def record_alert(database: Database, chain_id: int, kind: str, message: str, details: dict[str, Any],
-                 severity: str = "critical") -> int:
+                 severity: str = "critical", *, dedupe_on: Sequence[str] | None = None) -> int:
     """Write an alert in its own transaction and return its id; an open alert of the same chain,
-    kind and details is returned instead of a new row (a follower retrying the same failure)."""
+    kind and details is returned instead of a new row (a follower retrying the same failure).
+
+    `dedupe_on` names the detail keys that identify the event when others vary between attempts
+    (default: `IDENTITY_KEYS[kind]`, else all details)."""
     if severity not in SEVERITIES:
         raise ValueError(f"severity must be one of {', '.join(SEVERITIES)}, not {severity!r}")
+    if dedupe_on is None:
+        dedupe_on = IDENTITY_KEYS.get(kind)
     body = canonical_details(details)
+    keys = sorted(set(dedupe_on)) if dedupe_on is not None else []
+    identity = canonical_details({key: details.get(key) for key in keys})
+
+    def same_event(stored_details: str) -> bool:
+        if dedupe_on is None:
+            return stored_details == body
+        stored = json.loads(stored_details)
+        return all(key in stored for key in keys) and \
+            canonical_details({key: stored[key] for key in keys}) == identity
 
     def work(conn: Connection) -> int:
         _serialize(conn, database, chain_id, kind)
-        existing = conn.execute(
-            select(alerts_t.c.id).where(
-                alerts_t.c.chain_id == chain_id, alerts_t.c.kind == kind, alerts_t.c.details == body,
-                alerts_t.c.acknowledged_at.is_(None),
-            ).order_by(alerts_t.c.id).limit(1)
-        ).scalar()
-        if existing is not None:
-            return int(existing)
+        open_rows = conn.execute(
+            select(alerts_t.c.id, alerts_t.c.details).where(
+                alerts_t.c.chain_id == chain_id, alerts_t.c.kind == kind, alerts_t.c.acknowledged_at.is_(None),
+            ).order_by(alerts_t.c.id)
+        ).all()  # open alerts of one chain and kind: a handful at most
+        for row in open_rows:
+            if same_event(row.details):
+                return int(row.id)
         inserted = conn.execute(alerts_t.insert().values(
             chain_id=chain_id, kind=kind, severity=severity, message=message, details=body,
             created_at=datetime.now(timezone.utc), acknowledged_at=None, acknowledged_by=None,

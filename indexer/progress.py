@@ -136,7 +136,7 @@ def format_eta(seconds: float | None) -> str:
     """`1:02:03` / `4:05` / `-` (unknown: nothing moved yet)."""
     if seconds is None:
         return "-"
-    minutes, secs = divmod(int(round(seconds)), 60)
+    minutes, secs = divmod(round(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 

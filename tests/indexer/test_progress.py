@@ -18,7 +18,7 @@ from indexer.follower import StepResult
 from indexer.progress import BackfillProgress, RichBar, Snapshot, format_eta
 from tests.indexer.conftest import TOKEN, Stack, migrated
 
-LINE = re.compile(r"^block (\d+) / head (\d+): lag (\d+), (\d+) entries, ([\d.]+) blocks/s$", re.M)
+LINE = re.compile(r"^block (\d+) / head (\d+): lag (\d+), (\d+) entries, ([\d.]+) blocks/s$", re.MULTILINE)
 
 
 class Clock:
