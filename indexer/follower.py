@@ -22,19 +22,21 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 from eth_utils import keccak
+from sqlalchemy.engine import Connection
 
 from indexer.decode import (
     ARTIFACT_OF_KIND, ERC20_TRANSFER_TOPIC, address_topic, decode_erc20_transfer, decode_log, followed_topics,
 )
 from indexer.mapping import SPLITTER_TOKEN_TRANSFER, ZERO_ADDRESS, ChainEvent, ContractInfo, entries_for
 from indexer.rpc import BlockHeader, RpcClient, RpcError
-from indexer.state import BlockEntry, IndexerState, Lease, LeaseLost
+from indexer.state import BlockEntry, Checkpoint, IndexerState, Lease, LeaseLost
 from ledger import AssetKind, Entry, EntryRequest, LedgerStore
 from ledger.errors import AssetNotFound, EntryNotFound
+from ledger.limits import MAX_ENTRIES_PER_BATCH
 from ledger.scheme import bootstrap_ledger
 
 log = logging.getLogger("kogi.indexer")
@@ -57,8 +59,12 @@ MAX_EVENTS_PER_STEP = 20_000
 below, scaled down when above), so memory stays bounded during a dense backfill."""
 MAX_REPOSTS = 8
 """How often one log may come back after being reversed before the follower gives up (flapping)."""
-MAX_ENTRIES_PER_POST = 1_000
-"""Entries per LedgerStore.post_many call (one ledger transaction each)."""
+MAX_ENTRIES_PER_POST = 5_000
+"""Entries per LedgerStore.post_many call (one ledger transaction each): large enough that the
+per-transaction cost (fsync, lease fence, head lock) is small, small enough to bound memory."""
+RENEW_AFTER_TTL_SHARE = 1 / 3
+"""Before a ledger write the lease is renewed once a third of its TTL has passed since the last
+renewal (not before every write: each renewal is a committed transaction of its own)."""
 IDLE_POLL_S = 0.5
 MAX_BACKOFF_S = 30.0
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (RpcError, httpx.HTTPError)
@@ -94,6 +100,24 @@ def default_owner() -> str:
 
 def default_confirmations(chain_id: int) -> int:
     return DEFAULT_CONFIRMATIONS.get(chain_id, FALLBACK_CONFIRMATIONS)
+
+
+@dataclass(frozen=True)
+class _Range:
+    """What one read of (after_block, to_block] produced, ready to post."""
+
+    from_block: int
+    to_block: int
+    to_header: BlockHeader
+    kept: list[BlockHeader]
+    """Headers inside the reorg window (their hashes are recorded)."""
+    keep_from: int
+    requests: list[tuple[EntryRequest, int, str]]
+    """(entry request, block number, block hash) in chain order."""
+    events: int
+    anchors: list[Any]
+    created: dict[str, int]
+    """Contracts created by the factory in the range → their block (re-registered by a rollback)."""
 
 
 @dataclass(frozen=True)
@@ -144,6 +168,7 @@ class Follower:
         self.lease_ttl_s = lease_ttl_s
         self.clock_s = clock_s
         self.lease: Lease | None = None
+        self._renewed_at_s = 0.0
         self._topics = followed_topics()
         self._known_assets: set[str] = set()
         self._bootstrapped = False
@@ -172,10 +197,12 @@ class Follower:
     # --------------------------------------------------------------------- step
 
     def step(self) -> StepResult:
-        """Process up to `max_blocks_per_step` new blocks (or undo a reorg). Returns what it did."""
+        """Process up to `step_blocks` new blocks (or undo a reorg). Returns what it did."""
         if not self._bootstrapped:
             self.bootstrap()
-        self.lease = self.state.acquire_lease(self.owner, int(self.clock_s() * 1e6), int(self.lease_ttl_s * 1e6))
+        now_s = self.clock_s()
+        self.lease = self.state.acquire_lease(self.owner, int(now_s * 1e6), int(self.lease_ttl_s * 1e6))
+        self._renewed_at_s = now_s
         cursor = self.state.cursor()
         assert cursor is not None
         if self.lease is None:
@@ -191,27 +218,46 @@ class Follower:
             return self._rollback(cursor.last_block, head, self.lease)
         if cursor.last_block >= head:
             return StepResult(cursor.last_block + 1, cursor.last_block, 0)
-        from_block = cursor.last_block + 1
         to_block = min(head, cursor.last_block + self.step_blocks)
+        plan = self._read_range(cursor.last_block, cursor.last_block_hash, to_block, cursor_block=cursor.last_block)
+        if plan is None:
+            return StepResult(cursor.last_block + 1, cursor.last_block, 0)  # the chain moved under us: start over
+        block_entries = self._post(plan.requests)
+        self.state.advance(plan.to_header, plan.kept, block_entries, plan.keep_from, self.lease,
+                           checkpoints=self._checkpoints(block_entries), anchors=plan.anchors)
+        self._adapt_step(plan.to_block - plan.from_block + 1, plan.events)
+        return StepResult(plan.from_block, plan.to_block, len(block_entries))
+
+    def _read_range(self, after_block: int, after_hash: str, to_block: int, *, cursor_block: int) -> _Range | None:
+        """Headers, logs and entry requests of (after_block, to_block], or None when the chain
+        changed while it was read (nothing is posted then; the caller starts over)."""
+        from_block = after_block + 1
         keep_from = max(0, to_block - self.confirmations)
         window = list(range(max(from_block, keep_from), to_block + 1))
         headers = self.rpc.get_headers([from_block, to_block, *window])
-        if headers[from_block].parent_hash != cursor.last_block_hash or not _linked(headers, window):
-            return StepResult(from_block, cursor.last_block, 0)  # the chain moved under us: start over
-
+        if headers[from_block].parent_hash != after_hash or not _linked(headers, window):
+            return None
         events = self._fetch_events(from_block, to_block)
         missing = sorted({e[0] for e in events} - set(headers))
         headers.update(self.rpc.get_headers(missing))
         if any(headers[number].hash != block_hash for number, block_hash, _, _ in events) or \
                 self.rpc.get_headers([to_block])[to_block].hash != headers[to_block].hash:
-            # the chain changed while we read it: nothing is posted, the next step starts over
-            self.state.forget_contracts_after(cursor.last_block)
-            return StepResult(from_block, cursor.last_block, 0)
-
+            # only discoveries above the cursor are dropped: those at or below it belong to blocks
+            # the ledger already holds (a rollback reads below the cursor)
+            self.state.forget_contracts_after(cursor_block)
+            return None
         contracts = self.state.contracts()
         requests: list[tuple[EntryRequest, int, str]] = []
-        for number, block_hash, contract_address, (raw_log, name, args) in events:
+        anchor_events = []
+        created: dict[str, int] = {}
+        for event_tuple in events:
+            number, block_hash, contract_address, (raw_log, name, args) = event_tuple
             contract = contracts[contract_address]
+            if contract.kind == "anchor":
+                anchor_events.append(event_tuple)
+            elif contract.kind == "factory" and name == "PortfolioCreated":
+                for key in ("token", "round", "splitter", "rightsToken"):
+                    created[str(args[key]).lower()] = number
             event = ChainEvent(
                 chain_id=self.chain_id, address=contract_address, contract_kind=contract.kind, name=name, args=args,
                 block_number=number, block_hash=block_hash, block_timestamp_s=headers[number].timestamp_s,
@@ -219,12 +265,20 @@ class Follower:
             )
             for request in entries_for(event, contract):
                 requests.append((request, number, block_hash))
+        anchors: list[Any] = []
+        if anchor_events:
+            from indexer.anchors import anchor_records
 
-        block_entries = self._post(requests)
-        kept = [headers[n] for n in window]
-        self.state.advance(headers[to_block], kept, block_entries, keep_from, self.lease)
-        self._adapt_step(to_block - from_block + 1, len(events))
-        return StepResult(from_block, to_block, len(block_entries))
+            anchors = list(anchor_records(self.chain_id, anchor_events))
+        return _Range(from_block, to_block, headers[to_block], [headers[n] for n in window], keep_from, requests,
+                      len(events), anchors, created)
+
+    def _checkpoints(self, block_entries: Sequence[BlockEntry]) -> list[Checkpoint]:
+        """Each block's last entry (entries are posted in block order)."""
+        last: dict[int, BlockEntry] = {}
+        for item in block_entries:
+            last[item.block_number] = item
+        return [Checkpoint(n, e.block_hash, self.ledger, e.entry_id) for n, e in last.items()]
 
     def _adapt_step(self, blocks: int, events: int) -> None:
         if events > self.max_events_per_step:
@@ -391,9 +445,13 @@ class Follower:
         from the successor's): every ledger write also checks the lease inside its own
         transaction (`state.fence` via `post_many(in_transaction=…)`), holding the lease row
         until commit, so no successor can take over between the check and the commit."""
-        lease = self.state.acquire_lease(self.owner, int(self.clock_s() * 1e6), int(self.lease_ttl_s * 1e6))
+        now_s = self.clock_s()
+        if self.lease is not None and now_s - self._renewed_at_s < self.lease_ttl_s * RENEW_AFTER_TTL_SHARE:
+            return  # renewed recently: the fence inside the write still guards the commit itself
+        lease = self.state.acquire_lease(self.owner, int(now_s * 1e6), int(self.lease_ttl_s * 1e6))
         if lease is None or lease != self.lease:
             raise LeaseLost(f"chain {self.chain_id}: lease of {self.owner} lost before posting")
+        self._renewed_at_s = now_s
 
     def _ensure_assets(self, codes: set[str]) -> None:
         for code in sorted(codes - self._known_assets):
@@ -426,24 +484,43 @@ class Follower:
     # ------------------------------------------------------------------- reorgs
 
     def _rollback(self, last_block: int, head: int, lease: Lease) -> StepResult:
-        """Walk back to the common ancestor, reverse orphaned entries, rewind the cursor."""
+        """Walk back to the common ancestor; in ONE ledger transaction reverse the orphaned blocks'
+        entries (newest first), post the canonical blocks' entries up to the old tip's height and
+        move the cursor there. When that does not fit one ledger batch (a window holding more
+        than MAX_ENTRIES_PER_BATCH entries) or the chain moves while the canonical blocks are
+        read, fall back to reversals + rewind (the last batch with the rewind, each batch
+        replay-safe) and let the next steps re-read the canonical blocks."""
         stored = self.state.recent_blocks()
         candidates = sorted((n for n in stored if n <= head), reverse=True)
         chain = self.rpc.get_headers(candidates) if candidates else {}
         ancestor = next((n for n in candidates if chain[n].hash == stored[n]), None)
         if ancestor is None or last_block - ancestor > self.confirmations:
-            depth = "beyond the kept window" if ancestor is None else f"of depth {last_block - ancestor}"
-            message = (f"chain {self.chain_id}: reorg {depth} exceeds the confirmation window "
-                       f"({self.confirmations} blocks) below block {last_block}; indexer stopped, ledger untouched")
-            log.critical(message)
-            raise ReorgTooDeep(message)
+            self._reorg_too_deep(last_block, ancestor, head)
+        assert ancestor is not None
+        depth = last_block - ancestor
         orphaned = self.state.entries_after(ancestor)  # newest first: the order to undo them
-        self._renew_lease()
-        # Reversals and the cursor rewind commit together (one ledger transaction; the last
-        # one when there are more orphaned entries than a batch holds — earlier batches are
-        # idempotent reversals a retry replays), fenced by the lease inside that transaction.
-        reason = f"reorg on chain {self.chain_id}: block orphaned"
         ids = [item.entry_id for item in orphaned]
+        reason = f"reorg on chain {self.chain_id}: block orphaned"
+        plan = self._read_range(ancestor, stored[ancestor], min(head, last_block), cursor_block=last_block)
+        if plan is not None and len(ids) + len(plan.requests) <= MAX_ENTRIES_PER_BATCH:
+            requests = self._fresh_keys(plan.requests, set(ids))
+            discovered = [(info, plan.created[address]) for address, info in self.state.contracts().items()
+                          if address in plan.created]
+            self._renew_lease()
+
+            def swap(conn: Connection, entry_ids: list[str]) -> None:
+                posted = [BlockEntry(entry_id, number, block_hash, ordinal) for ordinal, (entry_id, (_, number, block_hash))
+                          in enumerate(zip(entry_ids[len(ids):], requests))]
+                self.state.rewind_in(conn, ancestor, stored[ancestor], lease)
+                self.state.advance_in(conn, plan.to_header, plan.kept, posted, plan.keep_from, lease,
+                                      checkpoints=self._checkpoints(posted), anchors=plan.anchors, contracts=discovered)
+
+            self.store.post_many(self.ledger, [request for request, _, _ in requests], reverse=ids,
+                                 reverse_reason=reason, in_transaction=swap)
+            log.warning("chain %s: reorg of depth %s at block %s: %s entries reversed, %s canonical entries posted "
+                        "(one transaction)", self.chain_id, depth, ancestor + 1, len(ids), len(requests))
+            return StepResult(ancestor + 1, plan.to_block, len(requests), reorg_depth=depth)
+        self._renew_lease()
         batches = [ids[i:i + self.max_entries_per_post] for i in range(0, len(ids), self.max_entries_per_post)] or [[]]
         for number, batch in enumerate(batches):
             last = number == len(batches) - 1
@@ -455,9 +532,45 @@ class Follower:
                 in_transaction=(lambda conn, _ids: self.state.rewind_in(conn, ancestor, stored[ancestor], lease))
                 if last else (lambda conn, _ids: self.state.fence(conn, lease)),
             )
-        log.warning("chain %s: reorg of depth %s at block %s: %s entries reversed",
-                    self.chain_id, last_block - ancestor, ancestor + 1, len(orphaned))
-        return StepResult(ancestor + 1, ancestor, 0, reorg_depth=last_block - ancestor)
+        log.warning("chain %s: reorg of depth %s at block %s: %s entries reversed; canonical blocks follow",
+                    self.chain_id, depth, ancestor + 1, len(orphaned))
+        return StepResult(ancestor + 1, ancestor, 0, reorg_depth=depth)
+
+    def _reorg_too_deep(self, last_block: int, ancestor: int | None, head: int) -> NoReturn:
+        """Stop loudly: a CRITICAL log, an alert in the outbox (indexer.alerts), ReorgTooDeep."""
+        from indexer.alerts import record_alert
+
+        depth = "beyond the kept window" if ancestor is None else f"of depth {last_block - ancestor}"
+        message = (f"chain {self.chain_id}: reorg {depth} exceeds the confirmation window "
+                   f"({self.confirmations} blocks) below block {last_block}; indexer stopped, ledger untouched")
+        log.critical(message)
+        record_alert(self.store.db, self.chain_id, "reorg_too_deep", message, {
+            "last_block": last_block, "ancestor": ancestor, "confirmations": self.confirmations, "head": head})
+        raise ReorgTooDeep(message)
+
+    def _fresh_keys(self, requests: Sequence[tuple[EntryRequest, int, str]],
+                    reversing: set[str]) -> list[tuple[EntryRequest, int, str]]:
+        """Requests whose key belongs to an entry that is (being) reversed get the next free
+        `~<n>` generation: the block came back after its entries were undone, and a replay of
+        the old key would leave it unposted. Only the reorg path needs this up front (inside one
+        transaction there is no second chance); `_repost_if_reversed` covers normal steps."""
+        fresh: list[tuple[EntryRequest, int, str]] = []
+        for request, number, block_hash in requests:
+            for generation in range(MAX_REPOSTS + 1):
+                key = request.idempotency_key if generation == 0 else f"{request.idempotency_key}~{generation}"
+                try:
+                    found = self.store.get_entry_by_key(self.ledger, key)
+                except EntryNotFound:
+                    break
+                if found.id not in reversing and not self._is_reversed(found.id):
+                    break
+            else:
+                raise RuntimeError(f"{request.idempotency_key}: reversed {MAX_REPOSTS} times; the chain is flapping")
+            if generation:
+                ref = f"{request.external_ref}~{generation}" if request.external_ref else None
+                request = replace(request, idempotency_key=key, external_ref=ref)
+            fresh.append((request, number, block_hash))
+        return fresh
 
     # ---------------------------------------------------------------------- run
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql as pg_dialect
@@ -16,7 +17,15 @@ from sqlalchemy.engine import Connection
 
 from indexer.mapping import ContractInfo
 from indexer.rpc import BlockHeader
-from indexer.schema import BlockEntryRow, BlockRow, CheckpointRow, ContractRow, CursorRow, LeaseRow
+from indexer.schema import (
+    AnchorRow,
+    BlockEntryRow,
+    BlockRow,
+    CheckpointRow,
+    ContractRow,
+    CursorRow,
+    LeaseRow,
+)
 from ledger.database import Database
 
 cursors_t = CursorRow.__table__
@@ -25,6 +34,7 @@ block_entries_t = BlockEntryRow.__table__
 contracts_t = ContractRow.__table__
 leases_t = LeaseRow.__table__
 checkpoints_t = CheckpointRow.__table__
+anchors_t = AnchorRow.__table__
 
 
 class LeaseLost(RuntimeError):
@@ -42,6 +52,16 @@ class Cursor:
     chain_id: int
     last_block: int
     last_block_hash: str
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The last entry a block produced (see indexer.schema.CheckpointRow)."""
+
+    block_number: int
+    block_hash: str
+    ledger: str
+    entry_id: str
 
 
 @dataclass(frozen=True)
@@ -137,27 +157,48 @@ class IndexerState:
 
     def advance(
         self, to_block: BlockHeader, headers: Iterable[BlockHeader], entries: Sequence[BlockEntry], keep_from_block: int,
-        lease: Lease,
+        lease: Lease, *, checkpoints: Sequence[Checkpoint] = (), anchors: Sequence[Any] = (),
     ) -> None:
-        """Move the cursor to `to_block`, record recent hashes and entries, prune older ones (fenced)."""
-        def work(conn: Connection) -> None:
-            self._fence(conn, lease)
-            rows = [dict(chain_id=self.chain_id, number=h.number, hash=h.hash, parent_hash=h.parent_hash)
-                    for h in headers]
-            if rows:
-                conn.execute(self._insert_ignore(blocks_t), rows)
-            if entries:
-                conn.execute(self._insert_ignore(block_entries_t), [
-                    dict(chain_id=self.chain_id, entry_id=e.entry_id, block_number=e.block_number, block_hash=e.block_hash,
-                         ordinal=e.ordinal)
-                    for e in entries
-                ])
-            conn.execute(delete(blocks_t).where(blocks_t.c.chain_id == self.chain_id, blocks_t.c.number < keep_from_block))
-            conn.execute(delete(block_entries_t).where(
-                block_entries_t.c.chain_id == self.chain_id, block_entries_t.c.block_number < keep_from_block))
-            self._set_cursor(conn, to_block.number, to_block.hash)
+        """Move the cursor to `to_block` in a transaction of its own (see `advance_in`)."""
+        self.db.run_write(lambda conn: self.advance_in(
+            conn, to_block, headers, entries, keep_from_block, lease, checkpoints=checkpoints, anchors=anchors))
 
-        self.db.run_write(work)
+    def advance_in(
+        self, conn: Connection, to_block: BlockHeader, headers: Iterable[BlockHeader], entries: Sequence[BlockEntry],
+        keep_from_block: int, lease: Lease, *, checkpoints: Sequence[Checkpoint] = (), anchors: Sequence[Any] = (),
+        contracts: Sequence[tuple[ContractInfo, int]] = (),
+    ) -> None:
+        """Inside the caller's transaction (fenced): move the cursor to `to_block`, record the recent
+        hashes, the entries of blocks inside the reorg window, the blocks' checkpoints, anchors and
+        (re-)discovered contracts; prune hashes and entries that left the window."""
+        self._fence(conn, lease)
+        rows = [dict(chain_id=self.chain_id, number=h.number, hash=h.hash, parent_hash=h.parent_hash)
+                for h in headers]
+        if rows:
+            conn.execute(self._insert_ignore(blocks_t), rows)
+        kept = [e for e in entries if e.block_number >= keep_from_block]
+        if kept:
+            conn.execute(self._insert_ignore(block_entries_t), [
+                dict(chain_id=self.chain_id, entry_id=e.entry_id, block_number=e.block_number, block_hash=e.block_hash,
+                     ordinal=e.ordinal)
+                for e in kept
+            ])
+        if checkpoints:
+            conn.execute(self._insert_ignore(checkpoints_t), [
+                dict(chain_id=self.chain_id, block_number=c.block_number, block_hash=c.block_hash, ledger=c.ledger,
+                     entry_id=c.entry_id)
+                for c in checkpoints
+            ])
+        if anchors:
+            from indexer.anchors import write_anchors
+
+            write_anchors(conn, self.chain_id, anchors)
+        if contracts:
+            self._add_contracts_in(conn, contracts)
+        conn.execute(delete(blocks_t).where(blocks_t.c.chain_id == self.chain_id, blocks_t.c.number < keep_from_block))
+        conn.execute(delete(block_entries_t).where(
+            block_entries_t.c.chain_id == self.chain_id, block_entries_t.c.block_number < keep_from_block))
+        self._set_cursor(conn, to_block.number, to_block.hash)
 
     def rewind(self, ancestor: int, ancestor_hash: str, lease: Lease) -> None:
         """Forget everything above the common ancestor (fenced), in a transaction of its own."""
@@ -172,6 +213,9 @@ class IndexerState:
             block_entries_t.c.chain_id == self.chain_id, block_entries_t.c.block_number > ancestor))
         conn.execute(delete(contracts_t).where(
             contracts_t.c.chain_id == self.chain_id, contracts_t.c.discovered_at_block > ancestor))
+        conn.execute(delete(checkpoints_t).where(
+            checkpoints_t.c.chain_id == self.chain_id, checkpoints_t.c.block_number > ancestor))
+        conn.execute(delete(anchors_t).where(anchors_t.c.chain_id == self.chain_id, anchors_t.c.block_number > ancestor))
         self._set_cursor(conn, ancestor, ancestor_hash)
 
     # ------------------------------------------------------------------- blocks
@@ -198,14 +242,23 @@ class IndexerState:
         if not contracts:
             return
 
-        def work(conn: Connection) -> None:
-            conn.execute(self._insert_ignore(contracts_t), [
-                dict(chain_id=self.chain_id, address=c.address.lower(), kind=c.kind, portfolio_id=c.portfolio_id,
-                     discovered_at_block=block, asset_address=c.asset_address.lower() if c.asset_address else None)
-                for c, block in contracts
-            ])
+        self.db.run_write(lambda conn: self._add_contracts_in(conn, contracts), retry_on_integrity=True)
 
-        self.db.run_write(work, retry_on_integrity=True)
+    def _add_contracts_in(self, conn: Connection, contracts: Sequence[tuple[ContractInfo, int]]) -> None:
+        conn.execute(self._insert_ignore(contracts_t), [
+            dict(chain_id=self.chain_id, address=c.address.lower(), kind=c.kind, portfolio_id=c.portfolio_id,
+                 discovered_at_block=block, asset_address=c.asset_address.lower() if c.asset_address else None)
+            for c, block in contracts
+        ])
+
+    def discovered_after(self, block_number: int) -> list[tuple[ContractInfo, int]]:
+        """Contracts registered from blocks above `block_number`, with their discovery block."""
+        with self.db.read() as conn:
+            rows = conn.execute(select(contracts_t).where(
+                contracts_t.c.chain_id == self.chain_id, contracts_t.c.discovered_at_block > block_number))
+            return [(ContractInfo(self.chain_id, row.address, row.kind,
+                                  None if row.portfolio_id is None else int(row.portfolio_id), row.asset_address),
+                     int(row.discovered_at_block)) for row in rows]
 
     def forget_contracts_after(self, block_number: int) -> None:
         """Drop discoveries above the cursor (a step that found them was abandoned)."""

@@ -30,6 +30,9 @@ from ledger.errors import ValidationFailed
 from ledger.limits import MAX_METADATA_BYTES
 
 CANONICAL_VERSION = 1
+_FLAT_TYPES = frozenset({str, int, bool, type(None)})
+"""Exact types a flat metadata object may hold without the recursive check (`type(x) is float`
+never matches, so floats still take the walk and are rejected there)."""
 GENESIS_HASH = "00" * 32
 
 
@@ -37,7 +40,8 @@ def canonical_metadata(metadata: dict[str, Any]) -> str:
     """Validate metadata (no floats: their text form is not canonical) and serialise it."""
     if not isinstance(metadata, dict):
         raise ValidationFailed("metadata must be a JSON object")
-    _check_json_value(metadata, depth=0)
+    if not all(type(key) is str and type(item) in _FLAT_TYPES for key, item in metadata.items()):
+        _check_json_value(metadata, depth=0)  # nested or unusual values: the full walk
     text = json.dumps(metadata, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     if len(text.encode("utf-8")) > MAX_METADATA_BYTES:
         raise ValidationFailed(f"metadata exceeds {MAX_METADATA_BYTES} bytes")

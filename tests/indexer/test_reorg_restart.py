@@ -8,6 +8,7 @@ import pytest
 from web3 import Web3
 from web3.exceptions import BlockNotFound
 
+from indexer.alerts import open_alerts
 from indexer.follower import ReorgTooDeep
 from indexer.mapping import holder_account, token_asset
 from indexer.reconcile import reconcile
@@ -121,6 +122,55 @@ def test_reorg_deeper_than_the_window_stops_the_follower(stack: Stack, store: Le
     assert len(all_entries(store)) == before  # the ledger is left as it was, for a human to look at
     with pytest.raises(ReorgTooDeep):  # and it stays stopped
         make_follower(store, rpc, stack, confirmations=1).step()
+    # one alert event in the outbox, not one per attempt
+    (alert,) = open_alerts(store.db, chain_id=stack.w3.eth.chain_id)
+    assert alert.kind == "reorg_too_deep" and alert.severity == "critical"
+    assert "exceeds the confirmation window" in alert.message
+
+
+def test_a_rollback_reverses_and_reapplies_the_canonical_blocks_in_one_transaction(
+    stack: Stack, store: LedgerStore, rpc: RpcClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = stack.investors[0], stack.investors[1]
+    follower = make_follower(store, rpc, stack, confirmations=3)
+    follower.sync(deadline_s=60)
+    fork_point = snapshot(stack.w3)
+    ancestor = stack.w3.eth.block_number
+    stack.send(stack.token.functions.mint(a, 3 * TOKEN))
+    stack.send(stack.token.functions.transfer(b, 1 * TOKEN), a)
+    follower.sync(deadline_s=60)
+    old_tip = follower.state.cursor()
+    assert old_tip is not None
+    revert(stack.w3, fork_point)
+    stack.send(stack.token.functions.mint(b, 8 * TOKEN))
+    stack.send(stack.token.functions.mint(a, 2 * TOKEN))  # the new branch is as long as the old one
+
+    crashing = make_follower(LedgerStore(store.db), rpc, stack, confirmations=3)
+
+    def crash(*_args: Any, **_kwargs: Any) -> None:
+        raise KeyboardInterrupt("killed after the canonical entries were written, before the cursor moved")
+
+    monkeypatch.setattr(crashing.state, "advance_in", crash)
+    with pytest.raises(KeyboardInterrupt):
+        crashing.step()
+    kinds = [e.kind for e in all_entries(store)]
+    assert kinds.count("reversal") == 0 and kinds.count("mint") == 1  # nothing of the swap survived
+    assert follower.state.cursor() == old_tip
+
+    result = make_follower(LedgerStore(store.db), rpc, stack, confirmations=3).step()
+    # ONE step: orphaned entries reversed, canonical blocks posted, cursor at the new tip
+    assert (result.reorg_depth, result.from_block, result.to_block, result.entries_posted) == (2, ancestor + 1, ancestor + 2, 2)
+    assert (holder_units(store, stack, a), holder_units(store, stack, b)) == (2 * TOKEN, 8 * TOKEN)
+    cursor = follower.state.cursor()
+    assert cursor is not None and cursor.last_block == ancestor + 2
+    assert cursor.last_block_hash == canonical_hash(stack.w3, ancestor + 2)
+    assert_ledger_matches_canonical_chain(store, stack.w3)
+    assert reconcile(store, rpc, chain_id=stack.w3.eth.chain_id).differences == []
+    # checkpoints above the ancestor name canonical blocks and their entries
+    for number in (ancestor + 1, ancestor + 2):
+        checkpoint = follower.state.checkpoint_at(number)
+        assert checkpoint is not None and checkpoint[:2] == (number, canonical_hash(stack.w3, number))
+        assert store.get_entry("main", checkpoint[2]).metadata["block_hash"] == checkpoint[1]
 
 
 def test_restart_after_a_crash_between_posting_and_cursor_resumes_without_duplicates(
