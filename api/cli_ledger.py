@@ -1,9 +1,10 @@
-"""`kogi ledger …`: maintenance commands over the journal."""
+"""`kogi ledger …`: maintenance commands over the journal (verify, expire holds, anchor on chain)."""
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import typer
 
@@ -75,6 +76,78 @@ def expire_holds(database_url: str = DATABASE_URL, ledger: str = LEDGER) -> None
             if expired == 0:
                 break
     typer.echo(f"expired {total} holds")
+
+
+@app.command("anchor")
+def anchor(
+    rpc_url: str = typer.Option(..., "--rpc-url", help="JSON-RPC URL of the chain holding LedgerAnchor."),
+    manifest: Path | None = typer.Option(None, help="Deployment manifest (default .kogi/deployments/<chain id>.json)."),
+    database_url: str = DATABASE_URL,
+    ledger: str = LEDGER,
+    private_key_env: str | None = typer.Option(
+        None, help="Name of an environment variable holding the sender's private key (needs ANCHOR_ROLE). "
+                   "Default: the dev account that deployed the core (dev chains only: its key is public)."),
+) -> None:
+    """Publish the Merkle root of the journal since the last anchor on LedgerAnchor (one transaction per
+    MAX_ANCHOR_RANGE entries); prints each range and transaction hash."""
+    import os
+
+    from requests.exceptions import RequestException
+    from web3 import HTTPProvider, Web3
+
+    from contracts.manifest import ManifestError, manifest_addresses, read_manifest
+    from services.anchoring import AnchorPublishError, publish_anchor
+
+    w3 = Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": 60}))
+    try:
+        chain_id = int(w3.eth.chain_id)
+    except (RequestException, OSError, ValueError) as exc:
+        fail(f"cannot reach the chain at {rpc_url} ({exc.__class__.__name__})")
+    try:
+        data = read_manifest(manifest if manifest is not None else chain_id)
+    except ManifestError as exc:
+        fail(str(exc))
+    address = manifest_addresses(data).get("anchor")
+    if address is None:
+        fail("the manifest lists no LedgerAnchor (contract key 'anchor')")
+    if private_key_env:
+        key: bytes | str | None = os.environ.get(private_key_env)
+        if not key:
+            fail(f"environment variable {private_key_env} is empty or unset")
+    else:
+        key = _dev_key_of(str(data.get("deployer", "")))
+    code = _ledger_code(ledger)
+    with open_store(database_url) as store:
+        try:
+            while True:
+                result = publish_anchor(store, w3, address, code, private_key=key)
+                if not result.published:
+                    typer.echo(f"ledger {code}: nothing to anchor ({result.reason})")
+                    break
+                typer.echo(f"ledger {code}: anchored sequences {result.from_sequence}..{result.to_sequence} "
+                           f"as anchor #{result.anchor_index}, root {result.merkle_root}, "
+                           f"tx {result.tx_hash} (block {result.block_number})")
+                if result.remaining == 0:
+                    break
+        except AnchorPublishError as exc:
+            fail(str(exc))
+        except (RequestException, OSError) as exc:
+            fail(f"RPC error at {rpc_url}: {exc}")
+
+
+def _dev_key_of(deployer: str) -> bytes:
+    """The dev mnemonic's key of the manifest's deployer (deploy_core grants it ANCHOR_ROLE)."""
+    from eth_account import Account
+
+    from contracts.anvil import DEV_ACCOUNT_COUNT
+    from contracts.funding import dev_private_key
+
+    for index in range(DEV_ACCOUNT_COUNT):
+        key = dev_private_key(index)
+        if Account.from_key(key).address.lower() == deployer.lower():
+            return key
+    fail(f"the deployer {deployer or '(none)'} is not a dev account: pass --private-key-env NAME with a key "
+         "that holds ANCHOR_ROLE")
 
 
 if False:  # pragma: no cover - typing only

@@ -21,6 +21,7 @@ ARTIFACT_OF_KIND = {
     "token": "PortfolioToken",
     "round": "FundingRound",
     "rights_token": "RightsToken",
+    "anchor": "LedgerAnchor",
     "splitter": "PayoutSplitter",
 }
 """Contract kinds whose events are followed (see indexer.mapping.NOT_YET_MAPPED for the rest)."""

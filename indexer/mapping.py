@@ -3,7 +3,8 @@
 Each mapped event has one pure function `(ChainEvent, ContractInfo) -> list[EntryRequest]`
 in `MAPPINGS`, with a one-line description of its legs that `render_mapping_markdown()`
 turns into indexer/MAPPING.md (a test keeps the file equal to the code). Events of
-followed contracts that move no value are listed in `NO_LEDGER_EFFECT` with the reason;
+followed contracts that move no value are listed in `NO_LEDGER_EFFECT` with the reason, those
+recorded outside the ledger (anchors) in `RECORDED_EVENTS`;
 contracts not mirrored yet are in `NOT_YET_MAPPED`, so the table is complete and honest.
 
 Conventions (addresses lower-case hex, `<chain>` = chain id):
@@ -389,9 +390,12 @@ NO_LEDGER_EFFECT: dict[tuple[str, str], str] = {
     ("donation_router", "TreasuryChanged"): "configuration",
 }
 
-NOT_YET_MAPPED: dict[str, str] = {
-    "anchor": "LedgerAnchored (anchors are proofs, not value; to be linked to journal ranges)",
+RECORDED_EVENTS: dict[tuple[str, str], str] = {
+    ("anchor", "LedgerAnchored"): "recorded in indexer_anchors; `kogi indexer anchors` verifies the root against the journal",
 }
+"""Fetched events that make no ledger entry but are kept elsewhere (see indexer.anchors)."""
+
+NOT_YET_MAPPED: dict[str, str] = {}
 
 
 FOREIGN_EVENTS: frozenset[tuple[str, str]] = frozenset({("splitter", SPLITTER_TOKEN_TRANSFER)})
@@ -426,7 +430,7 @@ SPLITTER_NOTES = (
 def followed_events() -> set[tuple[str, str]]:
     """(contract kind, event) pairs the follower fetches from the followed contracts themselves
     (FOREIGN_EVENTS are emitted by other contracts and fetched on their own)."""
-    return (set(HANDLERS) | set(DISCOVERY_EVENTS)) - FOREIGN_EVENTS
+    return (set(HANDLERS) | set(DISCOVERY_EVENTS) | set(RECORDED_EVENTS)) - FOREIGN_EVENTS
 
 
 def entries_for(event: ChainEvent, contract: ContractInfo) -> list[EntryRequest]:
@@ -455,11 +459,15 @@ def render_mapping_markdown() -> str:
     lines += ["", "## Discovery", "", "| Contract | Event | Effect |", "|---|---|---|"]
     for (kind, name), effect in sorted(DISCOVERY_EVENTS.items()):
         lines.append(f"| {kind} | {name} | {effect} |")
+    lines += ["", "## Recorded without ledger entries", "", "| Contract | Event | Where |", "|---|---|---|"]
+    for (kind, name), where in sorted(RECORDED_EVENTS.items()):
+        lines.append(f"| {kind} | {name} | {where} |")
     lines += ["", "## Events with no ledger effect", "", "| Contract | Event | Why |", "|---|---|---|"]
     for (kind, name), why in sorted(NO_LEDGER_EFFECT.items()):
         lines.append(f"| {kind} | {name} | {why} |")
     lines += ["", *SPLITTER_NOTES]
-    lines += ["## Not mapped yet", "", "| Contract | Events |", "|---|---|"]
+    if NOT_YET_MAPPED:
+        lines += ["## Not mapped yet", "", "| Contract | Events |", "|---|---|"]
     for kind, what in sorted(NOT_YET_MAPPED.items()):
         lines.append(f"| {kind} | {what} |")
     lines += [

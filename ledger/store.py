@@ -112,6 +112,8 @@ balances_t = BalanceRow.__table__
 holds_t = HoldRow.__table__
 
 VERIFY_CHUNK_ENTRIES = 2_000
+MAX_SEALS_PAGE = 10_000
+"""Seals per `list_seals` call (two short columns each: a page stays well under a few MB)."""
 
 
 def now_us() -> int:
@@ -1228,6 +1230,25 @@ class LedgerStore:
             ledger_id = self._ledger_id(conn, ledger)
             row = conn.execute(select(heads_t).where(heads_t.c.ledger_id == ledger_id)).one()
             return int(row.last_sequence), row.last_hash
+
+    def list_seals(
+        self, ledger: str, *, after_sequence: int = 0, to_sequence: int | None = None, limit: int = MAX_SEALS_PAGE
+    ) -> list[tuple[int, str]]:
+        """(sequence, chain hash hex) of the seals after `after_sequence` up to `to_sequence`, in
+        sequence order, at most `limit` — one primary-key range scan, so callers (journal anchoring)
+        can stream a long range in bounded pages without loading entries or postings."""
+        _check_sequence(after_sequence)
+        _check_sequence(to_sequence)
+        if not 1 <= limit <= MAX_SEALS_PAGE:
+            raise ValidationFailed(f"limit must be between 1 and {MAX_SEALS_PAGE}")
+        with self.db.read() as conn:
+            ledger_id = self._ledger_id(conn, ledger)
+            query = select(seals_t.c.sequence, seals_t.c.hash).where(
+                seals_t.c.ledger_id == ledger_id, seals_t.c.sequence > after_sequence)
+            if to_sequence is not None:
+                query = query.where(seals_t.c.sequence <= to_sequence)
+            rows = conn.execute(query.order_by(seals_t.c.sequence).limit(limit)).all()
+            return [(int(row.sequence), row.hash) for row in rows]
 
     def sequence_at(self, ledger: str, moment: datetime) -> int:
         """The last sequence recorded at or before `moment` (recorded time is monotonic)."""

@@ -6,7 +6,7 @@ from pathlib import Path
 from contracts.artifacts import load_artifact
 from indexer.decode import ARTIFACT_OF_KIND
 from indexer.mapping import (
-    DISCOVERY_EVENTS, HANDLERS, NO_LEDGER_EFFECT, ChainEvent, ContractInfo, entries_for, render_mapping_markdown,
+    DISCOVERY_EVENTS, HANDLERS, NO_LEDGER_EFFECT, RECORDED_EVENTS, ChainEvent, ContractInfo, entries_for, render_mapping_markdown,
 )
 from ledger import Side
 
@@ -31,7 +31,7 @@ def test_mapping_md_is_generated_from_the_code() -> None:
 
 
 def test_every_event_of_every_followed_contract_is_classified() -> None:
-    classified = set(HANDLERS) | set(DISCOVERY_EVENTS) | set(NO_LEDGER_EFFECT)
+    classified = set(HANDLERS) | set(DISCOVERY_EVENTS) | set(NO_LEDGER_EFFECT) | set(RECORDED_EVENTS)
     for kind, artifact in ARTIFACT_OF_KIND.items():
         for item in load_artifact(artifact).abi:
             if item["type"] == "event" and item["name"] not in UNFETCHED:
