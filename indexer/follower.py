@@ -29,9 +29,20 @@ from eth_utils import keccak
 from sqlalchemy.engine import Connection
 
 from indexer.decode import (
-    ARTIFACT_OF_KIND, ERC20_TRANSFER_TOPIC, address_topic, decode_erc20_transfer, decode_log, followed_topics,
+    ARTIFACT_OF_KIND,
+    ERC20_TRANSFER_TOPIC,
+    address_topic,
+    decode_erc20_transfer,
+    decode_log,
+    followed_topics,
 )
-from indexer.mapping import SPLITTER_TOKEN_TRANSFER, ZERO_ADDRESS, ChainEvent, ContractInfo, entries_for
+from indexer.mapping import (
+    SPLITTER_TOKEN_TRANSFER,
+    ZERO_ADDRESS,
+    ChainEvent,
+    ContractInfo,
+    entries_for,
+)
 from indexer.rpc import BlockHeader, RpcClient, RpcError
 from indexer.state import BlockEntry, Checkpoint, IndexerState, Lease, LeaseLost
 from ledger import AssetKind, Entry, EntryRequest, LedgerStore
@@ -53,7 +64,9 @@ DEFAULT_CONFIRMATIONS = {
 FALLBACK_CONFIRMATIONS = 64
 MAX_BLOCKS_PER_STEP = 10_000
 """Blocks one step covers at most (bounds memory and the time between cursor commits)."""
-INITIAL_STEP_BLOCKS = 100
+INITIAL_STEP_BLOCKS = 10
+"""The first step is small (its density is unknown: a dense chain put 80k events in a first
+step of 100 blocks); steps then double while they hold fewer than MAX_EVENTS_PER_STEP events."""
 MAX_EVENTS_PER_STEP = 20_000
 """Target events per step: the step size in blocks adapts to the event density (doubling while
 below, scaled down when above), so memory stays bounded during a dense backfill."""
@@ -222,11 +235,11 @@ class Follower:
         plan = self._read_range(cursor.last_block, cursor.last_block_hash, to_block, cursor_block=cursor.last_block)
         if plan is None:
             return StepResult(cursor.last_block + 1, cursor.last_block, 0)  # the chain moved under us: start over
-        block_entries = self._post(plan.requests)
-        self.state.advance(plan.to_header, plan.kept, block_entries, plan.keep_from, self.lease,
-                           checkpoints=self._checkpoints(block_entries), anchors=plan.anchors)
         self._adapt_step(plan.to_block - plan.from_block + 1, plan.events)
-        return StepResult(plan.from_block, plan.to_block, len(block_entries))
+        window_entries, checkpoints = self._post(plan.requests, plan.keep_from)
+        self.state.advance(plan.to_header, plan.kept, window_entries, plan.keep_from, self.lease,
+                           checkpoints=checkpoints, anchors=plan.anchors)
+        return StepResult(plan.from_block, plan.to_block, len(plan.requests))
 
     def _read_range(self, after_block: int, after_hash: str, to_block: int, *, cursor_block: int) -> _Range | None:
         """Headers, logs and entry requests of (after_block, to_block], or None when the chain
@@ -399,9 +412,13 @@ class Follower:
 
     # --------------------------------------------------------------------- post
 
-    def _post(self, requests: Sequence[tuple[EntryRequest, int, str]]) -> list[BlockEntry]:
+    def _post(self, requests: Sequence[tuple[EntryRequest, int, str]],
+              keep_from: int) -> tuple[list[BlockEntry], list[Checkpoint]]:
+        """Post the step's entries in ledger batches. Returns the entries of blocks inside the
+        reorg window (kept for rollbacks) and each block's checkpoint (its last entry)."""
         self._ensure_assets({leg.asset for request, _, _ in requests for leg in request.legs})
-        recorded: list[BlockEntry] = []
+        kept: list[BlockEntry] = []
+        last: dict[int, tuple[str, str]] = {}
         for start in range(0, len(requests), self.max_entries_per_post):
             chunk = requests[start:start + self.max_entries_per_post]
             self._renew_lease()
@@ -409,11 +426,14 @@ class Follower:
             assert lease is not None
             entries = self.store.post_many(self.ledger, [request for request, _, _ in chunk],
                                            in_transaction=lambda conn, _ids: self.state.fence(conn, lease))
-            entries = [self._repost_if_reversed(request, entry) if entry.replayed else entry
-                       for (request, _, _), entry in zip(chunk, entries)]
-            recorded.extend(BlockEntry(entry.id, number, block_hash, start + offset)
-                            for offset, (entry, (_, number, block_hash)) in enumerate(zip(entries, chunk)))
-        return recorded
+            for offset, (entry, (request, number, block_hash)) in enumerate(zip(entries, chunk)):
+                if entry.replayed:
+                    entry = self._repost_if_reversed(request, entry)
+                last[number] = (block_hash, entry.id)
+                if number >= keep_from:
+                    kept.append(BlockEntry(entry.id, number, block_hash, start + offset))
+        return kept, [Checkpoint(number, block_hash, self.ledger, entry_id)
+                      for number, (block_hash, entry_id) in last.items()]
 
     def _repost_if_reversed(self, request: EntryRequest, entry: Entry) -> Entry:
         """A replayed key whose entry was reversed by a rollback means its block came back (the
@@ -515,8 +535,11 @@ class Follower:
                 self.state.advance_in(conn, plan.to_header, plan.kept, posted, plan.keep_from, lease,
                                       checkpoints=self._checkpoints(posted), anchors=plan.anchors, contracts=discovered)
 
-            self.store.post_many(self.ledger, [request for request, _, _ in requests], reverse=ids,
-                                 reverse_reason=reason, in_transaction=swap)
+            if ids or requests:
+                self.store.post_many(self.ledger, [request for request, _, _ in requests], reverse=ids,
+                                     reverse_reason=reason, in_transaction=swap)
+            else:  # blocks without entries on both sides: post_many would not open a transaction
+                self.store.db.run_write(lambda conn: swap(conn, []))
             log.warning("chain %s: reorg of depth %s at block %s: %s entries reversed, %s canonical entries posted "
                         "(one transaction)", self.chain_id, depth, ancestor + 1, len(ids), len(requests))
             return StepResult(ancestor + 1, plan.to_block, len(requests), reorg_depth=depth)

@@ -30,7 +30,7 @@ from ledger.errors import ValidationFailed
 from ledger.limits import MAX_METADATA_BYTES
 
 CANONICAL_VERSION = 1
-_FLAT_TYPES = frozenset({str, int, bool, type(None)})
+FLAT_JSON_TYPES = frozenset({str, int, bool, type(None)})
 """Exact types a flat metadata object may hold without the recursive check (`type(x) is float`
 never matches, so floats still take the walk and are rejected there)."""
 GENESIS_HASH = "00" * 32
@@ -40,7 +40,7 @@ def canonical_metadata(metadata: dict[str, Any]) -> str:
     """Validate metadata (no floats: their text form is not canonical) and serialise it."""
     if not isinstance(metadata, dict):
         raise ValidationFailed("metadata must be a JSON object")
-    if not all(type(key) is str and type(item) in _FLAT_TYPES for key, item in metadata.items()):
+    if not all(type(key) is str and type(item) in FLAT_JSON_TYPES for key, item in metadata.items()):
         _check_json_value(metadata, depth=0)  # nested or unusual values: the full walk
     text = json.dumps(metadata, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     if len(text.encode("utf-8")) > MAX_METADATA_BYTES:
@@ -88,13 +88,11 @@ def body_digest(
             effective_at_us,
             _json(external_ref),
             _json(idempotency_key),
-            _json(kind),
-            _json(ledger),
+            _json_repeated(kind),
+            _json_repeated(ledger),
             metadata_json,
-            "[" + ",".join(
-                "[%s,%s,%s,\"%d\"]" % (_json(account), _json(asset), _json(side), amount)
-                for account, asset, side, amount in postings
-            ) + "]",
+            "[" + ",".join(_leg_prefix(account, asset, side) + '%d"]' % amount
+                           for account, asset, side, amount in postings) + "]",
             _json(reverses_entry_id),
             CANONICAL_VERSION,
         )
@@ -105,6 +103,11 @@ def body_digest(
 _PLAIN = re.compile(r'[^"\\\x00-\x1f\x7f-\U0010ffff]*')
 
 
+_JSON_CACHE: dict[str, str] = {}
+_JSON_CACHE_MAX = 65_536
+"""Account, asset and kind strings repeat in every entry's body: their JSON text is cached."""
+
+
 def _json(value: str | None) -> str:
     """json.dumps(value, ensure_ascii=False), with a fast path for plain ASCII strings."""
     if value is None:
@@ -112,6 +115,30 @@ def _json(value: str | None) -> str:
     if _PLAIN.fullmatch(value):
         return '"' + value + '"'
     return json.dumps(value, ensure_ascii=False)
+
+
+_LEG_PREFIXES: dict[tuple[str, str, str], str] = {}
+
+
+def _leg_prefix(account: str, asset: str, side: str) -> str:
+    """`[<account>,<asset>,<side>,"` of a posting in the body: legs repeat across entries."""
+    key = (account, asset, side)
+    prefix = _LEG_PREFIXES.get(key)
+    if prefix is None:
+        if len(_LEG_PREFIXES) >= _JSON_CACHE_MAX:
+            _LEG_PREFIXES.clear()
+        prefix = _LEG_PREFIXES[key] = "[%s,%s,%s,\"" % (_json(account), _json(asset), _json(side))
+    return prefix
+
+
+def _json_repeated(value: str) -> str:
+    """`_json` for strings that recur across entries (ledger, kind, account, asset, side)."""
+    cached = _JSON_CACHE.get(value)
+    if cached is None:
+        if len(_JSON_CACHE) >= _JSON_CACHE_MAX:
+            _JSON_CACHE.clear()
+        cached = _JSON_CACHE[value] = _json(value)
+    return cached
 
 
 def link_hash(prev_hash: str, sequence: int, recorded_at_us: int, entry_id: str, digest: str) -> str:

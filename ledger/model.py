@@ -117,7 +117,8 @@ class Leg:
     def __post_init__(self) -> None:
         check_code(self.account, "account code")
         check_code(self.asset, "asset code", MAX_ASSET_CODE_LENGTH)
-        object.__setattr__(self, "side", Side(self.side))
+        if type(self.side) is not Side:  # Side(...) costs an enum lookup per leg; most callers pass a Side
+            object.__setattr__(self, "side", Side(self.side))
         check_amount_units(self.amount_units)
 
 

@@ -33,7 +33,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from ledger import chain, pg_fast
+from ledger import chain, pg_fast, sqlite_fast
 from ledger.database import Database
 from ledger.errors import (
     AccountNotFound,
@@ -755,8 +755,7 @@ class LedgerStore:
                     raw, ledger_id, entry_ids, digests, now_us()
                 )
         else:
-            conn.execute(entries_t.insert(), entry_rows)
-            conn.execute(postings_t.insert(), posting_rows)
+            sqlite_fast.insert_entries(conn, entry_rows, posting_rows)
             self._store_balances(conn, balances)
             if before_seal is not None:
                 before_seal(conn, ids_in_order)
@@ -767,7 +766,7 @@ class LedgerStore:
                 idempotency_key=item.request.idempotency_key, kind=item.request.kind,
                 effective_at_us=item.effective_at_us, recorded_at_us=recorded_at_us,
                 external_ref=item.request.external_ref, reverses_entry_id=item.reverses_entry_id,
-                metadata=json.loads(item.metadata_json), legs=item.request.legs, body_digest=item.digest,
+                metadata=_metadata_copy(item.request.metadata, item.metadata_json), legs=item.request.legs, body_digest=item.digest,
                 hash=hashes[offset],
             )
             for offset, item in enumerate(fresh)
@@ -790,9 +789,8 @@ class LedgerStore:
             sequence += 1
             prev_hash = chain.link_hash(prev_hash, sequence, recorded_at_us, entry_id, digest)
             hashes.append(prev_hash)
-            seal_rows.append(dict(ledger_id=ledger_id, sequence=sequence, entry_id=entry_id,
-                                  recorded_at_us=recorded_at_us, hash=prev_hash))
-        conn.execute(seals_t.insert(), seal_rows)
+            seal_rows.append((ledger_id, sequence, entry_id, recorded_at_us, prev_hash))
+        sqlite_fast.insert_seals(conn, seal_rows)
         conn.execute(
             heads_t.update().where(heads_t.c.ledger_id == ledger_id)
             .values(last_sequence=sequence, last_hash=prev_hash, last_recorded_at_us=recorded_at_us)
@@ -1518,6 +1516,14 @@ def _sealed_entries() -> Any:
     return select(entries_t, seals_t.c.sequence, seals_t.c.recorded_at_us, seals_t.c.hash).join(
         seals_t, seals_t.c.entry_id == entries_t.c.id
     )
+
+
+def _metadata_copy(metadata: dict[str, Any], metadata_json: str) -> dict[str, Any]:
+    """The stored metadata for a returned Entry: a shallow copy when flat (equal to the JSON
+    round trip, much cheaper), the parsed canonical JSON otherwise (no shared nested objects)."""
+    if all(type(value) in chain.FLAT_JSON_TYPES for value in metadata.values()):
+        return dict(metadata)
+    return json.loads(metadata_json)
 
 
 class _Retry(IntegrityError):

@@ -289,3 +289,24 @@ def test_a_block_that_comes_back_after_its_reversal_is_posted_again(
     reposted = [e for e in all_entries(store) if e.kind == "mint" and e.id != mint.id]
     assert len(reposted) == 1 and reposted[0].idempotency_key == mint.idempotency_key + "~1"
     assert reconcile(store, rpc, chain_id=stack.w3.eth.chain_id).differences == []
+
+
+def test_a_reorg_of_blocks_without_entries_moves_the_cursor_to_the_new_branch(
+    stack: Stack, store: LedgerStore, rpc: RpcClient
+) -> None:
+    follower = make_follower(store, rpc, stack, confirmations=3)
+    follower.sync(deadline_s=60)
+    fork_point = snapshot(stack.w3)
+    stack.w3.provider.make_request("anvil_mine", [2])  # empty blocks, to be orphaned
+    follower.sync(deadline_s=60)
+    entries_before = len(all_entries(store))
+    revert(stack.w3, fork_point)
+    stack.w3.provider.make_request("evm_setNextBlockTimestamp", [stack.w3.eth.get_block("latest")["timestamp"] + 99])
+    stack.w3.provider.make_request("anvil_mine", [2])  # other empty blocks at the same heights
+
+    result = follower.step()
+    assert result.reorg_depth == 2 and result.entries_posted == 0
+    cursor = follower.state.cursor()
+    assert cursor is not None and cursor.last_block_hash == canonical_hash(stack.w3, cursor.last_block)
+    follower.sync(deadline_s=60)  # and it does not find the same reorg again
+    assert len(all_entries(store)) == entries_before
