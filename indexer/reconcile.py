@@ -223,13 +223,17 @@ def _ledger_sequence(
     """(S, checkpoint): the ledger as of block `number` is the ledger as of sequence S (0: empty).
 
     S starts at the newest checkpoint at or below the block and runs over the entries sealed
-    after it until the first one this chain's follower posted for a later block (metadata
-    `chain_id` + `block_number`), at most MAX_SCANNED_ENTRIES: entries written outside the
-    follower (another chain, an operator, a tamperer) right after the block are part of the
-    ledger at that block; a step the follower posted but whose cursor move is not committed yet
-    is not (it has no checkpoint yet and would otherwise show as differences)."""
+    after it until the first one this chain's follower posted for a block after the checkpoint's
+    (metadata `chain_id` + `block_number`; without a checkpoint: after `number`), at most
+    MAX_SCANNED_ENTRIES: entries written outside the follower (another chain, an operator, a
+    tamperer) right after the block are part of the ledger at that block; a step the follower
+    posted but whose cursor move is not committed yet is not (it has no checkpoint yet and would
+    otherwise show as differences). Follower entries for blocks between the checkpoint's and
+    `number` can only be orphaned ones (a canonical block with entries has its own checkpoint),
+    sealed before their reversals: they are not part of the ledger at `number` either."""
     checkpoint = state.checkpoint_at(number)
     sequence = state.ledger_sequence_at(number) or 0
+    after_block = number if checkpoint is None else checkpoint[0]
     head, _ = store.head(ledger)
     limit = min(head, sequence + MAX_SCANNED_ENTRIES)
     page_size = 20
@@ -240,7 +244,7 @@ def _ledger_sequence(
         for entry in page:
             metadata = entry.metadata or {}
             later = metadata.get("block_number")
-            if metadata.get("chain_id") == state.chain_id and isinstance(later, int) and later > number:
+            if metadata.get("chain_id") == state.chain_id and isinstance(later, int) and later > after_block:
                 return sequence, checkpoint
             sequence = entry.sequence
         page_size = min(SCAN_PAGE, page_size * 4)

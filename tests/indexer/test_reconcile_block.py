@@ -177,6 +177,35 @@ def test_reorganised_block_is_an_error_until_the_indexer_catches_up(
     assert reconcile(store, rpc, chain_id=CHAIN).differences == []
 
 
+def test_a_canonical_block_without_entries_does_not_see_orphaned_entries(
+    stack: Stack, store: LedgerStore, rpc: RpcClient
+) -> None:
+    """Orphaned blocks O1 and O2 had entries; their canonical replacements O1' (empty) and O2' do
+    not. The ledger as of O1' is the ancestor's checkpoint: the orphaned O1 entry that follows it in
+    the journal (before its reversal) is not part of it."""
+    a, b, c = stack.investors[:3]
+    asset = token_asset(CHAIN, stack.token.address)
+    follower = make_follower(store, rpc, stack, confirmations=4)
+    ancestor = block_of(stack.send(stack.token.functions.mint(a, 10 * TOKEN)))
+    follower.sync(deadline_s=60)
+    fork_point = str(stack.w3.provider.make_request("evm_snapshot", [])["result"])
+    orphaned = block_of(stack.send(stack.token.functions.mint(b, 7 * TOKEN)))
+    stack.send(stack.token.functions.mint(b, 1 * TOKEN))
+    follower.sync(deadline_s=60)
+
+    assert stack.w3.provider.make_request("evm_revert", [fork_point])["result"] is True
+    stack.w3.provider.make_request("anvil_mine", [1])  # O1': no entries
+    stack.send(stack.token.functions.mint(c, 2 * TOKEN))  # O2'
+    stack.w3.provider.make_request("anvil_mine", [2])
+    follower.sync(deadline_s=60)
+
+    report = reconcile(store, rpc, chain_id=CHAIN, block=orphaned)
+    assert row(report, holder_account(CHAIN, b), asset).ledger_units == token_balance(stack, b, orphaned) == 0
+    assert report.differences == []
+    assert reconcile(store, rpc, chain_id=CHAIN, block=ancestor).differences == []
+    assert reconcile(store, rpc, chain_id=CHAIN).differences == []
+
+
 class PrunedNode(httpx.BaseTransport):
     """Forwards to anvil, but answers eth_call below `keep_from` the way a full (non-archive)
     geth does for state it has pruned."""
