@@ -92,8 +92,10 @@ def anchor(
     MAX_ANCHOR_RANGE entries); prints each range and transaction hash."""
     import os
 
+    from eth_account import Account
     from requests.exceptions import RequestException
     from web3 import HTTPProvider, Web3
+    from web3.exceptions import Web3Exception
 
     from contracts.manifest import ManifestError, manifest_addresses, read_manifest
     from services.anchoring import AnchorPublishError, publish_anchor
@@ -116,6 +118,10 @@ def anchor(
             fail(f"environment variable {private_key_env} is empty or unset")
     else:
         key = _dev_key_of(str(data.get("deployer", "")))
+    try:
+        Account.from_key(key)
+    except ValueError:
+        fail(f"environment variable {private_key_env} does not hold a valid private key (32 bytes hex)")
     code = _ledger_code(ledger)
     with open_store(database_url) as store:
         try:
@@ -133,6 +139,8 @@ def anchor(
             fail(str(exc))
         except (RequestException, OSError) as exc:
             fail(f"RPC error at {rpc_url}: {exc}")
+        except Web3Exception as exc:  # no contract at the manifest's address, receipt timeout, …
+            fail(f"LedgerAnchor at {address} on {rpc_url}: {type(exc).__name__}: {str(exc).splitlines()[0]}")
 
 
 def _dev_key_of(deployer: str) -> bytes:

@@ -184,6 +184,12 @@ def test_cli_anchor_then_check_then_tamper(stack: Stack, sqlite_url: str, anvil_
         nothing = runner.invoke(app, ["ledger", "anchor", *common, "--manifest", str(manifest)])
         assert nothing.exit_code == 0 and "nothing to anchor" in nothing.output
 
+        bad_key = runner.invoke(app, ["ledger", "anchor", *common, "--manifest", str(manifest),
+                                      "--private-key-env", "KOGI_TEST_ANCHOR_KEY"], env={"KOGI_TEST_ANCHOR_KEY": "0xzz"})
+        assert bad_key.exit_code == 1
+        assert bad_key.output.strip() == ("kogi: error: environment variable KOGI_TEST_ANCHOR_KEY does not hold a "
+                                          "valid private key (32 bytes hex)")
+
         index_anchors(store, rpc, stack)
         ok = runner.invoke(app, ["indexer", "anchors", *common])
         assert ok.exit_code == 0, ok.output
