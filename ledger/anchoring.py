@@ -18,7 +18,10 @@ The commitment (version 1), for outside auditors and for `LedgerAnchor.verify`:
   (sorted pair, 64 bytes in); levels are built left to right from the leaves in sequence order,
   pairing nodes 0-1, 2-3, …; an odd node at the end of a level is promoted unchanged to the next
   level. A single leaf is its own root. Leaf preimages (40 bytes) and node preimages (64 bytes)
-  differ in length, so a node can never pass as a leaf (no second-preimage trick).
+  differ in length, so a node cannot pass as a leaf *for a verifier that computes the leaf from its
+  (sequence, chain hash) preimage*. `LedgerAnchor.verify` takes the 32-byte leaf as given: an inner
+  node with the rest of its path also passes it, so an auditor computes `leaf_hash` itself from the
+  entry's sequence and seal before calling it.
 - proof      = the sibling of each level on the way up, skipping levels where the node was promoted;
   `MerkleProof.verify(proof, root, leaf)` (sorted-pair processing) recomputes the root.
 
