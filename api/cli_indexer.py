@@ -144,6 +144,7 @@ def run(
         while not stopping["now"]:
             try:
                 result = follower.step()
+                head = rpc.head()  # inside the retry: the step has committed, a failed head read is retried
             except TRANSIENT_ERRORS as exc:
                 failures += 1
                 if once and failures >= ONCE_MAX_FAILURES:
@@ -153,7 +154,7 @@ def run(
                 continue
             failures = 0
             cursor = follower.state.cursor()
-            snapshot = progress.update(result, cursor.last_block if cursor else 0, rpc.head())
+            snapshot = progress.update(result, cursor.last_block if cursor else 0, head)
             now = time.monotonic()
             if result.reorg_depth:
                 typer.echo(f"reorg of depth {result.reorg_depth}: rewound to block {result.to_block}")

@@ -72,7 +72,7 @@ MAX_EVENTS_PER_STEP = 20_000
 below, scaled down when above), so memory stays bounded during a dense backfill."""
 MAX_REPOSTS = 8
 """How often one log may come back after being reversed before the follower gives up (flapping)."""
-MAX_ENTRIES_PER_POST = 5_000
+MAX_ENTRIES_PER_POST = 10_000
 """Entries per LedgerStore.post_many call (one ledger transaction each): large enough that the
 per-transaction cost (fsync, lease fence, head lock) is small, small enough to bound memory."""
 RENEW_AFTER_TTL_SHARE = 1 / 3
@@ -524,6 +524,7 @@ class Follower:
         plan = self._read_range(ancestor, stored[ancestor], min(head, last_block), cursor_block=last_block)
         if plan is not None and len(ids) + len(plan.requests) <= MAX_ENTRIES_PER_BATCH:
             requests = self._fresh_keys(plan.requests, set(ids))
+            self._ensure_assets({leg.asset for request, _, _ in requests for leg in request.legs})
             discovered = [(info, plan.created[address]) for address, info in self.state.contracts().items()
                           if address in plan.created]
             self._renew_lease()
@@ -567,8 +568,11 @@ class Follower:
         message = (f"chain {self.chain_id}: reorg {depth} exceeds the confirmation window "
                    f"({self.confirmations} blocks) below block {last_block}; indexer stopped, ledger untouched")
         log.critical(message)
-        record_alert(self.store.db, self.chain_id, "reorg_too_deep", message, {
-            "last_block": last_block, "ancestor": ancestor, "confirmations": self.confirmations, "head": head})
+        try:
+            record_alert(self.store.db, self.chain_id, "reorg_too_deep", message, {
+                "last_block": last_block, "ancestor": ancestor, "confirmations": self.confirmations, "head": head})
+        except Exception:  # the stop must not turn into another error; the log line above stands
+            log.exception("chain %s: the reorg_too_deep alert could not be written to the outbox", self.chain_id)
         raise ReorgTooDeep(message)
 
     def _fresh_keys(self, requests: Sequence[tuple[EntryRequest, int, str]],

@@ -232,7 +232,7 @@ def _ledger_sequence(
     `number` can only be orphaned ones (a canonical block with entries has its own checkpoint),
     sealed before their reversals: they are not part of the ledger at `number` either."""
     checkpoint = state.checkpoint_at(number)
-    sequence = state.ledger_sequence_at(number) or 0
+    sequence = state.ledger_sequence_at(number, ledger) or 0
     after_block = number if checkpoint is None else checkpoint[0]
     head, _ = store.head(ledger)
     limit = min(head, sequence + MAX_SCANNED_ENTRIES)

@@ -291,7 +291,7 @@ class IndexerState:
             ).first()
         return None if row is None else (int(row.block_number), row.block_hash, row.entry_id)
 
-    def ledger_sequence_at(self, block_number: int) -> int | None:
+    def ledger_sequence_at(self, block_number: int, ledger: str | None = None) -> int | None:
         """The ledger's journal sequence after the last entry of the newest checkpoint at or below
         the block (the ledger as of block N is `get_balance(..., as_of_sequence=…)` at it); None
         when no block up to N produced entries. One read joining the checkpoint with its entry's
@@ -303,7 +303,8 @@ class IndexerState:
         with self.db.read() as conn:
             newest = (
                 select(checkpoints_t.c.block_number, checkpoints_t.c.entry_id)
-                .where(checkpoints_t.c.chain_id == self.chain_id, checkpoints_t.c.block_number <= block_number)
+                .where(checkpoints_t.c.chain_id == self.chain_id, checkpoints_t.c.block_number <= block_number,
+                       *([checkpoints_t.c.ledger == ledger] if ledger is not None else []))
                 .order_by(checkpoints_t.c.block_number.desc()).limit(1).subquery()
             )
             row = conn.execute(

@@ -10,11 +10,11 @@ from web3.exceptions import BlockNotFound
 
 from indexer.alerts import open_alerts
 from indexer.follower import ReorgTooDeep
-from indexer.mapping import holder_account, token_asset
+from indexer.mapping import erc20_asset, holder_account, pool_account, token_asset
 from indexer.reconcile import reconcile
 from indexer.rpc import RpcClient
 from ledger import Entry, LedgerStore
-from tests.indexer.conftest import TOKEN, Stack, make_follower
+from tests.indexer.conftest import TOKEN, USDC, Stack, make_follower
 
 
 def all_entries(store: LedgerStore) -> list[Entry]:
@@ -310,3 +310,28 @@ def test_a_reorg_of_blocks_without_entries_moves_the_cursor_to_the_new_branch(
     assert cursor is not None and cursor.last_block_hash == canonical_hash(stack.w3, cursor.last_block)
     follower.sync(deadline_s=60)  # and it does not find the same reorg again
     assert len(all_entries(store)) == entries_before
+
+
+def test_a_canonical_branch_bringing_a_new_asset_is_posted_in_the_rollback(
+    stack: Stack, store: LedgerStore, rpc: RpcClient
+) -> None:
+    a, depositor = stack.investors[0], stack.admin
+    stack.send(stack.token.functions.mint(a, 5 * TOKEN))  # revenue needs holders
+    stack.send(stack.stablecoin.functions.mint(depositor, 10 * USDC))
+    stack.send(stack.stablecoin.functions.approve(stack.token.address, 2**256 - 1), depositor)
+    follower = make_follower(store, rpc, stack, confirmations=3)
+    follower.sync(deadline_s=60)
+    fork_point = snapshot(stack.w3)
+    stack.send(stack.token.functions.mint(a, 1 * TOKEN))  # orphaned
+    follower.sync(deadline_s=60)
+    revert(stack.w3, fork_point)
+    stack.send(stack.token.functions.deposit(4 * USDC), depositor)  # the ledger's first stablecoin entry
+
+    result = follower.step()
+    assert result.reorg_depth == 1 and result.entries_posted == 1  # one transaction, new asset created first
+    chain = stack.w3.eth.chain_id
+    pool = store.get_balance("main", pool_account(chain, stack.token.address), erc20_asset(chain, stack.stablecoin.address))
+    assert pool.posted_units == 4 * USDC
+    follower.sync(deadline_s=60)
+    assert_ledger_matches_canonical_chain(store, stack.w3)
+    assert reconcile(store, rpc, chain_id=chain).differences == []
