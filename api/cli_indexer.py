@@ -104,6 +104,9 @@ def run(
         None, help="Lease owner name. Default: unique per process (a restart waits for the old lease to expire); "
                    "pass the old name to resume at once when the old process is known to be gone."),
     lease_ttl_s: float = typer.Option(30.0, min=0.1, help="Seconds before a silent follower's chain is taken over."),
+    reader_process: bool = typer.Option(
+        True, "--reader-process/--no-reader-process",
+        help="Read and digest the next block range in a second process while posting (uses a second core)."),
 ) -> None:
     """Follow the chain into the ledger (posting provisionally, undoing reorgs inside the window).
 
@@ -133,7 +136,7 @@ def run(
         chain_id = rpc.chain_id()
         follower = Follower(LedgerStore(database), rpc, _manifest(manifest, chain_id), ledger=ledger,
                             confirmations=confirmations, max_blocks_per_step=max_blocks_per_step,
-                            owner=owner, lease_ttl_s=lease_ttl_s)
+                            owner=owner, lease_ttl_s=lease_ttl_s, reader_process=reader_process)
         follower.bootstrap()
         typer.echo(f"indexing chain {chain_id} into ledger {ledger!r} (confirmations {follower.confirmations})")
         start = follower.state.cursor()

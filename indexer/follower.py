@@ -4,14 +4,18 @@ Finality policy (documented choice): entries are posted PROVISIONALLY as soon as
 is seen, and a block is final once `confirmations` blocks sit on top of it. Consumers who
 want only final entries compare an entry's `metadata.block_number` with
 `cursor.last_block - confirmations`. The hashes (and entry ids) of the last
-`confirmations` blocks are kept; a reorg inside that window is undone by reversing the
-orphaned blocks' entries (LedgerStore.reverse) and re-reading the canonical blocks; a
-deeper reorg raises ReorgTooDeep and the follower stops: never silent divergence.
+`confirmations` blocks are kept; a reorg inside that window is undone in one ledger
+transaction: the orphaned blocks' entries reversed, the canonical blocks' entries posted, the
+cursor moved (see `_rollback`); a deeper reorg writes an alert and raises ReorgTooDeep: the
+follower stops, never silent divergence.
 
-Crash safety without a cross-store transaction: entries are posted first (idempotent
-keys), then the cursor moves together with the recorded block hashes and entry ids in one
-indexer transaction. A crash in between replays the same keys on restart (no duplicates);
-a crash in the middle of a rollback repeats the same reversals (keyed `reversal:<id>`).
+Crash safety: entries are posted first (idempotent keys; each batch checks the lease inside
+its transaction), then the cursor moves together with the recorded block hashes, entry ids
+and checkpoints in one transaction (the ledger's database). A crash in between replays the
+same keys on restart (no duplicates).
+
+Speed: with `reader_process=True` the next range is read, mapped and digested in a child
+process (indexer.reader) while the current one is posted.
 """
 from __future__ import annotations
 
@@ -43,9 +47,10 @@ from indexer.mapping import (
     ContractInfo,
     entries_for,
 )
+from indexer.reader import RangeReader, ReadAhead, ReaderFailed
 from indexer.rpc import BlockHeader, RpcClient, RpcError
 from indexer.state import BlockEntry, Checkpoint, IndexerState, Lease, LeaseLost
-from ledger import AssetKind, Entry, EntryRequest, LedgerStore
+from ledger import AssetKind, Entry, EntryBody, EntryRequest, LedgerStore
 from ledger.errors import AssetNotFound, EntryNotFound
 from ledger.limits import MAX_ENTRIES_PER_BATCH
 from ledger.scheme import bootstrap_ledger
@@ -163,6 +168,7 @@ class Follower:
         owner: str | None = None,
         lease_ttl_s: float = DEFAULT_LEASE_TTL_S,
         clock_s: Callable[[], float] = time.time,
+        reader_process: bool = False,
     ) -> None:
         self.store = store
         self.rpc = rpc
@@ -182,6 +188,10 @@ class Follower:
         self.clock_s = clock_s
         self.lease: Lease | None = None
         self._renewed_at_s = 0.0
+        self.reader_process = reader_process
+        """Read (and digest) the next range in a child process while posting (indexer.reader);
+        needs a plain RPC URL and a database URL the child can open itself."""
+        self._reader: RangeReader | None = None
         self._topics = followed_topics()
         self._known_assets: set[str] = set()
         self._bootstrapped = False
@@ -205,6 +215,8 @@ class Follower:
             before = max(0, start_block - 1)
             header = self.rpc.get_headers([before])[before]
             self.state.start(before, header.hash, header.parent_hash)
+        if self.reader_process and self._reader is None:
+            self._reader = RangeReader(self.store.db.url, self.rpc.url, self.manifest, self.ledger, self.confirmations)
         self._bootstrapped = True
 
     # --------------------------------------------------------------------- step
@@ -231,15 +243,65 @@ class Follower:
             return self._rollback(cursor.last_block, head, self.lease)
         if cursor.last_block >= head:
             return StepResult(cursor.last_block + 1, cursor.last_block, 0)
-        to_block = min(head, cursor.last_block + self.step_blocks)
-        plan = self._read_range(cursor.last_block, cursor.last_block_hash, to_block, cursor_block=cursor.last_block)
+        taken = self._take_read_ahead(cursor.last_block, cursor.last_block_hash)
+        bodies: list[EntryBody] | None = None
+        if taken is not None:  # read by the reader process during the previous step
+            plan, discovered, bodies = taken
+            if plan is not None and discovered:
+                self.state.add_contracts(discovered)
+        else:
+            to_block = min(head, cursor.last_block + self.step_blocks)
+            plan = self._read_range(cursor.last_block, cursor.last_block_hash, to_block, cursor_block=cursor.last_block)
         if plan is None:
             return StepResult(cursor.last_block + 1, cursor.last_block, 0)  # the chain moved under us: start over
         self._adapt_step(plan.to_block - plan.from_block + 1, plan.events)
-        window_entries, checkpoints = self._post(plan.requests, plan.keep_from)
+        if plan.to_block < head and not any(
+                code.startswith("ERC20:") for code in
+                {leg.asset for request, _, _ in plan.requests for leg in request.legs} - self._known_assets):
+            # read the next range while this one posts; a range that brings a new ERC-20 is posted
+            # first (the reader learns which ERC-20s splitters may receive from the ledger's assets)
+            self._read_ahead(plan.to_block, plan.to_header.hash, min(head, plan.to_block + self.step_blocks))
+        window_entries, checkpoints = self._post(plan.requests, plan.keep_from, bodies)
         self.state.advance(plan.to_header, plan.kept, window_entries, plan.keep_from, self.lease,
                            checkpoints=checkpoints, anchors=plan.anchors)
         return StepResult(plan.from_block, plan.to_block, len(plan.requests))
+
+    @property
+    def reader_pid(self) -> int | None:
+        """The reader process's pid (None when reading inline): for resource accounting."""
+        return self._reader.pid if self._reader is not None else None
+
+    def _read_ahead(self, after_block: int, after_hash: str, to_block: int) -> None:
+        if self._reader is None or not self._reader_ready():
+            return
+        try:
+            self._reader.submit(after_block, after_hash, to_block)
+        except ReaderFailed as exc:
+            self._reader_failed(exc)
+
+    def _reader_ready(self) -> bool:
+        assert self._reader is not None
+        try:
+            return self._reader.ready
+        except ReaderFailed as exc:
+            self._reader_failed(exc)
+            return False
+
+    def _take_read_ahead(self, after_block: int, after_hash: str) -> ReadAhead | None:
+        if self._reader is None:
+            return None
+        try:
+            return self._reader.take(after_block, after_hash)
+        except ReaderFailed as exc:
+            self._reader_failed(exc)
+            return None
+
+    def _reader_failed(self, exc: ReaderFailed) -> None:
+        """A broken reader process costs speed, never correctness: read inline from now on."""
+        log.warning("chain %s: %s; reading inline from now on", self.chain_id, exc)
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
 
     def _read_range(self, after_block: int, after_hash: str, to_block: int, *, cursor_block: int) -> _Range | None:
         """Headers, logs and entry requests of (after_block, to_block], or None when the chain
@@ -296,7 +358,7 @@ class Follower:
     def _adapt_step(self, blocks: int, events: int) -> None:
         if events > self.max_events_per_step:
             self.step_blocks = max(1, blocks * self.max_events_per_step // events)
-        elif blocks >= self.step_blocks:
+        elif blocks >= self.step_blocks and events * 2 <= self.max_events_per_step:
             self.step_blocks = min(self.max_blocks_per_step, self.step_blocks * 2)
 
     def _fetch_events(self, from_block: int, to_block: int) -> list[tuple[int, str, str, tuple[dict[str, Any], str, dict[str, Any]]]]:
@@ -412,8 +474,8 @@ class Follower:
 
     # --------------------------------------------------------------------- post
 
-    def _post(self, requests: Sequence[tuple[EntryRequest, int, str]],
-              keep_from: int) -> tuple[list[BlockEntry], list[Checkpoint]]:
+    def _post(self, requests: Sequence[tuple[EntryRequest, int, str]], keep_from: int,
+              bodies: Sequence[EntryBody] | None = None) -> tuple[list[BlockEntry], list[Checkpoint]]:
         """Post the step's entries in ledger batches. Returns the entries of blocks inside the
         reorg window (kept for rollbacks) and each block's checkpoint (its last entry)."""
         self._ensure_assets({leg.asset for request, _, _ in requests for leg in request.legs})
@@ -425,7 +487,8 @@ class Follower:
             lease = self.lease
             assert lease is not None
             entries = self.store.post_many(self.ledger, [request for request, _, _ in chunk],
-                                           in_transaction=lambda conn, _ids: self.state.fence(conn, lease))
+                                           in_transaction=lambda conn, _ids: self.state.fence(conn, lease),
+                                           bodies=bodies[start:start + self.max_entries_per_post] if bodies else None)
             for offset, (entry, (request, number, block_hash)) in enumerate(zip(entries, chunk)):
                 if entry.replayed:
                     entry = self._repost_if_reversed(request, entry)
@@ -510,6 +573,11 @@ class Follower:
         than MAX_ENTRIES_PER_BATCH entries) or the chain moves while the canonical blocks are
         read, fall back to reversals + rewind (the last batch with the rewind, each batch
         replay-safe) and let the next steps re-read the canonical blocks."""
+        if self._reader is not None:
+            try:
+                self._reader.drop()
+            except ReaderFailed as exc:
+                self._reader_failed(exc)
         stored = self.state.recent_blocks()
         candidates = sorted((n for n in stored if n <= head), reverse=True)
         chain = self.rpc.get_headers(candidates) if candidates else {}
@@ -640,7 +708,10 @@ class Follower:
                 sleep(poll_s)
 
     def close(self) -> None:
-        """Release the lease so a successor does not wait for it to expire."""
+        """Release the lease so a successor does not wait for it to expire; stop the reader."""
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
         if self.lease is not None:
             self.state.release_lease(self.lease)
             self.lease = None

@@ -19,9 +19,9 @@ from ledger.model import (
     Side,
     transfer_legs,
 )
-from ledger.store import LedgerStore
+from ledger.store import EntryBody, LedgerStore, entry_body
 
 __all__ = [
     "Account", "AccountTemplate", "AccountingType", "Asset", "AssetKind", "Balance", "Database", "Entry",
-    "EntryRequest", "Hold", "HoldStatus", "Leg", "LedgerStore", "Side", "transfer_legs",
+    "EntryBody", "EntryRequest", "Hold", "HoldStatus", "Leg", "LedgerStore", "Side", "entry_body", "transfer_legs",
 ]

@@ -92,12 +92,12 @@ from ledger.schema import (
     AccountTemplateRow,
     AssetRow,
     BalanceRow,
+    EntrySealRow,
     HoldRow,
     JournalEntryRow,
     LedgerHeadRow,
     LedgerRow,
     PostingRow,
-    EntrySealRow,
 )
 
 ledgers_t = LedgerRow.__table__
@@ -122,6 +122,29 @@ def now_us() -> int:
 
 def new_id() -> str:
     return uuid.uuid4().hex
+
+
+SPOT_CHECK_EVERY = 64
+"""`post_many(bodies=…)` re-derives every 64th precomputed body (and the first) before writing."""
+
+
+@dataclass(frozen=True)
+class EntryBody:
+    """An entry request's canonical metadata JSON and body digest (ledger.chain), computed ahead
+    of `post_many` — by a reader process, so that the writer's CPU goes to writing. The writer
+    re-derives a sample (SPOT_CHECK_EVERY) and refuses a batch whose sample differs; every
+    digest is checked again by `verify`, which recomputes all of them from the stored rows."""
+
+    metadata_json: str
+    digest: str
+
+
+def entry_body(ledger: str, request: EntryRequest) -> EntryBody:
+    """The body `post_many` would compute for `request` (which must carry its effective time)."""
+    if request.effective_at is None:
+        raise ValidationFailed("a precomputed body needs the request's effective_at")
+    metadata_json = chain.canonical_metadata(request.metadata)
+    return EntryBody(metadata_json, LedgerStore._digest(ledger, request, to_us(request.effective_at), metadata_json, None))
 
 
 @dataclass
@@ -542,6 +565,7 @@ class LedgerStore:
         reverse: Sequence[str] = (),
         reverse_reason: str | None = None,
         in_transaction: Callable[[Connection, list[str]], None] | None = None,
+        bodies: Sequence[EntryBody] | None = None,
     ) -> list[Entry]:
         """Post a batch in ONE transaction: all entries or none.
 
@@ -553,6 +577,7 @@ class LedgerStore:
         entries are written and before they are sealed and committed — for callers that
         must change their own tables atomically with the ledger (the indexer's cursor) or
         check a fence; `entry_ids` are the result's ids in order. An exception aborts all.
+        `bodies`, aligned with `requests`, are their precomputed bodies (`entry_body`).
         """
         if not requests and not reverse:
             return []
@@ -563,15 +588,25 @@ class LedgerStore:
         self._resolve(ledger_id, [request for request, _ in reversals])
         prepared = [self._prepare_one(ledger, ledger_id, request, entry_id, now_us())
                     for request, entry_id in reversals]
-        prepared += self._prepare(ledger, ledger_id, requests) if requests else []
+        if bodies is not None and len(bodies) != len(requests):
+            raise ValidationFailed(f"{len(bodies)} precomputed bodies for {len(requests)} requests")
+        prepared += self._prepare(ledger, ledger_id, requests, bodies) if requests else []
         return self._commit_prepared(ledger, ledger_id, prepared, before_seal=in_transaction)
 
-    def _prepare(self, ledger: str, ledger_id: int, requests: Sequence[EntryRequest]) -> list[_Prepared]:
+    def _prepare(self, ledger: str, ledger_id: int, requests: Sequence[EntryRequest],
+                 bodies: Sequence[EntryBody] | None = None) -> list[_Prepared]:
         self._resolve(ledger_id, requests)
         prepared = []
         default_effective_us = now_us()
-        for request in requests:
-            prepared.append(self._prepare_one(ledger, ledger_id, request, None, default_effective_us))
+        for index, request in enumerate(requests):
+            body = None
+            if bodies is not None:
+                body = bodies[index]
+                if request.effective_at is None:
+                    raise ValidationFailed("a precomputed body needs the request's effective_at")
+                if index % SPOT_CHECK_EVERY == 0 and entry_body(ledger, request) != body:
+                    raise ValidationFailed(f"entry {request.idempotency_key}: its precomputed body does not match")
+            prepared.append(self._prepare_one(ledger, ledger_id, request, None, default_effective_us, body))
         return prepared
 
     def _resolve(self, ledger_id: int, requests: Sequence[EntryRequest]) -> None:
@@ -587,7 +622,7 @@ class LedgerStore:
 
     def _prepare_one(
         self, ledger: str, ledger_id: int, request: EntryRequest, reverses_entry_id: str | None,
-        default_effective_us: int,
+        default_effective_us: int, body: EntryBody | None = None,
     ) -> _Prepared:
         sums: dict[str, list[int]] = {}
         legs: list[tuple[int, int, Side, int]] = []
@@ -606,7 +641,11 @@ class LedgerStore:
                 )
         effective_given = request.effective_at is not None
         effective_us = to_us(request.effective_at) if request.effective_at else default_effective_us
-        metadata_json = chain.canonical_metadata(request.metadata)
+        if body is None:
+            metadata_json = chain.canonical_metadata(request.metadata)
+            digest = self._digest(ledger, request, effective_us, metadata_json, reverses_entry_id)
+        else:
+            metadata_json, digest = body.metadata_json, body.digest
         return _Prepared(
             request=request,
             entry_id=new_id(),
@@ -615,7 +654,7 @@ class LedgerStore:
             metadata_json=metadata_json,
             reverses_entry_id=reverses_entry_id,
             legs=legs,
-            digest=self._digest(ledger, request, effective_us, metadata_json, reverses_entry_id),
+            digest=digest,
         )
 
     @staticmethod

@@ -47,7 +47,10 @@ def test_tiny_bench_posts_every_event() -> None:
     }
     assert report["ponder"] == {"skipped": True}
     assert "ratio_kogi_vs_ponder" not in report
-    assert report["kogi_peak_rss_mib"] == kogi["peak_rss_mib"]
+    # both of Kogi's processes count: the follower and its reader
+    assert report["kogi_peak_rss_mib"] == kogi["peak_rss_mib_incl_reader"] == round(
+        kogi["peak_rss_mib"] + kogi["reader_peak_rss_mib"], 1)
+    assert kogi["reader_peak_rss_mib"] > 0
 
 
 def test_ponder_that_cannot_be_installed_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
