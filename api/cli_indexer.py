@@ -270,6 +270,8 @@ def anchors(
 
     import httpx
 
+    from sqlalchemy.exc import SQLAlchemyError
+
     from indexer.anchors import MISMATCH, verify_anchors
     from indexer.rpc import RpcClient, RpcError
     from ledger import Database, LedgerStore
@@ -284,6 +286,8 @@ def anchors(
         fail(f"RPC error at {rpc_url}: {exc}")
     except LedgerError as exc:
         fail(exc.detail)
+    except SQLAlchemyError as exc:  # e.g. the indexer tables are not migrated (`kogi db upgrade`)
+        fail(f"database error: {(str(exc).splitlines() or [type(exc).__name__])[0]}")
     finally:
         rpc.close()
         database.dispose()

@@ -140,7 +140,7 @@ def anchor(
         except (RequestException, OSError) as exc:
             fail(f"RPC error at {rpc_url}: {exc}")
         except Web3Exception as exc:  # no contract at the manifest's address, receipt timeout, …
-            fail(f"LedgerAnchor at {address} on {rpc_url}: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+            fail(f"LedgerAnchor at {address} on {rpc_url}: {type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}")
 
 
 def _dev_key_of(deployer: str) -> bytes:

@@ -232,3 +232,13 @@ def test_the_follower_records_anchors_and_a_reorg_forgets_them(stack: Stack, sto
     (record,) = list_anchors(store.db, CHAIN)
     assert record.tx_hash == again.tx_hash and record.to_sequence == store.head("main")[0]  # with the reversal
     assert [c.status for c in verify_anchors(store, store.db, CHAIN, "main")] == [VERIFIED]
+
+
+def test_cli_anchors_on_an_unmigrated_database_is_one_error_line(anvil_chain: Any, tmp_path: Path) -> None:
+    app = typer.Typer()
+    app.add_typer(indexer_app, name="indexer")
+    app.add_typer(ledger_app, name="ledger")
+    ran = CliRunner().invoke(app, ["indexer", "anchors", "--rpc-url", anvil_chain.rpc_url,
+                                   "--database-url", f"sqlite:///{tmp_path}/empty.db"])
+    assert ran.exit_code == 1
+    assert "database error" in ran.output and "Traceback" not in ran.output
