@@ -24,14 +24,17 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, NoReturn
+from functools import cached_property
+from typing import Any, NoReturn, TypeVar
 
 import httpx
 from eth_utils import keccak
 from sqlalchemy.engine import Connection
 
+from indexer.alerts import record_alert
+from indexer.anchors import AnchorRecord, anchor_records
 from indexer.decode import (
     ARTIFACT_OF_KIND,
     ERC20_TRANSFER_TOPIC,
@@ -47,7 +50,7 @@ from indexer.mapping import (
     ContractInfo,
     entries_for,
 )
-from indexer.reader import RangeReader, ReadAhead, ReaderFailed
+from indexer.reader import RangeReader, ReaderFailed
 from indexer.rpc import BlockHeader, RpcClient, RpcError
 from indexer.state import BlockEntry, Checkpoint, IndexerState, Lease, LeaseLost
 from ledger import AssetKind, Entry, EntryBody, EntryRequest, LedgerStore
@@ -56,6 +59,7 @@ from ledger.limits import MAX_ENTRIES_PER_BATCH
 from ledger.scheme import bootstrap_ledger
 
 log = logging.getLogger("kogi.indexer")
+T = TypeVar("T")
 
 DEFAULT_CONFIRMATIONS = {
     1: 64,          # Ethereum mainnet: finalized after two epochs (~13 min)
@@ -110,6 +114,15 @@ def _linked(headers: dict[int, BlockHeader], numbers: Sequence[int]) -> bool:
     return all(headers[n].parent_hash == headers[n - 1].hash for n in numbers if n - 1 in headers)
 
 
+def _generation(request: EntryRequest, generation: int) -> EntryRequest:
+    """The request posted anew for the `generation`-th time after its entry was reversed (a block
+    that came back): key and external reference `~<generation>`; generation 0 is the request."""
+    if generation == 0:
+        return request
+    external_ref = f"{request.external_ref}~{generation}" if request.external_ref is not None else None
+    return replace(request, idempotency_key=f"{request.idempotency_key}~{generation}", external_ref=external_ref)
+
+
 def default_owner() -> str:
     """Unique per process: a restarted process waits for the old lease to expire unless it is
     given the old owner name (`--owner`), which asserts that the old process is gone."""
@@ -133,9 +146,14 @@ class _Range:
     requests: list[tuple[EntryRequest, int, str]]
     """(entry request, block number, block hash) in chain order."""
     events: int
-    anchors: list[Any]
+    anchors: list[AnchorRecord]
     created: dict[str, int]
     """Contracts created by the factory in the range → their block (re-registered by a rollback)."""
+
+    @cached_property
+    def assets(self) -> set[str]:
+        """Asset codes the range's entries touch (read ahead or not, created before posting)."""
+        return {leg.asset for request, _, _ in self.requests for leg in request.legs}
 
 
 @dataclass(frozen=True)
@@ -243,7 +261,7 @@ class Follower:
             return self._rollback(cursor.last_block, head, self.lease)
         if cursor.last_block >= head:
             return StepResult(cursor.last_block + 1, cursor.last_block, 0)
-        taken = self._take_read_ahead(cursor.last_block, cursor.last_block_hash)
+        taken = self._reader_call(lambda reader: reader.take(cursor.last_block, cursor.last_block_hash))
         bodies: list[EntryBody] | None = None
         if taken is not None:  # read by the reader process during the previous step
             plan, discovered, bodies = taken
@@ -255,13 +273,12 @@ class Follower:
         if plan is None:
             return StepResult(cursor.last_block + 1, cursor.last_block, 0)  # the chain moved under us: start over
         self._adapt_step(plan.to_block - plan.from_block + 1, plan.events)
-        if plan.to_block < head and not any(
-                code.startswith("ERC20:") for code in
-                {leg.asset for request, _, _ in plan.requests for leg in request.legs} - self._known_assets):
+        if plan.to_block < head and not any(code.startswith("ERC20:") for code in plan.assets - self._known_assets):
             # read the next range while this one posts; a range that brings a new ERC-20 is posted
             # first (the reader learns which ERC-20s splitters may receive from the ledger's assets)
-            self._read_ahead(plan.to_block, plan.to_header.hash, min(head, plan.to_block + self.step_blocks))
-        window_entries, checkpoints = self._post(plan.requests, plan.keep_from, bodies)
+            next_to = min(head, plan.to_block + self.step_blocks)
+            self._reader_call(lambda reader: reader.submit(plan.to_block, plan.to_header.hash, next_to))
+        window_entries, checkpoints = self._post(plan, bodies)
         self.state.advance(plan.to_header, plan.kept, window_entries, plan.keep_from, self.lease,
                            checkpoints=checkpoints, anchors=plan.anchors)
         return StepResult(plan.from_block, plan.to_block, len(plan.requests))
@@ -271,37 +288,18 @@ class Follower:
         """The reader process's pid (None when reading inline): for resource accounting."""
         return self._reader.pid if self._reader is not None else None
 
-    def _read_ahead(self, after_block: int, after_hash: str, to_block: int) -> None:
-        if self._reader is None or not self._reader_ready():
-            return
-        try:
-            self._reader.submit(after_block, after_hash, to_block)
-        except ReaderFailed as exc:
-            self._reader_failed(exc)
-
-    def _reader_ready(self) -> bool:
-        assert self._reader is not None
-        try:
-            return self._reader.ready
-        except ReaderFailed as exc:
-            self._reader_failed(exc)
-            return False
-
-    def _take_read_ahead(self, after_block: int, after_hash: str) -> ReadAhead | None:
+    def _reader_call(self, call: Callable[[RangeReader], T]) -> T | None:
+        """`call(reader)`, or None without a reader. A broken reader process costs speed, never
+        correctness: it is closed and the follower reads inline from then on."""
         if self._reader is None:
             return None
         try:
-            return self._reader.take(after_block, after_hash)
+            return call(self._reader)
         except ReaderFailed as exc:
-            self._reader_failed(exc)
-            return None
-
-    def _reader_failed(self, exc: ReaderFailed) -> None:
-        """A broken reader process costs speed, never correctness: read inline from now on."""
-        log.warning("chain %s: %s; reading inline from now on", self.chain_id, exc)
-        if self._reader is not None:
+            log.warning("chain %s: %s; reading inline from now on", self.chain_id, exc)
             self._reader.close()
             self._reader = None
+            return None
 
     def _read_range(self, after_block: int, after_hash: str, to_block: int, *, cursor_block: int) -> _Range | None:
         """Headers, logs and entry requests of (after_block, to_block], or None when the chain
@@ -340,20 +338,16 @@ class Follower:
             )
             for request in entries_for(event, contract):
                 requests.append((request, number, block_hash))
-        anchors: list[Any] = []
+        anchors: list[AnchorRecord] = []
         if anchor_events:
-            from indexer.anchors import anchor_records
-
-            anchors = list(anchor_records(self.chain_id, anchor_events))
+            anchors = anchor_records(self.chain_id, anchor_events)
         return _Range(from_block, to_block, headers[to_block], [headers[n] for n in window], keep_from, requests,
                       len(events), anchors, created)
 
-    def _checkpoints(self, block_entries: Sequence[BlockEntry]) -> list[Checkpoint]:
-        """Each block's last entry (entries are posted in block order)."""
-        last: dict[int, BlockEntry] = {}
-        for item in block_entries:
-            last[item.block_number] = item
-        return [Checkpoint(n, e.block_hash, self.ledger, e.entry_id) for n, e in last.items()]
+    def _checkpoints(self, posted: Iterable[tuple[int, str, str]]) -> list[Checkpoint]:
+        """Each block's last entry, from (block number, block hash, entry id) in posting order."""
+        last = {number: (block_hash, entry_id) for number, block_hash, entry_id in posted}
+        return [Checkpoint(number, block_hash, self.ledger, entry_id) for number, (block_hash, entry_id) in last.items()]
 
     def _adapt_step(self, blocks: int, events: int) -> None:
         if events > self.max_events_per_step:
@@ -474,13 +468,13 @@ class Follower:
 
     # --------------------------------------------------------------------- post
 
-    def _post(self, requests: Sequence[tuple[EntryRequest, int, str]], keep_from: int,
-              bodies: Sequence[EntryBody] | None = None) -> tuple[list[BlockEntry], list[Checkpoint]]:
-        """Post the step's entries in ledger batches. Returns the entries of blocks inside the
+    def _post(self, plan: _Range, bodies: Sequence[EntryBody] | None = None) -> tuple[list[BlockEntry], list[Checkpoint]]:
+        """Post the range's entries in ledger batches. Returns the entries of blocks inside the
         reorg window (kept for rollbacks) and each block's checkpoint (its last entry)."""
-        self._ensure_assets({leg.asset for request, _, _ in requests for leg in request.legs})
+        requests, keep_from = plan.requests, plan.keep_from
+        self._ensure_assets(plan.assets)
         kept: list[BlockEntry] = []
-        last: dict[int, tuple[str, str]] = {}
+        posted: list[tuple[int, str, str]] = []
         for start in range(0, len(requests), self.max_entries_per_post):
             chunk = requests[start:start + self.max_entries_per_post]
             self._renew_lease()
@@ -492,11 +486,10 @@ class Follower:
             for offset, (entry, (request, number, block_hash)) in enumerate(zip(entries, chunk)):
                 if entry.replayed:
                     entry = self._repost_if_reversed(request, entry)
-                last[number] = (block_hash, entry.id)
+                posted.append((number, block_hash, entry.id))
                 if number >= keep_from:
                     kept.append(BlockEntry(entry.id, number, block_hash, start + offset))
-        return kept, [Checkpoint(number, block_hash, self.ledger, entry_id)
-                      for number, (block_hash, entry_id) in last.items()]
+        return kept, self._checkpoints(posted)
 
     def _repost_if_reversed(self, request: EntryRequest, entry: Entry) -> Entry:
         """A replayed key whose entry was reversed by a rollback means its block came back (the
@@ -507,10 +500,8 @@ class Follower:
                 return entry
             lease = self.lease
             assert lease is not None
-            entry = self.store.post_many(self.ledger, [replace(
-                request, idempotency_key=f"{request.idempotency_key}~{generation}",
-                external_ref=f"{request.external_ref}~{generation}")],
-                in_transaction=lambda conn, _ids: self.state.fence(conn, lease))[0]
+            entry = self.store.post_many(self.ledger, [_generation(request, generation)],
+                                         in_transaction=lambda conn, _ids: self.state.fence(conn, lease))[0]
         if self._is_reversed(entry.id):
             raise RuntimeError(f"{request.idempotency_key}: reversed {MAX_REPOSTS} times; the chain is flapping")
         return entry
@@ -573,11 +564,7 @@ class Follower:
         than MAX_ENTRIES_PER_BATCH entries) or the chain moves while the canonical blocks are
         read, fall back to reversals + rewind (the last batch with the rewind, each batch
         replay-safe) and let the next steps re-read the canonical blocks."""
-        if self._reader is not None:
-            try:
-                self._reader.drop()
-            except ReaderFailed as exc:
-                self._reader_failed(exc)
+        self._reader_call(lambda reader: reader.drop())
         stored = self.state.recent_blocks()
         candidates = sorted((n for n in stored if n <= head), reverse=True)
         chain = self.rpc.get_headers(candidates) if candidates else {}
@@ -602,7 +589,9 @@ class Follower:
                           in enumerate(zip(entry_ids[len(ids):], requests))]
                 self.state.rewind_in(conn, ancestor, stored[ancestor], lease)
                 self.state.advance_in(conn, plan.to_header, plan.kept, posted, plan.keep_from, lease,
-                                      checkpoints=self._checkpoints(posted), anchors=plan.anchors, contracts=discovered)
+                                      checkpoints=self._checkpoints((b.block_number, b.block_hash, b.entry_id)
+                                                                    for b in posted),
+                                      anchors=plan.anchors, contracts=discovered)
 
             if ids or requests:
                 self.store.post_many(self.ledger, [request for request, _, _ in requests], reverse=ids,
@@ -630,8 +619,6 @@ class Follower:
 
     def _reorg_too_deep(self, last_block: int, ancestor: int | None, head: int) -> NoReturn:
         """Stop loudly: a CRITICAL log, an alert in the outbox (indexer.alerts), ReorgTooDeep."""
-        from indexer.alerts import record_alert
-
         depth = "beyond the kept window" if ancestor is None else f"of depth {last_block - ancestor}"
         message = (f"chain {self.chain_id}: reorg {depth} exceeds the confirmation window "
                    f"({self.confirmations} blocks) below block {last_block}; indexer stopped, ledger untouched")
@@ -652,19 +639,16 @@ class Follower:
         fresh: list[tuple[EntryRequest, int, str]] = []
         for request, number, block_hash in requests:
             for generation in range(MAX_REPOSTS + 1):
-                key = request.idempotency_key if generation == 0 else f"{request.idempotency_key}~{generation}"
+                candidate = _generation(request, generation)
                 try:
-                    found = self.store.get_entry_by_key(self.ledger, key)
+                    found = self.store.get_entry_by_key(self.ledger, candidate.idempotency_key)
                 except EntryNotFound:
                     break
                 if found.id not in reversing and not self._is_reversed(found.id):
                     break
             else:
                 raise RuntimeError(f"{request.idempotency_key}: reversed {MAX_REPOSTS} times; the chain is flapping")
-            if generation:
-                ref = f"{request.external_ref}~{generation}" if request.external_ref else None
-                request = replace(request, idempotency_key=key, external_ref=ref)
-            fresh.append((request, number, block_hash))
+            fresh.append((candidate, number, block_hash))
         return fresh
 
     # ---------------------------------------------------------------------- run

@@ -39,7 +39,7 @@ READ_TIMEOUT_S = 600.0
 
 
 class ReaderFailed(RuntimeError):
-    """The reader process died, hangs or is not ready: the follower goes on reading inline."""
+    """The reader process died or hangs: the follower goes on reading inline."""
 
 ReadAhead = tuple["_Range | None", list[tuple[ContractInfo, int]], list[EntryBody]]
 """A range read ahead: the range (None: the chain moved while it was read), the contracts it
@@ -192,17 +192,19 @@ class RangeReader:
         except (EOFError, OSError) as exc:
             raise ReaderFailed(f"the indexer's reader process is gone: {exc}") from exc
 
-    def submit(self, after_block: int, after_hash: str, to_block: int) -> None:
-        """Start reading (after_block, to_block]; the follower must have registered every contract
+    def submit(self, after_block: int, after_hash: str, to_block: int) -> bool:
+        """Start reading (after_block, to_block]; False while the child is still starting (the
+        follower then reads that range inline). The follower must have registered every contract
         discovered up to after_block (the child reads them from the database)."""
         self.drop()
         if not self.ready:
-            raise ReaderFailed("the reader process is not ready yet")
+            return False
         try:
             self._connection.send(("read", after_block, after_hash, to_block))
         except OSError as exc:
             raise ReaderFailed(f"the indexer's reader process is gone: {exc}") from exc
         self._pending = (after_block, after_hash)
+        return True
 
     def take(self, after_block: int, after_hash: str) -> ReadAhead | None:
         """The range read ahead if it starts at (after_block, after_hash), else None (it is then

@@ -34,7 +34,7 @@ from indexer.mapping import (
     token_asset,
 )
 from indexer.rpc import RpcClient, RpcError
-from indexer.state import IndexerState, contracts_t
+from indexer.state import CheckpointAt, IndexerState, contracts_t
 from ledger import LedgerStore
 from ledger.errors import AccountNotFound, AssetNotFound, LedgerNotFound
 
@@ -219,7 +219,7 @@ def _first_block(state: IndexerState) -> int | None:
 
 def _ledger_sequence(
     store: LedgerStore, state: IndexerState, ledger: str, number: int
-) -> tuple[int, tuple[int, str, str] | None]:
+) -> tuple[int, CheckpointAt | None]:
     """(S, checkpoint): the ledger as of block `number` is the ledger as of sequence S (0: empty).
 
     S starts at the newest checkpoint at or below the block and runs over the entries sealed
@@ -231,9 +231,9 @@ def _ledger_sequence(
     otherwise show as differences). Follower entries for blocks between the checkpoint's and
     `number` can only be orphaned ones (a canonical block with entries has its own checkpoint),
     sealed before their reversals: they are not part of the ledger at `number` either."""
-    checkpoint = state.checkpoint_at(number)
-    sequence = state.ledger_sequence_at(number, ledger) or 0
-    after_block = number if checkpoint is None else checkpoint[0]
+    checkpoint = state.checkpoint_at(number, ledger)
+    sequence = 0 if checkpoint is None else checkpoint.sequence
+    after_block = number if checkpoint is None else checkpoint.block_number
     head, _ = store.head(ledger)
     limit = min(head, sequence + MAX_SCANNED_ENTRIES)
     page_size = 20
@@ -252,7 +252,7 @@ def _ledger_sequence(
 
 
 def _indexed_hashes(
-    state: IndexerState, cursor_block: int, cursor_hash: str, number: int, checkpoint: tuple[int, str, str] | None
+    state: IndexerState, cursor_block: int, cursor_hash: str, number: int, checkpoint: CheckpointAt | None
 ) -> list[tuple[int, str]]:
     """(block, hash) pairs the ledger's state at `number` rests on, as far as the index knows:
     block `number` itself (the cursor's hash, or a kept recent hash, or its checkpoint's) and
@@ -265,7 +265,7 @@ def _indexed_hashes(
         if recent is not None:
             pairs.append((number, recent))
     if checkpoint is not None:
-        pairs.append((checkpoint[0], checkpoint[1]))
+        pairs.append((checkpoint.block_number, checkpoint.block_hash))
     return pairs
 
 
@@ -332,7 +332,7 @@ def reconcile(
         if rpc.get_headers([number])[number].hash != chain[number]:
             continue  # the chain replaced block N while it was read: the values may mix two blocks
         again = state.cursor()
-        if again is None or again.last_block < number or state.checkpoint_at(number) != checkpoint:
+        if again is None or again.last_block < number or state.checkpoint_at(number, ledger) != checkpoint:
             continue  # a rewind below N: the ledger's state at N is being rebuilt
         rows = tuple(
             ReconcileRow(c.account, c.asset, ledger_units, c.sign * chain_units)

@@ -8,17 +8,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import NamedTuple
 
 from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Connection
 
+from indexer.anchors import AnchorRecord, delete_anchors_after, write_anchors
 from indexer.mapping import ContractInfo
 from indexer.rpc import BlockHeader
 from indexer.schema import (
-    AnchorRow,
     BlockEntryRow,
     BlockRow,
     CheckpointRow,
@@ -27,6 +27,7 @@ from indexer.schema import (
     LeaseRow,
 )
 from ledger.database import Database
+from ledger.schema import EntrySealRow
 
 cursors_t = CursorRow.__table__
 blocks_t = BlockRow.__table__
@@ -34,7 +35,7 @@ block_entries_t = BlockEntryRow.__table__
 contracts_t = ContractRow.__table__
 leases_t = LeaseRow.__table__
 checkpoints_t = CheckpointRow.__table__
-anchors_t = AnchorRow.__table__
+seals_t = EntrySealRow.__table__
 
 
 class LeaseLost(RuntimeError):
@@ -62,6 +63,15 @@ class Checkpoint:
     block_hash: str
     ledger: str
     entry_id: str
+
+
+class CheckpointAt(NamedTuple):
+    """A checkpoint as read back: its block, hash and entry, and that entry's journal sequence."""
+
+    block_number: int
+    block_hash: str
+    entry_id: str
+    sequence: int
 
 
 @dataclass(frozen=True)
@@ -157,7 +167,7 @@ class IndexerState:
 
     def advance(
         self, to_block: BlockHeader, headers: Iterable[BlockHeader], entries: Sequence[BlockEntry], keep_from_block: int,
-        lease: Lease, *, checkpoints: Sequence[Checkpoint] = (), anchors: Sequence[Any] = (),
+        lease: Lease, *, checkpoints: Sequence[Checkpoint] = (), anchors: Sequence[AnchorRecord] = (),
     ) -> None:
         """Move the cursor to `to_block` in a transaction of its own (see `advance_in`)."""
         self.db.run_write(lambda conn: self.advance_in(
@@ -165,7 +175,7 @@ class IndexerState:
 
     def advance_in(
         self, conn: Connection, to_block: BlockHeader, headers: Iterable[BlockHeader], entries: Sequence[BlockEntry],
-        keep_from_block: int, lease: Lease, *, checkpoints: Sequence[Checkpoint] = (), anchors: Sequence[Any] = (),
+        keep_from_block: int, lease: Lease, *, checkpoints: Sequence[Checkpoint] = (), anchors: Sequence[AnchorRecord] = (),
         contracts: Sequence[tuple[ContractInfo, int]] = (),
     ) -> None:
         """Inside the caller's transaction (fenced): move the cursor to `to_block`, record the recent
@@ -190,8 +200,6 @@ class IndexerState:
                 for c in checkpoints
             ])
         if anchors:
-            from indexer.anchors import write_anchors
-
             write_anchors(conn, self.chain_id, anchors)
         if contracts:
             self._add_contracts_in(conn, contracts)
@@ -215,7 +223,7 @@ class IndexerState:
             contracts_t.c.chain_id == self.chain_id, contracts_t.c.discovered_at_block > ancestor))
         conn.execute(delete(checkpoints_t).where(
             checkpoints_t.c.chain_id == self.chain_id, checkpoints_t.c.block_number > ancestor))
-        conn.execute(delete(anchors_t).where(anchors_t.c.chain_id == self.chain_id, anchors_t.c.block_number > ancestor))
+        delete_anchors_after(conn, self.chain_id, ancestor)
         self._set_cursor(conn, ancestor, ancestor_hash)
 
     # ------------------------------------------------------------------- blocks
@@ -251,15 +259,6 @@ class IndexerState:
             for c, block in contracts
         ])
 
-    def discovered_after(self, block_number: int) -> list[tuple[ContractInfo, int]]:
-        """Contracts registered from blocks above `block_number`, with their discovery block."""
-        with self.db.read() as conn:
-            rows = conn.execute(select(contracts_t).where(
-                contracts_t.c.chain_id == self.chain_id, contracts_t.c.discovered_at_block > block_number))
-            return [(ContractInfo(self.chain_id, row.address, row.kind,
-                                  None if row.portfolio_id is None else int(row.portfolio_id), row.asset_address),
-                     int(row.discovered_at_block)) for row in rows]
-
     def forget_contracts_after(self, block_number: int) -> None:
         """Drop discoveries above the cursor (a step that found them was abandoned)."""
         def work(conn: Connection) -> None:
@@ -279,36 +278,21 @@ class IndexerState:
 
     # -------------------------------------------------------------- checkpoints
 
-    def checkpoint_at(self, block_number: int) -> tuple[int, str, str] | None:
-        """(block number, block hash, last entry id) of the newest checkpoint at or below the
-        block, or None before the first entry. The ledger as of block N is the ledger as of
-        `store.get_entry(ledger, entry_id).sequence` (written by `advance_in`; see CheckpointRow)."""
-        with self.db.read() as conn:
-            row = conn.execute(
-                select(checkpoints_t.c.block_number, checkpoints_t.c.block_hash, checkpoints_t.c.entry_id)
-                .where(checkpoints_t.c.chain_id == self.chain_id, checkpoints_t.c.block_number <= block_number)
-                .order_by(checkpoints_t.c.block_number.desc()).limit(1)
-            ).first()
-        return None if row is None else (int(row.block_number), row.block_hash, row.entry_id)
-
-    def ledger_sequence_at(self, block_number: int, ledger: str | None = None) -> int | None:
-        """The ledger's journal sequence after the last entry of the newest checkpoint at or below
-        the block (the ledger as of block N is `get_balance(..., as_of_sequence=…)` at it); None
-        when no block up to N produced entries. One read joining the checkpoint with its entry's
-        seal: the checkpoint is written in the transaction that seals its entries, so a visible
-        checkpoint always has its seal."""
-        from ledger.schema import EntrySealRow
-
-        seals_t = EntrySealRow.__table__
+    def checkpoint_at(self, block_number: int, ledger: str | None = None) -> CheckpointAt | None:
+        """The newest checkpoint at or below the block (of `ledger`, when given) with its entry's
+        journal sequence: the ledger as of block N is `get_balance(..., as_of_sequence=…)` at it.
+        None when no block up to N produced entries. One read joining the checkpoint with its
+        entry's seal: the checkpoint is written in the transaction that seals its entries, so a
+        visible checkpoint always has its seal."""
         with self.db.read() as conn:
             newest = (
-                select(checkpoints_t.c.block_number, checkpoints_t.c.entry_id)
+                select(checkpoints_t.c.block_number, checkpoints_t.c.block_hash, checkpoints_t.c.entry_id)
                 .where(checkpoints_t.c.chain_id == self.chain_id, checkpoints_t.c.block_number <= block_number,
                        *([checkpoints_t.c.ledger == ledger] if ledger is not None else []))
                 .order_by(checkpoints_t.c.block_number.desc()).limit(1).subquery()
             )
             row = conn.execute(
-                select(newest.c.block_number, newest.c.entry_id, seals_t.c.sequence)
+                select(newest.c.block_number, newest.c.block_hash, newest.c.entry_id, seals_t.c.sequence)
                 .select_from(newest.outerjoin(seals_t, seals_t.c.entry_id == newest.c.entry_id))
             ).first()
         if row is None:
@@ -316,4 +300,4 @@ class IndexerState:
         if row.sequence is None:
             raise RuntimeError(f"chain {self.chain_id}: checkpoint of block {row.block_number} names entry "
                                f"{row.entry_id}, which is not sealed in the ledger")
-        return int(row.sequence)
+        return CheckpointAt(int(row.block_number), row.block_hash, row.entry_id, int(row.sequence))

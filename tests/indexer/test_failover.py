@@ -29,8 +29,8 @@ def test_standby_then_takeover_and_the_paused_holder_is_fenced(stack: Stack, sto
 
     original_post = first._post
 
-    def post_then_stall(requests, keep_from, bodies=None):  # type: ignore[no-untyped-def]
-        posted = original_post(requests, keep_from, bodies)
+    def post_then_stall(plan, bodies=None):  # type: ignore[no-untyped-def]
+        posted = original_post(plan, bodies)
         now_s[0] += LEASE_TTL_S + 1  # `first` stalls past its lease …
         assert not second.step().standby  # … and `second` takes over and moves on
         return posted
