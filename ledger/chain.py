@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from functools import lru_cache
 from typing import Any, Sequence
 
 from ledger.errors import ValidationFailed
@@ -103,11 +104,6 @@ def body_digest(
 _PLAIN = re.compile(r'[^"\\\x00-\x1f\x7f-\U0010ffff]*')
 
 
-_JSON_CACHE: dict[str, str] = {}
-_JSON_CACHE_MAX = 65_536
-"""Account, asset and kind strings repeat in every entry's body: their JSON text is cached."""
-
-
 def _json(value: str | None) -> str:
     """json.dumps(value, ensure_ascii=False), with a fast path for plain ASCII strings."""
     if value is None:
@@ -117,28 +113,14 @@ def _json(value: str | None) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-_LEG_PREFIXES: dict[tuple[str, str, str], str] = {}
-
-
+@lru_cache(maxsize=65_536)
 def _leg_prefix(account: str, asset: str, side: str) -> str:
     """`[<account>,<asset>,<side>,"` of a posting in the body: legs repeat across entries."""
-    key = (account, asset, side)
-    prefix = _LEG_PREFIXES.get(key)
-    if prefix is None:
-        if len(_LEG_PREFIXES) >= _JSON_CACHE_MAX:
-            _LEG_PREFIXES.clear()
-        prefix = _LEG_PREFIXES[key] = "[%s,%s,%s,\"" % (_json(account), _json(asset), _json(side))
-    return prefix
+    return "[%s,%s,%s,\"" % (_json(account), _json(asset), _json(side))
 
 
-def _json_repeated(value: str) -> str:
-    """`_json` for strings that recur across entries (ledger, kind, account, asset, side)."""
-    cached = _JSON_CACHE.get(value)
-    if cached is None:
-        if len(_JSON_CACHE) >= _JSON_CACHE_MAX:
-            _JSON_CACHE.clear()
-        cached = _JSON_CACHE[value] = _json(value)
-    return cached
+_json_repeated = lru_cache(maxsize=65_536)(_json)
+"""`_json` for strings that recur in every body (ledger, kind): cached."""
 
 
 def link_hash(prev_hash: str, sequence: int, recorded_at_us: int, entry_id: str, digest: str) -> str:

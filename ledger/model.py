@@ -5,6 +5,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 from ledger.amounts import check_amount_units
@@ -60,22 +61,17 @@ _KIND_RE = re.compile(r"^[a-z][a-z0-9_.\-]*$")
 _KEY_RE = re.compile(r"^[\x21-\x7e]+$")  # printable ASCII, no spaces
 
 
-_VALID_CODES: set[tuple[str, int]] = set()
-"""Codes already validated (per length bound): a batch names the same accounts and assets over
-and over, and the regex would otherwise run for every leg. Cleared when it reaches the bound."""
-_VALID_CODES_MAX = 65_536
+@lru_cache(maxsize=65_536)
+def _is_code(value: str, max_length: int) -> bool:
+    """Cached: a batch names the same accounts and assets over and over."""
+    return bool(value) and len(value) <= max_length and _CODE_RE.match(value) is not None
 
 
 def check_code(value: str, what: str, max_length: int = MAX_CODE_LENGTH) -> str:
-    if (value, max_length) in _VALID_CODES:
-        return value
-    if not isinstance(value, str) or not value or len(value) > max_length or not _CODE_RE.match(value):
+    if not isinstance(value, str) or not _is_code(value, max_length):
         raise ValidationFailed(
             f"{what} must be 1-{max_length} characters of letters, digits and : . _ @ / -, got {value!r}"
         )
-    if len(_VALID_CODES) >= _VALID_CODES_MAX:
-        _VALID_CODES.clear()
-    _VALID_CODES.add((value, max_length))
     return value
 
 

@@ -85,12 +85,15 @@ def _write_arrays(
         else [row[column] for row in posting_rows]
         for column in POSTING_COLUMNS
     ]
-    balance_arrays = [
+    return entry_arrays, posting_arrays, _balance_arrays(balance_rows)
+
+
+def _balance_arrays(balance_rows: list[tuple[int, int, int, int, int, int, int]]) -> list[list[Any]]:
+    return [
         [row[0] for row in balance_rows], [row[1] for row in balance_rows],
         *[[str(row[i]) for row in balance_rows] for i in range(2, 6)],
         [row[6] for row in balance_rows],
     ]
-    return entry_arrays, posting_arrays, balance_arrays
 
 
 def _queue_writes(
@@ -127,7 +130,7 @@ def _copy_rows(cursor: psycopg.Cursor[Any], entry_rows: list[dict[str, Any]],
 
 def _update_balances(cursor: psycopg.Cursor[Any], balance_rows: list[tuple[int, int, int, int, int, int, int]]) -> None:
     if balance_rows:
-        cursor.execute(UPDATE_BALANCES_SQL, _write_arrays([], [], balance_rows)[2])
+        cursor.execute(UPDATE_BALANCES_SQL, _balance_arrays(balance_rows))
 
 
 def persist(
