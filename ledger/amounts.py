@@ -33,14 +33,14 @@ def check_amount_units(amount_units: int) -> int:
 
 def parse_units(text: str) -> int:
     """Parse a base-unit integer string ("1250") strictly: digits only, no sign, no exponent."""
-    if not isinstance(text, str) or not _UNITS_RE.match(text):
+    if not isinstance(text, str) or not _UNITS_RE.fullmatch(text):
         raise InvalidAmount(f"amount_units must be a string of digits, got {text!r}")
     return int(text)
 
 
 def parse_decimal(text: str, scale: int) -> int:
     """Parse "12.50" at `scale` decimals into base units; more decimals than the scale is an error."""
-    if not isinstance(text, str) or not _DECIMAL_RE.match(text):
+    if not isinstance(text, str) or not _DECIMAL_RE.fullmatch(text):
         raise InvalidAmount(f"amount must be a plain decimal string like \"12.50\", got {text!r}")
     whole, _, fraction = text.partition(".")
     if len(fraction) > scale:

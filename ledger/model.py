@@ -64,7 +64,7 @@ _KEY_RE = re.compile(r"^[\x21-\x7e]+$")  # printable ASCII, no spaces
 @lru_cache(maxsize=65_536)
 def _is_code(value: str, max_length: int) -> bool:
     """Cached: a batch names the same accounts and assets over and over."""
-    return bool(value) and len(value) <= max_length and _CODE_RE.match(value) is not None
+    return bool(value) and len(value) <= max_length and _CODE_RE.fullmatch(value) is not None
 
 
 def check_code(value: str, what: str, max_length: int = MAX_CODE_LENGTH) -> str:
@@ -76,13 +76,13 @@ def check_code(value: str, what: str, max_length: int = MAX_CODE_LENGTH) -> str:
 
 
 def check_kind(value: str) -> str:
-    if not isinstance(value, str) or len(value) > MAX_KIND_LENGTH or not _KIND_RE.match(value):
+    if not isinstance(value, str) or len(value) > MAX_KIND_LENGTH or not _KIND_RE.fullmatch(value):
         raise ValidationFailed(f"kind must be a lowercase slug of at most {MAX_KIND_LENGTH} characters, got {value!r}")
     return value
 
 
 def check_key(value: str, what: str, max_length: int) -> str:
-    if not isinstance(value, str) or not value or len(value) > max_length or not _KEY_RE.match(value):
+    if not isinstance(value, str) or not value or len(value) > max_length or not _KEY_RE.fullmatch(value):
         raise ValidationFailed(f"{what} must be 1-{max_length} printable ASCII characters without spaces")
     return value
 

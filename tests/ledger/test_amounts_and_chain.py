@@ -12,6 +12,7 @@ from ledger import chain
 from ledger.amounts import check_amount_units, format_decimal, parse_decimal, parse_units
 from ledger.errors import InvalidAmount, ValidationFailed
 from ledger.limits import MAX_AMOUNT_UNITS
+from ledger.model import check_code, check_key, check_kind
 
 
 def test_decimal_strings_convert_exactly_at_the_asset_scale() -> None:
@@ -92,3 +93,16 @@ def test_link_hash_depends_on_every_input() -> None:
     assert base != chain.link_hash(chain.GENESIS_HASH, 1, 11, "a" * 32, "b" * 64)
     assert base != chain.link_hash(chain.GENESIS_HASH, 1, 10, "c" * 32, "b" * 64)
     assert base != chain.link_hash("11" * 32, 1, 10, "a" * 32, "b" * 64)
+
+
+@pytest.mark.parametrize("check", [
+    lambda: parse_units("12\n"),
+    lambda: parse_decimal("12.50\n", 2),
+    lambda: check_code("holder:alice\n", "account code"),
+    lambda: check_kind("transfer\n"),
+    lambda: check_key("key-1\n", "idempotency key", 128),
+])
+def test_a_trailing_newline_is_not_part_of_a_valid_value(check: object) -> None:
+    """`$` matches before a final newline: every strict format is checked with fullmatch."""
+    with pytest.raises((InvalidAmount, ValidationFailed)):
+        check()  # type: ignore[operator]
