@@ -5,6 +5,7 @@ import os
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -14,6 +15,31 @@ chain_app = typer.Typer(no_args_is_help=True)
 contracts_app = typer.Typer(no_args_is_help=True)
 
 POLL_INTERVAL_S = 0.5
+RPC_TIMEOUT_S = 60
+
+
+def connect_web3(rpc_url: str, *, hint: str = "") -> tuple[Any, int]:
+    """(web3, chain id) for a JSON-RPC URL; an unreachable node is the CLI's one error line
+    (with `hint` appended, e.g. what to start)."""
+    from requests.exceptions import RequestException
+    from web3 import HTTPProvider, Web3
+
+    w3 = Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": RPC_TIMEOUT_S}))
+    try:
+        return w3, int(w3.eth.chain_id)
+    except (RequestException, OSError, ValueError) as exc:
+        fail(f"cannot reach the chain at {rpc_url} ({exc.__class__.__name__}){hint}")
+
+
+def manifest_or_fail(manifest: Path | None, chain_id: int) -> dict[str, Any]:
+    """The deployment manifest at `manifest` (default .kogi/deployments/<chain id>.json), or the
+    CLI's one error line."""
+    from contracts.manifest import ManifestError, read_manifest
+
+    try:
+        return read_manifest(manifest if manifest is not None else chain_id)
+    except ManifestError as exc:
+        fail(str(exc))
 
 
 @contracts_app.command("build")
@@ -107,16 +133,11 @@ def deploy_command(
 ) -> None:
     """Deploy the Kogi core (registry, anchor, donation router, implementations, factory), write the manifest."""
     from requests.exceptions import RequestException
-    from web3 import HTTPProvider, Web3
 
     from contracts.artifacts import ArtifactNotFound
     from contracts.deploy import TransactionFailed
 
-    w3 = Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": 60}))
-    try:
-        w3.eth.chain_id
-    except (RequestException, OSError, ValueError) as exc:
-        fail(f"cannot reach {rpc_url}: {exc.__class__.__name__}")
+    w3, _ = connect_web3(rpc_url)
     deployer = None
     if private_key_env:
         key = os.environ.get(private_key_env)

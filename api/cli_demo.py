@@ -26,6 +26,7 @@ from typing import Any
 
 import typer
 
+from api.cli_chain import connect_web3
 from api.cli_errors import fail
 
 USDC = 10**6
@@ -60,18 +61,12 @@ class _Chain:
 
 def _connect(rpc_url: str, manifest_path: Path | None, deployments_dir: Path) -> _Chain:
     from eth_account import Account
-    from requests.exceptions import RequestException
-    from web3 import HTTPProvider, Web3
 
     from contracts.core import core_from_addresses
     from contracts.funding import dev_private_key
     from contracts.manifest import ManifestError, manifest_addresses, manifest_path as default_path, read_manifest
 
-    w3 = Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": 60}))
-    try:
-        chain_id = int(w3.eth.chain_id)
-    except (RequestException, OSError, ValueError) as exc:
-        fail(f"cannot reach the chain at {rpc_url} ({exc.__class__.__name__}): is `make run` running?")
+    w3, chain_id = connect_web3(rpc_url, hint=": is `make run` running?")
     try:
         manifest = read_manifest(manifest_path or default_path(chain_id, deployments_dir))
     except ManifestError as exc:

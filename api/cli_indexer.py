@@ -12,6 +12,7 @@ from typing import Any
 
 import typer
 
+from api.cli_chain import manifest_or_fail
 from api.cli_errors import fail
 
 indexer_app = typer.Typer(no_args_is_help=True)
@@ -28,15 +29,6 @@ def _database_url(database_url: str | None) -> str:
     from ledger.config import LedgerSettings
 
     return database_url or LedgerSettings().database_url
-
-
-def _manifest(manifest: Path | None, chain_id: int) -> dict[str, Any]:
-    from contracts.manifest import ManifestError, read_manifest
-
-    try:
-        return read_manifest(manifest if manifest is not None else chain_id)
-    except ManifestError as exc:
-        fail(str(exc))
 
 
 @indexer_app.command("alerts")
@@ -134,7 +126,7 @@ def run(
     signal.signal(signal.SIGTERM, stop)
     try:
         chain_id = rpc.chain_id()
-        follower = Follower(LedgerStore(database), rpc, _manifest(manifest, chain_id), ledger=ledger,
+        follower = Follower(LedgerStore(database), rpc, manifest_or_fail(manifest, chain_id), ledger=ledger,
                             confirmations=confirmations, max_blocks_per_step=max_blocks_per_step,
                             owner=owner, lease_ttl_s=lease_ttl_s, reader_process=reader_process)
         follower.bootstrap()

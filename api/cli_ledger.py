@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from api.cli_chain import connect_web3, manifest_or_fail
 from api.cli_errors import fail
 
 app = typer.Typer(no_args_is_help=True)
@@ -94,21 +95,13 @@ def anchor(
 
     from eth_account import Account
     from requests.exceptions import RequestException
-    from web3 import HTTPProvider, Web3
     from web3.exceptions import Web3Exception
 
-    from contracts.manifest import ManifestError, manifest_addresses, read_manifest
+    from contracts.manifest import manifest_addresses
     from services.anchoring import AnchorPublishError, publish_anchor
 
-    w3 = Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": 60}))
-    try:
-        chain_id = int(w3.eth.chain_id)
-    except (RequestException, OSError, ValueError) as exc:
-        fail(f"cannot reach the chain at {rpc_url} ({exc.__class__.__name__})")
-    try:
-        data = read_manifest(manifest if manifest is not None else chain_id)
-    except ManifestError as exc:
-        fail(str(exc))
+    w3, chain_id = connect_web3(rpc_url)
+    data = manifest_or_fail(manifest, chain_id)
     address = manifest_addresses(data).get("anchor")
     if address is None:
         fail("the manifest lists no LedgerAnchor (contract key 'anchor')")
