@@ -9,7 +9,7 @@ from web3 import Web3
 from web3.exceptions import BlockNotFound
 
 from indexer.alerts import open_alerts
-from indexer.follower import ReorgTooDeep
+from indexer.follower import Follower, ReorgTooDeep
 from indexer.mapping import erc20_asset, holder_account, pool_account, token_asset
 from indexer.reconcile import reconcile
 from indexer.rpc import RpcClient
@@ -50,6 +50,16 @@ def snapshot(w3: Web3) -> str:
 
 def revert(w3: Web3, snapshot_id: str) -> None:
     assert w3.provider.make_request("evm_revert", [snapshot_id])["result"] is True
+
+
+def step_killed_in(monkeypatch: pytest.MonkeyPatch, follower: Follower, state_method: str, why: str) -> None:
+    """Run one step of `follower` that dies (KeyboardInterrupt) when it calls `state.<state_method>`."""
+    def crash(*_args: Any, **_kwargs: Any) -> None:
+        raise KeyboardInterrupt(why)
+
+    monkeypatch.setattr(follower.state, state_method, crash)
+    with pytest.raises(KeyboardInterrupt):
+        follower.step()
 
 
 def holder_units(store: LedgerStore, stack: Stack, who: str) -> int:
@@ -145,14 +155,8 @@ def test_a_rollback_reverses_and_reapplies_the_canonical_blocks_in_one_transacti
     stack.send(stack.token.functions.mint(b, 8 * TOKEN))
     stack.send(stack.token.functions.mint(a, 2 * TOKEN))  # the new branch is as long as the old one
 
-    crashing = make_follower(LedgerStore(store.db), rpc, stack, confirmations=3)
-
-    def crash(*_args: Any, **_kwargs: Any) -> None:
-        raise KeyboardInterrupt("killed after the canonical entries were written, before the cursor moved")
-
-    monkeypatch.setattr(crashing.state, "advance_in", crash)
-    with pytest.raises(KeyboardInterrupt):
-        crashing.step()
+    step_killed_in(monkeypatch, make_follower(LedgerStore(store.db), rpc, stack, confirmations=3), "advance_in",
+                   "killed after the canonical entries were written, before the cursor moved")
     kinds = [e.kind for e in all_entries(store)]
     assert kinds.count("reversal") == 0 and kinds.count("mint") == 1  # nothing of the swap survived
     assert follower.state.cursor() == old_tip
@@ -219,14 +223,8 @@ def test_a_crash_in_the_middle_of_a_rollback_is_finished_by_the_next_run(
     stack.send(stack.token.functions.mint(b, 8 * TOKEN))
     stack.w3.provider.make_request("anvil_mine", [1])  # as long as the orphaned branch
 
-    crashing = make_follower(LedgerStore(store.db), rpc, stack, confirmations=3)
-
-    def crash(*_args: Any, **_kwargs: Any) -> None:
-        raise KeyboardInterrupt("killed after the reversals were written, before the rewind")
-
-    monkeypatch.setattr(crashing.state, "rewind_in", crash)
-    with pytest.raises(KeyboardInterrupt):
-        crashing.step()
+    step_killed_in(monkeypatch, make_follower(LedgerStore(store.db), rpc, stack, confirmations=3), "rewind_in",
+                   "killed after the reversals were written, before the rewind")
     # reversals and rewind are one transaction: nothing of the rollback survived the crash
     assert [e.kind for e in all_entries(store)].count("reversal") == 0
 
