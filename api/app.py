@@ -17,9 +17,11 @@ from contextlib import asynccontextmanager
 import anyio
 from fastapi import APIRouter, Depends, FastAPI
 
-from api.auth import key_digest, require_admin
+from api.auth import bearer_matches, key_digest, require_admin
+from api.guard import RequestGuard
+from api.docs import install_docs
 from api.embedded_chain import EmbeddedChain
-from api.problems import PROBLEM_RESPONSES, install_problem_handlers
+from api.problems import PROBLEM_RESPONSES, install_problem_handlers, send_problem
 from api.routes import entries, health, holds, ledgers, reports
 from api.routes.common import AssetScales, reject_control_characters
 from api.settings import ApiSettings
@@ -34,6 +36,12 @@ log = logging.getLogger("kogi.api")
 API_PREFIX = "/v1/ledger"
 PUBLIC_PATHS = frozenset({"/health", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
 """Every other route requires the admin API key (tests/api assert this)."""
+
+
+def is_public_path(path: str) -> bool:
+    """Paths outside /v1 (health, docs) and the listed public ones need no credential; the request
+    guard authenticates every other request before reading its body."""
+    return path in PUBLIC_PATHS or not (path == "/v1" or path.startswith("/v1/"))
 
 def create_app(settings: ApiSettings | None = None) -> FastAPI:
     settings = settings or ApiSettings()
@@ -68,6 +76,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             database.dispose()
 
     app = FastAPI(
+        docs_url=None, redoc_url=None,  # served below from local assets (no CDN: the docs work offline)
         title="Kogi Ledger API",
         version="0.1.0",
         summary="Double-entry ledger over HTTP: exact amounts, idempotent posts, RFC 9457 errors.",
@@ -78,8 +87,16 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.chain = None
     app.state.admin_key_digest = key_digest(admin_key)
     install_problem_handlers(app)
+    admin_digest = app.state.admin_key_digest
+    app.add_middleware(
+        RequestGuard, router=app.router, is_public=is_public_path,
+        authenticate=lambda headers: bearer_matches(headers.get("authorization"), admin_digest),
+        max_body_bytes=settings.max_body_bytes, public_max_body_bytes=settings.public_max_body_bytes,
+        write_problem=send_problem,
+    )
 
     app.include_router(health.router)
+    install_docs(app)
     v1 = APIRouter(
         prefix=API_PREFIX,
         dependencies=[Depends(require_admin), Depends(reject_control_characters)],

@@ -21,6 +21,14 @@ def key_digest(key: str) -> bytes:
     return hashlib.sha256(key.encode("utf-8")).digest()
 
 
+def bearer_matches(authorization: str | None, expected: bytes) -> bool:
+    """True when an `Authorization` header value is `Bearer <the admin key>` (constant time)."""
+    scheme, _, credentials = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not credentials:
+        return False
+    return hmac.compare_digest(key_digest(credentials.strip()), expected)
+
+
 def require_admin(
     request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer_scheme)
 ) -> None:

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Message, Scope, Send
 
 from ledger.errors import LedgerError
 
@@ -83,6 +84,20 @@ def problem_response(
         if key not in _RESERVED:
             body[key] = value
     return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+async def send_problem(
+    scope: Scope, send: Send, status: int, code: str, title: str, detail: str, headers: dict[str, str] | None,
+) -> None:
+    """Write a problem straight to an ASGI `send` (for middleware that answers before routing)."""
+    body = {"type": problem_type(code), "title": title, "status": status, "detail": detail,
+            "instance": scope.get("path", "")}
+    response = JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+    await response(scope, _no_receive, send)
+
+
+async def _no_receive() -> Message:
+    return {"type": "http.disconnect"}
 
 
 def _jsonable(value: Any) -> Any:

@@ -6,6 +6,8 @@ Environment (prefix `KOGI_`, also read from `.env`):
   to `KOGI_ADMIN_API_KEY_FILE` (default `.kogi/admin_api_key`, mode 0600) and logged
   once; later starts read it back. There is never a fixed, well-known default. With
   PostgreSQL (distributed mode) an unset key is a start-up error.
+- `KOGI_MAX_BODY_BYTES` (default 1 MiB) / `KOGI_PUBLIC_MAX_BODY_BYTES` (default 16 KiB): request body
+  limits on authenticated / public routes (api/guard.py); larger bodies get 413 before being read.
 - `KOGI_AUTO_MIGRATE`: apply Alembic migrations on start (default true).
 - `KOGI_EMBEDDED_CHAIN`: start the chain stack with the API (default true; see api/embedded_chain.py):
   anvil on `KOGI_CHAIN_PORT` (default 18545, never 8545) persisted in `KOGI_CHAIN_STATE_FILE`,
@@ -19,7 +21,7 @@ import os
 import secrets
 from pathlib import Path
 
-from pydantic import SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 
 from ledger.config import LedgerSettings
 
@@ -29,6 +31,8 @@ MIN_ADMIN_API_KEY_LENGTH = 16
 GENERATED_KEY_BYTES = 32
 DEFAULT_ADMIN_API_KEY_FILE = Path(".kogi/admin_api_key")
 DEFAULT_CHAIN_PORT = 18545
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+DEFAULT_PUBLIC_MAX_BODY_BYTES = 16 * 1024
 
 
 class ApiSettings(LedgerSettings):
@@ -46,6 +50,11 @@ class ApiSettings(LedgerSettings):
     """Where the embedded anvil keeps its chain across restarts (empty: a fresh chain every start)."""
     deployments_dir: Path = Path(".kogi/deployments")
     """Deployment manifests, one `<chain id>.json` per chain."""
+
+    max_body_bytes: int = Field(DEFAULT_MAX_BODY_BYTES, ge=1024, le=64 * 1024 * 1024)
+    """Largest request body on authenticated routes (KOGI_MAX_BODY_BYTES); larger ones get 413 unread."""
+    public_max_body_bytes: int = Field(DEFAULT_PUBLIC_MAX_BODY_BYTES, ge=1024, le=1024 * 1024)
+    """Largest request body on routes without a bearer token (sign-in, provider webhooks)."""
 
     @field_validator("chain_state_file", mode="before")
     @classmethod
