@@ -56,7 +56,9 @@ class HoldStatus(StrEnum):
     EXPIRED = "expired"
 
 
-_CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:._@/\-]*$")
+_CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:._@\-]*$")
+"""Codes (ledgers, assets, accounts) use letters, digits and `: . _ @ -`. No `/`: a code is one
+URL path segment in the HTTP API (`…/accounts/{code}/balances/{asset}` must be unambiguous)."""
 _KIND_RE = re.compile(r"^[a-z][a-z0-9_.\-]*$")
 _KEY_RE = re.compile(r"^[\x21-\x7e]+$")  # printable ASCII, no spaces
 
@@ -70,7 +72,7 @@ def _is_code(value: str, max_length: int) -> bool:
 def check_code(value: str, what: str, max_length: int = MAX_CODE_LENGTH) -> str:
     if not isinstance(value, str) or not _is_code(value, max_length):
         raise ValidationFailed(
-            f"{what} must be 1-{max_length} characters of letters, digits and : . _ @ / -, got {value!r}"
+            f"{what} must be 1-{max_length} characters of letters, digits and : . _ @ -, got {value!r}"
         )
     return value
 

@@ -27,7 +27,7 @@ from ledger.errors import (
     ValidationFailed,
 )
 from ledger.limits import MAX_AMOUNT_UNITS
-from ledger.model import from_us
+from ledger.model import check_code, from_us
 
 TOKEN = "PTK:31337:0xabc"
 
@@ -431,3 +431,20 @@ def test_post_many_reverses_and_posts_atomically_with_the_callers_own_writes(sto
     again = store.post_many("main", canonical, reverse=[e.id for e in reversed(orphaned)], reverse_reason="reorg")
     assert all(entry.replayed for entry in again)
     assert store.verify("main").ok
+
+
+def test_codes_have_no_slash_so_each_is_one_url_path_segment(store: LedgerStore) -> None:
+    """Issue 8 (6): `…/accounts/{code}/balances/{asset}` is only unambiguous without '/' in codes."""
+    for call in (
+        lambda: store.create_account("main", "portfolio:p/1:treasury", "liability"),
+        lambda: store.create_asset("main", "USD/EUR", 2, "fiat"),
+        lambda: deposit(store, "slash", "holder:a/b", 5),
+        lambda: store.get_balance("main", "external:bank", "US/D"),
+    ):
+        with pytest.raises(ValidationFailed, match="letters, digits and : . _ @ -"):
+            call()
+    assert store.list_accounts("main", prefix="portfolio:") == [] and store.head("main")[0] == 0
+    # The codes the platform builds pass (see indexer/mapping.py and ledger/scheme.py).
+    for code in ("PTK:31337:0xabc", "RGT:1:0xab:0x1", "ERC20:1:0xab", "ETH:1", "round:1:0xab:escrow",
+                 "portfolio:1:7:treasury", "splitter:1:0xab:pool", "external:1:world", "chain:1:mint"):
+        check_code(code, "code")
