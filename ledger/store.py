@@ -1139,12 +1139,15 @@ class LedgerStore:
             raise HoldNotPending(f"hold {hold_id} is no longer pending")
 
     def void_hold(self, ledger: str, hold_id: str) -> Hold:
-        """Release a pending hold without posting. Voiding a voided hold returns it unchanged."""
+        """Release a pending hold without posting. Voiding a voided hold returns it unchanged
+        (`replayed`), also when another void of the same hold commits first (concurrent voids
+        all succeed, one of them releases); a hold posted or expired meanwhile is HoldNotPending."""
         hold = self.get_hold(ledger, hold_id)
         if hold.status is HoldStatus.VOIDED:
             return replace(hold, replayed=True)
-        self._release_holds(ledger, [hold_id], HoldStatus.VOIDED)
-        return self.get_hold(ledger, hold_id)
+        released = self._release_holds(ledger, [hold_id], HoldStatus.VOIDED, strict=True)
+        hold = self.get_hold(ledger, hold_id)
+        return hold if released else replace(hold, replayed=True)
 
     def expire_holds(self, ledger: str, *, now: datetime | None = None, limit: int = 1_000) -> int:
         """Release pending holds whose expiry has passed; returns how many were expired."""
@@ -1161,17 +1164,23 @@ class LedgerStore:
             ]
         if not ids:
             return 0
-        return self._release_holds(ledger, ids, HoldStatus.EXPIRED)
+        return self._release_holds(ledger, ids, HoldStatus.EXPIRED, strict=False)
 
-    def _release_holds(self, ledger: str, hold_ids: list[str], status: HoldStatus) -> int:
+    def _release_holds(self, ledger: str, hold_ids: list[str], status: HoldStatus, *, strict: bool) -> int:
+        """Move the still-pending holds among `hold_ids` to `status` and release their pending
+        amounts; returns how many moved. Holds resolved meanwhile (by a concurrent writer) are
+        skipped; with `strict` (one hold) a hold already in `status` counts as done (0) and one
+        in any other state raises HoldNotPending."""
         def work(conn: Connection) -> int:
             rows = conn.execute(
                 select(holds_t).where(holds_t.c.id.in_(hold_ids), holds_t.c.status == HoldStatus.PENDING.value)
                 .order_by(holds_t.c.id).with_for_update()
             ).all()
             if not rows:
-                if len(hold_ids) == 1:
-                    raise HoldNotPending(f"hold {hold_ids[0]} is no longer pending")
+                if strict:
+                    current = conn.execute(select(holds_t.c.status).where(holds_t.c.id == hold_ids[0])).scalar_one()
+                    if current != status.value:
+                        raise HoldNotPending(f"hold {hold_ids[0]} is {current}")
                 return 0
             pairs = sorted({(int(r.debit_account_id), int(r.asset_id)) for r in rows}
                            | {(int(r.credit_account_id), int(r.asset_id)) for r in rows})

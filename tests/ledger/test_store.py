@@ -1,14 +1,17 @@
 """Every ledger rule, on SQLite and on PostgreSQL (the `store` fixture is parametrised)."""
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from ledger import AccountingType, EntryRequest, HoldStatus, Leg, LedgerStore, Side, transfer_legs
+from ledger import AccountingType, EntryRequest, Hold, HoldStatus, Leg, LedgerStore, Side, transfer_legs
 from ledger.errors import (
     AccountNotFound,
     AlreadyExists,
@@ -448,3 +451,69 @@ def test_codes_have_no_slash_so_each_is_one_url_path_segment(store: LedgerStore)
     for code in ("PTK:31337:0xabc", "RGT:1:0xab:0x1", "ERC20:1:0xab", "ETH:1", "round:1:0xab:escrow",
                  "portfolio:1:7:treasury", "splitter:1:0xab:pool", "external:1:world", "chain:1:mint"):
         check_code(code, "code")
+
+
+def _race(count: int, call: Callable[[int], object]) -> list[object]:
+    """Run `call(i)` for i < count on as many threads, released together; results or exceptions."""
+    barrier = threading.Barrier(count)
+
+    def run(index: int) -> object:
+        barrier.wait()
+        try:
+            return call(index)
+        except Exception as exc:  # noqa: BLE001 - the test inspects what each caller got
+            return exc
+
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(run, range(count)))
+
+
+def test_concurrent_voids_of_one_hold_all_succeed_and_release_once(store: LedgerStore) -> None:
+    """Issue 8 (4): a repeated void is an idempotent success, also when the voids race."""
+    deposit(store, "d1", "holder:alice", 100)
+    hold = store.create_hold("main", idempotency_key="h", debit_account="holder:alice", credit_account="holder:bob",
+                             asset="USD", amount_units=60)
+    results = _race(16, lambda _: store.void_hold("main", hold.id))
+    assert all(isinstance(result, Hold) and result.status is HoldStatus.VOIDED for result in results), results
+    assert sum(not result.replayed for result in results) == 1  # type: ignore[union-attr]
+    alice = store.get_balance("main", "holder:alice", "USD")
+    bob = store.get_balance("main", "holder:bob", "USD")
+    assert (alice.posted_units, alice.debits_pending_units, alice.available_units) == (100, 0, 100)
+    assert (bob.posted_units, bob.credits_pending_units) == (0, 0)
+    assert alice.version == 3  # deposit, hold, one release
+    assert store.verify("main").ok
+
+
+def test_a_void_racing_a_post_of_the_same_hold_loses_with_409_or_wins_whole(store: LedgerStore) -> None:
+    deposit(store, "d1", "holder:alice", 100)
+    hold = store.create_hold("main", idempotency_key="h", debit_account="holder:alice", credit_account="holder:bob",
+                             asset="USD", amount_units=60)
+    results = _race(8, lambda i: store.void_hold("main", hold.id) if i % 2 else store.post_hold("main", hold.id))
+    voids, posts = results[1::2], results[0::2]
+    final = store.get_hold("main", hold.id)
+    if final.status is HoldStatus.VOIDED:
+        assert all(isinstance(result, Hold) for result in voids), voids
+        assert all(isinstance(result, HoldNotPending) for result in posts), posts
+        assert store.get_balance("main", "holder:bob", "USD").posted_units == 0
+    else:
+        assert final.status is HoldStatus.POSTED
+        assert all(isinstance(result, HoldNotPending) and not isinstance(result, HoldExpired) for result in voids), voids
+        assert {result.id for result in posts} == {final.posted_entry_id}  # type: ignore[union-attr]
+        assert store.get_balance("main", "holder:bob", "USD").posted_units == 60
+    alice = store.get_balance("main", "holder:alice", "USD")
+    assert (alice.debits_pending_units, store.get_balance("main", "holder:bob", "USD").credits_pending_units) == (0, 0)
+    assert store.verify("main").ok
+
+
+def test_voiding_a_posted_or_expired_hold_is_still_409(store: LedgerStore) -> None:
+    deposit(store, "d1", "holder:alice", 100)
+    now = datetime.now(timezone.utc)
+    posted = store.create_hold("main", idempotency_key="p", debit_account="holder:alice", credit_account="holder:bob",
+                               asset="USD", amount_units=10)
+    expired = store.create_hold("main", idempotency_key="e", debit_account="holder:alice", credit_account="holder:bob",
+                                asset="USD", amount_units=10, expires_at=now + timedelta(hours=1))
+    store.post_hold("main", posted.id)
+    assert store.expire_holds("main", now=now + timedelta(hours=2)) == 1
+    for hold_id, status in ((posted.id, "posted"), (expired.id, "expired")):
+        with pytest.raises(HoldNotPending, match=status):
+            store.void_hold("main", hold_id)
