@@ -1,10 +1,11 @@
 """The ledger's Python API: ledgers, assets, accounts, journal entries, holds, history.
 
 Write path (one database transaction per call, all-or-nothing):
-  1. validate and digest every entry in memory (no database work);
-  2. make sure accounts (from templates) and balance rows exist — a separate short
-     transaction, so the main one only ever locks rows that already exist;
-  3. main transaction: idempotency / external-ref check, lock the balance rows of the
+  1. validate (balance per asset) and digest every entry in memory (no database work);
+     read the assets and the committed accounts and balance rows into the caches;
+  2. main transaction: idempotency / external-ref check; open the template accounts and
+     balance rows that do not exist yet (inserted in sorted order before any row lock is
+     taken, so a rejected entry leaves no account behind); lock the balance rows of the
      batch in (account_id, asset_id) order, apply all legs in memory (running totals,
      overdraft and overflow checks), insert entries + postings and update each
      (account, asset) balance once; then, as the LAST step, seal: lock the ledger head
@@ -23,7 +24,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -48,6 +49,7 @@ from ledger.errors import (
     HoldNotFound,
     HoldNotPending,
     IdempotencyConflict,
+    InvalidCursor,
     LedgerError,
     LedgerNotFound,
     Overdraft,
@@ -157,7 +159,9 @@ class _Prepared:
     effective_given: bool
     metadata_json: str
     reverses_entry_id: str | None
-    legs: list[tuple[int, int, Side, int]]  # account_id, asset_id, side, amount
+    legs: list[tuple[int, int, Side, int]]
+    """(account_id, asset_id, side, amount) per leg: filled in by the write transaction, which
+    resolves (and opens) the accounts."""
     digest: str
     hold_release: tuple[str, int, int, int, int] | None = None
     """(hold id, debit account id, credit account id, asset id, held amount) to release."""
@@ -171,6 +175,18 @@ class _BalanceState:
     credits_pending: int
     version: int
     dirty: bool = False
+
+
+@dataclass
+class _Opened:
+    """Accounts and balance rows a write transaction found or opened; cached once it commits."""
+
+    accounts: dict[str, Account] = field(default_factory=dict)
+    pairs: set[tuple[int, int]] = field(default_factory=set)
+
+    @property
+    def by_id(self) -> dict[int, Account]:
+        return {account.id: account for account in self.accounts.values()}
 
 
 class LedgerStore:
@@ -437,62 +453,96 @@ class LedgerStore:
             self._assets_by_id[asset_id] = asset
         return asset
 
-    def _ensure_accounts(self, ledger_id: int, codes: Iterable[str], pairs: Iterable[tuple[str, str]]) -> None:
-        """Open template-matched accounts and create missing balance rows (own transaction).
-
-        Kept out of the main write transaction so that it never waits on another
-        writer's uncommitted insert of the same key while holding balance locks.
-        """
+    def _preload_accounts(self, ledger_id: int, codes: Iterable[str], pairs: Iterable[tuple[str, str]]) -> None:
+        """Fill the caches with the committed accounts and balance rows a write will touch (a read,
+        no transaction of its own to write in). What does not exist yet is opened by the write
+        itself (`_open_in`), inside its own transaction: a rejected write leaves no account behind."""
         missing_codes = {code for code in codes if (ledger_id, code) not in self._accounts}
         wanted_pairs = set(pairs)
-        if not missing_codes and all(
-            (self._accounts[(ledger_id, a)].id, self._assets[(ledger_id, s)].id) in self._balance_pairs
-            for a, s in wanted_pairs
-        ):
+        if not missing_codes and self._pairs_known(ledger_id, wanted_pairs):
             return
         with self.db.read() as conn:
             self._load_accounts_bulk(conn, ledger_id, missing_codes, wanted_pairs)
-        missing_codes = {code for code in missing_codes if (ledger_id, code) not in self._accounts}
-        if not missing_codes and all(
-            (self._accounts[(ledger_id, a)].id, self._assets[(ledger_id, s)].id) in self._balance_pairs
-            for a, s in wanted_pairs
-        ):
-            return
 
-        def work(conn: Connection) -> None:
-            templates = self._templates.get(ledger_id)
-            if templates is None:
-                templates = self._templates[ledger_id] = self._load_templates(conn, ledger_id)
-            for code in sorted(missing_codes):
-                if self._load_account(conn, ledger_id, code) is not None:
-                    continue
-                template = next((t for t in templates if fnmatch.fnmatchcase(code, t.pattern)), None)
-                if template is None:
-                    raise AccountNotFound(f"account {code!r} does not exist and no template matches it")
-                conn.execute(
-                    self._insert_ignore(accounts_t).values(
+    def _pairs_known(self, ledger_id: int, pairs: Iterable[tuple[str, str]]) -> bool:
+        return all(
+            (ledger_id, a) in self._accounts
+            and (self._accounts[(ledger_id, a)].id, self._assets[(ledger_id, s)].id) in self._balance_pairs
+            for a, s in pairs
+        )
+
+    def _open_in(
+        self, conn: Connection, ledger_id: int, codes: Iterable[str], pairs: Iterable[tuple[str, str]]
+    ) -> _Opened:
+        """Inside the write transaction: every account of `codes` (opening template-matched ones
+        that do not exist yet) and a balance row for every (account, asset) of `pairs`.
+
+        Runs before the write locks any balance row, and inserts in sorted order, so waiting on
+        another writer's uncommitted insert of the same key cannot close a lock cycle. What it
+        finds or opens stays in the returned `_Opened` until the transaction commits
+        (`_remember`): the caches only ever hold committed rows — a rolled-back SQLite rowid is
+        reused by the next insert, and must not be remembered as this account.
+        """
+        opened = _Opened()
+        missing = sorted({code for code in codes if (ledger_id, code) not in self._accounts})
+        if missing:
+            for chunk in _chunks(missing, 1_000):
+                for row in conn.execute(
+                    select(accounts_t).where(accounts_t.c.ledger_id == ledger_id, accounts_t.c.code.in_(chunk))
+                ):
+                    opened.accounts[row.code] = self._account_from_row(row)
+            absent = [code for code in missing if code not in opened.accounts]
+            if absent:
+                templates = self._templates.get(ledger_id)
+                if templates is None:
+                    templates = self._templates[ledger_id] = self._load_templates(conn, ledger_id)
+                values = []
+                created_at = from_us(now_us())
+                for code in absent:
+                    template = next((t for t in templates if fnmatch.fnmatchcase(code, t.pattern)), None)
+                    if template is None:
+                        raise AccountNotFound(f"account {code!r} does not exist and no template matches it")
+                    values.append(dict(
                         ledger_id=ledger_id, code=code, accounting_type=template.accounting_type.value,
-                        no_overdraft=template.no_overdraft, metadata_json="{}", created_at=from_us(now_us()),
-                    )
-                )
-                self._load_account(conn, ledger_id, code)
-            new_pairs = []
-            for account_code, asset_code in sorted(wanted_pairs):
-                pair = (self._accounts[(ledger_id, account_code)].id, self._asset(conn, ledger_id, asset_code).id)
-                if pair not in self._balance_pairs:
-                    new_pairs.append(pair)
-            if new_pairs:
-                conn.execute(
-                    self._insert_ignore(balances_t),
-                    [
-                        dict(account_id=a, asset_id=s, ledger_id=ledger_id, debits_posted_units=0,
-                             credits_posted_units=0, debits_pending_units=0, credits_pending_units=0, version=0)
-                        for a, s in new_pairs
-                    ],
-                )
-            self._balance_pairs.update(new_pairs)
+                        no_overdraft=template.no_overdraft, metadata_json="{}", created_at=created_at,
+                    ))
+                for chunk in _chunks(values, 1_000):
+                    conn.execute(self._insert_ignore(accounts_t), list(chunk))
+                for chunk in _chunks(absent, 1_000):
+                    for row in conn.execute(
+                        select(accounts_t).where(accounts_t.c.ledger_id == ledger_id, accounts_t.c.code.in_(chunk))
+                    ):
+                        opened.accounts[row.code] = self._account_from_row(row)
+        new_pairs = set()
+        for account_code, asset_code in pairs:
+            account = self._accounts.get((ledger_id, account_code)) or opened.accounts[account_code]
+            pair = (account.id, self._assets[(ledger_id, asset_code)].id)
+            if pair not in self._balance_pairs:
+                new_pairs.add(pair)
+        if new_pairs:
+            conn.execute(
+                self._insert_ignore(balances_t),
+                [
+                    dict(account_id=a, asset_id=s, ledger_id=ledger_id, debits_posted_units=0,
+                         credits_posted_units=0, debits_pending_units=0, credits_pending_units=0, version=0)
+                    for a, s in sorted(new_pairs)
+                ],
+            )
+            opened.pairs = new_pairs
+        return opened
 
-        self.db.run_write(work, retry_on_integrity=True)
+    def _account_id(self, ledger_id: int, code: str, opened: _Opened) -> int:
+        account = self._accounts.get((ledger_id, code)) or opened.accounts[code]
+        return account.id
+
+    def _remember(self, ledger_id: int, opened: _Opened | None) -> None:
+        """After commit: what the write opened (or first saw) is committed; cache it."""
+        if opened is None:
+            return
+        for code, account in opened.accounts.items():
+            self._accounts[(ledger_id, code)] = account
+            self._accounts_by_id[account.id] = account
+        self._balance_pairs.update(opened.pairs)
 
     def _load_accounts_bulk(
         self, conn: Connection, ledger_id: int, codes: set[str], pairs: set[tuple[str, str]]
@@ -585,17 +635,16 @@ class LedgerStore:
             raise ValidationFailed(f"a batch holds at most {MAX_ENTRIES_PER_BATCH} entries")
         ledger_id = self._ledger_id_cached(ledger)
         reversals = [self._reversal_request(ledger, entry_id, None, reverse_reason, None) for entry_id in reverse]
-        self._resolve(ledger_id, [request for request, _ in reversals])
-        prepared = [self._prepare_one(ledger, ledger_id, request, entry_id, now_us())
-                    for request, entry_id in reversals]
+        prepared = [self._prepare_one(ledger, request, entry_id, now_us()) for request, entry_id in reversals]
         if bodies is not None and len(bodies) != len(requests):
             raise ValidationFailed(f"{len(bodies)} precomputed bodies for {len(requests)} requests")
-        prepared += self._prepare(ledger, ledger_id, requests, bodies) if requests else []
+        prepared += self._prepare(ledger, requests, bodies) if requests else []
+        self._resolve(ledger_id, [item.request for item in prepared])
         return self._commit_prepared(ledger, ledger_id, prepared, before_seal=in_transaction)
 
-    def _prepare(self, ledger: str, ledger_id: int, requests: Sequence[EntryRequest],
+    def _prepare(self, ledger: str, requests: Sequence[EntryRequest],
                  bodies: Sequence[EntryBody] | None = None) -> list[_Prepared]:
-        self._resolve(ledger_id, requests)
+        """Validate (balance per asset) and digest each request: no database work."""
         prepared = []
         default_effective_us = now_us()
         for index, request in enumerate(requests):
@@ -606,33 +655,28 @@ class LedgerStore:
                     raise ValidationFailed("a precomputed body needs the request's effective_at")
                 if index % SPOT_CHECK_EVERY == 0 and entry_body(ledger, request) != body:
                     raise ValidationFailed(f"entry {request.idempotency_key}: its precomputed body does not match")
-            prepared.append(self._prepare_one(ledger, ledger_id, request, None, default_effective_us, body))
+            prepared.append(self._prepare_one(ledger, request, None, default_effective_us, body))
         return prepared
 
     def _resolve(self, ledger_id: int, requests: Sequence[EntryRequest]) -> None:
-        """Make every asset, account and balance row the requests touch known to the caches
-        (opening template accounts and balance rows as needed). `_prepare_one` relies on it."""
+        """Make every asset the requests name known to the caches (AssetNotFound otherwise), and
+        the committed accounts and balance rows they touch; the write opens the others."""
         pairs = {(leg.account, leg.asset) for request in requests for leg in request.legs}
         unknown_assets = {asset for _, asset in pairs if (ledger_id, asset) not in self._assets}
         if unknown_assets:
             with self.db.read() as conn:
                 for asset_code in unknown_assets:
                     self._asset(conn, ledger_id, asset_code)
-        self._ensure_accounts(ledger_id, {account for account, _ in pairs}, pairs)
+        self._preload_accounts(ledger_id, {account for account, _ in pairs}, pairs)
 
     def _prepare_one(
-        self, ledger: str, ledger_id: int, request: EntryRequest, reverses_entry_id: str | None,
+        self, ledger: str, request: EntryRequest, reverses_entry_id: str | None,
         default_effective_us: int, body: EntryBody | None = None,
     ) -> _Prepared:
         sums: dict[str, list[int]] = {}
-        legs: list[tuple[int, int, Side, int]] = []
         for leg in request.legs:
             totals = sums.setdefault(leg.asset, [0, 0])
             totals[0 if leg.side is Side.DEBIT else 1] += leg.amount_units
-            legs.append(
-                (self._accounts[(ledger_id, leg.account)].id, self._assets[(ledger_id, leg.asset)].id,
-                 leg.side, leg.amount_units)
-            )
         for asset_code, (debits, credits) in sums.items():
             if debits != credits:
                 raise UnbalancedEntry(
@@ -653,7 +697,7 @@ class LedgerStore:
             effective_given=effective_given,
             metadata_json=metadata_json,
             reverses_entry_id=reverses_entry_id,
-            legs=legs,
+            legs=[],
             digest=digest,
         )
 
@@ -676,29 +720,35 @@ class LedgerStore:
         self, ledger: str, ledger_id: int, prepared: list[_Prepared], *, before_seal: Any = None
     ) -> list[Entry]:
         state = {"optimistic": True}
+        opened: list[_Opened] = []
 
         def work(conn: Connection) -> list[Entry]:
             optimistic = state["optimistic"]
             state["optimistic"] = False
+            opened.clear()
             try:
                 return self._write(
-                    conn, ledger, ledger_id, prepared, check_existing=not optimistic, before_seal=before_seal
+                    conn, ledger, ledger_id, prepared, check_existing=not optimistic, before_seal=before_seal,
+                    opened=opened,
                 )
             except LedgerError:
                 if optimistic:  # maybe a replay: decide with the idempotency check first
                     raise _Retry() from None
                 raise
 
-        return self.db.run_write(work, retry_on_integrity=True)
+        entries = self.db.run_write(work, retry_on_integrity=True)
+        self._remember(ledger_id, opened[0] if opened else None)
+        return entries
 
     def _write(
         self, conn: Connection, ledger: str, ledger_id: int, prepared: list[_Prepared], *, check_existing: bool,
-        before_seal: Any = None,
+        before_seal: Any = None, opened: list[_Opened] | None = None,
     ) -> list[Entry]:
         """The main write transaction body (see module docstring for the lock order).
 
         `before_seal(conn, entry_ids)` runs inside the transaction after the entries are
-        written and before they are sealed (on PostgreSQL the seal commits).
+        written and before they are sealed (on PostgreSQL the seal commits). The accounts and
+        balance rows the entries open are appended to `opened` (cached after the commit).
         """
         replays: dict[int, Entry] = {}
         if check_existing:
@@ -716,6 +766,24 @@ class LedgerStore:
                 before_seal(conn, ids_in_order)
             return [replays[index] for index in range(len(prepared))]
 
+        # Open what the entries need and does not exist yet (template accounts, balance rows),
+        # then resolve every leg to ids.
+        found = self._open_in(
+            conn, ledger_id, {leg.account for item in fresh for leg in item.request.legs},
+            {(leg.account, leg.asset) for item in fresh for leg in item.request.legs},
+        )
+        if opened is not None:
+            opened.append(found)
+        accounts = self._accounts
+        assets = self._assets
+        for item in fresh:
+            item.legs = [
+                ((accounts.get((ledger_id, leg.account)) or found.accounts[leg.account]).id,
+                 assets[(ledger_id, leg.asset)].id, leg.side, leg.amount_units)
+                for leg in item.request.legs
+            ]
+        found_by_id = found.by_id if found.accounts else None
+
         # Lock every touched balance row in (account_id, asset_id) order.
         pairs = sorted({(a, s) for item in fresh for a, s, _, _ in item.legs} | {
             pair for item in fresh if item.hold_release
@@ -727,7 +795,7 @@ class LedgerStore:
                 (int(row[0]), int(row[1])): _BalanceState(int(row[2]), int(row[3]), int(row[4]), int(row[5]), int(row[6]))
                 for row in locked
             }
-            if len(balances) != len(pairs):  # pragma: no cover - _ensure_accounts created them
+            if len(balances) != len(pairs):  # pragma: no cover - _open_in created them
                 raise RuntimeError("balance rows missing for a write; ledger invariant broken")
         else:
             balances = self._lock_balances(conn, pairs)
@@ -751,7 +819,7 @@ class LedgerStore:
                 touched.add((account_id, asset_id))
                 after.append((bal.debits_posted, bal.credits_posted))
             for pair in touched:
-                self._check_balance(conn, pair, balances[pair], item.request.idempotency_key)
+                self._check_balance(conn, pair, balances[pair], item.request.idempotency_key, found_by_id)
             running.append(after)
 
         entry_rows: list[dict[str, Any]] = []
@@ -916,16 +984,20 @@ class LedgerStore:
             )
             for row in conn.execute(query)
         }
-        if len(balances) != len(pairs):  # pragma: no cover - _ensure_accounts created them
+        if len(balances) != len(pairs):  # pragma: no cover - _open_in created them
             raise RuntimeError("balance rows missing for a write; ledger invariant broken")
         return balances
 
-    def _check_balance(self, conn: Connection, pair: tuple[int, int], bal: _BalanceState, key: str) -> None:
+    def _check_balance(
+        self, conn: Connection, pair: tuple[int, int], bal: _BalanceState, key: str,
+        uncommitted: dict[int, Account] | None = None,
+    ) -> None:
+        """Overflow and overdraft checks of one balance row; `uncommitted` are the accounts this
+        transaction opened (kept out of the caches until it commits)."""
+        account = (uncommitted or {}).get(pair[0]) or self._account_by_id(conn, pair[0])
         for total in (bal.debits_posted + bal.debits_pending, bal.credits_posted + bal.credits_pending):
             if total > MAX_AMOUNT_UNITS:
-                account = self._account_by_id(conn, pair[0])
                 raise BalanceOverflow(f"entry {key}: totals of {account.code} would exceed 2^256-1")
-        account = self._account_by_id(conn, pair[0])
         if not account.no_overdraft:
             return
         if account.accounting_type.debit_normal:
@@ -975,8 +1047,8 @@ class LedgerStore:
         """Post the mirror of `entry_id` (sides swapped), linked to it. An entry is reversed once."""
         ledger_id = self._ledger_id_cached(ledger)
         request, _ = self._reversal_request(ledger, entry_id, idempotency_key, reason, effective_at)
+        item = self._prepare_one(ledger, request, entry_id, now_us())
         self._resolve(ledger_id, [request])
-        item = self._prepare_one(ledger, ledger_id, request, entry_id, now_us())
         return self._commit_prepared(ledger, ledger_id, [item])[0]
 
     def _reversal_request(
@@ -1035,41 +1107,55 @@ class LedgerStore:
         with self.db.read() as conn:
             ledger_id = self._ledger_id(conn, ledger)
             asset_row = self._asset(conn, ledger_id, asset)
-        self._ensure_accounts(ledger_id, {debit_account, credit_account}, {(l.account, asset) for l in legs})
-        debit_id = self._accounts[(ledger_id, debit_account)].id
-        credit_id = self._accounts[(ledger_id, credit_account)].id
+        pairs_wanted = {(leg.account, asset) for leg in legs}
+        self._preload_accounts(ledger_id, {debit_account, credit_account}, pairs_wanted)
+        opened: list[_Opened] = []
 
         def work(conn: Connection) -> Hold:
+            opened.clear()
             row = conn.execute(
                 select(holds_t).where(holds_t.c.ledger_id == ledger_id, holds_t.c.idempotency_key == idempotency_key)
             ).first()
             if row is not None:
-                same = (row.debit_account_id, row.credit_account_id, row.asset_id, row.amount_units, row.kind,
-                        row.expires_at_us, row.metadata_json) == (
-                    debit_id, credit_id, asset_row.id, amount_units, kind, expires_at_us, metadata_json)
+                existing = self._hold_from_row(conn, ledger, row)
+                same = (existing.debit_account, existing.credit_account, existing.asset, existing.amount_units,
+                        existing.kind, existing.expires_at_us, row.metadata_json) == (
+                    debit_account, credit_account, asset, amount_units, kind, expires_at_us, metadata_json)
                 if not same:
                     raise IdempotencyConflict(f"idempotency key {idempotency_key} was used for a different hold")
-                return replace(self._hold_from_row(conn, ledger, row), replayed=True)
+                return replace(existing, replayed=True)
+            found = self._open_in(conn, ledger_id, {debit_account, credit_account}, pairs_wanted)
+            opened.append(found)
+            debit_id = self._account_id(ledger_id, debit_account, found)
+            credit_id = self._account_id(ledger_id, credit_account, found)
             pairs = sorted({(debit_id, asset_row.id), (credit_id, asset_row.id)})
             balances = self._lock_balances(conn, pairs)
             balances[(debit_id, asset_row.id)].debits_pending += amount_units
             balances[(credit_id, asset_row.id)].credits_pending += amount_units
             for pair in pairs:
                 balances[pair].dirty = True
-                self._check_balance(conn, pair, balances[pair], idempotency_key)
+                self._check_balance(conn, pair, balances[pair], idempotency_key, found.by_id)
             hold_id = new_id()
+            created_at_us = now_us()
             conn.execute(
                 holds_t.insert().values(
                     id=hold_id, ledger_id=ledger_id, idempotency_key=idempotency_key, kind=kind,
                     debit_account_id=debit_id, credit_account_id=credit_id, asset_id=asset_row.id,
                     amount_units=amount_units, status=HoldStatus.PENDING.value, expires_at_us=expires_at_us,
-                    created_at_us=now_us(), resolved_at_us=None, posted_entry_id=None, metadata_json=metadata_json,
+                    created_at_us=created_at_us, resolved_at_us=None, posted_entry_id=None, metadata_json=metadata_json,
                 )
             )
             self._store_balances(conn, balances)
-            return self._hold_from_row(conn, ledger, conn.execute(select(holds_t).where(holds_t.c.id == hold_id)).one())
+            return Hold(
+                id=hold_id, ledger=ledger, idempotency_key=idempotency_key, kind=kind, debit_account=debit_account,
+                credit_account=credit_account, asset=asset, amount_units=amount_units, status=HoldStatus.PENDING,
+                expires_at_us=expires_at_us, created_at_us=created_at_us, resolved_at_us=None, posted_entry_id=None,
+                metadata=json.loads(metadata_json),
+            )
 
-        return self.db.run_write(work, retry_on_integrity=True)
+        hold = self.db.run_write(work, retry_on_integrity=True)
+        self._remember(ledger_id, opened[0] if opened else None)
+        return hold
 
     def get_hold(self, ledger: str, hold_id: str) -> Hold:
         with self.db.read() as conn:
@@ -1111,8 +1197,8 @@ class LedgerStore:
             metadata={**hold.metadata, **(metadata or {}), "hold_id": hold_id},
         )
         ledger_id = self._ledger_id_cached(ledger)
+        item = self._prepare_one(ledger, request, None, now_us())
         self._resolve(ledger_id, [request])
-        item = self._prepare_one(ledger, ledger_id, request, None, now_us())
         debit_id = self._accounts[(ledger_id, hold.debit_account)].id
         credit_id = self._accounts[(ledger_id, hold.credit_account)].id
         asset_id = self._assets[(ledger_id, hold.asset)].id
@@ -1612,7 +1698,7 @@ def _decode_cursor(cursor: str) -> int:
             raise ValueError(text)
         posting_seq = int(text[1:])
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ValidationFailed("cursor is not valid") from exc
+        raise InvalidCursor("cursor is not valid: pass back a next_cursor unchanged") from exc
     if not 0 <= posting_seq <= MAX_INT64:
-        raise ValidationFailed("cursor is not valid")
+        raise InvalidCursor("cursor is not valid: pass back a next_cursor unchanged")
     return posting_seq

@@ -144,7 +144,8 @@ def test_batch_is_all_or_nothing(store: LedgerStore) -> None:
     bad = EntryRequest("b-bad", "transfer", transfer_legs("holder:alice", "holder:bob", "USD", 1_000))
     with pytest.raises(Overdraft):
         store.post_many("main", [*good, bad])
-    assert store.get_balance("main", "holder:bob", "USD").posted_units == 0
+    with pytest.raises(AccountNotFound):  # nothing of the rejected batch remains, not even bob's account
+        store.get_balance("main", "holder:bob", "USD")
     assert store.head("main")[0] == 1
     entries = store.post_many("main", good)
     assert [e.sequence for e in entries] == [2, 3, 4, 5, 6]
@@ -517,3 +518,64 @@ def test_voiding_a_posted_or_expired_hold_is_still_409(store: LedgerStore) -> No
     for hold_id, status in ((posted.id, "posted"), (expired.id, "expired")):
         with pytest.raises(HoldNotPending, match=status):
             store.void_hold("main", hold_id)
+
+
+def _trace(store: LedgerStore) -> tuple[list[str], int, int, int]:
+    """Everything a rejected write could have left: accounts, balance rows, entries, holds."""
+    codes = [account.code for account in store.list_accounts("main", limit=1_000)]
+    return codes, row_count(store, "balances"), row_count(store, "journal_entries"), row_count(store, "holds")
+
+
+def test_rejected_entries_and_holds_open_no_account(store: LedgerStore) -> None:
+    """Issue 8 (5): a 422 unbalanced entry or a 409 overdraft/overflow leaves no trace — not even
+    the template accounts (or balance rows) it names."""
+    deposit(store, "d1", "holder:alice", 100)
+    deposit(store, "whale", "holder:whale", MAX_AMOUNT_UNITS, asset=TOKEN)
+    before = _trace(store)
+    with pytest.raises(UnbalancedEntry):
+        store.post("main", EntryRequest("u", "transfer", (
+            Leg("holder:alice", "USD", Side.DEBIT, 10), Leg("holder:new-unbalanced", "USD", Side.CREDIT, 9))))
+    with pytest.raises(Overdraft):  # alice overdrawn; the new account is the credit side
+        store.post("main", EntryRequest("o", "transfer", transfer_legs("holder:alice", "holder:new-overdraft", "USD", 101)))
+    with pytest.raises(Overdraft):  # the new account itself would be overdrawn
+        store.post("main", EntryRequest("o2", "transfer", transfer_legs("holder:new-empty", "holder:alice", "USD", 1)))
+    with pytest.raises(BalanceOverflow):  # the bank's cumulative token debits would pass 2^256-1
+        deposit(store, "over", "holder:new-overflow", 1, asset=TOKEN)
+    with pytest.raises(Overdraft):  # alice's first token balance row would be opened by this one
+        store.post("main", EntryRequest("o3", "transfer", transfer_legs("holder:alice", "holder:new-token", TOKEN, 1)))
+    with pytest.raises(Overdraft):
+        store.create_hold("main", idempotency_key="h-o", debit_account="holder:new-hold", credit_account="holder:bob",
+                          asset="USD", amount_units=1)
+    with pytest.raises(BalanceOverflow):
+        store.create_hold("main", idempotency_key="h-x", debit_account="external:bank", credit_account="holder:new-h2",
+                          asset=TOKEN, amount_units=1)
+    with pytest.raises(Overdraft):  # a batch: the good entries' new accounts go too
+        store.post_many("main", [
+            EntryRequest("g", "deposit", transfer_legs("external:bank", "holder:new-good", "USD", 5)),
+            EntryRequest("b", "transfer", transfer_legs("holder:alice", "holder:new-bad", "USD", 1_000)),
+        ])
+    assert _trace(store) == before
+    assert store.list_accounts("main", prefix="holder:new") == []
+    with pytest.raises(AccountNotFound):
+        store.get_account("main", "holder:new-overdraft")
+    # Cold stores see the same; a later write opens the account for real (SQLite reuses a rolled-back
+    # rowid: the store must not have remembered the rejected account under it).
+    assert LedgerStore(store.db).list_accounts("main", prefix="holder:new") == []
+    deposit(store, "later", "holder:carol", 7)
+    deposit(store, "later2", "holder:new-overdraft", 3)
+    assert store.get_balance("main", "holder:carol", "USD").posted_units == 7
+    assert store.get_balance("main", "holder:new-overdraft", "USD").posted_units == 3
+    assert LedgerStore(store.db).get_balance("main", "holder:carol", "USD").posted_units == 7
+    assert store.verify("main").ok
+
+
+def test_concurrent_first_writes_open_a_template_account_once(store: LedgerStore) -> None:
+    """Writers opening the same new account inside their transactions queue on the insert."""
+    results = _race(12, lambda i: deposit(store, f"c{i}", "holder:shared", 10 + i) if i % 3 else
+                    store.post("main", EntryRequest(f"c{i}", "transfer", transfer_legs(
+                        "holder:never-funded", "holder:shared", "USD", 1))))
+    assert sum(isinstance(result, Overdraft) for result in results) == 4, results
+    assert not [result for result in results if isinstance(result, Exception) and not isinstance(result, Overdraft)]
+    assert store.get_balance("main", "holder:shared", "USD").posted_units == sum(10 + i for i in range(12) if i % 3)
+    assert [a.code for a in store.list_accounts("main", prefix="holder:")] == ["holder:shared"]
+    assert store.verify("main").ok
