@@ -9,19 +9,24 @@ Started and stopped by the FastAPI lifespan when `KOGI_EMBEDDED_CHAIN` is on (th
    start runs on an anyio worker thread that may exit). When the port is taken, the error names the
    process holding it, and says so when it is an anvil left over with the same state file.
    With `KOGI_RPC_URL` set, no anvil is started and that chain is used as it is.
-2. **Persistence**: anvil runs with `--state KOGI_CHAIN_STATE_FILE` (default
-   `.kogi/anvil-state.json`): the chain (blocks, receipts, state) is loaded on start, written every
-   `STATE_INTERVAL_S` seconds and on exit, so a restart continues the same chain that the ledger
-   mirrors. Anvil restarts its clock from the wall clock, so when the saved chain is ahead (a demo
-   moved time forward) the clock is moved forward again: block timestamps never go backwards.
+2. **Persistence**: the chain (blocks, receipts, state) is kept in `KOGI_CHAIN_STATE_FILE` (default
+   `.kogi/anvil-state.json`): loaded on start (`--load-state`), saved by this process every
+   `STATE_INTERVAL_S` seconds and on stop, atomically, with the previous copy as `….prev`, and
+   dumped by anvil itself to `….exit` when it exits (contracts/anvil.py), so a restart continues the
+   same chain that the ledger mirrors. A corrupt copy (an empty or truncated file) is reported and
+   the newest good copy used; with none left, start-up fails naming `kogi chain recover`. Anvil
+   restarts its clock from the wall clock, so when the saved chain is ahead (a demo moved time
+   forward) the clock is moved forward again: block timestamps never go backwards.
 3. **Contracts**: the manifest `KOGI_DEPLOYMENTS_DIR/<chain id>.json` is reused while every contract
    in it still has code at its address; otherwise the core is deployed again (only on the anvil
    started here — an external chain needs `kogi contracts deploy`) and the manifest rewritten.
 4. **The ledger must mirror this chain**: if the database already holds an indexer cursor for the
    chain id whose block is missing or has another hash (the state file was deleted, or anvil was
    killed between two state writes), the chain the ledger mirrors no longer exists. Journal
-   entries are immutable, so Kogi refuses to start and says how to start over (delete the
-   database or point `KOGI_DATABASE_URL` elsewhere) instead of mixing two chains in one ledger.
+   entries are immutable, so Kogi refuses to start instead of mixing two chains in one ledger, and
+   names the way out: `kogi chain recover` (api/chain_recovery.py) reverses the entries mirrored
+   from the lost chain, keeps every off-chain entry, resets the indexer's state for that chain, and
+   the next start mirrors a fresh chain.
 5. **Indexer**: `EmbeddedIndexer` (the follower on a daemon thread) posts into the default ledger.
    Its lease owner is unique per process: after a clean stop the lease is released at once; after a
    crash the next start stands by until the old lease expires (30 s), then catches up.
@@ -44,7 +49,9 @@ from ledger.database import Database
 log = logging.getLogger("kogi.chain")
 
 STATE_INTERVAL_S = 2
-"""Seconds between anvil state writes: what a kill -9 of anvil can lose at most."""
+"""Seconds between anvil state saves: what a kill -9 of anvil itself can lose at most."""
+RECOVER_HINT = ("run `kogi chain recover` (with the server stopped) to reverse the entries mirrored from the lost "
+                "chain, keep the off-chain ledger and start a fresh chain on the next `kogi serve`")
 HEAD_TIMEOUT_S = 2.0
 
 
@@ -91,9 +98,8 @@ def check_ledger_mirrors_chain(database: Database, w3: Web3, chain_id: int) -> N
     if found is None or found.lower() != cursor.last_block_hash.lower():
         raise MirrorMismatch(
             f"the ledger mirrors chain {chain_id} up to block {cursor.last_block} ({cursor.last_block_hash[:12]}…), "
-            f"but that block is not on the chain now served (head {head}): the anvil state was lost or is older "
-            "than the ledger. Ledger entries are immutable, so Kogi will not mix two chains in one ledger: start "
-            "over by deleting the database (embedded: `rm -rf .kogi`) or set KOGI_DATABASE_URL to a new one"
+            f"but that block is not on the chain now served (head {head}): the chain state was lost or is older "
+            f"than the ledger, and Kogi will not mix two chains in one ledger: {RECOVER_HINT}"
         )
 
 
@@ -163,19 +169,20 @@ class EmbeddedChain:
                  self.manifest_path)
 
     def _start_anvil(self) -> Any:
-        from contracts.anvil import AnvilProcess, PortBusy
+        from contracts.anvil import AnvilProcess, PortBusy, StateFileCorrupt
 
         state = self.settings.chain_state_file
-        extra: list[str] = []
         if state is not None:
             state.parent.mkdir(parents=True, exist_ok=True)
-            extra = ["--state", str(state), "--state-interval", str(STATE_INTERVAL_S)]
         log_path = state.parent / "anvil.log" if state is not None else None
-        anvil = AnvilProcess(port=self.settings.chain_port, extra_args=extra, log_path=log_path, own_session=True)
+        anvil = AnvilProcess(port=self.settings.chain_port, log_path=log_path, own_session=True, state_file=state,
+                             state_interval_s=STATE_INTERVAL_S)
         try:
             anvil.start()
         except PortBusy as exc:
             raise RuntimeError(busy_port_message(exc, state)) from exc
+        except StateFileCorrupt as exc:
+            raise RuntimeError(f"{exc}: {RECOVER_HINT}") from exc
         except RuntimeError as exc:
             raise RuntimeError(f"cannot start anvil on port {self.settings.chain_port} ({exc}); set KOGI_CHAIN_PORT "
                                f"to a free port, or KOGI_RPC_URL to use a running chain"
@@ -225,7 +232,7 @@ class EmbeddedChain:
             self.indexer.stop()
             self.indexer = None
         if self.anvil is not None:
-            self.anvil.stop()  # SIGTERM: anvil writes its state file on exit
+            self.anvil.stop()  # a last save of the state, then SIGTERM
             self.anvil = None
 
     # ------------------------------------------------------------------ status
