@@ -18,9 +18,9 @@ import anyio
 from fastapi import APIRouter, Depends, FastAPI
 
 from api.auth import bearer_matches, key_digest, require_admin
-from api.guard import RequestGuard
 from api.docs import install_docs
 from api.embedded_chain import EmbeddedChain
+from api.guard import RequestGuard
 from api.problems import PROBLEM_RESPONSES, install_problem_handlers, send_problem
 from api.routes import entries, health, holds, ledgers, reports
 from api.routes.common import AssetScales, reject_control_characters
@@ -34,7 +34,7 @@ from ledger.store import LedgerStore
 log = logging.getLogger("kogi.api")
 
 API_PREFIX = "/v1/ledger"
-PUBLIC_PATHS = frozenset({"/health", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+PUBLIC_PATHS = frozenset({"/health", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/docs/assets", "/redoc"})
 """Every other route requires the admin API key (tests/api assert this)."""
 
 

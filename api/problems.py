@@ -16,8 +16,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import Message, Scope, Send
 
+from api.schemas import PATTERN_MEANINGS
 from ledger.errors import LedgerError
 
 log = logging.getLogger("kogi.api")
@@ -112,10 +114,15 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
+LEDGER_CODE_ALIASES = {"validation-failed": "request-validation"}
+"""One problem type per problem: the ledger's generic validation error is the API's request-validation."""
+
+
 async def _ledger_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, LedgerError)
+    code = LEDGER_CODE_ALIASES.get(exc.code, exc.code)
     return problem_response(
-        request, status=exc.http_status, code=exc.code, title=exc.title, detail=exc.detail,
+        request, status=exc.http_status, code=code, title=exc.title, detail=exc.detail,
         extra={key: _jsonable(value) for key, value in exc.extra.items()},
     )
 
@@ -132,12 +139,24 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code, title = HTTP_CODES.get(exc.status_code, (f"http-{exc.status_code}", "HTTP error"))
     detail = exc.detail if isinstance(exc.detail, str) else None
+    headers = getattr(exc, "headers", None)
     if exc.status_code == 404 and detail == "Not Found":
         detail = f"no route matches {request.method} {request.url.path}"
-    return problem_response(
-        request, status=exc.status_code, code=code, title=title, detail=detail,
-        headers=getattr(exc, "headers", None),
-    )
+    if exc.status_code == 405:
+        allowed = allowed_methods(request)
+        headers = {**(headers or {}), "Allow": ", ".join(allowed)}
+        detail = f"{request.method} is not allowed here; allowed: {', '.join(allowed)}"
+    return problem_response(request, status=exc.status_code, code=code, title=title, detail=detail, headers=headers)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves on this path (Starlette's 405 names only the first route's)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        route_methods = getattr(route, "methods", None)
+        if route_methods and route.matches(request.scope)[0] is not Match.NONE:
+            methods |= set(route_methods)
+    return sorted(methods)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -145,11 +164,16 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     errors = [
         {
             "loc": [str(part) for part in error.get("loc", ())],
-            "msg": str(error.get("msg", "")),
+            "msg": PATTERN_MEANINGS.get(str((error.get("ctx") or {}).get("pattern")), str(error.get("msg", ""))),
             "type": str(error.get("type", "")),
         }
         for error in exc.errors()
     ]
+    if any(e["loc"] == ["header", "Idempotency-Key"] and e["type"] == "missing" for e in errors):
+        return problem_response(
+            request, status=400, code="idempotency-key-required", title="Idempotency-Key header required",
+            detail="send an Idempotency-Key header so that a retried request cannot be applied twice",
+        )
     summary = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors[:5])
     code, title = HTTP_CODES[422]
     return problem_response(request, status=422, code=code, title=title, detail=summary, extra={"errors": errors})
@@ -193,9 +217,17 @@ def install_problem_handlers(app: FastAPI) -> None:
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": Problem, "content": {PROBLEM_MEDIA_TYPE: {}}, "description": description}
     for status, description in (
+        (400, "Malformed request: JSON nested deeper than 32 levels (`json-too-deep`), a missing "
+              "Idempotency-Key (`idempotency-key-required`)"),
         (401, "Missing or invalid API key"),
         (404, "Unknown ledger, asset, account, entry or hold"),
         (409, "Conflict (idempotency, overdraft, already reversed, hold not pending, ...)"),
-        (422, "Invalid request"),
+        (413, "Request body over the route's limit (`payload-too-large`; KOGI_MAX_BODY_BYTES, default 1 MiB)"),
+        (415, "Request body that is not JSON (`unsupported-media-type`)"),
+        (422, "Invalid request: `request-validation` (the request does not match this schema) or a ledger rule "
+              "the schema cannot state: `unbalanced-entry`, `invalid-amount` (more decimals than the asset's "
+              "scale, over 2^256-1), `invalid-cursor`, `conflicting-parameters`, `effective-at-out-of-range`, "
+              "`hold-amount-exceeded`"),
+        (503, "Database unavailable (retry: writes are idempotent)"),
     )
 }

@@ -27,11 +27,22 @@ are rejected. Pagination: list responses carry `next_cursor` (opaque); pass it b
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, Strict, StringConstraints, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    StringConstraints,
+    WithJsonSchema,
+    model_validator,
+)
 
 from ledger.amounts import format_decimal
 from ledger.limits import (
@@ -62,26 +73,81 @@ from ledger.model import (
 MAX_UNITS_DIGITS = 78  # len(str(2**256 - 1))
 MAX_DECIMAL_LENGTH = MAX_UNITS_DIGITS + MAX_SCALE + 1
 MAX_LEDGER_CODE_LENGTH = 64
+MAX_CONTRACT_ADDRESS_LENGTH = 64
+
+_FIRST_CHARS = string.ascii_letters + string.digits
+_CODE_CHARS = _FIRST_CHARS + ":._@-"
+
+
+def _char_class(chars: str) -> str:
+    """`[...]` of these characters, consecutive runs written as ranges (`a-z`)."""
+    codes = sorted({ord(char) for char in chars})
+    parts: list[str] = []
+    start = previous = codes[0]
+    for code in [*codes[1:], -1]:
+        if code == previous + 1:
+            previous = code
+            continue
+        low, high = (re.escape(chr(start)) if chr(start) in "-]\\^" else chr(start)), chr(previous)
+        parts.append(low if start == previous else f"{low}{high}" if previous == start + 1 else f"{low}-{high}")
+        start = previous = code
+    return "[" + "".join(parts) + "]"
+
+
+def _codes_not_starting_with(word: str) -> str:
+    """A regex body (no anchors) for codes of the code alphabet that do not start with `word`. Spelled
+    out without look-around: OpenAPI patterns are ECMA-262, and tools (schemathesis) refuse look-around."""
+    first, rest = _char_class(_FIRST_CHARS), _char_class(_CODE_CHARS)
+    alternatives = [f"{first}{rest}{{0,{len(word) - 2}}}"]  # shorter than `word`
+    for index, char in enumerate(word):
+        allowed = _FIRST_CHARS if index == 0 else _CODE_CHARS
+        alternatives.append(re.escape(word[:index]) + _char_class(allowed.replace(char, "")) + f"{rest}*")
+    return "|".join(alternatives)
+
+
+CODE_PATTERN = (f"^(?:{_codes_not_starting_with('holder:')}|holder:[0-9]{{1,19}}:0x[0-9A-Fa-f]{{40}})$")
+"""Account codes: letters, digits and `: . _ @ -` (no `/`: a code is one path segment); a `holder:`
+code is `holder:<chain id>:0x<40 hex>` (the default chart's rule, ledger/scheme.py)."""
+ASSET_CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9:._@\-]*$"
+LEDGER_CODE_PATTERN = f"^(?:{_codes_not_starting_with('ledgers')}|ledgers{_char_class(_CODE_CHARS)}+)$"
+"""Ledger codes: the code alphabet, except `ledgers` itself (`/v1/ledger/ledgers` lists the ledgers)."""
+PATTERN_MEANINGS: dict[str, str] = {}
+"""pattern -> what it means in words: validation errors say this instead of quoting a long regex."""
+PATTERN_MEANINGS[CODE_PATTERN] = ("should be an account code: letters, digits and : . _ @ - "
+                                  "(a holder code is holder:<chain id>:0x<40 hex digits>)")
+PATTERN_MEANINGS[LEDGER_CODE_PATTERN] = "should be a ledger code: letters, digits and : . _ @ - (not 'ledgers')"
+KIND_PATTERN = r"^[a-z][a-z0-9_.\-]*$"
+KEY_PATTERN = r"^[!-~]+$"
+"""Idempotency keys and external references: printable ASCII without spaces."""
+ID_PATTERN = r"^[0-9a-f]{32}$"
+CURSOR_PATTERN = r"^[A-Za-z0-9_\-]+={0,2}$"
+"""Cursors are opaque (URL-safe base64); pass back a `next_cursor` unchanged."""
+MAX_CURSOR_LENGTH = 512
+POSITIVE_UNITS_PATTERN = r"^[1-9][0-9]*$"
+POSITIVE_DECIMAL_PATTERN = r"^(?:[1-9][0-9]*(?:\.[0-9]+)?|0\.[0-9]*[1-9][0-9]*)$"
 
 UnitsString = Annotated[
     str,
     Strict(),
-    StringConstraints(pattern=r"^[1-9][0-9]*$", max_length=MAX_UNITS_DIGITS),
+    StringConstraints(pattern=POSITIVE_UNITS_PATTERN, max_length=MAX_UNITS_DIGITS),
     Field(description="Positive integer of base units as a decimal-digit string, at most 2^256-1.",
           examples=["1250"]),
 ]
 DecimalString = Annotated[
     str,
     Strict(),
-    StringConstraints(pattern=r"^(0|[1-9][0-9]*)(\.[0-9]+)?$", max_length=MAX_DECIMAL_LENGTH),
-    Field(description="Decimal string at the asset's scale (no sign, no exponent).", examples=["12.50"]),
+    StringConstraints(pattern=POSITIVE_DECIMAL_PATTERN, max_length=MAX_DECIMAL_LENGTH),
+    Field(description="Positive decimal string at most at the asset's scale (no sign, no exponent).",
+          examples=["12.50"]),
 ]
-AccountCode = Annotated[str, Strict(), StringConstraints(min_length=1, max_length=MAX_CODE_LENGTH)]
-AssetCode = Annotated[str, Strict(), StringConstraints(min_length=1, max_length=MAX_ASSET_CODE_LENGTH)]
-LedgerCode = Annotated[
-    str, Strict(), StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9:._@\-]*$", max_length=MAX_LEDGER_CODE_LENGTH),
-]
-Kind = Annotated[str, Strict(), StringConstraints(min_length=1, max_length=MAX_KIND_LENGTH)]
+AccountCode = Annotated[str, Strict(), StringConstraints(min_length=1, max_length=MAX_CODE_LENGTH,
+                                                         pattern=CODE_PATTERN)]
+AssetCode = Annotated[str, Strict(), StringConstraints(min_length=1, max_length=MAX_ASSET_CODE_LENGTH,
+                                                       pattern=ASSET_CODE_PATTERN)]
+LedgerCode = Annotated[str, Strict(), StringConstraints(pattern=LEDGER_CODE_PATTERN, max_length=MAX_LEDGER_CODE_LENGTH)]
+Kind = Annotated[str, Strict(), StringConstraints(min_length=1, max_length=MAX_KIND_LENGTH, pattern=KIND_PATTERN)]
+ExternalRef = Annotated[str, Strict(), StringConstraints(min_length=1, max_length=MAX_EXTERNAL_REF_LENGTH,
+                                                         pattern=KEY_PATTERN)]
 _RFC3339_START = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}")
 
 
@@ -95,9 +161,63 @@ def _rfc3339_text(value: Any) -> Any:
 
 
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text)]
+
+
+def _json_integer(value: Any) -> Any:
+    """JSON Schema's integer: a JSON number with no fractional part (`5` or `5.0`), never a boolean or a
+    string (which pydantic's lax mode would turn into 0/1 or parse)."""
+    if isinstance(value, float) and value.is_integer() and abs(value) <= SAFE_INTEGER:
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("expected an integer")
+    return value
+
+
+JsonInt = Annotated[int, Strict(), BeforeValidator(_json_integer)]
+
+MAX_METADATA_NESTING = 3
+"""Arrays/objects inside a metadata object nest at most this deep (the schema spells each level out)."""
+SAFE_INTEGER = 2**53 - 1
+
+
+def _metadata_value_schema(levels: int) -> dict[str, Any]:
+    scalars: list[dict[str, Any]] = [{"type": "string"}, {"type": "integer"}, {"type": "boolean"}, {"type": "null"}]
+    if levels == 0:
+        return {"anyOf": scalars}
+    inner = _metadata_value_schema(levels - 1)
+    return {"anyOf": [*scalars, {"type": "array", "items": inner},
+                      {"type": "object", "additionalProperties": inner}]}
+
+
+def _metadata_object(value: Any) -> Any:
+    """Metadata holds strings, integers, booleans, null and arrays/objects of them (no fractions: their
+    text form is not canonical). An integral number written as `5.0` is the integer 5 (JSON Schema's
+    view); a larger one than 2^53-1 written so would already have lost digits in a float, so it is
+    refused. Nesting is bounded so that the schema can state it exactly."""
+    if not isinstance(value, dict):
+        raise ValueError("metadata must be a JSON object")
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        for key, item in items:
+            if isinstance(item, float):
+                if not item.is_integer() or abs(item) > SAFE_INTEGER:
+                    raise ValueError("metadata numbers must be integers (write amounts and fractions as strings)")
+                node[key] = int(item)
+            elif isinstance(item, (dict, list)):
+                if depth >= MAX_METADATA_NESTING:
+                    raise ValueError(f"metadata nests arrays/objects at most {MAX_METADATA_NESTING} levels deep")
+                stack.append((item, depth + 1))
+    return value
+
+
 Metadata = Annotated[
     dict[str, Any],
-    Field(description="JSON object of strings, integers, booleans, null, arrays and objects (no floats)."),
+    BeforeValidator(_metadata_object),
+    WithJsonSchema({"type": "object", "additionalProperties": _metadata_value_schema(MAX_METADATA_NESTING),
+                    "description": "JSON object of strings, integers, booleans, null and arrays/objects of them "
+                                   f"(no fractions; at most {MAX_METADATA_NESTING} levels of nesting, 16 KiB)."}),
 ]
 
 MAX_UNITS = 2**256 - 1
@@ -109,18 +229,24 @@ class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _exactly_one_of(*names: str) -> dict[str, Any]:
+    """JSON Schema for "exactly one of these properties" (each is then non-null when present)."""
+    return {"oneOf": [{"required": [name]} for name in names]}
+
+
 class MoneyIn(_In):
     """Exactly one of `amount_units` (canonical) or `amount` (decimal at the asset's scale)."""
 
-    amount_units: UnitsString | None = None
-    amount: DecimalString | None = None
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_exactly_one_of("amount_units", "amount"))
+
+    # Absent is None; an explicit null is refused (the schema says string), so the schema is exact.
+    amount_units: UnitsString = None  # type: ignore[assignment]
+    amount: DecimalString = None  # type: ignore[assignment]
 
     @model_validator(mode="after")
     def _exactly_one_amount(self) -> "MoneyIn":
         if (self.amount_units is None) == (self.amount is None):
             raise ValueError("give exactly one of amount_units (base-unit digits) or amount (decimal string)")
-        if self.amount_units is not None and int(self.amount_units) > MAX_UNITS:
-            raise ValueError("amount_units exceeds 2^256-1")
         return self
 
 
@@ -134,11 +260,11 @@ class LedgerIn(_In):
 
 class AssetIn(_In):
     code: AssetCode
-    scale: Annotated[int, Strict(), Field(ge=0, le=MAX_SCALE)]
+    scale: Annotated[JsonInt, Field(ge=0, le=MAX_SCALE)]
     kind: AssetKind
-    chain_id: Annotated[int, Strict(), Field(ge=1, le=MAX_SEQUENCE)] | None = None
+    chain_id: Annotated[JsonInt, Field(ge=1, le=MAX_SEQUENCE)] | None = None
     contract_address: Annotated[
-        str, Strict(), StringConstraints(pattern=r"^[A-Za-z0-9:._@/\-]+$", max_length=128)
+        str, Strict(), StringConstraints(pattern=ASSET_CODE_PATTERN, max_length=MAX_CONTRACT_ADDRESS_LENGTH)
     ] | None = None
 
 
@@ -154,7 +280,7 @@ class AccountTemplateIn(_In):
         description="Glob over account codes, e.g. 'holder:*'.")
     accounting_type: AccountingType
     no_overdraft: Annotated[bool, Strict()]
-    priority: Annotated[int, Strict(), Field(ge=0, le=1_000_000)] = 100
+    priority: Annotated[JsonInt, Field(ge=0, le=1_000_000)] = 100
 
 
 class PostingIn(MoneyIn):
@@ -172,12 +298,14 @@ class TransferIn(MoneyIn):
 
 
 class EntryIn(_In):
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_exactly_one_of("postings", "transfers"))
+
     kind: Kind
     effective_at: Timestamp | None = None
-    external_ref: Annotated[str, Strict(), StringConstraints(max_length=MAX_EXTERNAL_REF_LENGTH)] | None = None
+    external_ref: ExternalRef | None = None
     metadata: Metadata = Field(default_factory=dict)
-    postings: Annotated[list[PostingIn], Field(min_length=2, max_length=MAX_POSTINGS_PER_ENTRY)] | None = None
-    transfers: Annotated[list[TransferIn], Field(min_length=1, max_length=MAX_POSTINGS_PER_ENTRY // 2)] | None = None
+    postings: Annotated[list[PostingIn], Field(min_length=2, max_length=MAX_POSTINGS_PER_ENTRY)] = None  # type: ignore[assignment]
+    transfers: Annotated[list[TransferIn], Field(min_length=1, max_length=MAX_POSTINGS_PER_ENTRY // 2)] = None  # type: ignore[assignment]
 
     @model_validator(mode="after")
     def _exactly_one_shape(self) -> "EntryIn":
@@ -205,8 +333,10 @@ class HoldIn(MoneyIn):
 class HoldPostIn(_In):
     """Post all of the hold (no amount) or part of it (`amount_units` or `amount`)."""
 
-    amount_units: UnitsString | None = None
-    amount: DecimalString | None = None
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"not": {"required": ["amount_units", "amount"]}})
+
+    amount_units: UnitsString = None  # type: ignore[assignment]
+    amount: DecimalString = None  # type: ignore[assignment]
     metadata: Metadata = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -421,13 +551,27 @@ class HealthChain(BaseModel):
     error: str | None = Field(None, description="Why the in-process indexer stopped, if it did.")
     open_alerts: int = Field(0, description="Unacknowledged alerts of this chain (the outbox `indexer_alerts`).")
     alerts: list[HealthAlert] = Field(default_factory=list, description="Those alerts, oldest first.")
+    indexer_state: Literal["starting", "running", "waiting_for_lease", "backing_off", "stopped"] | None = Field(
+        None, description="The in-process indexer's state (null when the indexer runs elsewhere): running "
+                          "(following or caught up); waiting_for_lease (another owner holds the chain's lease, e.g. "
+                          "a process killed without releasing it: this one takes over when it expires); "
+                          "backing_off (RPC errors, or a chain flapping between forks: waiting for it to settle); "
+                          "stopped (see `error`). waiting_for_lease and backing_off make `status` \"degraded\".")
+    indexer_reason: str | None = Field(None, description="Why, in words: the lease holder and when its lease "
+                                                         "expires, the backoff's cause, the stop's error.")
+    indexer_until: datetime | None = Field(None, description="When the awaited lease expires / the next attempt "
+                                                             "is due (waiting_for_lease, backing_off).")
+    rpc_url: str | None = Field(None, description="JSON-RPC URL of the anvil this server started (embedded mode; "
+                                                 "`kogi demo` finds the chain with it); null otherwise: an external "
+                                                 "KOGI_RPC_URL may hold a secret.")
 
 
 class HealthOut(BaseModel):
     status: Literal["ok", "degraded", "unavailable"] = Field(
-        description="ok; degraded: the database answers but a chain has an open critical alert (HTTP 200 still: "
-                    "the API serves, a human must look at the indexer); unavailable: the database does not "
-                    "answer (HTTP 503).")
+        description="ok; degraded: the database answers but a chain has an open critical alert, or this "
+                    "process's indexer is waiting for another owner's lease or backing off (`indexer_state`: the "
+                    "mirror is not advancing; HTTP 200 still: the API serves, a human may have to look at the "
+                    "indexer); unavailable: the database does not answer (HTTP 503).")
     database: HealthDatabase
     ledger: HealthLedger
     chains: list[HealthChain] = Field(default_factory=list,

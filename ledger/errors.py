@@ -35,6 +35,11 @@ class UnbalancedEntry(ValidationFailed):
     title = "Entry does not balance per asset"
 
 
+class InvalidCursor(ValidationFailed):
+    code = "invalid-cursor"
+    title = "Invalid cursor"
+
+
 class NotFound(LedgerError):
     code = "not-found"
     title = "Not found"

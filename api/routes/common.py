@@ -8,12 +8,30 @@ import threading
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Path, Query, Request
+from starlette.convertors import Convertor, register_url_convertor
 
 from api.problems import ApiProblem
-from api.schemas import MAX_SEQUENCE, MAX_UNITS, MoneyIn
+from api.schemas import (
+    ASSET_CODE_PATTERN,
+    CODE_PATTERN,
+    CURSOR_PATTERN,
+    ID_PATTERN,
+    KEY_PATTERN,
+    LEDGER_CODE_PATTERN,
+    MAX_CURSOR_LENGTH,
+    MAX_LEDGER_CODE_LENGTH,
+    MAX_SEQUENCE,
+    MAX_UNITS,
+    MoneyIn,
+)
 from ledger.amounts import parse_decimal
-from ledger.errors import InvalidAmount
+from ledger.errors import InvalidAmount, InvalidCursor
+from ledger.limits import (
+    MAX_ASSET_CODE_LENGTH,
+    MAX_CODE_LENGTH,
+    MAX_IDEMPOTENCY_KEY_LENGTH,
+)
 from ledger.store import LedgerStore
 
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
@@ -30,6 +48,33 @@ def reject_control_characters(request: Request) -> None:
     if any(isinstance(value, str) and _CONTROL_RE.search(value) for value in values):
         raise ApiProblem(422, "request-validation", "Request validation failed",
                          "path and query parameters may not contain control characters")
+
+
+class HexIdConvertor(Convertor[str]):
+    """Route convertor `{name:hexid}`: ids are 32 hex digits, so `/holds/expire` is never read as the hold
+    `expire` (a GET there is then a 405 naming POST, not a 422 about the id)."""
+
+    regex = "[0-9a-f]{32}"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("hexid", HexIdConvertor())
+
+LedgerPath = Annotated[str, Path(pattern=LEDGER_CODE_PATTERN, max_length=MAX_LEDGER_CODE_LENGTH,
+                                  description="Ledger code.", examples=["main"])]
+AccountPath = Annotated[str, Path(pattern=CODE_PATTERN, max_length=MAX_CODE_LENGTH, description="Account code.",
+                                  examples=["platform:fees"])]
+AssetPath = Annotated[str, Path(pattern=ASSET_CODE_PATTERN, max_length=MAX_ASSET_CODE_LENGTH,
+                                description="Asset code.", examples=["USD"])]
+EntryIdPath = Annotated[str, Path(pattern=ID_PATTERN, description="Entry id (32 hex digits).")]
+HoldIdPath = Annotated[str, Path(pattern=ID_PATTERN, description="Hold id (32 hex digits).")]
+CursorQuery = Annotated[str | None, Query(pattern=CURSOR_PATTERN, max_length=MAX_CURSOR_LENGTH,
+                                          description="Opaque: a `next_cursor` from the previous page, unchanged.")]
 
 
 def get_store(request: Request) -> LedgerStore:
@@ -83,24 +128,17 @@ def checked_decimal(amount: str, scale: int) -> int:
     return units
 
 
-def required_idempotency_key(
-    idempotency_key: Annotated[
-        str | None,
-        Header(alias="Idempotency-Key", description="Required. 1-128 printable ASCII characters, no spaces."),
-    ] = None,
-) -> str:
-    if not idempotency_key:
-        raise ApiProblem(
-            400, "idempotency-key-required", "Idempotency-Key header required",
-            "send an Idempotency-Key header so that a retried request cannot be applied twice",
-        )
-    return idempotency_key
-
-
-IdempotencyKey = Annotated[str, Depends(required_idempotency_key)]
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+IdempotencyKey = Annotated[
+    str,
+    Header(alias=IDEMPOTENCY_HEADER, pattern=KEY_PATTERN, max_length=MAX_IDEMPOTENCY_KEY_LENGTH,
+           description="Required. 1-128 printable ASCII characters, no spaces. A missing key is a 400 problem "
+                       "`idempotency-key-required`."),
+]
 OptionalIdempotencyKey = Annotated[
     str | None,
-    Header(alias="Idempotency-Key", description="Optional; a key derived from the resource id is used when absent."),
+    Header(alias=IDEMPOTENCY_HEADER, pattern=KEY_PATTERN, max_length=MAX_IDEMPOTENCY_KEY_LENGTH,
+           description="Optional; a key derived from the resource id is used when absent."),
 ]
 
 
@@ -117,5 +155,5 @@ def decode_cursor(kind: str, cursor: str, *, digits: bool = False) -> str:
     if digits and not (value.isascii() and value.isdigit() and int(value) <= MAX_SEQUENCE):
         value = ""
     if found_kind != kind or not value:
-        raise ApiProblem(422, "invalid-cursor", "Invalid cursor", "pass back a next_cursor from this list unchanged")
+        raise InvalidCursor("cursor is not valid: pass back a next_cursor unchanged")
     return value

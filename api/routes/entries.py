@@ -9,7 +9,10 @@ from fastapi import APIRouter, Body, Query, Response
 from api.routes.common import (
     API_DEFAULT_PAGE_SIZE,
     API_MAX_PAGE_SIZE,
+    CursorQuery,
+    EntryIdPath,
     IdempotencyKey,
+    LedgerPath,
     OptionalIdempotencyKey,
     Scales,
     Store,
@@ -45,7 +48,7 @@ def entry_request(body: EntryIn, idempotency_key: str, scale_of: Callable[[str],
 
 @router.post("/{ledger}/entries", status_code=201, response_model=EntryOut, responses=REPLAY_RESPONSE)
 def post_entry(
-    ledger: str, body: EntryIn, idempotency_key: IdempotencyKey, response: Response, store: Store, scales: Scales,
+    ledger: LedgerPath, body: EntryIn, idempotency_key: IdempotencyKey, response: Response, store: Store, scales: Scales,
 ) -> EntryOut:
     """Post a balanced entry. 201 when recorded now; 200 with the original entry when the same
     Idempotency-Key and body were posted before; 409 when the key was used for another body."""
@@ -58,10 +61,10 @@ def post_entry(
 
 @router.get("/{ledger}/entries", response_model=EntryList)
 def list_entries(
-    ledger: str,
+    ledger: LedgerPath,
     store: Store,
     scales: Scales,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: CursorQuery = None,
     limit: Annotated[int, Query(ge=1, le=API_MAX_PAGE_SIZE)] = API_DEFAULT_PAGE_SIZE,
 ) -> EntryList:
     """Entries in sequence order, cursor-paginated."""
@@ -73,16 +76,16 @@ def list_entries(
     return EntryList(items=[entry_out(entry, scale_of) for entry in page], next_cursor=next_cursor)
 
 
-@router.get("/{ledger}/entries/{entry_id}", response_model=EntryOut)
-def get_entry(ledger: str, entry_id: str, store: Store, scales: Scales) -> EntryOut:
+@router.get("/{ledger}/entries/{entry_id:hexid}", response_model=EntryOut)
+def get_entry(ledger: LedgerPath, entry_id: EntryIdPath, store: Store, scales: Scales) -> EntryOut:
     return entry_out(store.get_entry(ledger, entry_id), scales.for_ledger(ledger))
 
 
-@router.post("/{ledger}/entries/{entry_id}/reversal", status_code=201, response_model=EntryOut,
+@router.post("/{ledger}/entries/{entry_id:hexid}/reversal", status_code=201, response_model=EntryOut,
              responses=REPLAY_RESPONSE)
 def reverse_entry(
-    ledger: str,
-    entry_id: str,
+    ledger: LedgerPath,
+    entry_id: EntryIdPath,
     response: Response,
     store: Store,
     scales: Scales,

@@ -6,7 +6,9 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query, Response
 
 from api.routes.common import (
+    HoldIdPath,
     IdempotencyKey,
+    LedgerPath,
     OptionalIdempotencyKey,
     Scales,
     Store,
@@ -14,7 +16,15 @@ from api.routes.common import (
     checked_decimal,
 )
 from api.routes.entries import REPLAY_RESPONSE
-from api.schemas import EntryOut, HoldExpireOut, HoldIn, HoldOut, HoldPostIn, Timestamp, entry_out, hold_out
+from api.schemas import (
+    EntryOut,
+    HoldExpireOut,
+    HoldIn,
+    HoldOut,
+    HoldPostIn,
+    entry_out,
+    hold_out,
+)
 
 router = APIRouter(tags=["holds"])
 
@@ -23,7 +33,7 @@ HOLD_REPLAY = {200: {"model": HoldOut, "description": "Replay: the hold created 
 
 @router.post("/{ledger}/holds", status_code=201, response_model=HoldOut, responses=HOLD_REPLAY)
 def create_hold(
-    ledger: str, body: HoldIn, idempotency_key: IdempotencyKey, response: Response, store: Store, scales: Scales,
+    ledger: LedgerPath, body: HoldIn, idempotency_key: IdempotencyKey, response: Response, store: Store, scales: Scales,
 ) -> HoldOut:
     """Reserve an amount moving `from` -> `to`: it stops counting as available on `from`
     (and is checked against its overdraft rule) until posted, voided or expired."""
@@ -38,29 +48,28 @@ def create_hold(
     return hold_out(hold, scale)
 
 
-# Declared before /holds/{hold_id}... so that "expire" is never read as a hold id.
+# Declared before /holds/{hold_id:hexid}... so that "expire" is never read as a hold id.
 @router.post("/{ledger}/holds/expire", response_model=HoldExpireOut)
 def expire_holds(
-    ledger: str,
+    ledger: LedgerPath,
     store: Store,
-    now: Annotated[Timestamp | None, Query(description="Expire holds whose expiry is at or before this "
-                                                        "time (default: the server's clock).")] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1_000,
 ) -> HoldExpireOut:
-    """Admin sweep: release pending holds whose expiry has passed (a periodic job does this later)."""
-    return HoldExpireOut(expired=store.expire_holds(ledger, now=now, limit=limit))
+    """Admin sweep: release pending holds whose expiry has passed by the server's clock. No caller can
+    name another time: a hold is never expired before its `expires_at`."""
+    return HoldExpireOut(expired=store.expire_holds(ledger, limit=limit))
 
 
-@router.get("/{ledger}/holds/{hold_id}", response_model=HoldOut)
-def get_hold(ledger: str, hold_id: str, store: Store, scales: Scales) -> HoldOut:
+@router.get("/{ledger}/holds/{hold_id:hexid}", response_model=HoldOut)
+def get_hold(ledger: LedgerPath, hold_id: HoldIdPath, store: Store, scales: Scales) -> HoldOut:
     hold = store.get_hold(ledger, hold_id)
     return hold_out(hold, scales.of(ledger, hold.asset))
 
 
-@router.post("/{ledger}/holds/{hold_id}/post", status_code=201, response_model=EntryOut, responses=REPLAY_RESPONSE)
+@router.post("/{ledger}/holds/{hold_id:hexid}/post", status_code=201, response_model=EntryOut, responses=REPLAY_RESPONSE)
 def post_hold(
-    ledger: str,
-    hold_id: str,
+    ledger: LedgerPath,
+    hold_id: HoldIdPath,
     response: Response,
     store: Store,
     scales: Scales,
@@ -82,8 +91,8 @@ def post_hold(
     return entry_out(entry, scales.for_ledger(ledger))
 
 
-@router.post("/{ledger}/holds/{hold_id}/void", response_model=HoldOut)
-def void_hold(ledger: str, hold_id: str, store: Store, scales: Scales) -> HoldOut:
+@router.post("/{ledger}/holds/{hold_id:hexid}/void", response_model=HoldOut)
+def void_hold(ledger: LedgerPath, hold_id: HoldIdPath, store: Store, scales: Scales) -> HoldOut:
     """Release a pending hold without posting. Voiding a voided hold returns it unchanged."""
     hold = store.void_hold(ledger, hold_id)
     return hold_out(hold, scales.of(ledger, hold.asset))

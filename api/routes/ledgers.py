@@ -8,6 +8,10 @@ from fastapi import APIRouter, Query
 from api.routes.common import (
     API_DEFAULT_PAGE_SIZE,
     API_MAX_PAGE_SIZE,
+    AccountPath,
+    AssetPath,
+    CursorQuery,
+    LedgerPath,
     Scales,
     Store,
     decode_cursor,
@@ -54,7 +58,7 @@ def list_ledgers(store: Store) -> LedgerList:
 
 
 @router.post("/{ledger}/assets", status_code=201, response_model=AssetOut, tags=["assets"])
-def create_asset(ledger: str, body: AssetIn, store: Store) -> AssetOut:
+def create_asset(ledger: LedgerPath, body: AssetIn, store: Store) -> AssetOut:
     """Register an asset. Idempotent for identical attributes; different ones are a 409."""
     return asset_out(
         store.create_asset(ledger, body.code, body.scale, body.kind, chain_id=body.chain_id,
@@ -63,12 +67,12 @@ def create_asset(ledger: str, body: AssetIn, store: Store) -> AssetOut:
 
 
 @router.get("/{ledger}/assets", response_model=AssetList, tags=["assets"])
-def list_assets(ledger: str, store: Store) -> AssetList:
+def list_assets(ledger: LedgerPath, store: Store) -> AssetList:
     return AssetList(items=[asset_out(asset) for asset in store.list_assets(ledger)])
 
 
-@router.get("/{ledger}/assets/{code:path}", response_model=AssetOut, tags=["assets"])
-def get_asset(ledger: str, code: str, store: Store) -> AssetOut:
+@router.get("/{ledger}/assets/{code}", response_model=AssetOut, tags=["assets"])
+def get_asset(ledger: LedgerPath, code: AssetPath, store: Store) -> AssetOut:
     return asset_out(store.get_asset(ledger, code))
 
 
@@ -77,7 +81,7 @@ def get_asset(ledger: str, code: str, store: Store) -> AssetOut:
 
 @router.post("/{ledger}/account-templates", status_code=201, response_model=AccountTemplateOut,
              tags=["accounts"])
-def create_account_template(ledger: str, body: AccountTemplateIn, store: Store) -> AccountTemplateOut:
+def create_account_template(ledger: LedgerPath, body: AccountTemplateIn, store: Store) -> AccountTemplateOut:
     """Accounts whose code matches `pattern` are opened with these attributes on first use."""
     return template_out(
         store.add_account_template(ledger, body.pattern, body.accounting_type, no_overdraft=body.no_overdraft,
@@ -86,7 +90,7 @@ def create_account_template(ledger: str, body: AccountTemplateIn, store: Store) 
 
 
 @router.get("/{ledger}/account-templates", response_model=AccountTemplateList, tags=["accounts"])
-def list_account_templates(ledger: str, store: Store) -> AccountTemplateList:
+def list_account_templates(ledger: LedgerPath, store: Store) -> AccountTemplateList:
     return AccountTemplateList(items=[template_out(t) for t in store.list_account_templates(ledger)])
 
 
@@ -94,7 +98,7 @@ def list_account_templates(ledger: str, store: Store) -> AccountTemplateList:
 
 
 @router.post("/{ledger}/accounts", status_code=201, response_model=AccountOut, tags=["accounts"])
-def create_account(ledger: str, body: AccountIn, store: Store) -> AccountOut:
+def create_account(ledger: LedgerPath, body: AccountIn, store: Store) -> AccountOut:
     """Open an account. Idempotent for identical attributes; different ones are a 409."""
     return account_out(
         store.create_account(ledger, body.code, body.accounting_type, no_overdraft=body.no_overdraft,
@@ -104,10 +108,10 @@ def create_account(ledger: str, body: AccountIn, store: Store) -> AccountOut:
 
 @router.get("/{ledger}/accounts", response_model=AccountList, tags=["accounts"])
 def list_accounts(
-    ledger: str,
+    ledger: LedgerPath,
     store: Store,
     prefix: Annotated[str | None, Query(max_length=256, description="Only codes starting with this.")] = None,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: CursorQuery = None,
     limit: Annotated[int, Query(ge=1, le=API_MAX_PAGE_SIZE)] = API_DEFAULT_PAGE_SIZE,
 ) -> AccountList:
     """Accounts in code order, cursor-paginated."""
@@ -118,12 +122,8 @@ def list_accounts(
     return AccountList(items=[account_out(account) for account in page], next_cursor=next_cursor)
 
 
-# Routes under /accounts/{code:path}/... (balances, statement) live in api.routes.reports,
-# which api.app includes BEFORE this router: `{code:path}` would otherwise swallow them.
-
-
-@router.get("/{ledger}/accounts/{code:path}", response_model=AccountWithBalances, tags=["accounts"])
-def get_account(ledger: str, code: str, store: Store, scales: Scales) -> AccountWithBalances:
+@router.get("/{ledger}/accounts/{code}", response_model=AccountWithBalances, tags=["accounts"])
+def get_account(ledger: LedgerPath, code: AccountPath, store: Store, scales: Scales) -> AccountWithBalances:
     """One account with its current balance in every asset it holds."""
     account = store.get_account(ledger, code)
     balances = store.list_balances(ledger, code)

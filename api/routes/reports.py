@@ -6,7 +6,16 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from api.problems import ApiProblem
-from api.routes.common import API_DEFAULT_PAGE_SIZE, API_MAX_PAGE_SIZE, Scales, Store
+from api.routes.common import (
+    API_DEFAULT_PAGE_SIZE,
+    API_MAX_PAGE_SIZE,
+    AccountPath,
+    AssetPath,
+    CursorQuery,
+    LedgerPath,
+    Scales,
+    Store,
+)
 from api.schemas import (
     MAX_SEQUENCE,
     AssetCode,
@@ -24,11 +33,11 @@ from api.schemas import (
 router = APIRouter()
 
 
-@router.get("/{ledger}/accounts/{code:path}/balances/{asset:path}", response_model=BalanceOut, tags=["balances"])
+@router.get("/{ledger}/accounts/{code}/balances/{asset}", response_model=BalanceOut, tags=["balances"])
 def get_balance(
-    ledger: str,
-    code: str,
-    asset: str,
+    ledger: LedgerPath,
+    code: AccountPath,
+    asset: AssetPath,
     store: Store,
     scales: Scales,
     as_of_sequence: Annotated[
@@ -45,16 +54,16 @@ def get_balance(
     return balance_out(balance, scales.of(ledger, asset))
 
 
-@router.get("/{ledger}/accounts/{code:path}/statement", response_model=StatementOut, tags=["balances"])
+@router.get("/{ledger}/accounts/{code}/statement", response_model=StatementOut, tags=["balances"])
 def get_statement(
-    ledger: str,
-    code: str,
+    ledger: LedgerPath,
+    code: AccountPath,
     asset: Annotated[AssetCode, Query()],
     store: Store,
     scales: Scales,
     start: Annotated[Timestamp | None, Query(description="Recorded at or after (RFC 3339).")] = None,
     end: Annotated[Timestamp | None, Query(description="Recorded before (RFC 3339).")] = None,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: CursorQuery = None,
     limit: Annotated[int, Query(ge=1, le=API_MAX_PAGE_SIZE)] = API_DEFAULT_PAGE_SIZE,
 ) -> StatementOut:
     """Postings of one (account, asset) with the running balance, in sequence order, cursor-paginated."""
@@ -64,7 +73,7 @@ def get_statement(
 
 @router.get("/{ledger}/trial-balance", response_model=TrialBalanceOut, tags=["reports"])
 def get_trial_balance(
-    ledger: str,
+    ledger: LedgerPath,
     store: Store,
     scales: Scales,
     as_of_sequence: Annotated[int | None, Query(ge=0, le=MAX_SEQUENCE)] = None,
@@ -74,6 +83,6 @@ def get_trial_balance(
 
 
 @router.get("/{ledger}/verify", response_model=VerifyOut, tags=["reports"])
-def verify(ledger: str, store: Store) -> VerifyOut:
+def verify(ledger: LedgerPath, store: Store) -> VerifyOut:
     """Recompute the hash chain and balances; `ok` false names the first bad entry."""
     return verify_out(store.verify(ledger))

@@ -10,25 +10,25 @@ from tests.api.conftest import assert_problem, fund
 
 
 def _hold(client: TestClient, ledger: str, key: str, units: str, **extra: object):
-    body = {"from": "holder:9:0xee", "to": "round:r9:escrow", "asset": "USD", "amount_units": units, **extra}
+    body = {"from": "holder:9:0x00000000000000000000000000000000000000ee", "to": "round:r9:escrow", "asset": "USD", "amount_units": units, **extra}
     return client.post(f"/v1/ledger/{ledger}/holds", json=body, headers={"Idempotency-Key": key})
 
 
-def _available(client: TestClient, ledger: str, account: str = "holder:9:0xee") -> str:
+def _available(client: TestClient, ledger: str, account: str = "holder:9:0x00000000000000000000000000000000000000ee") -> str:
     return client.get(f"/v1/ledger/{ledger}/accounts/{account}/balances/USD").json()["available_units"]
 
 
 def test_hold_reserves_then_partial_post_releases_the_rest(client: TestClient, ledger: str) -> None:
-    fund(client, ledger, "holder:9:0xee", 1_000)
+    fund(client, ledger, "holder:9:0x00000000000000000000000000000000000000ee", 1_000)
     created = _hold(client, ledger, "hold-1", "600", metadata={"order": "o-1"})
     assert created.status_code == 201, created.text
     hold = created.json()
-    assert hold["status"] == "pending" and hold["from"] == "holder:9:0xee" and hold["amount"] == "6.00"
+    assert hold["status"] == "pending" and hold["from"] == "holder:9:0x00000000000000000000000000000000000000ee" and hold["amount"] == "6.00"
     assert _available(client, ledger) == "400"
     assert _hold(client, ledger, "hold-1", "600", metadata={"order": "o-1"}).status_code == 200  # replay
     assert_problem(_hold(client, ledger, "hold-1", "601"), 409, "idempotency-conflict")
     assert_problem(_hold(client, ledger, "hold-2", "401"), 409, "overdraft")
-    assert_problem(client.post(f"/v1/ledger/{ledger}/holds", json={"from": "holder:9:0xee", "to": "world:x",
+    assert_problem(client.post(f"/v1/ledger/{ledger}/holds", json={"from": "holder:9:0x00000000000000000000000000000000000000ee", "to": "world:x",
                                                                    "asset": "USD", "amount_units": "1"}),
                    400, "idempotency-key-required")
 
@@ -44,7 +44,7 @@ def test_hold_reserves_then_partial_post_releases_the_rest(client: TestClient, l
 
     after = client.get(url).json()
     assert after["status"] == "posted" and after["posted_entry_id"] == entry["id"]
-    balance = client.get(f"/v1/ledger/{ledger}/accounts/holder:9:0xee/balances/USD").json()
+    balance = client.get(f"/v1/ledger/{ledger}/accounts/holder:9:0x00000000000000000000000000000000000000ee/balances/USD").json()
     assert balance["posted_units"] == "750" and balance["available_units"] == "750"
     assert balance["debits_pending_units"] == "0"
     escrow = client.get(f"/v1/ledger/{ledger}/accounts/round:r9:escrow/balances/USD").json()
@@ -54,7 +54,7 @@ def test_hold_reserves_then_partial_post_releases_the_rest(client: TestClient, l
 
 
 def test_void_releases_the_hold(client: TestClient, ledger: str) -> None:
-    fund(client, ledger, "holder:9:0xee", 500)
+    fund(client, ledger, "holder:9:0x00000000000000000000000000000000000000ee", 500)
     hold = _hold(client, ledger, "void-me", "500").json()
     assert _available(client, ledger) == "0"
     voided = client.post(f"/v1/ledger/{ledger}/holds/{hold['id']}/void")
@@ -63,31 +63,36 @@ def test_void_releases_the_hold(client: TestClient, ledger: str) -> None:
     assert _available(client, ledger) == "500"
     assert client.post(f"/v1/ledger/{ledger}/holds/{hold['id']}/void").json()["status"] == "voided"  # idempotent
     assert_problem(client.post(f"/v1/ledger/{ledger}/holds/{hold['id']}/post"), 409, "hold-not-pending")
-    assert_problem(client.get(f"/v1/ledger/{ledger}/holds/no-such-hold"), 404, "hold-not-found")
+    assert_problem(client.get(f"/v1/ledger/{ledger}/holds/{'0' * 32}"), 404, "hold-not-found")
+    assert_problem(client.get(f"/v1/ledger/{ledger}/holds/no-such-hold"), 404, "not-found")  # ids are 32 hex digits
 
 
 def test_expire_sweep_releases_only_expired_holds(client: TestClient, ledger: str) -> None:
-    fund(client, ledger, "holder:9:0xee", 900)
-    soon = datetime.now(timezone.utc) + timedelta(minutes=5)
+    fund(client, ledger, "holder:9:0x00000000000000000000000000000000000000ee", 900)
+    soon = datetime.now(timezone.utc) + timedelta(seconds=1)
     later = soon + timedelta(hours=1)
     short = _hold(client, ledger, "short", "300", expires_at=soon.isoformat()).json()
     long = _hold(client, ledger, "long", "300", expires_at=later.isoformat()).json()
     assert _available(client, ledger) == "300"
 
     url = f"/v1/ledger/{ledger}/holds/expire"
-    assert client.post(url).json() == {"expired": 0}  # nothing has expired yet
-    swept = client.post(url, params={"now": (soon + timedelta(seconds=1)).isoformat()})
+    # No caller can move the clock: a `now` in the far future is not a parameter of the sweep.
+    forced = client.post(url, params={"now": "2099-01-01T00:00:00Z"})
+    assert forced.status_code == 200 and forced.json() == {"expired": 0}
+    assert client.get(f"/v1/ledger/{ledger}/holds/{short['id']}").json()["status"] == "pending"
+    deadline = time.monotonic() + 10
+    while (swept := client.post(url)).json() == {"expired": 0} and time.monotonic() < deadline:
+        time.sleep(0.05)  # poll with a deadline until the server's clock passes `soon`
     assert swept.status_code == 200 and swept.json() == {"expired": 1}
     assert client.get(f"/v1/ledger/{ledger}/holds/{short['id']}").json()["status"] == "expired"
     assert client.get(f"/v1/ledger/{ledger}/holds/{long['id']}").json()["status"] == "pending"
     assert _available(client, ledger) == "600"
-    assert_problem(client.post(url, params={"now": "2026-01-01T00:00:00"}), 422, "request-validation")
 
 
 def test_posting_an_expired_hold_is_refused_before_the_sweep(client: TestClient, ledger: str) -> None:
-    fund(client, ledger, "holder:9:0xee", 100)
+    fund(client, ledger, "holder:9:0x00000000000000000000000000000000000000ee", 100)
     past = (datetime.now(timezone.utc) - timedelta(seconds=1)).isoformat()
-    assert_problem(_hold(client, ledger, "stale", "100", expires_at=past), 422, "validation-failed")
+    assert_problem(_hold(client, ledger, "stale", "100", expires_at=past), 422, "request-validation")
     expires_at = datetime.now(timezone.utc) + timedelta(milliseconds=100)
     hold = _hold(client, ledger, "stale", "100", expires_at=expires_at.isoformat()).json()
     while datetime.now(timezone.utc) <= expires_at:  # the deadline passes; no sweep has run

@@ -7,7 +7,7 @@ from tests.api.conftest import assert_problem, fund, post_entry, transfer
 
 
 def test_balance_current_and_as_of_sequence_and_time(client: TestClient, ledger: str) -> None:
-    account = "holder:5:0x01"
+    account = "holder:5:0x0000000000000000000000000000000000000001"
     url = f"/v1/ledger/{ledger}/accounts/{account}/balances/USD"
     first = fund(client, ledger, account, 1_000)
     second = fund(client, ledger, account, 250)
@@ -33,7 +33,7 @@ def test_balance_current_and_as_of_sequence_and_time(client: TestClient, ledger:
 
 
 def test_statement_pages_with_running_balance(client: TestClient, ledger: str) -> None:
-    account = "portfolio:p/7:revenue"  # ':' and '/' inside a path parameter
+    account = "portfolio:p.7:revenue"  # ':' and '.' inside a path parameter (codes have no '/')
     amounts = [100, 200, 300, 400, 500]
     for units in amounts:
         fund(client, ledger, account, units)
@@ -65,13 +65,13 @@ def test_statement_pages_with_running_balance(client: TestClient, ledger: str) -
     empty = client.get(url, params={"asset": "USD", "start": "2000-01-01T00:00:00Z",
                                     "end": "2000-01-02T00:00:00Z"}).json()
     assert empty["lines"] == [] and empty["next_cursor"] is None
-    assert_problem(client.get(url, params={"asset": "USD", "cursor": "@@@"}), 422, "validation-failed")
+    assert_problem(client.get(url, params={"asset": "USD", "cursor": "@@@"}), 422, "request-validation")
     assert_problem(client.get(url), 422, "request-validation")  # asset is required
 
 
 def test_trial_balance_balances_and_as_of(client: TestClient, ledger: str) -> None:
-    first = fund(client, ledger, "holder:6:0x02", 1_000)
-    post_entry(client, ledger, "fee", {"kind": "fee", "transfers": [transfer("holder:6:0x02", "platform:fees", 30)]})
+    first = fund(client, ledger, "holder:6:0x0000000000000000000000000000000000000002", 1_000)
+    post_entry(client, ledger, "fee", {"kind": "fee", "transfers": [transfer("holder:6:0x0000000000000000000000000000000000000002", "platform:fees", 30)]})
     report = client.get(f"/v1/ledger/{ledger}/trial-balance").json()
     assert report["balanced"] is True and report["as_of_sequence"] == first["sequence"] + 1
     assert report["totals"] == [{"asset": "USD", "debits_units": "1030", "credits_units": "1030", "balanced": True}]
@@ -86,15 +86,15 @@ def test_trial_balance_balances_and_as_of(client: TestClient, ledger: str) -> No
 
 
 def test_verify_reports_a_sound_chain(client: TestClient, ledger: str) -> None:
-    fund(client, ledger, "holder:7:0x03", 10)
-    fund(client, ledger, "holder:7:0x03", 20)
+    fund(client, ledger, "holder:7:0x0000000000000000000000000000000000000003", 10)
+    fund(client, ledger, "holder:7:0x0000000000000000000000000000000000000003", 20)
     report = client.get(f"/v1/ledger/{ledger}/verify").json()
     assert report == {"ledger": ledger, "ok": True, "entries_checked": 2, "first_bad_sequence": None,
                       "first_bad_entry_id": None, "reason": None, "balance_mismatches": []}
 
 
 def test_accounts_list_by_prefix_with_cursor(client: TestClient, ledger: str) -> None:
-    codes = [f"holder:8:0x{index:02d}" for index in range(5)]
+    codes = [f"holder:8:0x{index:040d}" for index in range(5)]
     for code in codes:
         response = client.post(f"/v1/ledger/{ledger}/accounts",
                                json={"code": code, "accounting_type": "liability", "no_overdraft": True})
