@@ -21,11 +21,25 @@ Default account templates (accounts opened on first use; explicit accounts win):
 | `external:*`     | asset     | no           | fiat rails / providers: money arriving from outside     |
 | `chain:*`        | equity    | no           | issuance source (`chain:<id>:mint`): minting debits it  |
 | `world:*`        | equity    | no           | the outside world for tests and corrections             |
+
+Account-code rules of the chart (`DEFAULT_ACCOUNT_CODE_RULES`; every `LedgerStore` applies
+them unless given others — the store itself knows nothing about chains):
+
+- `holder:<chain id>:0x<40 hex digits>` — a holder account names an EVM address. The address
+  is stored in lower case and every write and read that takes an account code (entries, holds,
+  accounts, balances, statements) accepts any spelling of it (checksummed or not); a `holder:`
+  code of any other shape (no chain id, a short or non-hex address) is a ValidationFailed (422).
+  indexer.mapping builds exactly this form (`holder_account`).
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ledger.model import AccountingType
-from ledger.store import LedgerStore
+from ledger.policy import AccountCodeRule
+
+if TYPE_CHECKING:  # the store imports this chart's rules as its default
+    from ledger.store import LedgerStore
 
 DEFAULT_ACCOUNT_TEMPLATES: tuple[tuple[str, AccountingType, bool], ...] = (
     ("holder:*", AccountingType.LIABILITY, True),
@@ -39,6 +53,14 @@ DEFAULT_ACCOUNT_TEMPLATES: tuple[tuple[str, AccountingType, bool], ...] = (
     ("world:*", AccountingType.EQUITY, False),
 )
 """(pattern, accounting type, no_overdraft)."""
+
+HOLDER_CODE_RULE = AccountCodeRule(
+    prefix="holder:",
+    pattern=r"holder:[1-9][0-9]{0,18}:0x[0-9a-fA-F]{40}",
+    shape="holder:<chain id>:0x<40 hex digits>",
+    lower_case=True,
+)
+DEFAULT_ACCOUNT_CODE_RULES: tuple[AccountCodeRule, ...] = (HOLDER_CODE_RULE,)
 
 
 def bootstrap_ledger(store: LedgerStore, ledger: str) -> None:

@@ -65,6 +65,7 @@ from ledger.limits import (
     MAX_PAGE_SIZE,
     MAX_SCALE,
 )
+from ledger.policy import AccountCodeRule, account_code_normalizer
 from ledger.model import (
     Account,
     AccountingType,
@@ -190,10 +191,23 @@ class _Opened:
 
 
 class LedgerStore:
-    """All ledger operations. Thread-safe; one instance per process is enough."""
+    """All ledger operations. Thread-safe; one instance per process is enough.
 
-    def __init__(self, database: Database) -> None:
+    `account_code_rules`: the chart's rules for account codes (ledger.policy.AccountCodeRule),
+    applied on every write and read that takes an account code; None means the platform's
+    chart (ledger.scheme.DEFAULT_ACCOUNT_CODE_RULES: holder codes carry a lower-case EVM
+    address), `()` a chart without rules. The store itself stays chain-agnostic: it only applies
+    the rules it is given.
+    """
+
+    def __init__(self, database: Database, *, account_code_rules: Sequence[AccountCodeRule] | None = None) -> None:
         self.db = database
+        if account_code_rules is None:
+            from ledger.scheme import DEFAULT_ACCOUNT_CODE_RULES  # the chart imports this module
+
+            account_code_rules = DEFAULT_ACCOUNT_CODE_RULES
+        self.account_code_rules = tuple(account_code_rules)
+        self._account_code = account_code_normalizer(self.account_code_rules)
         self._ledger_ids: dict[str, int] = {}
         self._assets: dict[tuple[int, str], Asset] = {}
         self._assets_by_id: dict[int, Asset] = {}
@@ -331,7 +345,7 @@ class LedgerStore:
         metadata: dict[str, Any] | None = None,
     ) -> Account:
         """Open an account; re-opening it with identical attributes is a no-op."""
-        check_code(code, "account code")
+        code = self._account_code(code)
         accounting_type = AccountingType(accounting_type)
         metadata_json = chain.canonical_metadata(metadata or {})
 
@@ -399,7 +413,7 @@ class LedgerStore:
         ]
 
     def get_account(self, ledger: str, code: str) -> Account:
-        check_code(code, "account code")
+        code = self._account_code(code)
         with self.db.read() as conn:
             ledger_id = self._ledger_id(conn, ledger)
             account = self._accounts.get((ledger_id, code)) or self._load_account(conn, ledger_id, code)
@@ -570,8 +584,7 @@ class LedgerStore:
         """Bulk-open accounts (existing codes are left as they are) with balance rows for
         `assets`, e.g. to import a holder registry. Returns how many codes were given."""
         accounting_type = AccountingType(accounting_type)
-        for code in codes:
-            check_code(code, "account code")
+        codes = [self._account_code(code) for code in codes]
         ledger_id = self._ledger_id_cached(ledger)
         with self.db.read() as conn:
             asset_ids = [self._asset(conn, ledger_id, asset).id for asset in assets]
@@ -648,6 +661,7 @@ class LedgerStore:
         prepared = []
         default_effective_us = now_us()
         for index, request in enumerate(requests):
+            normalized = self._normalized(request)
             body = None
             if bodies is not None:
                 body = bodies[index]
@@ -655,8 +669,18 @@ class LedgerStore:
                     raise ValidationFailed("a precomputed body needs the request's effective_at")
                 if index % SPOT_CHECK_EVERY == 0 and entry_body(ledger, request) != body:
                     raise ValidationFailed(f"entry {request.idempotency_key}: its precomputed body does not match")
-            prepared.append(self._prepare_one(ledger, request, None, default_effective_us, body))
+                if normalized is not request:
+                    body = None  # its account codes changed (chart rules): digest the stored form
+            prepared.append(self._prepare_one(ledger, normalized, None, default_effective_us, body))
         return prepared
+
+    def _normalized(self, request: EntryRequest) -> EntryRequest:
+        """`request` with its account codes in their stored form (the chart's rules); the same
+        object when nothing changes (the common case: one cached lookup per leg)."""
+        codes = [self._account_code(leg.account) for leg in request.legs]
+        if all(code == leg.account for code, leg in zip(codes, request.legs)):
+            return request
+        return replace(request, legs=tuple(replace(leg, account=code) for code, leg in zip(codes, request.legs)))
 
     def _resolve(self, ledger_id: int, requests: Sequence[EntryRequest]) -> None:
         """Make every asset the requests name known to the caches (AssetNotFound otherwise), and
@@ -1095,6 +1119,7 @@ class LedgerStore:
         metadata: dict[str, Any] | None = None,
     ) -> Hold:
         """Reserve `amount_units` (two-phase transfer, phase one). Reduces available balance."""
+        debit_account, credit_account = self._account_code(debit_account), self._account_code(credit_account)
         legs = (Leg(debit_account, asset, Side.DEBIT, amount_units), Leg(credit_account, asset, Side.CREDIT, amount_units))
         check_key(idempotency_key, "idempotency key", MAX_IDEMPOTENCY_KEY_LENGTH)
         check_kind(kind)
@@ -1401,7 +1426,7 @@ class LedgerStore:
     ) -> Balance:
         """Current balance (with pending amounts and version), or the posted balance as of a
         sequence number / recorded time (history has no pending part: holds are not history)."""
-        check_code(account, "account code")
+        account = self._account_code(account)
         check_code(asset, "asset code", MAX_ASSET_CODE_LENGTH)
         with self.db.read() as conn:
             ledger_id = self._ledger_id(conn, ledger)
@@ -1436,7 +1461,7 @@ class LedgerStore:
                            as_of_sequence=as_of_sequence)
 
     def list_balances(self, ledger: str, account: str) -> list[Balance]:
-        check_code(account, "account code")
+        account = self._account_code(account)
         with self.db.read() as conn:
             ledger_id = self._ledger_id(conn, ledger)
             account_row = self._accounts.get((ledger_id, account)) or self._load_account(conn, ledger_id, account)
@@ -1463,7 +1488,7 @@ class LedgerStore:
         the journal is append-only.
         """
         limit = _page_limit(limit)
-        check_code(account, "account code")
+        account = self._account_code(account)
         check_code(asset, "asset code", MAX_ASSET_CODE_LENGTH)
         with self.db.read() as conn:
             ledger_id = self._ledger_id(conn, ledger)

@@ -146,8 +146,9 @@ def test_ledger_behind_other_content_and_reorg_delete(stack: Stack, store: Ledge
         other.create_ledger("main")
         other.create_asset("main", "USD", 2, "fiat")
         other.create_account("main", "external:bank", "asset")
-        other.create_account("main", "holder:x", "liability")
-        other.post_many("main", [EntryRequest(f"o{i}", "deposit", transfer_legs("external:bank", "holder:x", "USD", 1))
+        holder = f"holder:{CHAIN}:0x{'11' * 20}"  # the default chart: holder codes carry an address
+        other.create_account("main", holder, "liability")
+        other.post_many("main", [EntryRequest(f"o{i}", "deposit", transfer_legs("external:bank", holder, "USD", 1))
                                  for i in range(head)])
         with other.db.write() as conn:
             write_anchors(conn, CHAIN, [record])

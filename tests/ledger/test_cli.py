@@ -11,6 +11,8 @@ from ledger import Database, EntryRequest, LedgerStore, transfer_legs
 from tests.ledger.test_store import tamper_posting_amount
 
 KOGI = [sys.executable, "-m", "api.cli"]
+HOLDER = "holder:31337:0x70997970c51812dc3a010c7d01b50e0d17dc79c8"
+"""The CLI's store has the platform chart: holder codes carry a real address."""
 
 
 def kogi(*args: str, database_url: str) -> subprocess.CompletedProcess[str]:
@@ -30,8 +32,8 @@ def test_db_upgrade_then_verify_passes_and_names_a_tampered_entry(database_url: 
     store.create_ledger("main")
     store.create_asset("main", "USD", 2, "fiat")
     store.create_account("main", "external:bank", "asset")
-    store.create_account("main", "holder:a", "liability")
-    entries = [store.post("main", EntryRequest(f"k{i}", "deposit", transfer_legs("external:bank", "holder:a", "USD", 10)))
+    store.create_account("main", HOLDER, "liability")
+    entries = [store.post("main", EntryRequest(f"k{i}", "deposit", transfer_legs("external:bank", HOLDER, "USD", 10)))
                for i in range(4)]
     ok = kogi("ledger", "verify", database_url=database_url)
     assert ok.returncode == 0 and "4 entries verified" in ok.stdout
@@ -60,10 +62,10 @@ def test_expire_holds_command_releases_overdue_holds(database_url: str) -> None:
     store.create_ledger("main")
     store.create_asset("main", "USD", 2, "fiat")
     store.create_account("main", "external:bank", "asset")
-    store.create_account("main", "holder:a", "liability", no_overdraft=True)
-    store.post("main", EntryRequest("d", "deposit", transfer_legs("external:bank", "holder:a", "USD", 100)))
+    store.create_account("main", HOLDER, "liability", no_overdraft=True)
+    store.post("main", EntryRequest("d", "deposit", transfer_legs("external:bank", HOLDER, "USD", 100)))
     expires_at = datetime.now(timezone.utc) + timedelta(milliseconds=50)
-    hold = store.create_hold("main", idempotency_key="h", debit_account="holder:a", credit_account="external:bank",
+    hold = store.create_hold("main", idempotency_key="h", debit_account=HOLDER, credit_account="external:bank",
                              asset="USD", amount_units=40, expires_at=expires_at)
     while datetime.now(timezone.utc) <= expires_at:
         time.sleep(0.01)
@@ -72,5 +74,5 @@ def test_expire_holds_command_releases_overdue_holds(database_url: str) -> None:
     assert result.returncode == 0 and "expired 1 holds" in result.stdout
     database = Database(database_url)
     assert LedgerStore(database).get_hold("main", hold.id).status.value == "expired"
-    assert LedgerStore(database).get_balance("main", "holder:a", "USD").available_units == 100
+    assert LedgerStore(database).get_balance("main", HOLDER, "USD").available_units == 100
     database.dispose()

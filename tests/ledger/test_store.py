@@ -5,13 +5,14 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from ledger import AccountingType, EntryRequest, Hold, HoldStatus, Leg, LedgerStore, Side, transfer_legs
+from ledger import AccountingType, EntryRequest, Hold, HoldStatus, Leg, LedgerStore, Side, entry_body, transfer_legs
 from ledger.errors import (
     AccountNotFound,
     AlreadyExists,
@@ -31,12 +32,18 @@ from ledger.errors import (
 )
 from ledger.limits import MAX_AMOUNT_UNITS
 from ledger.model import check_code, from_us
+from ledger.scheme import DEFAULT_ACCOUNT_CODE_RULES
 
 TOKEN = "PTK:31337:0xabc"
 
 
 def deposit(store: LedgerStore, key: str, holder: str, amount: int, asset: str = "USD", **kw: object) -> object:
     return store.post("main", EntryRequest(key, "deposit", transfer_legs("external:bank", holder, asset, amount), **kw))
+
+
+def cold(store: LedgerStore) -> LedgerStore:
+    """Another process's store on the same database and chart: empty caches."""
+    return LedgerStore(store.db, account_code_rules=store.account_code_rules)
 
 
 def row_count(store: LedgerStore, table: str) -> int:
@@ -396,13 +403,13 @@ def test_a_fresh_store_can_reverse_and_post_holds_it_has_never_seen(store: Ledge
     entry = deposit(store, "d1", "holder:alice", 100)
     hold = store.create_hold("main", idempotency_key="h1", debit_account="holder:alice",
                              credit_account="holder:bob", asset="USD", amount_units=40)
-    posted = LedgerStore(store.db).post_hold("main", hold.id)
+    posted = cold(store).post_hold("main", hold.id)
     assert posted.legs[0].amount_units == 40
-    reversal = LedgerStore(store.db).reverse("main", posted.id)
+    reversal = cold(store).reverse("main", posted.id)
     assert reversal.reverses_entry_id == posted.id
     assert store.get_balance("main", "holder:alice", "USD").posted_units == 100
     with pytest.raises(Overdraft):  # a fresh store enforces the same rules
-        LedgerStore(store.db).post("main", EntryRequest("x", "transfer",
+        cold(store).post("main", EntryRequest("x", "transfer",
                                                         transfer_legs("holder:alice", "holder:bob", "USD", 101)))
     assert entry.sequence == 1
     assert store.verify("main").ok
@@ -560,12 +567,12 @@ def test_rejected_entries_and_holds_open_no_account(store: LedgerStore) -> None:
         store.get_account("main", "holder:new-overdraft")
     # Cold stores see the same; a later write opens the account for real (SQLite reuses a rolled-back
     # rowid: the store must not have remembered the rejected account under it).
-    assert LedgerStore(store.db).list_accounts("main", prefix="holder:new") == []
+    assert cold(store).list_accounts("main", prefix="holder:new") == []
     deposit(store, "later", "holder:carol", 7)
     deposit(store, "later2", "holder:new-overdraft", 3)
     assert store.get_balance("main", "holder:carol", "USD").posted_units == 7
     assert store.get_balance("main", "holder:new-overdraft", "USD").posted_units == 3
-    assert LedgerStore(store.db).get_balance("main", "holder:carol", "USD").posted_units == 7
+    assert cold(store).get_balance("main", "holder:carol", "USD").posted_units == 7
     assert store.verify("main").ok
 
 
@@ -579,3 +586,76 @@ def test_concurrent_first_writes_open_a_template_account_once(store: LedgerStore
     assert store.get_balance("main", "holder:shared", "USD").posted_units == sum(10 + i for i in range(12) if i % 3)
     assert [a.code for a in store.list_accounts("main", prefix="holder:")] == ["holder:shared"]
     assert store.verify("main").ok
+
+
+ADDRESS = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"  # an EIP-55 checksummed address
+
+
+def test_the_platform_chart_stores_holder_addresses_in_lower_case(store: LedgerStore) -> None:
+    """Issue 8 (5): `holder:<chain id>:0x<40 hex>` is a rule of the default chart (ledger.scheme);
+    every write and read that takes an account code accepts any spelling of the address."""
+    platform = LedgerStore(store.db)  # the default chart's rules
+    assert platform.account_code_rules == DEFAULT_ACCOUNT_CODE_RULES and store.account_code_rules == ()
+    checksummed = f"holder:31337:{ADDRESS}"
+    lower, upper = checksummed.lower(), f"holder:31337:0x{ADDRESS[2:].upper()}"
+    entry = platform.post("main", EntryRequest("d", "deposit", transfer_legs("external:bank", checksummed, "USD", 100)))
+    assert entry.legs[1].account == lower
+    assert platform.post("main", EntryRequest("d", "deposit", transfer_legs("external:bank", lower, "USD", 100))).replayed
+    other = "holder:1:0x" + "Ab" * 20
+    hold = platform.create_hold("main", idempotency_key="h", debit_account=upper, credit_account=other, asset="USD",
+                                amount_units=30)
+    assert (hold.debit_account, hold.credit_account) == (lower, other.lower())
+    assert platform.create_hold("main", idempotency_key="h", debit_account=lower, credit_account=other.lower(),
+                                asset="USD", amount_units=30).replayed
+    for spelling in (checksummed, lower, upper):
+        assert platform.get_account("main", spelling).code == lower
+        balance = platform.get_balance("main", spelling, "USD")
+        assert (balance.account, balance.posted_units, balance.available_units) == (lower, 100, 70)
+        assert platform.get_balance("main", spelling, "USD", as_of_sequence=1).posted_units == 100
+        assert [b.posted_units for b in platform.list_balances("main", spelling)] == [100]
+        assert [line.amount_units for line in platform.statement("main", spelling, "USD").lines] == [100]
+    assert platform.create_account("main", "holder:5:0x" + "CD" * 20, "liability", no_overdraft=True).code == \
+        "holder:5:0x" + "cd" * 20
+    assert platform.create_account("main", "holder:5:0x" + "cd" * 20, "liability", no_overdraft=True).id == \
+        platform.get_account("main", "holder:5:0x" + "Cd" * 20).id
+    platform.open_accounts("main", ["holder:6:0x" + "EF" * 20], "liability", no_overdraft=True, assets=["USD"])
+    assert [a.code for a in platform.list_accounts("main", prefix="holder:")] == [
+        other.lower(), lower, "holder:5:0x" + "cd" * 20, "holder:6:0x" + "ef" * 20]
+    # A precomputed body (indexer.reader) of a request the chart rewrites is digested again.
+    request = EntryRequest("b", "deposit", transfer_legs("external:bank", upper, "USD", 5),
+                           effective_at=datetime.now(timezone.utc))
+    posted = platform.post_many("main", [request], bodies=[entry_body("main", request)])[0]
+    assert posted.legs[1].account == lower and posted.body_digest == entry_body("main", replace(
+        request, legs=transfer_legs("external:bank", lower, "USD", 5))).digest
+    assert platform.verify("main").ok
+
+
+@pytest.mark.parametrize("code", [
+    "holder:31337:0xA11CE",  # short
+    "holder:31337:0x" + "g" * 40,  # not hex
+    "holder:31337:0x" + "a" * 41,  # long
+    "holder:31337:" + "a" * 40,  # no 0x
+    "holder:0x" + "a" * 40,  # no chain id
+    "holder:0:0x" + "a" * 40,  # chain ids start at 1
+    "holder:alice",
+    "holder:",
+])
+def test_the_platform_chart_rejects_holder_codes_without_a_real_address(store: LedgerStore, code: str) -> None:
+    platform = LedgerStore(store.db)
+    deposit(store, "d1", "holder:alice", 10)  # the core store has no code rules: free-form holders
+    before = _trace(store)
+    for call in (
+        lambda: platform.post("main", EntryRequest("x", "deposit", transfer_legs("external:bank", code, "USD", 1))),
+        lambda: platform.post_many("main", [EntryRequest("x", "deposit", transfer_legs(code, "external:bank", "USD", 1))]),
+        lambda: platform.create_hold("main", idempotency_key="h", debit_account="external:bank", credit_account=code,
+                                     asset="USD", amount_units=1),
+        lambda: platform.create_account("main", code, "liability"),
+        lambda: platform.open_accounts("main", [code], "liability"),
+        lambda: platform.get_account("main", code),
+        lambda: platform.get_balance("main", code, "USD"),
+        lambda: platform.list_balances("main", code),
+        lambda: platform.statement("main", code, "USD"),
+    ):
+        with pytest.raises(ValidationFailed, match=r"holder:<chain id>:0x<40 hex digits>"):
+            call()
+    assert _trace(store) == before

@@ -25,7 +25,7 @@ def random_transfer(rng: random.Random, key: str) -> EntryRequest:
 def post_random_batches(url: str, worker: int, batches: int, batch_size: int) -> int:
     rng = random.Random(worker)
     database = Database(url, pool_size=2)
-    store = LedgerStore(database)
+    store = LedgerStore(database, account_code_rules=())  # free-form holder codes, as the `store` fixture
     posted = 0
     for batch in range(batches):
         requests = [random_transfer(rng, f"w{worker}-b{batch}-{i}") for i in range(batch_size)]
@@ -41,7 +41,7 @@ def post_random_batches(url: str, worker: int, batches: int, batch_size: int) ->
 def crash_batch_main(url: str, size: int, started_flag: str) -> None:
     """Post one large batch; the test kills this process with SIGKILL while it runs."""
     database = Database(url)
-    store = LedgerStore(database)
+    store = LedgerStore(database, account_code_rules=())  # free-form holder codes, as the `store` fixture
     rng = random.Random(99)
     requests = [random_transfer(rng, f"crash-{i}") for i in range(size)]
     original_write = store._write
