@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import typer
 
-from api.cli_errors import fail
+from api.cli_errors import database_or_fail, fail
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -19,11 +19,10 @@ def upgrade(
 
     from indexer import migrate as indexer_migrate
     from ledger.config import LedgerSettings
-    from ledger.database import Database
     from ledger.migrate import current_revision, upgrade as run_upgrade
 
     url = database_url or LedgerSettings().database_url
-    database = Database(url)
+    database = database_or_fail(url)
     try:
         run_upgrade(database.write_engine, revision)
         typer.echo(f"database at revision {current_revision(database.write_engine)}")

@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from api.cli_chain import connect_web3, manifest_or_fail
-from api.cli_errors import fail
+from api.cli_errors import database_or_fail, fail
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -23,11 +23,10 @@ def open_store(database_url: str | None) -> Iterator["LedgerStore"]:
     from sqlalchemy.exc import SQLAlchemyError
 
     from ledger.config import LedgerSettings
-    from ledger.database import Database
     from ledger.errors import LedgerError
     from ledger.store import LedgerStore
 
-    database = Database(database_url or LedgerSettings().database_url)
+    database = database_or_fail(database_url or LedgerSettings().database_url)
     try:
         yield LedgerStore(database)
     except LedgerError as exc:
