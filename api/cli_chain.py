@@ -121,6 +121,27 @@ def _deploy_core(w3, deployer: str | None, manifest: Path | None, compliance_sig
     return path
 
 
+def _refuse_live_manifest(w3: Any, chain_id: int, manifest: Path | None) -> None:
+    """One error line when the manifest to be written already names contracts with code on this chain."""
+    from requests.exceptions import RequestException
+
+    from api.embedded_chain import manifest_is_live
+    from contracts.manifest import ManifestError, manifest_path, read_manifest
+
+    target = manifest if manifest is not None else manifest_path(chain_id)
+    if not target.exists():
+        return
+    try:
+        live = manifest_is_live(w3, read_manifest(target))
+    except ManifestError:
+        return  # unreadable: nothing worth keeping
+    except (RequestException, OSError, ValueError) as exc:
+        fail(f"cannot check the contracts of {target} on the chain ({exc.__class__.__name__})")
+    if live:
+        fail(f"{target} already describes live contracts on chain {chain_id} (a running `kogi serve` or indexer "
+             "uses it): pass --manifest PATH to write the new deployment elsewhere, or --force to overwrite it")
+
+
 @contracts_app.command("deploy")
 def deploy_command(
     rpc_url: str = typer.Option(..., help="JSON-RPC URL of the chain, e.g. http://127.0.0.1:18545."),
@@ -130,14 +151,19 @@ def deploy_command(
     compliance_signer: str | None = typer.Option(None, help="Signer of investment permits (default: dev account 9)."),
     fee_recipient: str | None = typer.Option(None, help="Platform fee recipient (default: dev account 8)."),
     mock_stablecoin: bool = typer.Option(True, help="Deploy the dev-only MockStablecoin."),
+    force: bool = typer.Option(False, "--force", help="Overwrite a manifest whose contracts are live on this chain."),
 ) -> None:
-    """Deploy the Kogi core (registry, anchor, donation router, implementations, factory), write the manifest."""
+    """Deploy the Kogi core (registry, anchor, donation router, implementations, factory), write the manifest.
+    Refuses to overwrite a manifest whose contracts are live on this chain (a running `kogi serve` and its
+    indexer use it) unless --force."""
     from requests.exceptions import RequestException
 
     from contracts.artifacts import ArtifactNotFound
     from contracts.deploy import TransactionFailed
 
-    w3, _ = connect_web3(rpc_url)
+    w3, chain_id = connect_web3(rpc_url)
+    if not force:
+        _refuse_live_manifest(w3, chain_id, manifest)
     deployer = None
     if private_key_env:
         key = os.environ.get(private_key_env)
@@ -159,3 +185,4 @@ def deploy_command(
     except (RequestException, OSError) as exc:
         fail(f"RPC error during deployment: {exc}")
     typer.echo(f"manifest: {path}")
+

@@ -43,6 +43,26 @@ def test_contracts_deploy_writes_manifest(anvil_chain, w3, tmp_path: Path) -> No
     assert factory.functions.tokenImplementation().call() == addresses["impl_token"]
 
 
+def test_contracts_deploy_refuses_to_overwrite_a_live_manifest(anvil_chain, w3, tmp_path: Path) -> None:
+    """A running `kogi serve` (and its indexer) use the manifest: a second deploy on the same chain must
+    not silently replace it; --manifest elsewhere or --force does."""
+    manifest = tmp_path / "deployments" / "31337.json"
+    argv = ["contracts", "deploy", "--rpc-url", anvil_chain.rpc_url, "--manifest", str(manifest)]
+    assert CliRunner().invoke(app, argv).exit_code == 0
+    before = manifest.read_text()
+
+    refused = CliRunner().invoke(app, argv)
+    assert refused.exit_code == 1
+    assert refused.output.strip() == (
+        f"kogi: error: {manifest} already describes live contracts on chain 31337 (a running `kogi serve` or "
+        "indexer uses it): pass --manifest PATH to write the new deployment elsewhere, or --force to overwrite it")
+    assert manifest.read_text() == before
+
+    forced = CliRunner().invoke(app, [*argv, "--force"])
+    assert forced.exit_code == 0, forced.output
+    assert manifest_addresses(read_manifest(manifest)) != manifest_addresses(json.loads(before))
+
+
 def test_contracts_deploy_unreachable_rpc_is_one_line_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["contracts", "deploy", "--rpc-url", f"http://127.0.0.1:{free_port()}",
                                       "--manifest", str(tmp_path / "m.json")])
