@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -186,3 +187,80 @@ def deploy_command(
         fail(f"RPC error during deployment: {exc}")
     typer.echo(f"manifest: {path}")
 
+
+@chain_app.command("recover")
+def recover(
+    chain_id: int = typer.Option(31337, "--chain-id", help="The lost chain (default: the embedded anvil's)."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+) -> None:
+    """The chain the ledger mirrors is lost (its state file deleted, corrupt or older than the ledger): reverse
+    every entry mirrored from it (off-chain entries are kept), reset the indexer's state for it and set the
+    chain state files and manifest aside, so that the next `kogi serve` starts a fresh chain and mirrors it.
+    Run it with the server stopped; it uses the same KOGI_ settings."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from api.chain_recovery import (
+        RecoveryRefused,
+        chain_still_mirrored,
+        mirrored_entries,
+        recover_chain,
+        set_aside_chain_files,
+    )
+    from api.cli_errors import database_or_fail
+    from api.cli_serve import acquire_instance_lock, anvil_started_here, load_settings
+    from api.embedded_chain import rpc_url_of
+    from contracts.manifest import manifest_path
+    from indexer.state import IndexerState
+    from ledger.errors import LedgerError
+
+    settings = load_settings()
+    lock = acquire_instance_lock(settings, "kogi chain recover")
+    database = database_or_fail(settings.database_url)
+    try:
+        embedded = anvil_started_here(settings)
+        try:
+            cursor = IndexerState(database, chain_id).cursor()
+            pending = mirrored_entries(database, chain_id)
+        except SQLAlchemyError as exc:
+            fail(f"cannot read the indexer's state ({str(exc).splitlines()[0]}): run `kogi db upgrade` first")
+        rpc_url = rpc_url_of(settings)
+        if chain_still_mirrored(rpc_url, None if cursor is None else (cursor.last_block, cursor.last_block_hash),
+                                chain_id):
+            fail(f"chain {chain_id} at {rpc_url} still has block {cursor.last_block} as the ledger mirrors it: "
+                 "it is not lost, nothing to recover")
+        count = sum(len(ids) for ids in pending.values())
+        where = ", ".join(f"{len(ids)} in ledger {ledger!r}" for ledger, ids in sorted(pending.items())) or "none"
+        state_file = settings.chain_state_file if embedded else None
+        manifest = manifest_path(chain_id, settings.deployments_dir) if embedded else None
+        typer.echo(f"chain {chain_id}: the ledger mirrors it up to block "
+                   f"{'-' if cursor is None else cursor.last_block}; {count} mirrored entries to reverse ({where}); "
+                   "off-chain entries stay as they are")
+        if embedded:
+            typer.echo(f"the chain state ({state_file}, .exit, .prev) and {manifest} will be set aside (….lost-<time>); "
+                       "the next `kogi serve` starts a fresh chain")
+        if not yes:
+            if not sys.stdin.isatty():
+                fail("confirmation needed: pass --yes to recover")
+            if not typer.confirm("Recover?", default=False):
+                fail("nothing changed (not confirmed)")
+        try:
+            report = recover_chain(database, chain_id)
+        except RecoveryRefused as exc:
+            fail(str(exc))
+        except LedgerError as exc:
+            fail(f"cannot reverse the mirrored entries: {exc.detail} (an off-chain entry moved mirrored funds? "
+                 "reverse it first)")
+        except SQLAlchemyError as exc:
+            fail(f"database error: {str(exc).splitlines()[0]}")
+        moved = set_aside_chain_files(state_file, manifest) if embedded else []
+    finally:
+        database.dispose()
+        if lock is not None:
+            lock.release()
+    for ledger, reversed_count in sorted(report.reversed.items()):
+        typer.echo(f"ledger {ledger!r}: {reversed_count} entries reversed")
+    for old, new in moved:
+        typer.echo(f"{old} -> {new}")
+    typer.echo(f"chain {chain_id}: indexer state reset; {report.total_reversed} entries reversed. "
+               + ("Start again with `kogi serve` (or `make run`): a fresh chain is deployed and mirrored."
+                  if embedded else "Deploy the core on the new chain (`kogi contracts deploy`) and start the indexer."))
