@@ -7,7 +7,8 @@ whoever supervises the process. A row in the ledger's database is read by `/heal
 poll `open_alerts` later without the indexer knowing about it.
 
 Writers call `record_alert` right before stopping (e.g. `Follower._rollback` on a reorg deeper than
-the confirmation window). A follower restarted in a loop hits the same reorg every time: an open
+the confirmation window, `reorg_too_deep`, critical) or before backing off (`chain_flapping`, warning:
+blocks keep coming back after their reversal; the follower waits for the chain to settle). A follower restarted in a loop hits the same reorg every time: an open
 alert with the same chain, kind and identifying details (`IDENTITY_KEYS`: all details unless the
 kind lists some, e.g. not the growing chain head) is reused instead of writing one row per attempt.
 """
@@ -31,9 +32,11 @@ alerts_t = AlertRow.__table__
 SEVERITIES = ("critical", "warning", "info")
 IDENTITY_KEYS: dict[str, tuple[str, ...]] = {
     "reorg_too_deep": ("last_block", "ancestor", "confirmations"),
+    "chain_flapping": (),
 }
 """Per kind, the detail keys that identify one event when other details move between attempts: a
-follower restarted in a loop on the same too-deep reorg sees a growing `head` every time."""
+follower restarted in a loop on the same too-deep reorg sees a growing `head` every time; a chain
+flapping between forks is one event per chain while its alert is open, whichever block flipped."""
 MAX_BY_LENGTH = 128
 """`acknowledged_by` column width."""
 

@@ -2,7 +2,9 @@
 
 The API process starts it after migrations and contract deployment and stops it on shutdown.
 A fatal error (ReorgTooDeep, LeaseLost, an RPC outage that outlasts retries) stops the thread
-and is kept in `error` so /health can report it; it is never swallowed silently.
+and is kept in `error` so /health can report it; it is never swallowed silently. `status()` says
+what the thread does meanwhile (running, waiting for another owner's lease, backing off from RPC
+errors or a flapping chain, stopped), with a human reason, for /health.
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import threading
 import time
 from typing import Any
 
-from indexer.follower import Follower
+from indexer.follower import Follower, FollowerStatus
 from indexer.rpc import RpcClient
 from ledger import LedgerStore
 from ledger.database import Database
@@ -51,6 +53,17 @@ class EmbeddedIndexer:
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
+
+    def status(self) -> FollowerStatus:
+        """The follower's state (`FollowerStatus.state`): starting, running, waiting_for_lease (holder
+        and expiry in `reason`, expiry in `until`), backing_off (why, next attempt in `until`),
+        stopped (the error, if any)."""
+        if self._thread is not None and not self._thread.is_alive():
+            error = self.error
+            return FollowerStatus("stopped", "stopped" if error is None else f"{type(error).__name__}: {error}")
+        if self._thread is None:
+            return FollowerStatus("stopped", "not started")
+        return self.follower.status
 
     def lag_blocks(self) -> int | None:
         """Head minus cursor (None before the first cursor)."""

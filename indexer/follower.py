@@ -7,7 +7,13 @@ want only final entries compare an entry's `metadata.block_number` with
 `confirmations` blocks are kept; a reorg inside that window is undone in one ledger
 transaction: the orphaned blocks' entries reversed, the canonical blocks' entries posted, the
 cursor moved (see `_rollback`); a deeper reorg writes an alert and raises ReorgTooDeep: the
-follower stops, never silent divergence.
+follower stops, never silent divergence. A chain that got shorter than the cursor is a lagging
+node unless the block at the window's edge (or the newest checkpoint at or below the head) has
+another hash: then it is a reorg deeper than the window, raised at once.
+
+A provider flipping between two forks (blocks coming back after their reversal, again and again)
+makes the follower back off instead of dying: one `chain_flapping` alert, then bounded exponential
+waits until the chain keeps the same block across a wait (`Follower.status` says so meanwhile).
 
 Crash safety: entries are posted first (idempotent keys; each batch checks the lease inside
 its transaction), then the cursor moves together with the recorded block hashes, entry ids
@@ -19,13 +25,16 @@ process (indexer.reader) while the current one is posted.
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import socket
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 from functools import cached_property
 from typing import Any, NoReturn, TypeVar
 
@@ -52,10 +61,11 @@ from indexer.mapping import (
 )
 from indexer.reader import RangeReader, ReaderFailed
 from indexer.rpc import BlockHeader, RpcClient, RpcError
-from indexer.state import BlockEntry, Checkpoint, IndexerState, Lease, LeaseLost
+from indexer.state import BlockEntry, Checkpoint, Cursor, IndexerState, Lease, LeaseLost
 from ledger import AssetKind, Entry, EntryBody, EntryRequest, LedgerStore
 from ledger.errors import AssetNotFound, EntryNotFound
 from ledger.limits import MAX_ENTRIES_PER_BATCH
+from ledger.policy import EffectiveTimePolicy
 from ledger.scheme import bootstrap_ledger
 
 log = logging.getLogger("kogi.indexer")
@@ -80,7 +90,14 @@ MAX_EVENTS_PER_STEP = 20_000
 """Target events per step: the step size in blocks adapts to the event density (doubling while
 below, scaled down when above), so memory stays bounded during a dense backfill."""
 MAX_REPOSTS = 8
-"""How often one log may come back after being reversed before the follower gives up (flapping)."""
+"""How many times blocks may come back after their entries were reversed (a step or rollback
+re-posting `~<n>` keys) within FLAP_WINDOW_S before the chain counts as flapping: the follower then
+backs off (FLAP_BACKOFF_S doubling up to MAX_FLAP_BACKOFF_S) until the chain settles."""
+FLAP_WINDOW_S = 600.0
+"""Come-backs older than this are forgotten; so is the backoff level (it starts low again)."""
+FLAP_BACKOFF_S = 2.0
+MAX_FLAP_BACKOFF_S = 120.0
+"""The flapping backoff's bound: the chain is looked at again at least this often."""
 MAX_ENTRIES_PER_POST = 10_000
 """Entries per LedgerStore.post_many call (one ledger transaction each): large enough that the
 per-transaction cost (fsync, lease fence, head lock) is small, small enough to bound memory."""
@@ -107,6 +124,44 @@ class ReorgTooDeep(RuntimeError):
 
 class ChainMismatch(RuntimeError):
     """The RPC endpoint serves another chain than the one this follower indexes."""
+
+
+class ChainFlapping(RuntimeError):
+    """Blocks keep coming back after their reversal: the provider flips between forks. Raised
+    inside a step before its ledger transaction (or after a replay-safe batch); `step` turns it
+    into a backoff, it never leaves the follower."""
+
+    def __init__(self, message: str, block_number: int, block_hash: str) -> None:
+        super().__init__(message)
+        self.block_number = block_number
+        self.block_hash = block_hash
+
+
+FOLLOWER_STATES = ("starting", "running", "waiting_for_lease", "backing_off", "stopped")
+
+
+@dataclass(frozen=True)
+class FollowerStatus:
+    """What the follower is doing, for /health (`EmbeddedIndexer.status`) and logs."""
+
+    state: str
+    """One of FOLLOWER_STATES: starting (no step yet), running (following or caught up),
+    waiting_for_lease (another owner's lease is valid), backing_off (RPC errors or a flapping
+    chain), stopped (EmbeddedIndexer only: the thread ended)."""
+    reason: str | None = None
+    """Human text: the lease holder and its expiry, the backoff's cause, the stop's error."""
+    until: datetime | None = None
+    """When the lease expires / the next attempt is due (None when not waiting)."""
+
+
+@dataclass
+class _Flapping:
+    """A backoff on a flapping chain: the disputed block and the hash the chain gave it last."""
+
+    block_number: int
+    block_hash: str
+    until_s: float
+    message: str
 
 
 def _linked(headers: dict[int, BlockHeader], numbers: Sequence[int]) -> bool:
@@ -147,8 +202,9 @@ class _Range:
     """(entry request, block number, block hash) in chain order."""
     events: int
     anchors: list[AnchorRecord]
-    created: dict[str, int]
-    """Contracts created by the factory in the range → their block (re-registered by a rollback)."""
+    discovered: list[tuple[ContractInfo, int]] = field(default_factory=list)
+    """Contracts the factory created in the range, as the chain describes them now, with their
+    block (registered before posting; by a rollback, in its ledger transaction)."""
 
     @cached_property
     def assets(self) -> set[str]:
@@ -164,6 +220,10 @@ class StepResult:
     reorg_depth: int = 0
     standby: bool = False
     """Another follower holds the chain's lease: this one did nothing."""
+    backing_off: str | None = None
+    """The chain is flapping: nothing was done; why (human text). Call `step` again after
+    `retry_in_s` (earlier calls return at once, renewing the lease)."""
+    retry_in_s: float = 0.0
 
     @property
     def blocks(self) -> int:
@@ -188,7 +248,9 @@ class Follower:
         clock_s: Callable[[], float] = time.time,
         reader_process: bool = False,
     ) -> None:
-        self.store = store
+        # Block timestamps are the chain's clock, not ours: a dev chain moves its time forward and a
+        # backfill replays blocks older than the ledger, so no back-dating window applies here.
+        self.store = store.with_effective_time_policy(EffectiveTimePolicy.UNBOUNDED)
         self.rpc = rpc
         self.manifest = manifest
         self.chain_id = int(manifest["chain_id"])
@@ -213,6 +275,13 @@ class Follower:
         self._topics = followed_topics()
         self._known_assets: set[str] = set()
         self._bootstrapped = False
+        self.status = FollowerStatus("starting")
+        """Updated by every step (and by `run` while it retries RPC errors); read from other threads."""
+        self._comebacks: deque[float] = deque()
+        """clock_s() of recent steps in which blocks came back after their reversal."""
+        self._flapping: _Flapping | None = None
+        self._flap_backoff_s = FLAP_BACKOFF_S
+        self._last_flap_s: float | None = None
 
     # ---------------------------------------------------------------- bootstrap
 
@@ -249,12 +318,28 @@ class Follower:
         cursor = self.state.cursor()
         assert cursor is not None
         if self.lease is None:
+            self.status = self._lease_wait_status(now_s)
             return StepResult(cursor.last_block + 1, cursor.last_block, 0, standby=True)
+        if self._flapping is not None:
+            waiting = self._still_flapping(cursor)
+            if waiting is not None:
+                return waiting
+        try:
+            result = self._step(cursor)
+        except ChainFlapping as exc:
+            return self._back_off(exc, cursor)
+        self.status = FollowerStatus("running")
+        return result
+
+    def _step(self, cursor: Cursor) -> StepResult:
+        assert self.lease is not None
         head = self.rpc.head()
         if cursor.last_block > head:
             # A head below the cursor is usually a lagging node behind a load balancer, not a
-            # shorter canonical chain: wait. If the chain really was replaced, it grows past the
-            # cursor soon and the hash check below rolls back then.
+            # shorter canonical chain: wait, unless the chain replaced the window's edge (a reorg
+            # deeper than the window onto a shorter chain: stop and alert now). A replaced chain
+            # inside the window grows past the cursor soon and the hash check below rolls back then.
+            self._check_shorter_chain(cursor, head)
             return StepResult(cursor.last_block + 1, cursor.last_block, 0)
         tip = self.rpc.get_headers([cursor.last_block])[cursor.last_block]
         if tip.hash != cursor.last_block_hash:
@@ -266,10 +351,10 @@ class Follower:
         if taken is not None:  # read by the reader process during the previous step
             plan, discovered, bodies = taken
             if plan is not None and discovered:
-                self.state.add_contracts(discovered)
+                self.state.add_contracts(discovered, replace=True)
         else:
             to_block = min(head, cursor.last_block + self.step_blocks)
-            plan = self._read_range(cursor.last_block, cursor.last_block_hash, to_block, cursor_block=cursor.last_block)
+            plan = self._read_range(cursor.last_block, cursor.last_block_hash, to_block)
         if plan is None:
             return StepResult(cursor.last_block + 1, cursor.last_block, 0)  # the chain moved under us: start over
         self._adapt_step(plan.to_block - plan.from_block + 1, plan.events)
@@ -282,6 +367,19 @@ class Follower:
         self.state.advance(plan.to_header, plan.kept, window_entries, plan.keep_from, self.lease,
                            checkpoints=checkpoints, anchors=plan.anchors)
         return StepResult(plan.from_block, plan.to_block, len(plan.requests))
+
+    def _lease_wait_status(self, now_s: float) -> FollowerStatus:
+        holder = self.state.lease_holder()
+        if holder is None:  # released between the two reads
+            return FollowerStatus("waiting_for_lease", f"chain {self.chain_id}: the lease is being taken over")
+        expires_s = holder.expires_at_us / 1e6
+        until = datetime.fromtimestamp(expires_s, tz=timezone.utc)
+        return FollowerStatus(
+            "waiting_for_lease",
+            f"chain {self.chain_id} is leased to {holder.owner} (epoch {holder.epoch}) until "
+            f"{until.isoformat(timespec='seconds')} (in {max(0.0, expires_s - now_s):.0f} s); this indexer "
+            f"({self.owner}) takes over if that holder stops renewing it (a crashed process's lease runs out "
+            "after its TTL)", until)
 
     @property
     def reader_pid(self) -> int | None:
@@ -301,36 +399,35 @@ class Follower:
             self._reader = None
             return None
 
-    def _read_range(self, after_block: int, after_hash: str, to_block: int, *, cursor_block: int) -> _Range | None:
+    def _read_range(self, after_block: int, after_hash: str, to_block: int, *, register: bool = True) -> _Range | None:
         """Headers, logs and entry requests of (after_block, to_block], or None when the chain
-        changed while it was read (nothing is posted then; the caller starts over)."""
+        changed while it was read (nothing is posted then; the caller starts over).
+
+        Contracts are the ones registered up to `after_block` plus those the factory creates in
+        the range, described as the chain has them now (a registration above `after_block` is
+        left over from an orphaned or abandoned read and is ignored, then replaced). They are
+        registered at the end of the read when `register` (before posting), else only returned
+        in `discovered` (a rollback registers them in its ledger transaction)."""
         from_block = after_block + 1
         keep_from = max(0, to_block - self.confirmations)
         window = list(range(max(from_block, keep_from), to_block + 1))
         headers = self.rpc.get_headers([from_block, to_block, *window])
         if headers[from_block].parent_hash != after_hash or not _linked(headers, window):
             return None
-        events = self._fetch_events(from_block, to_block)
+        contracts = self.state.contracts(up_to_block=after_block)
+        events, discovered = self._fetch_events(from_block, to_block, contracts)
         missing = sorted({e[0] for e in events} - set(headers))
         headers.update(self.rpc.get_headers(missing))
         if any(headers[number].hash != block_hash for number, block_hash, _, _ in events) or \
                 self.rpc.get_headers([to_block])[to_block].hash != headers[to_block].hash:
-            # only discoveries above the cursor are dropped: those at or below it belong to blocks
-            # the ledger already holds (a rollback reads below the cursor)
-            self.state.forget_contracts_after(cursor_block)
-            return None
-        contracts = self.state.contracts()
+            return None  # nothing was registered: the discoveries go with the read
         requests: list[tuple[EntryRequest, int, str]] = []
         anchor_events = []
-        created: dict[str, int] = {}
         for event_tuple in events:
             number, block_hash, contract_address, (raw_log, name, args) = event_tuple
             contract = contracts[contract_address]
             if contract.kind == "anchor":
                 anchor_events.append(event_tuple)
-            elif contract.kind == "factory" and name == "PortfolioCreated":
-                for key in ("token", "round", "splitter", "rightsToken"):
-                    created[str(args[key]).lower()] = number
             event = ChainEvent(
                 chain_id=self.chain_id, address=contract_address, contract_kind=contract.kind, name=name, args=args,
                 block_number=number, block_hash=block_hash, block_timestamp_s=headers[number].timestamp_s,
@@ -341,8 +438,10 @@ class Follower:
         anchors: list[AnchorRecord] = []
         if anchor_events:
             anchors = anchor_records(self.chain_id, anchor_events)
+        if register and discovered:
+            self.state.add_contracts(discovered, replace=True)
         return _Range(from_block, to_block, headers[to_block], [headers[n] for n in window], keep_from, requests,
-                      len(events), anchors, created)
+                      len(events), anchors, discovered)
 
     def _checkpoints(self, posted: Iterable[tuple[int, str, str]]) -> list[Checkpoint]:
         """Each block's last entry, from (block number, block hash, entry id) in posting order."""
@@ -355,10 +454,13 @@ class Follower:
         elif blocks >= self.step_blocks and events * 2 <= self.max_events_per_step:
             self.step_blocks = min(self.max_blocks_per_step, self.step_blocks * 2)
 
-    def _fetch_events(self, from_block: int, to_block: int) -> list[tuple[int, str, str, tuple[dict[str, Any], str, dict[str, Any]]]]:
-        """Decoded followed events in [from_block, to_block]; portfolios created in the range are
-        registered and their own logs fetched from the creation block on."""
-        contracts = self.state.contracts()
+    def _fetch_events(
+        self, from_block: int, to_block: int, contracts: dict[str, ContractInfo],
+    ) -> tuple[list[tuple[int, str, str, tuple[dict[str, Any], str, dict[str, Any]]]], list[tuple[ContractInfo, int]]]:
+        """Decoded followed events in [from_block, to_block] and the contracts discovered there:
+        portfolios created in the range are added to `contracts` (not registered: the caller
+        does) and their own logs fetched from the creation block on."""
+        found: list[tuple[ContractInfo, int]] = []
         addresses = [a for a, c in contracts.items() if c.kind in ARTIFACT_OF_KIND]
         raw = self.rpc.get_logs(from_block, to_block, addresses, [self._topics])
         seen: set[tuple[int, int]] = set()
@@ -384,7 +486,7 @@ class Follower:
                     discovered.extend(self._portfolio_contracts(args, position[0]))
             pending = []
             if discovered:
-                self.state.add_contracts(discovered)
+                found.extend(discovered)
                 for info, _ in discovered:
                     contracts[info.address] = info
                 first = min(block for _, block in discovered)
@@ -393,7 +495,7 @@ class Follower:
         decoded = [item for item in decoded if not self._about_portfolio_token(item, contracts)]
         decoded.extend(self._splitter_token_transfers(from_block, to_block, contracts, decoded, seen))
         decoded.sort(key=lambda item: (item[0], int(item[3][0]["logIndex"], 16)))
-        return decoded
+        return decoded, found
 
     splitters_per_log_filter = 100
     """Splitter addresses per OR-list in topic position 2 (providers bound filter sizes)."""
@@ -475,6 +577,7 @@ class Follower:
         self._ensure_assets(plan.assets)
         kept: list[BlockEntry] = []
         posted: list[tuple[int, str, str]] = []
+        came_back = False
         for start in range(0, len(requests), self.max_entries_per_post):
             chunk = requests[start:start + self.max_entries_per_post]
             self._renew_lease()
@@ -484,27 +587,50 @@ class Follower:
                                            in_transaction=lambda conn, _ids: self.state.fence(conn, lease),
                                            bodies=bodies[start:start + self.max_entries_per_post] if bodies else None)
             for offset, (entry, (request, number, block_hash)) in enumerate(zip(entries, chunk)):
-                if entry.replayed:
-                    entry = self._repost_if_reversed(request, entry)
+                if entry.replayed and self._is_reversed(entry.id):
+                    if not came_back:  # one come-back per step, however many entries the blocks hold
+                        self._note_comeback(number, block_hash)
+                        came_back = True
+                    entry = self._repost(request)
                 posted.append((number, block_hash, entry.id))
                 if number >= keep_from:
                     kept.append(BlockEntry(entry.id, number, block_hash, start + offset))
         return kept, self._checkpoints(posted)
 
-    def _repost_if_reversed(self, request: EntryRequest, entry: Entry) -> Entry:
+    def _repost(self, request: EntryRequest) -> Entry:
         """A replayed key whose entry was reversed by a rollback means its block came back (the
         chain flipped back, or a node briefly served another fork): the replay would leave the
-        block unposted, so post it again under `<key>~<n>`."""
-        for generation in range(1, MAX_REPOSTS + 1):
-            if not self._is_reversed(entry.id):
-                return entry
-            lease = self.lease
-            assert lease is not None
-            entry = self.store.post_many(self.ledger, [_generation(request, generation)],
-                                         in_transaction=lambda conn, _ids: self.state.fence(conn, lease))[0]
-        if self._is_reversed(entry.id):
-            raise RuntimeError(f"{request.idempotency_key}: reversed {MAX_REPOSTS} times; the chain is flapping")
-        return entry
+        block unposted, so post it again under the next free `<key>~<n>`."""
+        lease = self.lease
+        assert lease is not None
+        return self.store.post_many(self.ledger, [self._free_generation(request, set())],
+                                    in_transaction=lambda conn, _ids: self.state.fence(conn, lease))[0]
+
+    def _free_generation(self, request: EntryRequest, reversing: set[str]) -> EntryRequest:
+        """The request under its first generation whose key is unused, or whose entry is neither
+        reversed nor being reversed (`reversing`): posting it then posts or replays the block's entry."""
+        for generation in itertools.count():
+            candidate = _generation(request, generation)
+            try:
+                found = self.store.get_entry_by_key(self.ledger, candidate.idempotency_key)
+            except EntryNotFound:
+                return candidate
+            if found.id not in reversing and not self._is_reversed(found.id):
+                return candidate
+        raise AssertionError("unreachable")  # pragma: no cover - itertools.count() never ends
+
+    def _note_comeback(self, number: int, block_hash: str) -> None:
+        """Blocks came back after their reversal in this step. More than MAX_REPOSTS such steps
+        within FLAP_WINDOW_S: the chain is flapping (raise ChainFlapping, `step` backs off)."""
+        now_s = self.clock_s()
+        while self._comebacks and now_s - self._comebacks[0] > FLAP_WINDOW_S:
+            self._comebacks.popleft()
+        self._comebacks.append(now_s)
+        if len(self._comebacks) > MAX_REPOSTS:
+            raise ChainFlapping(
+                f"chain {self.chain_id}: blocks came back after their reversal {len(self._comebacks)} times in "
+                f"{FLAP_WINDOW_S:.0f} s (block {number} {block_hash} the last time): the chain is flapping between "
+                "forks (an RPC provider switching between nodes?)", number, block_hash)
 
     def _is_reversed(self, entry_id: str) -> bool:
         try:
@@ -576,12 +702,14 @@ class Follower:
         orphaned = self.state.entries_after(ancestor)  # newest first: the order to undo them
         ids = [item.entry_id for item in orphaned]
         reason = f"reorg on chain {self.chain_id}: block orphaned"
-        plan = self._read_range(ancestor, stored[ancestor], min(head, last_block), cursor_block=last_block)
+        # read without registering: the contracts created in the orphaned blocks are un-registered
+        # (rewind_in) and those of the canonical blocks registered (advance_in) in the swap's
+        # transaction; a fallback rewind un-registers them and the next steps register them again
+        plan = self._read_range(ancestor, stored[ancestor], min(head, last_block), register=False)
         if plan is not None and len(ids) + len(plan.requests) <= MAX_ENTRIES_PER_BATCH:
             requests = self._fresh_keys(plan.requests, set(ids))
             self._ensure_assets({leg.asset for request, _, _ in requests for leg in request.legs})
-            discovered = [(info, plan.created[address]) for address, info in self.state.contracts().items()
-                          if address in plan.created]
+            discovered = plan.discovered
             self._renew_lease()
 
             def swap(conn: Connection, entry_ids: list[str]) -> None:
@@ -635,21 +763,92 @@ class Follower:
         """Requests whose key belongs to an entry that is (being) reversed get the next free
         `~<n>` generation: the block came back after its entries were undone, and a replay of
         the old key would leave it unposted. Only the reorg path needs this up front (inside one
-        transaction there is no second chance); `_repost_if_reversed` covers normal steps."""
+        transaction there is no second chance); `_post` covers normal steps. A come-back is noted
+        (`_note_comeback`) before anything is written."""
         fresh: list[tuple[EntryRequest, int, str]] = []
+        came_back: tuple[int, str] | None = None
         for request, number, block_hash in requests:
-            for generation in range(MAX_REPOSTS + 1):
-                candidate = _generation(request, generation)
-                try:
-                    found = self.store.get_entry_by_key(self.ledger, candidate.idempotency_key)
-                except EntryNotFound:
-                    break
-                if found.id not in reversing and not self._is_reversed(found.id):
-                    break
-            else:
-                raise RuntimeError(f"{request.idempotency_key}: reversed {MAX_REPOSTS} times; the chain is flapping")
+            candidate = self._free_generation(request, reversing)
+            if candidate is not request and came_back is None:
+                came_back = (number, block_hash)
             fresh.append((candidate, number, block_hash))
+        if came_back is not None:
+            self._note_comeback(*came_back)
         return fresh
+
+    def _check_shorter_chain(self, cursor: Cursor, head: int) -> None:
+        """The head is below the cursor. A lagging node still has our blocks up to its head; a
+        chain whose block at the window's edge (the oldest kept block at or below the head) has
+        another hash was reorganised deeper than the window: ReorgTooDeep (alert) now, not when
+        the new chain outgrows the cursor. When the head is below every kept block, the newest
+        checkpoint at or below the head (a block whose entries the ledger holds) is compared."""
+        stored = self.state.recent_blocks()
+        below = sorted(n for n in stored if n <= head)
+        if below:
+            edge = below[0]
+            if self.rpc.get_headers([edge])[edge].hash != stored[edge]:
+                self._reorg_too_deep(cursor.last_block, None, head)
+            return
+        checkpoint = self.state.checkpoint_at(head, self.ledger)
+        if checkpoint is not None and \
+                self.rpc.get_headers([checkpoint.block_number])[checkpoint.block_number].hash != checkpoint.block_hash:
+            self._reorg_too_deep(cursor.last_block, None, head)
+
+    def _back_off(self, exc: ChainFlapping, cursor: Cursor) -> StepResult:
+        """First sign of a flapping chain (or again after it seemed to settle): one alert in the
+        outbox (deduplicated: one open `chain_flapping` alert per chain), then wait."""
+        now_s = self.clock_s()
+        if self._last_flap_s is None or now_s - self._last_flap_s > FLAP_WINDOW_S:
+            self._flap_backoff_s = FLAP_BACKOFF_S
+        self._last_flap_s = now_s
+        log.warning("%s; backing off", exc)
+        try:
+            record_alert(self.store.db, self.chain_id, "chain_flapping", str(exc), {
+                "block": exc.block_number, "block_hash": exc.block_hash, "comebacks": len(self._comebacks),
+                "window_s": FLAP_WINDOW_S}, severity="warning")
+        except Exception:  # the backoff must not turn into another error; the log line above stands
+            log.exception("chain %s: the chain_flapping alert could not be written to the outbox", self.chain_id)
+        self._flapping = _Flapping(exc.block_number, exc.block_hash, now_s, str(exc))
+        return self._wait_longer(cursor, now_s)
+
+    def _wait_longer(self, cursor: Cursor, now_s: float) -> StepResult:
+        flapping = self._flapping
+        assert flapping is not None
+        wait_s = self._flap_backoff_s
+        self._flap_backoff_s = min(MAX_FLAP_BACKOFF_S, self._flap_backoff_s * 2)
+        flapping.until_s = now_s + wait_s
+        return self._backing_off(cursor, now_s)
+
+    def _backing_off(self, cursor: Cursor, now_s: float) -> StepResult:
+        flapping = self._flapping
+        assert flapping is not None
+        retry_in_s = max(0.0, flapping.until_s - now_s)
+        reason = (f"{flapping.message}; waiting for it to settle: block {flapping.block_number} is looked at "
+                  f"again in {retry_in_s:.0f} s")
+        self.status = FollowerStatus("backing_off", reason, datetime.fromtimestamp(flapping.until_s, tz=timezone.utc))
+        return StepResult(cursor.last_block + 1, cursor.last_block, 0, backing_off=reason, retry_in_s=retry_in_s)
+
+    def _still_flapping(self, cursor: Cursor) -> StepResult | None:
+        """While backing off: a backing-off result until the wait is over; then the disputed block
+        is read again. The same hash as at the last look: the chain settled (None: step on, with
+        the come-back count cleared). Another hash: wait longer (bounded exponential)."""
+        flapping = self._flapping
+        assert flapping is not None
+        now_s = self.clock_s()
+        if now_s < flapping.until_s:
+            return self._backing_off(cursor, now_s)
+        try:
+            seen: str | None = self.rpc.get_headers([flapping.block_number])[flapping.block_number].hash
+        except RpcError:  # the block is gone (a shorter fork): not settled
+            seen = None
+        if seen == flapping.block_hash:
+            log.warning("chain %s: block %s kept hash %s over the backoff: the chain settled, following it again",
+                        self.chain_id, flapping.block_number, seen)
+            self._flapping = None
+            self._comebacks.clear()
+            return None
+        flapping.block_hash = seen or ""
+        return self._wait_longer(cursor, now_s)
 
     # ---------------------------------------------------------------------- run
 
@@ -662,29 +861,40 @@ class Follower:
             posted += result.entries_posted
             cursor = self.state.cursor()
             assert cursor is not None
-            if not result.standby and result.reorg_depth == 0 and cursor.last_block >= self.rpc.head():
+            if not result.standby and result.backing_off is None and result.reorg_depth == 0 \
+                    and cursor.last_block >= self.rpc.head():
                 return posted
             if deadline_s is not None and time.monotonic() - started > deadline_s:
-                raise TimeoutError(f"indexer did not reach the head within {deadline_s}s")
+                raise TimeoutError(f"indexer did not reach the head within {deadline_s}s"
+                                   + (f" ({result.backing_off})" if result.backing_off else ""))
             if result.standby:
                 time.sleep(STANDBY_POLL_S)
+            elif result.backing_off is not None:
+                time.sleep(min(result.retry_in_s, STANDBY_POLL_S * 10))
 
     def run(
         self, *, should_stop: Callable[[], bool] = lambda: False, poll_s: float = IDLE_POLL_S,
         sleep: Callable[[float], object] = time.sleep,
     ) -> None:
-        """Follow until `should_stop()`, pausing (`sleep`) only when caught up or standing by."""
+        """Follow until `should_stop()`, pausing (`sleep`) only when caught up, standing by or
+        backing off (RPC errors, a flapping chain: bounded exponential; never more than a third
+        of the lease TTL at once, so the lease stays renewed)."""
         backoff_s = poll_s
         while not should_stop():
             try:
                 result = self.step()
             except TRANSIENT_ERRORS as exc:  # RPC hiccups: retry with backoff; fatal errors propagate
                 log.warning("chain %s: RPC error, retrying in %.1fs: %s", self.chain_id, backoff_s, exc)
+                self.status = FollowerStatus(
+                    "backing_off", f"RPC error, retrying in {backoff_s:.1f} s: {exc}",
+                    datetime.fromtimestamp(self.clock_s() + backoff_s, tz=timezone.utc))
                 sleep(backoff_s)
                 backoff_s = min(MAX_BACKOFF_S, backoff_s * 2)
                 continue
             backoff_s = poll_s
-            if result.blocks:
+            if result.backing_off is not None:
+                sleep(max(poll_s, min(result.retry_in_s, self.lease_ttl_s * RENEW_AFTER_TTL_SHARE)))
+            elif result.blocks:
                 cursor = self.state.cursor()
                 log.info("chain %s: blocks %s-%s, %s entries, cursor %s", self.chain_id, result.from_block,
                          result.to_block, result.entries_posted, cursor.last_block if cursor else None)

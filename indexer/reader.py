@@ -54,13 +54,13 @@ class _CapturingState:
     state: IndexerState
     captured: list[tuple[ContractInfo, int]] = field(default_factory=list)
 
-    def contracts(self) -> dict[str, ContractInfo]:
-        known = self.state.contracts()
+    def contracts(self, up_to_block: int | None = None) -> dict[str, ContractInfo]:
+        known = self.state.contracts(up_to_block)
         known.update({info.address: info for info, _ in self.captured})
         return known
 
-    def add_contracts(self, contracts: list[tuple[ContractInfo, int]]) -> None:
-        self.captured.extend(contracts)
+    def add_contracts(self, contracts: list[tuple[ContractInfo, int]], *, replace: bool = False) -> None:
+        self.captured.extend(contracts)  # the follower registers them with replace=True
 
     def forget_contracts_after(self, block_number: int) -> None:
         self.captured = [(info, block) for info, block in self.captured if block <= block_number]
@@ -97,7 +97,7 @@ def _serve(connection: Connection, database_url: str, rpc_url: str, manifest: di
             capturing.captured = []
             try:
                 started = time.perf_counter()
-                plan = follower._read_range(after_block, after_hash, to_block, cursor_block=after_block)
+                plan = follower._read_range(after_block, after_hash, to_block)
                 read_s = time.perf_counter() - started
                 requests = plan.requests if plan is not None else []
                 bodies = [entry_body(ledger, request) for request, _, _ in requests]

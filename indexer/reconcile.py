@@ -14,7 +14,17 @@ outside the follower — a tampered ledger — are seen, and a step posted but n
 by the cursor is not). History as of a sequence never changes, so the values are stable; what
 can change is which S stands for N (a reorg rewinding below N), so the checkpoint is re-read
 afterwards, and the chain's hash of N (and of the checkpoint's block) is compared with the
-indexed one: a reorganised block is an error, never a misleading table.
+indexed one: a reorganised block is an error, never a misleading table. A chain now shorter
+than block N is "reorganised" when the newest indexed block it still has differs (else the node
+lags behind).
+
+The contracts' configuration is compared too (`ReconcileReport.config`): every contract
+registered at or below N must have code at N; a token's `revenueToken()` and a round's
+`stablecoin()` and `token()` at N must be what the registration says (the assets its revenue and
+escrow are booked in); and every contract the indexer discovered must have been created by a
+followed factory's `PortfolioCreated` at the registered block, with the registered kind and
+portfolio id. A reorg that replaced a portfolio's creation leaves a stale registration that
+balances alone may not show.
 """
 from __future__ import annotations
 
@@ -24,7 +34,10 @@ from dataclasses import dataclass
 from eth_utils import keccak
 from sqlalchemy import func, select
 
+from indexer.decode import decode_log, events_of_kind
 from indexer.mapping import (
+    ZERO_ADDRESS,
+    ContractInfo,
     erc20_asset,
     escrow_account,
     mint_account,
@@ -34,7 +47,7 @@ from indexer.mapping import (
     token_asset,
 )
 from indexer.rpc import RpcClient, RpcError
-from indexer.state import CheckpointAt, IndexerState, contracts_t
+from indexer.state import FACTORY_KINDS, CheckpointAt, IndexerState, contracts_t
 from ledger import LedgerStore
 from ledger.errors import AccountNotFound, AssetNotFound, LedgerNotFound
 
@@ -42,6 +55,13 @@ SELECTOR_BALANCE_OF = "0x" + keccak(text="balanceOf(address)")[:4].hex()
 SELECTOR_TOTAL_SUPPLY = "0x" + keccak(text="totalSupply()")[:4].hex()
 SELECTOR_BALANCE_OF_ID = "0x" + keccak(text="balanceOf(address,uint256)")[:4].hex()
 SELECTOR_TOTAL_SUPPLY_ID = "0x" + keccak(text="totalSupply(uint256)")[:4].hex()
+SELECTOR_REVENUE_TOKEN = "0x" + keccak(text="revenueToken()")[:4].hex()
+SELECTOR_STABLECOIN = "0x" + keccak(text="stablecoin()")[:4].hex()
+SELECTOR_TOKEN = "0x" + keccak(text="token()")[:4].hex()
+PORTFOLIO_CREATED_TOPIC = next(topic for topic, event in events_of_kind("factory").items()
+                               if event.name == "PortfolioCreated")
+CREATED_KIND_OF_KEY = {"token": "token", "round": "round", "splitter": "splitter", "rightsToken": "rights_token"}
+"""PortfolioCreated argument → the kind the follower registers that address as."""
 CALLS_PER_BATCH = 100
 ACCOUNTS_PAGE = 1_000
 MAX_CURSOR_RETRIES = 5
@@ -90,14 +110,38 @@ class ReconcileRow:
 
 
 @dataclass(frozen=True)
+class ConfigRow:
+    """One compared item of a registered contract's configuration (`indexer_contracts`)."""
+
+    contract: str
+    kind: str
+    item: str
+    """code, revenueToken, stablecoin, token (a round's portfolio token) or created (by which
+    factory event: kind, portfolio id, block)."""
+    indexed: str
+    chain: str
+
+    @property
+    def differs(self) -> bool:
+        return self.indexed != self.chain
+
+
+@dataclass(frozen=True)
 class ReconcileReport:
     chain_id: int
     block: int
     rows: tuple[ReconcileRow, ...]
+    config: tuple[ConfigRow, ...] = ()
+    """The registered contracts' configuration against the chain at `block`."""
 
     @property
     def differences(self) -> list[ReconcileRow]:
+        """Balance differences (see `config_differences` for the contracts' configuration)."""
         return [row for row in self.rows if row.diff_units != 0]
+
+    @property
+    def config_differences(self) -> list[ConfigRow]:
+        return [row for row in self.config if row.differs]
 
 
 @dataclass(frozen=True)
@@ -280,18 +324,123 @@ def _check_not_reorganised(chain_id: int, number: int, indexed: Sequence[tuple[i
             )
 
 
+def _check_shorter_chain(
+    rpc: RpcClient, state: IndexerState, ledger: str, chain_id: int, number: int, head: int
+) -> None:
+    """Block `number` is above the chain's head. The newest indexed block the chain still has (a
+    kept recent hash, and the newest checkpoint at or below the head) tells a reorganised, now
+    shorter chain (BlockReorganised, however deep) from a node that lags behind (ReconcileError)."""
+    stored = {n: h for n, h in state.recent_blocks().items() if n <= head}
+    pairs = [(max(stored), stored[max(stored)])] if stored else []
+    checkpoint = state.checkpoint_at(head, ledger)
+    if checkpoint is not None:
+        pairs.append((checkpoint.block_number, checkpoint.block_hash))
+    chain = {n: header.hash for n, header in rpc.get_headers([n for n, _ in pairs]).items()}
+    for block_number, indexed_hash in sorted(pairs, reverse=True):
+        if chain[block_number].lower() != indexed_hash.lower():
+            raise BlockReorganised(
+                f"block {number} of chain {chain_id} was reorganised; the ledger has not caught up: the chain is "
+                f"shorter now (head {head}) and has {chain[block_number]} at block {block_number}, the ledger "
+                f"indexed {indexed_hash}; let the indexer run (a reorg deeper than its window stops it with a "
+                "reorg_too_deep alert), then reconcile again"
+            )
+    raise ReconcileError(
+        f"block {number} of chain {chain_id} is not available from the RPC (its head is {head}) although the "
+        "blocks it has match the ledger's: the node lags behind; try again later or use another RPC"
+    )
+
+
+def _archive_error(exc: RpcError, number: int, chain_id: int) -> ArchiveNodeNeeded | None:
+    text = f"{exc.rpc_message} {exc.data or ''}".lower()
+    if any(marker in text for marker in ARCHIVE_ERROR_MARKERS):
+        return ArchiveNodeNeeded(
+            f"the RPC node has no state for block {number} of chain {chain_id} ({exc.rpc_message}): reconciling "
+            "at that block needs an archive node (or a block recent enough for this node)"
+        )
+    return None
+
+
 def _chain_values_at(rpc: RpcClient, checks: Sequence[_Check], number: int, chain_id: int) -> list[int]:
     """`_chain_values`, with a pruned node's refusal turned into a readable ArchiveNodeNeeded."""
     try:
         return _chain_values(rpc, checks, number)
     except RpcError as exc:
-        text = f"{exc.rpc_message} {exc.data or ''}".lower()
-        if any(marker in text for marker in ARCHIVE_ERROR_MARKERS):
-            raise ArchiveNodeNeeded(
-                f"the RPC node has no state for block {number} of chain {chain_id} ({exc.rpc_message}): reconciling "
-                "at that block needs an archive node (or a block recent enough for this node)"
-            ) from exc
+        archive = _archive_error(exc, number, chain_id)
+        if archive is not None:
+            raise archive from exc
         raise
+
+
+def _address_word(result: object) -> str:
+    """An ABI-encoded address result as "0x…" ("none" for the zero address or no answer)."""
+    if not isinstance(result, str) or len(result) < 42:
+        return "none"
+    address = "0x" + result[-40:].lower()
+    return "none" if address == ZERO_ADDRESS else address
+
+
+def _created(rpc: RpcClient, registered: Sequence[tuple[ContractInfo, int]], number: int) -> dict[str, str]:
+    """Address → "kind of portfolio P at block B" for every contract a followed factory's
+    PortfolioCreated created up to block `number` (one eth_getLogs walk over the factories)."""
+    factories = [info.address for info, _ in registered if info.kind == "factory"]
+    discovered = [block for info, block in registered if info.kind in FACTORY_KINDS]
+    if not factories or not discovered:
+        return {}
+    created: dict[str, str] = {}
+    for raw_log in rpc.get_logs(min(discovered), number, factories, [[PORTFOLIO_CREATED_TOPIC]]):
+        decoded = None if raw_log.get("removed") else decode_log("factory", raw_log)
+        if decoded is None or decoded[0] != "PortfolioCreated":
+            continue
+        args, block = decoded[1], int(raw_log["blockNumber"], 16)
+        for key, kind in CREATED_KIND_OF_KEY.items():
+            address = str(args[key]).lower()
+            if address != ZERO_ADDRESS:
+                created[address] = f"{kind} of portfolio {int(args['portfolioId'])} at block {block}"
+    return created
+
+
+def _config_rows(rpc: RpcClient, state: IndexerState, number: int, chain_id: int) -> list[ConfigRow]:
+    """The configuration of every contract registered at or below block `number` against the chain
+    at `number` (see the module docstring). JSON-RPC batches of CALLS_PER_BATCH."""
+    registered = [(info, block) for info, block in state.registrations() if block <= number]
+    tag = hex(number)
+    calls: list[tuple[str, list[object]]] = []
+    wanted: list[tuple[ContractInfo, str]] = []
+    for info, _ in registered:
+        calls.append(("eth_getCode", [info.address, tag]))
+        wanted.append((info, "code"))
+        selectors = {"token": [("revenueToken", SELECTOR_REVENUE_TOKEN)],
+                     "round": [("stablecoin", SELECTOR_STABLECOIN), ("token", SELECTOR_TOKEN)]}.get(info.kind, [])
+        for item, selector in selectors:
+            calls.append(("eth_call", [{"to": info.address, "data": selector}, tag]))
+            wanted.append((info, item))
+    try:
+        results: list[object] = []
+        for start in range(0, len(calls), CALLS_PER_BATCH):
+            results.extend(rpc.batch(calls[start:start + CALLS_PER_BATCH]))
+        created = _created(rpc, registered, number)
+    except RpcError as exc:
+        archive = _archive_error(exc, number, chain_id)
+        if archive is not None:
+            raise archive from exc
+        raise
+    tokens = {info.portfolio_id: info.address for info, _ in registered if info.kind == "token"}
+    has_code = {info.address: result not in (None, "0x", "") for (info, item), result in zip(wanted, results)
+                if item == "code"}
+    rows: list[ConfigRow] = []
+    for (info, item), result in zip(wanted, results):
+        if item == "code":
+            rows.append(ConfigRow(info.address, info.kind, "code", "contract",
+                                  "contract" if has_code[info.address] else f"no code at block {number}"))
+        elif has_code[info.address]:  # a contract without code answers nothing: its code row says why
+            indexed = tokens.get(info.portfolio_id) if item == "token" else info.asset_address
+            rows.append(ConfigRow(info.address, info.kind, item, (indexed or "none").lower(), _address_word(result)))
+    for info, block in registered:
+        if info.kind in FACTORY_KINDS:
+            rows.append(ConfigRow(info.address, info.kind, "created",
+                                  f"{info.kind} of portfolio {info.portfolio_id} at block {block}",
+                                  created.get(info.address, f"not created by a followed factory up to block {number}")))
+    return rows
 
 
 def reconcile(
@@ -324,11 +473,15 @@ def reconcile(
         except LedgerNotFound as exc:
             raise ReconcileError(f"ledger {ledger!r} does not exist in this database") from exc
         indexed = _indexed_hashes(state, cursor.last_block, cursor.last_block_hash, number, checkpoint)
+        head = rpc.head()
+        if number > head:
+            _check_shorter_chain(rpc, state, ledger, chain_id, number, head)
         chain = {n: header.hash for n, header in rpc.get_headers([number, *(n for n, _ in indexed)]).items()}
         _check_not_reorganised(chain_id, number, indexed, chain)
         checks = _checks(store, state, ledger)
         ledger_values = [_ledger_units(store, ledger, c.account, c.asset, sequence) for c in checks]
         chain_values = _chain_values_at(rpc, checks, number, chain_id)
+        config = _config_rows(rpc, state, number, chain_id)
         if rpc.get_headers([number])[number].hash != chain[number]:
             continue  # the chain replaced block N while it was read: the values may mix two blocks
         again = state.cursor()
@@ -338,5 +491,5 @@ def reconcile(
             ReconcileRow(c.account, c.asset, ledger_units, c.sign * chain_units)
             for c, ledger_units, chain_units in zip(checks, ledger_values, chain_values)
         )
-        return ReconcileReport(chain_id, number, rows)
+        return ReconcileReport(chain_id, number, rows, tuple(config))
     raise ReconcileError(f"chain {chain_id}'s indexed state at the block kept changing (reorgs?); try again")

@@ -37,6 +37,12 @@ leases_t = LeaseRow.__table__
 checkpoints_t = CheckpointRow.__table__
 seals_t = EntrySealRow.__table__
 
+FACTORY_KINDS = ("token", "round", "splitter", "rights_token")
+"""Kinds of contracts discovered from the chain (a factory's `PortfolioCreated`): a reorg can
+orphan their discovery, so a rollback un-registers those above the common ancestor and registers
+them again from the canonical blocks. The other kinds (factory, donation router, anchor) come from
+the deployment manifest and stay registered."""
+
 
 class LeaseLost(RuntimeError):
     """Another follower took this chain over (our lease expired): stop writing."""
@@ -82,6 +88,15 @@ class BlockEntry:
     ordinal: int = 0
 
 
+@dataclass(frozen=True)
+class LeaseHolder:
+    """Who holds a chain's lease (`indexer_leases`) and until when (microseconds, the followers' clock)."""
+
+    owner: str
+    epoch: int
+    expires_at_us: int
+
+
 class IndexerState:
     """Reads and writes of the indexer tables for one chain."""
 
@@ -125,6 +140,12 @@ class IndexerState:
             ).values(expires_at_us=0))
 
         self.db.run_write(work)
+
+    def lease_holder(self) -> LeaseHolder | None:
+        """The chain's lease as stored (None before any follower took it)."""
+        with self.db.read() as conn:
+            row = conn.execute(select(leases_t).where(leases_t.c.chain_id == self.chain_id)).first()
+        return None if row is None else LeaseHolder(row.owner, int(row.epoch), int(row.expires_at_us))
 
     def fence(self, conn: Connection, lease: Lease) -> None:
         """Inside any write transaction (the ledger's too): fail unless `lease` still holds the chain.
@@ -180,7 +201,8 @@ class IndexerState:
     ) -> None:
         """Inside the caller's transaction (fenced): move the cursor to `to_block`, record the recent
         hashes, the entries of blocks inside the reorg window, the blocks' checkpoints, anchors and
-        (re-)discovered contracts; prune hashes and entries that left the window."""
+        (re-)discovered contracts (replacing any registration of the same address: a rollback's
+        canonical discovery wins); prune hashes and entries that left the window."""
         self._fence(conn, lease)
         rows = [dict(chain_id=self.chain_id, number=h.number, hash=h.hash, parent_hash=h.parent_hash)
                 for h in headers]
@@ -202,7 +224,7 @@ class IndexerState:
         if anchors:
             write_anchors(conn, self.chain_id, anchors)
         if contracts:
-            self._add_contracts_in(conn, contracts)
+            self._add_contracts_in(conn, contracts, replace=True)
         conn.execute(delete(blocks_t).where(blocks_t.c.chain_id == self.chain_id, blocks_t.c.number < keep_from_block))
         conn.execute(delete(block_entries_t).where(
             block_entries_t.c.chain_id == self.chain_id, block_entries_t.c.block_number < keep_from_block))
@@ -214,13 +236,15 @@ class IndexerState:
 
     def rewind_in(self, conn: Connection, ancestor: int, ancestor_hash: str, lease: Lease) -> None:
         """The rewind inside the caller's transaction — the ledger's, so that reversing a reorg's
-        orphaned entries and moving the cursor back commit together or not at all."""
+        orphaned entries and moving the cursor back commit together or not at all. Contracts
+        discovered above the ancestor are un-registered (their creation was orphaned; the
+        canonical blocks register theirs again, in the same transaction when `advance_in` follows);
+        the manifest's contracts stay."""
         self._fence(conn, lease)
         conn.execute(delete(blocks_t).where(blocks_t.c.chain_id == self.chain_id, blocks_t.c.number > ancestor))
         conn.execute(delete(block_entries_t).where(
             block_entries_t.c.chain_id == self.chain_id, block_entries_t.c.block_number > ancestor))
-        conn.execute(delete(contracts_t).where(
-            contracts_t.c.chain_id == self.chain_id, contracts_t.c.discovered_at_block > ancestor))
+        self._forget_discoveries_after(conn, ancestor)
         conn.execute(delete(checkpoints_t).where(
             checkpoints_t.c.chain_id == self.chain_id, checkpoints_t.c.block_number > ancestor))
         delete_anchors_after(conn, self.chain_id, ancestor)
@@ -245,36 +269,53 @@ class IndexerState:
 
     # ---------------------------------------------------------------- contracts
 
-    def add_contracts(self, contracts: Sequence[tuple[ContractInfo, int]]) -> None:
-        """Register (contract, discovered at block) pairs; known addresses are left as they are."""
+    def add_contracts(self, contracts: Sequence[tuple[ContractInfo, int]], *, replace: bool = False) -> None:
+        """Register (contract, discovered at block) pairs. Known addresses are left as they are,
+        unless `replace`: then the given registration wins (a discovery read from the chain now
+        replaces one left by an orphaned or abandoned read)."""
         if not contracts:
             return
 
-        self.db.run_write(lambda conn: self._add_contracts_in(conn, contracts), retry_on_integrity=True)
+        self.db.run_write(lambda conn: self._add_contracts_in(conn, contracts, replace=replace),
+                          retry_on_integrity=True)
 
-    def _add_contracts_in(self, conn: Connection, contracts: Sequence[tuple[ContractInfo, int]]) -> None:
+    def _add_contracts_in(self, conn: Connection, contracts: Sequence[tuple[ContractInfo, int]], *,
+                          replace: bool = False) -> None:
+        if replace:
+            addresses = sorted({c.address.lower() for c, _ in contracts})
+            conn.execute(delete(contracts_t).where(contracts_t.c.chain_id == self.chain_id,
+                                                   contracts_t.c.address.in_(addresses)))
         conn.execute(self._insert_ignore(contracts_t), [
             dict(chain_id=self.chain_id, address=c.address.lower(), kind=c.kind, portfolio_id=c.portfolio_id,
                  discovered_at_block=block, asset_address=c.asset_address.lower() if c.asset_address else None)
             for c, block in contracts
         ])
 
+    def _forget_discoveries_after(self, conn: Connection, block_number: int) -> None:
+        conn.execute(delete(contracts_t).where(
+            contracts_t.c.chain_id == self.chain_id, contracts_t.c.kind.in_(FACTORY_KINDS),
+            contracts_t.c.discovered_at_block > block_number))
+
     def forget_contracts_after(self, block_number: int) -> None:
-        """Drop discoveries above the cursor (a step that found them was abandoned)."""
-        def work(conn: Connection) -> None:
-            conn.execute(delete(contracts_t).where(
-                contracts_t.c.chain_id == self.chain_id, contracts_t.c.discovered_at_block > block_number))
+        """Drop discoveries above `block_number` (a read that found them was abandoned)."""
+        self.db.run_write(lambda conn: self._forget_discoveries_after(conn, block_number))
 
-        self.db.run_write(work)
-
-    def contracts(self) -> dict[str, ContractInfo]:
+    def registrations(self) -> list[tuple[ContractInfo, int]]:
+        """Every registered contract with the block it was discovered at (manifest contracts: their
+        deployment block), ordered by address."""
         with self.db.read() as conn:
-            rows = conn.execute(select(contracts_t).where(contracts_t.c.chain_id == self.chain_id))
-            return {
-                row.address: ContractInfo(self.chain_id, row.address, row.kind,
-                                          None if row.portfolio_id is None else int(row.portfolio_id), row.asset_address)
-                for row in rows
-            }
+            rows = conn.execute(select(contracts_t).where(contracts_t.c.chain_id == self.chain_id)
+                                .order_by(contracts_t.c.address))
+            return [(ContractInfo(self.chain_id, row.address, row.kind,
+                                  None if row.portfolio_id is None else int(row.portfolio_id), row.asset_address),
+                     int(row.discovered_at_block)) for row in rows]
+
+    def contracts(self, up_to_block: int | None = None) -> dict[str, ContractInfo]:
+        """Registered contracts by address. With `up_to_block`: without the discovered ones
+        (FACTORY_KINDS) registered at a later block — left by a read that was abandoned or whose
+        blocks were orphaned; a read starting at `up_to_block` discovers them again if they exist."""
+        return {info.address: info for info, block in self.registrations()
+                if up_to_block is None or info.kind not in FACTORY_KINDS or block <= up_to_block}
 
     # -------------------------------------------------------------- checkpoints
 

@@ -11,6 +11,7 @@ return `standby`.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import time
@@ -25,6 +26,8 @@ from indexer.rpc import RpcClient
 from ledger.config import LedgerSettings
 from ledger.database import Database
 from ledger.store import LedgerStore
+
+log = logging.getLogger("kogi.indexer")
 
 DEFAULT_BUDGET_S = 20.0
 
@@ -66,6 +69,9 @@ def follow(
             posted += result.entries_posted
             standby = result.standby
             if standby:
+                break
+            if result.backing_off is not None:  # a flapping chain (alert written): the next tick looks again
+                log.warning("chain %s: %s", follower.chain_id, result.backing_off)
                 break
             cursor = follower.state.cursor()
             if result.reorg_depth == 0 and cursor is not None and cursor.last_block >= rpc.head():

@@ -130,7 +130,7 @@ def test_a_precomputed_body_that_differs_is_refused(stack: Stack, store: LedgerS
     head = stack.w3.eth.block_number
     cursor = follower.state.cursor()
     assert cursor is not None
-    plan = follower._read_range(cursor.last_block, cursor.last_block_hash, head, cursor_block=cursor.last_block)
+    plan = follower._read_range(cursor.last_block, cursor.last_block_hash, head)
     assert plan is not None and plan.requests
     follower._ensure_assets({leg.asset for request, _, _ in plan.requests for leg in request.legs})
     requests = [request for request, _, _ in plan.requests]
