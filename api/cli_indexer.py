@@ -110,8 +110,8 @@ def run(
 
     from indexer.follower import MAX_BACKOFF_S, TRANSIENT_ERRORS, Follower, ReorgTooDeep
     from indexer.progress import BackfillProgress, RichBar, terminal_bar_available
-    from indexer.state import LeaseLost
     from indexer.rpc import RpcClient, RpcError
+    from indexer.state import LeaseLost
     from ledger import Database, LedgerStore
 
     rpc = RpcClient(rpc_url)
@@ -153,6 +153,12 @@ def run(
             now = time.monotonic()
             if result.reorg_depth:
                 typer.echo(f"reorg of depth {result.reorg_depth}: rewound to block {result.to_block}")
+            if result.backing_off is not None:  # a flapping chain: wait for it to settle (one alert is written)
+                if now - last_report >= PROGRESS_EVERY_S:
+                    typer.echo(f"kogi: warning: {result.backing_off}", err=True)
+                    last_report = now
+                time.sleep(max(0.5, min(result.retry_in_s, lease_ttl_s / 3)))
+                continue
             if result.standby:
                 if now - last_report >= PROGRESS_EVERY_S:
                     typer.echo(f"standby: another indexer holds chain {chain_id}")
@@ -232,18 +238,30 @@ def reconcile(
             "differences": len(differences),
             "rows": [{"account": r.account, "asset": r.asset, "ledger": str(r.ledger_units),
                       "chain": str(r.chain_units), "diff": str(r.diff_units)} for r in report.rows],
+            "configuration_compared": len(report.config),
+            "configuration_differences": [{"contract": c.contract, "kind": c.kind, "item": c.item,
+                                           "ledger": c.indexed, "chain": c.chain} for c in report.config_differences],
         }, sort_keys=True, indent=2))
     else:
         header = ("account", "asset", "ledger", "chain", "diff")
         rows = [(r.account, r.asset, str(r.ledger_units), str(r.chain_units), str(r.diff_units)) for r in report.rows]
         widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(header)]
-        typer.echo(f"chain {report.chain_id} at block {report.block}: {len(report.rows)} balances compared")
+        typer.echo(f"chain {report.chain_id} at block {report.block}: {len(report.rows)} balances and "
+                   f"{len(report.config)} contract configuration items compared")
         for row in [header, *rows]:
             typer.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
-    if differences:
-        named = "; ".join(f"{r.account} {r.asset} diff {r.diff_units}" for r in differences[:5])
-        more = f" (and {len(differences) - 5} more)" if len(differences) > 5 else ""
-        fail(f"{len(differences)} difference(s) at block {report.block}: {named}{more}", EXIT_DIFFERENCES)
+    configuration = report.config_differences  # registered contracts vs the chain (indexer/reconcile.py)
+    if configuration and not as_json:
+        typer.echo(f"{len(configuration)} of {len(report.config)} contract configuration items differ:")
+        for c in configuration:
+            typer.echo(f"  {c.kind} {c.contract} {c.item}: indexed {c.indexed}, chain {c.chain}")
+    if differences or configuration:
+        named = "; ".join([f"{r.account} {r.asset} diff {r.diff_units}" for r in differences[:5]]
+                          + [f"{c.kind} {c.contract} {c.item} indexed {c.indexed} chain {c.chain}"
+                             for c in configuration[:max(0, 5 - len(differences))]])
+        total = len(differences) + len(configuration)
+        more = f" (and {total - 5} more)" if total > 5 else ""
+        fail(f"{total} difference(s) at block {report.block}: {named}{more}", EXIT_DIFFERENCES)
     if not as_json:
         typer.echo(f"0 differences at block {report.block}")
 
@@ -261,7 +279,6 @@ def anchors(
     import json
 
     import httpx
-
     from sqlalchemy.exc import SQLAlchemyError
 
     from indexer.anchors import MISMATCH, verify_anchors
