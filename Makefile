@@ -1,12 +1,15 @@
 # Kogi Ledger — the two commands a newcomer needs are `make run` and `make test`.
 # Each works on a fresh machine by itself: it creates .venv, installs the Python and
 # npm dependencies when their manifests changed, builds the contracts, then runs.
+# `make run PORT=9000 HOST=0.0.0.0` serves the API elsewhere (KOGI_CHAIN_PORT moves the chain).
 
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 KOGI := $(VENV)/bin/kogi
 PYTEST_ARGS ?=
+HOST ?= 127.0.0.1
+PORT ?= 8000
 
 .PHONY: run test deps contracts bench clean
 
@@ -27,7 +30,7 @@ contracts: deps
 
 run: deps contracts
 	$(KOGI) db upgrade
-	$(KOGI) serve
+	$(KOGI) serve --host $(HOST) --port $(PORT)
 
 test: deps contracts
 	$(PY) -m pytest $(PYTEST_ARGS)

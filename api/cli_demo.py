@@ -1,9 +1,12 @@
 """`kogi demo`: drive a realistic story on the RUNNING embedded stack (`make run`), then show that
 the ledger mirrors it exactly.
 
-It reads the same `KOGI_` settings as the server (database, chain port or RPC URL, deployments
-directory, admin key), talks to the chain over JSON-RPC with anvil's unlocked dev accounts, and
-to the ledger over the HTTP API (health, trial balance, statement) and the database (reconcile).
+It reads the same `KOGI_` settings as the server (database, deployments directory, admin key),
+talks to the chain over JSON-RPC with anvil's unlocked dev accounts, and to the ledger over the HTTP
+API (health, trial balance, statement) and the database (reconcile). The chain's RPC URL is
+`--rpc-url`, else KOGI_RPC_URL, else the one the server's `GET /health` reports for the anvil it
+started (so `--api-url` alone is enough), else the embedded anvil on KOGI_CHAIN_PORT. A chain or API
+that goes away during the story is one error line (exit 1), never a traceback.
 
 Cast (dev accounts of the dev mnemonic; the keys are public, development only):
   0 platform (compliance agent, portfolio creation), 1 creator (admin, issuer, treasury),
@@ -27,7 +30,7 @@ from typing import Any
 import typer
 
 from api.cli_chain import connect_web3
-from api.cli_errors import fail
+from api.cli_errors import database_or_fail, fail
 
 USDC = 10**6
 TOKEN = 10**18
@@ -64,7 +67,8 @@ def _connect(rpc_url: str, manifest_path: Path | None, deployments_dir: Path) ->
 
     from contracts.core import core_from_addresses
     from contracts.funding import dev_private_key
-    from contracts.manifest import ManifestError, manifest_addresses, manifest_path as default_path, read_manifest
+    from contracts.manifest import ManifestError, manifest_addresses, read_manifest
+    from contracts.manifest import manifest_path as default_path
 
     w3, chain_id = connect_web3(rpc_url, hint=": is `make run` running?")
     try:
@@ -252,18 +256,21 @@ def demo(
     api_url: str = typer.Option("http://127.0.0.1:8000", "--api-url", envvar="KOGI_API_URL",
                                 help="The running API (`make run`)."),
     rpc_url: str | None = typer.Option(
-        None, "--rpc-url", help="Chain JSON-RPC URL (default: KOGI_RPC_URL, else the embedded anvil on KOGI_CHAIN_PORT)."),
+        None, "--rpc-url", help="Chain JSON-RPC URL (default: KOGI_RPC_URL, else the chain the server at --api-url "
+                                "reports in /health, else the embedded anvil on KOGI_CHAIN_PORT)."),
     manifest: Path | None = typer.Option(None, help="Deployment manifest (default KOGI_DEPLOYMENTS_DIR/<chain id>.json)."),
     timeout_s: float = typer.Option(60.0, min=1, help="How long to wait for the indexer to catch up."),
 ) -> None:
     """Drive a funding/revenue/donation story on the running embedded stack, then print the trial balance,
     a holder's statement and the reconciliation (exit 1 on any difference)."""
+    import httpx
+    from requests.exceptions import RequestException
+    from web3.exceptions import Web3Exception
+
     from api.embedded_chain import rpc_url_of
     from api.settings import ApiSettings
-    from indexer.mapping import holder_account, token_asset
-    from indexer.reconcile import NotIndexed, reconcile
-    from indexer.rpc import RpcClient
-    from ledger import Database, LedgerStore
+    from contracts.deploy import TransactionFailed
+    from indexer.rpc import RpcError
 
     settings = ApiSettings()
     if settings.admin_api_key is None and not settings.admin_api_key_file.exists():
@@ -271,10 +278,37 @@ def demo(
              "run the demo where `make run` runs, with the same settings")
     api = _Api(api_url, settings.resolve_admin_api_key())
     try:
-        api.http.get("/health").raise_for_status()
+        response = api.http.get("/health")
+        response.raise_for_status()
+        health = response.json()
     except Exception as exc:  # noqa: BLE001 - one readable line
         fail(f"the API at {api_url} does not answer ({exc.__class__.__name__}): start it with `make run`")
-    url = rpc_url or rpc_url_of(settings)
+    url = rpc_url or settings.rpc_url or served_rpc_url(health) or rpc_url_of(settings)
+    try:
+        _run(api, api_url, url, manifest, settings, timeout_s)
+    except (RequestException, OSError, httpx.HTTPError, Web3Exception, TransactionFailed, RpcError) as exc:
+        fail(f"the demo stopped: {exc.__class__.__name__}: {_first_line(exc)} (chain {url}, API {api_url}: "
+             "is `make run` still running?)")
+
+
+def served_rpc_url(health: Any) -> str | None:
+    """The RPC URL of the one chain the server's /health reports an anvil for (None: none or several)."""
+    chains = health.get("chains", []) if isinstance(health, dict) else []
+    urls = [row["rpc_url"] for row in chains if isinstance(row, dict) and row.get("rpc_url")]
+    return urls[0] if len(urls) == 1 else None
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else "(no message)"
+
+
+def _run(api: _Api, api_url: str, url: str, manifest: Path | None, settings: Any, timeout_s: float) -> None:
+    from indexer.mapping import holder_account, token_asset
+    from indexer.reconcile import NotIndexed, reconcile
+    from indexer.rpc import RpcClient
+    from ledger import LedgerStore
+
     chain = _connect(url, manifest, settings.deployments_dir)
     typer.echo(f"Kogi demo on chain {chain.chain_id} ({url}), API {api_url}")
     story = _story(chain)
@@ -288,7 +322,7 @@ def demo(
     _print_statement(api, ledger, holder_account(chain.chain_id, story["alice"]),
                      token_asset(chain.chain_id, story["token"]))
 
-    database = Database(settings.database_url)
+    database = database_or_fail(settings.database_url)
     rpc = RpcClient(url)
     try:
         report = reconcile(LedgerStore(database), rpc, chain_id=chain.chain_id, ledger=ledger)

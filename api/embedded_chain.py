@@ -69,6 +69,8 @@ class ChainStatus:
     lag_blocks: int | None
     indexer_running: bool
     error: str | None
+    rpc_url: str | None = None
+    """JSON-RPC URL of the anvil this process started (None for KOGI_RPC_URL: it may hold a secret)."""
 
 
 def rpc_url_of(settings: ApiSettings) -> str:
@@ -253,4 +255,5 @@ class EmbeddedChain:
         lag = None if head is None or indexed is None else max(0, head - indexed)
         error = indexer.error
         return ChainStatus(self.chain_id, indexed, head, lag, indexer.running,
-                           None if error is None else f"{type(error).__name__}: {error}")
+                           None if error is None else f"{type(error).__name__}: {error}",
+                           rpc_url=self.rpc_url if self.anvil is not None else None)

@@ -551,6 +551,9 @@ class HealthChain(BaseModel):
     error: str | None = Field(None, description="Why the in-process indexer stopped, if it did.")
     open_alerts: int = Field(0, description="Unacknowledged alerts of this chain (the outbox `indexer_alerts`).")
     alerts: list[HealthAlert] = Field(default_factory=list, description="Those alerts, oldest first.")
+    rpc_url: str | None = Field(None, description="JSON-RPC URL of the anvil this server started (embedded mode; "
+                                                 "`kogi demo` finds the chain with it); null otherwise: an external "
+                                                 "KOGI_RPC_URL may hold a secret.")
     indexer_state: Literal["starting", "running", "waiting_for_lease", "backing_off", "stopped"] | None = Field(
         None, description="The in-process indexer's state (null when the indexer runs elsewhere): running "
                           "(following or caught up); waiting_for_lease (another owner holds the chain's lease, e.g. "

@@ -1,6 +1,8 @@
 """`kogi --help` lists every command a newcomer is told about in the README."""
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,3 +17,17 @@ def test_kogi_help_lists_every_command() -> None:
     listed = {line.strip("│ ").split()[0] for line in result.stdout.splitlines() if line.startswith("│ ") and
               line.strip("│ ")}
     assert set(COMMANDS) <= listed, set(COMMANDS) - listed
+
+
+def test_make_run_passes_host_and_port_to_kogi_serve() -> None:
+    """`make run PORT=… HOST=…` changes where the API listens (dry run: nothing is installed or started)."""
+    root = Path(__file__).resolve().parents[1]
+    env = {key: value for key, value in os.environ.items() if key not in ("PORT", "HOST", "MAKEFLAGS")}
+    make = shutil.which("make")
+    assert make is not None, "make is not installed"
+    custom = subprocess.run([make, "-n", "run", "PORT=9123", "HOST=0.0.0.0"], cwd=root, env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert custom.returncode == 0, custom.stderr
+    assert ".venv/bin/kogi serve --host 0.0.0.0 --port 9123" in custom.stdout.splitlines()
+    default = subprocess.run([make, "-n", "run"], cwd=root, env=env, capture_output=True, text=True, timeout=60)
+    assert ".venv/bin/kogi serve --host 127.0.0.1 --port 8000" in default.stdout.splitlines()

@@ -42,6 +42,7 @@ def _chains(request: Request, store: Store) -> list[HealthChain]:
         chains[status.chain_id] = HealthChain(
             chain_id=status.chain_id, indexed_block=status.indexed_block, head_block=status.head_block,
             lag_blocks=status.lag_blocks, indexer_running=status.indexer_running, error=status.error,
+            rpc_url=status.rpc_url,
         )
     try:
         alerts = open_alerts(store.db)
