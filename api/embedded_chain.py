@@ -37,7 +37,8 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,13 @@ class ChainStatus:
     lag_blocks: int | None
     indexer_running: bool
     error: str | None
+    indexer_state: str | None = None
+    """The in-process indexer's state (indexer.follower.FOLLOWER_STATES): starting, running,
+    waiting_for_lease, backing_off, stopped; None when unknown."""
+    indexer_reason: str | None = None
+    """Human text for that state: the lease holder and expiry, the backoff's cause, the stop's error."""
+    indexer_until: datetime | None = None
+    """When the awaited lease expires / the next attempt is due."""
     rpc_url: str | None = None
     """JSON-RPC URL of the anvil this process started (None for KOGI_RPC_URL: it may hold a secret)."""
 
@@ -240,6 +248,15 @@ class EmbeddedChain:
     # ------------------------------------------------------------------ status
 
     def status(self) -> ChainStatus | None:
+        """Indexed block, head and lag (head None when the RPC does not answer) and the indexer's
+        state (`EmbeddedIndexer.status`: running, waiting for a lease, backing off, stopped)."""
+        progress = self._progress()
+        if progress is None or self.indexer is None:
+            return progress
+        state = self.indexer.status()
+        return replace(progress, indexer_state=state.state, indexer_reason=state.reason, indexer_until=state.until)
+
+    def _progress(self) -> ChainStatus | None:
         """Indexed block, head and lag (head None when the RPC does not answer)."""
         indexer = self.indexer
         if indexer is None or self.chain_id is None:

@@ -1,7 +1,10 @@
 """`GET /health`: public liveness + readiness (database reachable, default ledger head) and, per
 chain mirrored in the database, the indexer's progress: indexed block, chain head, lag in blocks,
 and its open alerts (indexer/alerts.py). An open critical alert turns the status to "degraded"
-(still HTTP 200: the API serves; a human must look at the indexer, e.g. after a too-deep reorg)."""
+(still HTTP 200: the API serves; a human must look at the indexer, e.g. after a too-deep reorg), and
+so does an in-process indexer that is not advancing although it runs: `indexer_state`
+waiting_for_lease (another owner's lease, e.g. after a kill -9) or backing_off (RPC errors, a
+flapping chain), with `indexer_reason` saying why."""
 from __future__ import annotations
 
 import logging
@@ -17,6 +20,9 @@ from ledger.errors import LedgerNotFound
 log = logging.getLogger("kogi.api")
 
 router = APIRouter(tags=["health"])
+
+NOT_ADVANCING = ("waiting_for_lease", "backing_off")
+"""Indexer states that make /health "degraded": the thread runs but the mirror does not advance."""
 
 
 def _chains(request: Request, store: Store) -> list[HealthChain]:
@@ -42,6 +48,7 @@ def _chains(request: Request, store: Store) -> list[HealthChain]:
         chains[status.chain_id] = HealthChain(
             chain_id=status.chain_id, indexed_block=status.indexed_block, head_block=status.head_block,
             lag_blocks=status.lag_blocks, indexer_running=status.indexer_running, error=status.error,
+            indexer_state=status.indexer_state, indexer_reason=status.indexer_reason, indexer_until=status.indexer_until,
             rpc_url=status.rpc_url,
         )
     try:
@@ -64,7 +71,8 @@ def health(request: Request, response: Response, store: Store) -> HealthOut:
 
     `chains` lists every chain mirrored in this database with the indexed block and its open
     alerts; head and lag are filled for the chain the embedded stack indexes (null when unknown).
-    `status` is "degraded" while any chain has an open critical alert."""
+    `status` is "degraded" while any chain has an open critical alert or this process's indexer
+    waits for a lease or backs off (`indexer_state`, `indexer_reason`)."""
     ledger = request.app.state.settings.default_ledger
     try:
         head_sequence: int | None = store.head(ledger)[0]
@@ -78,6 +86,7 @@ def health(request: Request, response: Response, store: Store) -> HealthOut:
         response.status_code = 503
     chains = _chains(request, store) if reachable else []
     critical = any(alert.severity == "critical" for chain in chains for alert in chain.alerts)
+    critical = critical or any(chain.indexer_state in NOT_ADVANCING for chain in chains)
     return HealthOut(
         status="unavailable" if not reachable else "degraded" if critical else "ok",
         database=HealthDatabase(reachable=reachable),

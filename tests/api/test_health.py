@@ -28,7 +28,8 @@ def test_health_lists_indexed_chains_with_head_and_lag(client: TestClient) -> No
     (row,) = [chain for chain in body["chains"] if chain["chain_id"] == CHAIN_ID]
     assert row == {"chain_id": CHAIN_ID, "indexed_block": 41, "head_block": None, "lag_blocks": None,
                    "indexer_running": None, "error": None, "open_alerts": 0,
-                   "alerts": [], "rpc_url": None}  # indexed elsewhere: no head known here
+                   "alerts": [], "indexer_state": None, "indexer_reason": None,
+                   "indexer_until": None, "rpc_url": None}  # indexed elsewhere: no head known here
 
     app.state.chain = _FakeChain(ChainStatus(CHAIN_ID, 41, 48, 7, True, None))
     try:
@@ -37,7 +38,7 @@ def test_health_lists_indexed_chains_with_head_and_lag(client: TestClient) -> No
         (row,) = [chain for chain in response.json()["chains"] if chain["chain_id"] == CHAIN_ID]
         assert row == {"chain_id": CHAIN_ID, "indexed_block": 41, "head_block": 48, "lag_blocks": 7,
                        "indexer_running": True, "error": None, "open_alerts": 0, "alerts": [],
-                       "rpc_url": None}
+                       "indexer_state": None, "indexer_reason": None, "indexer_until": None, "rpc_url": None}
 
         app.state.chain = _FakeChain(ChainStatus(CHAIN_ID, 41, None, None, False, "ReorgTooDeep: boom"))
         response = public.get("/health")
