@@ -214,7 +214,7 @@ def recover(
     from ledger.errors import LedgerError
 
     settings = load_settings()
-    lock = acquire_instance_lock(settings, "kogi chain recover")
+    lock = acquire_instance_lock(settings, "kogi chain recover", elsewhere="")
     database = database_or_fail(settings.database_url)
     try:
         embedded = anvil_started_here(settings)

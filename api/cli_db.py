@@ -19,7 +19,8 @@ def upgrade(
 
     from indexer import migrate as indexer_migrate
     from ledger.config import LedgerSettings
-    from ledger.migrate import current_revision, upgrade as run_upgrade
+    from ledger.migrate import current_revision
+    from ledger.migrate import upgrade as run_upgrade
 
     url = database_url or LedgerSettings().database_url
     database = database_or_fail(url)

@@ -111,8 +111,10 @@ def check_chain_port(settings: Any) -> None:
         fail(busy_port_message(PortBusy(port, port_holder(port)), settings.chain_state_file))
 
 
-def acquire_instance_lock(settings: Any, command: str, **info: Any) -> Any:
-    """The state file's lock (None when no anvil is started here), or the CLI's one error line."""
+def acquire_instance_lock(settings: Any, command: str, *, elsewhere: str = ", or give this one its own "
+                          "KOGI_CHAIN_STATE_FILE, KOGI_CHAIN_PORT and --port", **info: Any) -> Any:
+    """The state file's lock (None when no anvil is started here), or the CLI's one error line
+    (`elsewhere`: the advice after "stop it first")."""
     from api.instance_lock import InstanceRunning, acquire
 
     state = settings.chain_state_file
@@ -123,7 +125,7 @@ def acquire_instance_lock(settings: Any, command: str, **info: Any) -> Any:
     except InstanceRunning as exc:
         fail(f"{exc} is running with the chain state file {state}: stop it first (Ctrl-C in its terminal"
              + (f", or `kill {exc.holder['pid']}`" if exc.holder.get("pid") else "")
-             + "), or give this one its own KOGI_CHAIN_STATE_FILE, KOGI_CHAIN_PORT and --port")
+             + ")" + elsewhere)
     except OSError as exc:
         fail(f"cannot lock {state} ({exc.strerror or exc})")
 

@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 
 from contracts.anvil import ANVIL, _port_open
+from tests.kogi_processes import KogiServer, kogi, one_error_line
+from tests.kogi_processes import kogi_env as _env
 from tests.servers import free_port, require_binary
-from tests.kogi_processes import KogiServer, kogi_env as _env, one_error_line
+
 
 def test_an_invalid_port_is_one_line(tmp_path: Path) -> None:
     line = one_error_line(["serve", "--port", "99999"], tmp_path)
@@ -75,3 +77,21 @@ def test_a_second_server_is_refused_before_it_starts_anything(tmp_path: Path) ->
     finally:
         assert server.stopped_cleanly(), server.log.read_text()[-3000:]
 
+
+@pytest.mark.chain
+def test_a_corrupt_chain_state_is_one_line_naming_the_recovery(tmp_path: Path) -> None:
+    """A 0-byte state file and no other copy: not "cannot start anvil on port …" but what it is, and the
+    way out; `kogi chain recover` then sets it aside (the database had no mirror yet: nothing to reverse)."""
+    require_binary("anvil", [str(ANVIL)])
+    state = tmp_path / ".kogi" / "anvil-state.json"
+    state.parent.mkdir()
+    state.write_bytes(b"")
+    env = {**_env(free_port()), "KOGI_ADMIN_API_KEY": "k" * 32}
+    line = one_error_line(["serve", "--port", str(free_port())], tmp_path, env)
+    assert line.startswith("kogi: error: chain state file .kogi/anvil-state.json is corrupt (0 bytes); no other copy ")
+    assert "`kogi chain recover`" in line and "cannot start anvil" not in line
+    assert state.exists()
+
+    recovered = kogi(["chain", "recover", "--yes"], tmp_path, env)
+    assert recovered.returncode == 0, recovered.stdout + recovered.stderr
+    assert not state.exists() and len(list(state.parent.glob("anvil-state.json.lost-*"))) == 1

@@ -13,7 +13,7 @@ from api.cli import app
 from indexer.reconcile import reconcile
 from indexer.rpc import RpcClient
 from indexer.state import IndexerState
-from ledger import EntryRequest, Leg, LedgerStore, Side
+from ledger import EntryRequest, LedgerStore, Leg, Side
 from ledger.scheme import bootstrap_ledger
 from tests.indexer.conftest import TOKEN, USDC, Stack, make_follower
 from tests.servers import free_port
