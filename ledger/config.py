@@ -1,6 +1,7 @@
 """Ledger settings (pydantic-settings, KOGI_ env vars). Embedded default: a SQLite file."""
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///.kogi/kogi.db"
@@ -14,3 +15,6 @@ class LedgerSettings(BaseSettings):
     database_pool_size: int = 10
     sqlite_busy_timeout_s: float = 30.0
     default_ledger: str = "main"
+    backdating_window_days: int = Field(default=400, ge=0, le=36_500)
+    """KOGI_BACKDATING_WINDOW_DAYS: how far before a ledger's creation an entry's `effective_at` may
+    lie (ledger.policy.EffectiveTimePolicy; the chain indexer is not bound by it)."""

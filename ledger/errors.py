@@ -40,6 +40,11 @@ class InvalidCursor(ValidationFailed):
     title = "Invalid cursor"
 
 
+class EffectiveAtOutOfRange(ValidationFailed):
+    code = "effective-at-out-of-range"
+    title = "effective_at is outside the range this ledger accepts"
+
+
 class NotFound(LedgerError):
     code = "not-found"
     title = "Not found"

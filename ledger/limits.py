@@ -15,5 +15,7 @@ MAX_KIND_LENGTH = 32
 MAX_METADATA_BYTES = 16 * 1024
 MAX_PAGE_SIZE = 1_000
 DEFAULT_PAGE_SIZE = 100
+MAX_EFFECTIVE_AHEAD_S = 300
+"""An entry's `effective_at` may lie at most this far after its recorded time (clock skew)."""
 WRITE_RETRY_LIMIT = 20
 """Transient conflicts (deadlock, serialization, concurrent duplicate key) retried this often."""

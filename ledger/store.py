@@ -19,16 +19,17 @@ failures are retried by `Database.run_write` (safe: writes are idempotent).
 from __future__ import annotations
 
 import base64
+import copy
 import fnmatch
 import json
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import func, or_, select, tuple_, update
+from sqlalchemy import and_, func, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Connection
@@ -65,7 +66,6 @@ from ledger.limits import (
     MAX_PAGE_SIZE,
     MAX_SCALE,
 )
-from ledger.policy import AccountCodeRule, account_code_normalizer
 from ledger.model import (
     Account,
     AccountingType,
@@ -90,6 +90,7 @@ from ledger.model import (
     from_us,
     to_us,
 )
+from ledger.policy import AccountCodeRule, EffectiveTimePolicy, account_code_normalizer
 from ledger.schema import (
     AccountRow,
     AccountTemplateRow,
@@ -193,6 +194,10 @@ class _Opened:
 class LedgerStore:
     """All ledger operations. Thread-safe; one instance per process is enough.
 
+    `effective_time_policy`: which `effective_at` the entries and reversals posted through this
+    store may carry (ledger.policy.EffectiveTimePolicy); None means the bounded policy of the
+    settings (KOGI_BACKDATING_WINDOW_DAYS). The chain indexer posts through an unbounded view
+    (`with_effective_time_policy`): block timestamps are the chain's clock, not ours.
     `account_code_rules`: the chart's rules for account codes (ledger.policy.AccountCodeRule),
     applied on every write and read that takes an account code; None means the platform's
     chart (ledger.scheme.DEFAULT_ACCOUNT_CODE_RULES: holder codes carry a lower-case EVM
@@ -200,8 +205,13 @@ class LedgerStore:
     the rules it is given.
     """
 
-    def __init__(self, database: Database, *, account_code_rules: Sequence[AccountCodeRule] | None = None) -> None:
+    def __init__(
+        self, database: Database, *, account_code_rules: Sequence[AccountCodeRule] | None = None,
+        effective_time_policy: EffectiveTimePolicy | None = None,
+    ) -> None:
         self.db = database
+        self.effective_time_policy = effective_time_policy or EffectiveTimePolicy.from_settings()
+        self._ledger_created_us: dict[int, int] = {}
         if account_code_rules is None:
             from ledger.scheme import DEFAULT_ACCOUNT_CODE_RULES  # the chart imports this module
 
@@ -215,6 +225,12 @@ class LedgerStore:
         self._accounts_by_id: dict[int, Account] = {}
         self._balance_pairs: set[tuple[int, int]] = set()
         self._templates: dict[int, list[AccountTemplate]] = {}
+
+    def with_effective_time_policy(self, policy: EffectiveTimePolicy) -> LedgerStore:
+        """This store (same database and caches) posting under another effective-time policy."""
+        view = copy.copy(self)
+        view.effective_time_policy = policy
+        return view
 
     # ------------------------------------------------------------------ ledgers
 
@@ -252,11 +268,21 @@ class LedgerStore:
         cached = self._ledger_ids.get(ledger)
         if cached is not None:
             return cached
-        row = conn.execute(select(ledgers_t.c.id).where(ledgers_t.c.code == ledger)).first()
+        row = conn.execute(select(ledgers_t.c.id, ledgers_t.c.created_at).where(ledgers_t.c.code == ledger)).first()
         if row is None:
             raise LedgerNotFound(f"ledger {ledger!r} does not exist")
-        self._ledger_ids[ledger] = row.id
+        created_at = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=timezone.utc)
+        self._ledger_created_us[int(row.id)] = to_us(created_at)  # SQLite returns it naive (UTC)
+        self._ledger_ids[ledger] = int(row.id)
         return int(row.id)
+
+    def _check_effective(self, ledger: str, ledger_id: int, request: EntryRequest, now: int) -> None:
+        """The store's effective-time policy on a request that names its effective time."""
+        if request.effective_at is not None:
+            self.effective_time_policy.check(
+                to_us(request.effective_at), ledger=ledger, ledger_created_us=self._ledger_created_us[ledger_id],
+                recorded_us=now,
+            )
 
     # ------------------------------------------------------------------- assets
 
@@ -651,16 +677,17 @@ class LedgerStore:
         prepared = [self._prepare_one(ledger, request, entry_id, now_us()) for request, entry_id in reversals]
         if bodies is not None and len(bodies) != len(requests):
             raise ValidationFailed(f"{len(bodies)} precomputed bodies for {len(requests)} requests")
-        prepared += self._prepare(ledger, requests, bodies) if requests else []
+        prepared += self._prepare(ledger, ledger_id, requests, bodies) if requests else []
         self._resolve(ledger_id, [item.request for item in prepared])
         return self._commit_prepared(ledger, ledger_id, prepared, before_seal=in_transaction)
 
-    def _prepare(self, ledger: str, requests: Sequence[EntryRequest],
+    def _prepare(self, ledger: str, ledger_id: int, requests: Sequence[EntryRequest],
                  bodies: Sequence[EntryBody] | None = None) -> list[_Prepared]:
-        """Validate (balance per asset) and digest each request: no database work."""
+        """Validate (effective time, balance per asset) and digest each request: no database work."""
         prepared = []
         default_effective_us = now_us()
         for index, request in enumerate(requests):
+            self._check_effective(ledger, ledger_id, request, default_effective_us)
             normalized = self._normalized(request)
             body = None
             if bodies is not None:
@@ -1071,7 +1098,9 @@ class LedgerStore:
         """Post the mirror of `entry_id` (sides swapped), linked to it. An entry is reversed once."""
         ledger_id = self._ledger_id_cached(ledger)
         request, _ = self._reversal_request(ledger, entry_id, idempotency_key, reason, effective_at)
-        item = self._prepare_one(ledger, request, entry_id, now_us())
+        now = now_us()
+        self._check_effective(ledger, ledger_id, request, now)
+        item = self._prepare_one(ledger, request, entry_id, now)
         self._resolve(ledger_id, [request])
         return self._commit_prepared(ledger, ledger_id, [item])[0]
 
@@ -1420,20 +1449,58 @@ class LedgerStore:
         ).scalar()
         return int(value or 0)
 
+    def _head_sequence(self, conn: Connection, ledger_id: int) -> int:
+        return int(conn.execute(select(heads_t.c.last_sequence).where(heads_t.c.ledger_id == ledger_id)).scalar_one())
+
+    def _side_sums(
+        self, conn: Connection, where: Sequence[Any], group_by: Sequence[Any] = (),
+    ) -> dict[tuple[Any, ...], tuple[int, int]]:
+        """(Σ debits, Σ credits) of the postings matching `where` (postings joined to their entry
+        and seal), per `group_by` key. Exact on both backends: PostgreSQL sums NUMERIC(78) in the
+        database; SQLite stores amounts as decimal text (its SUM would go through floats), so
+        its rows are summed here."""
+        source = postings_t.join(entries_t, entries_t.c.id == postings_t.c.entry_id).join(
+            seals_t, seals_t.c.entry_id == postings_t.c.entry_id)
+        width = len(group_by)
+        if self.db.dialect == "postgresql":
+            query = (select(*group_by, postings_t.c.side, func.sum(postings_t.c.amount_units))
+                     .select_from(source).where(*where).group_by(*group_by, postings_t.c.side))
+        else:
+            query = select(*group_by, postings_t.c.side, postings_t.c.amount_units).select_from(source).where(*where)
+        sums: dict[tuple[Any, ...], list[int]] = {}
+        for row in conn.execute(query):
+            total = sums.setdefault(tuple(int(value) for value in row[:width]), [0, 0])
+            total[0 if row[width] == Side.DEBIT.value else 1] += int(row[width + 1])
+        return {key: (debits, credits) for key, (debits, credits) in sums.items()}
+
     def get_balance(
         self, ledger: str, account: str, asset: str, *, as_of_sequence: int | None = None,
-        as_of: datetime | None = None,
+        as_of: datetime | None = None, effective_as_of: datetime | None = None,
     ) -> Balance:
         """Current balance (with pending amounts and version), or the posted balance as of a
-        sequence number / recorded time (history has no pending part: holds are not history)."""
+        sequence number / recorded time (history has no pending part: holds are not history),
+        or — `effective_as_of` — the posted balance of the postings whose entry is effective at
+        or before that time, back-dated ones included, over the journal as this read finds it
+        (`as_of_sequence` of the result: the last sequence read; a later back-dated entry can
+        change the answer). Cost: one pass over the account's postings in that asset."""
         account = self._account_code(account)
         check_code(asset, "asset code", MAX_ASSET_CODE_LENGTH)
+        if effective_as_of is not None and (as_of is not None or as_of_sequence is not None):
+            raise ValidationFailed("give at most one of as_of_sequence, as_of and effective_as_of")
         with self.db.read() as conn:
             ledger_id = self._ledger_id(conn, ledger)
             account_row = self._accounts.get((ledger_id, account)) or self._load_account(conn, ledger_id, account)
             if account_row is None:
                 raise AccountNotFound(f"account {account!r} does not exist")
             asset_row = self._asset(conn, ledger_id, asset)
+            if effective_as_of is not None:
+                head = self._head_sequence(conn, ledger_id)
+                debits, credits = self._side_sums(conn, [
+                    postings_t.c.account_id == account_row.id, postings_t.c.asset_id == asset_row.id,
+                    entries_t.c.effective_at_us <= to_us(effective_as_of), seals_t.c.sequence <= head,
+                ]).get((), (0, 0))
+                return Balance(account, asset, account_row.accounting_type, debits, credits, 0, 0, 0,
+                               as_of_sequence=head)
             if as_of is not None:
                 as_of_sequence = self._sequence_at(conn, ledger_id, to_us(as_of))
             _check_sequence(as_of_sequence)
@@ -1480,9 +1547,20 @@ class LedgerStore:
 
     def statement(
         self, ledger: str, account: str, asset: str, *, start: datetime | None = None, end: datetime | None = None,
+        effective_start: datetime | None = None, effective_end: datetime | None = None,
         cursor: str | None = None, limit: int = DEFAULT_PAGE_SIZE,
     ) -> StatementPage:
-        """Postings of (account, asset) with the running balance, recorded in [start, end).
+        """Postings of (account, asset) with a running balance, in sequence order, either recorded
+        in [start, end) or — `effective_start` / `effective_end` — whose entry is effective in
+        [effective_start, effective_end) (back-dated entries land in their period). Give one pair.
+
+        Recorded-time mode: `balance_after_units` is the account's balance after the posting, as
+        recorded. Effective-time mode: the opening balance is the sum of the postings effective
+        before `effective_start`; each line's `balance_after_units` is that opening plus the lines
+        of the window up to and including it (in sequence order, over pages), so the last line of
+        the last page closes at the balance `get_balance(effective_as_of=)` gives just before
+        `effective_end`. A back-dated entry posted later changes an effective window (not a
+        recorded one); each page reads the journal up to the head it finds.
 
         Cursor-paginated: pass `next_cursor` back to continue; pages are stable because
         the journal is append-only.
@@ -1490,12 +1568,17 @@ class LedgerStore:
         limit = _page_limit(limit)
         account = self._account_code(account)
         check_code(asset, "asset code", MAX_ASSET_CODE_LENGTH)
+        effective = effective_start is not None or effective_end is not None
+        if effective and (start is not None or end is not None):
+            raise ValidationFailed("give either start/end (recorded time) or effective_start/effective_end")
+        after_posting = _decode_cursor(cursor) if cursor else None
         with self.db.read() as conn:
             ledger_id = self._ledger_id(conn, ledger)
             account_row = self._accounts.get((ledger_id, account)) or self._load_account(conn, ledger_id, account)
             if account_row is None:
                 raise AccountNotFound(f"account {account!r} does not exist")
             asset_row = self._asset(conn, ledger_id, asset)
+            of_pair = [postings_t.c.account_id == account_row.id, postings_t.c.asset_id == asset_row.id]
             query = (
                 select(postings_t.c.posting_seq, seals_t.c.sequence, postings_t.c.leg_index, postings_t.c.entry_id,
                        postings_t.c.side, postings_t.c.amount_units, postings_t.c.debits_after_units,
@@ -1503,45 +1586,84 @@ class LedgerStore:
                        seals_t.c.recorded_at_us, entries_t.c.external_ref)
                 .join(entries_t, entries_t.c.id == postings_t.c.entry_id)
                 .join(seals_t, seals_t.c.entry_id == postings_t.c.entry_id)
-                .where(postings_t.c.account_id == account_row.id, postings_t.c.asset_id == asset_row.id)
+                .where(*of_pair)
             )
+            window: list[Any] = []
+            if effective_start is not None:
+                window.append(entries_t.c.effective_at_us >= to_us(effective_start))
+            if effective_end is not None:
+                window.append(entries_t.c.effective_at_us < to_us(effective_end))
+            if effective:
+                head = self._head_sequence(conn, ledger_id)
+                query = query.where(*window, seals_t.c.sequence <= head)
             if start is not None:
                 query = query.where(seals_t.c.recorded_at_us >= to_us(start))
             if end is not None:
                 query = query.where(seals_t.c.recorded_at_us < to_us(end))
-            if cursor:
-                query = query.where(postings_t.c.posting_seq > _decode_cursor(cursor))
+            if after_posting is not None:
+                query = query.where(postings_t.c.posting_seq > after_posting)
             rows = conn.execute(query.order_by(postings_t.c.posting_seq).limit(limit + 1)).all()
             debit_normal = account_row.accounting_type.debit_normal
+
+            def signed(side: str, amount: int) -> int:
+                return amount if (side == Side.DEBIT.value) == debit_normal else -amount
+
+            opening = 0
+            if effective:
+                before = []
+                if effective_start is not None:  # effective before the window
+                    before.append(entries_t.c.effective_at_us < to_us(effective_start))
+                if after_posting is not None:  # the window's lines on earlier pages
+                    before.append(and_(*window, postings_t.c.posting_seq <= after_posting))
+                if before:
+                    debits, credits = self._side_sums(
+                        conn, [*of_pair, seals_t.c.sequence <= head, or_(*before)]).get((), (0, 0))
+                    opening = signed(Side.DEBIT.value, debits) + signed(Side.CREDIT.value, credits)
+            elif rows:
+                first = rows[0]
+                recorded = first.debits_after_units - first.credits_after_units
+                opening = (recorded if debit_normal else -recorded) - signed(first.side, first.amount_units)
             lines = []
+            running = opening
             for row in rows[:limit]:
-                signed = row.debits_after_units - row.credits_after_units
+                if effective:
+                    running += signed(row.side, row.amount_units)
+                    balance_after = running
+                else:
+                    recorded = row.debits_after_units - row.credits_after_units
+                    balance_after = recorded if debit_normal else -recorded
                 lines.append(
                     StatementLine(
                         sequence=int(row.sequence), leg_index=int(row.leg_index), entry_id=row.entry_id,
                         kind=row.kind, effective_at_us=int(row.effective_at_us),
                         recorded_at_us=int(row.recorded_at_us), side=Side(row.side), amount_units=row.amount_units,
-                        balance_after_units=signed if debit_normal else -signed, external_ref=row.external_ref,
+                        balance_after_units=balance_after, external_ref=row.external_ref,
                     )
-                )
-            opening = 0
-            if lines:
-                first = lines[0]
-                opening = first.balance_after_units - (
-                    first.amount_units if (first.side is Side.DEBIT) == debit_normal else -first.amount_units
                 )
             next_cursor = _encode_cursor(rows[limit - 1].posting_seq) if len(rows) > limit else None
             return StatementPage(account, asset, tuple(lines), next_cursor, opening)
 
-    def trial_balance(self, ledger: str, *, as_of_sequence: int | None = None) -> TrialBalance:
-        """Σ debits and Σ credits per (asset, accounting type), and per asset over the whole ledger."""
+    def trial_balance(
+        self, ledger: str, *, as_of_sequence: int | None = None, effective_as_of: datetime | None = None,
+    ) -> TrialBalance:
+        """Σ debits and Σ credits per (asset, accounting type), and per asset over the whole ledger:
+        now, after a sequence number, or — `effective_as_of` — over the postings whose entry is
+        effective at or before that time (back-dated ones included; `as_of_sequence` of the result
+        is the last sequence read). The effective-time report reads every posting of the ledger."""
+        if effective_as_of is not None and as_of_sequence is not None:
+            raise ValidationFailed("give at most one of as_of_sequence and effective_as_of")
         with self.db.read() as conn:
             ledger_id = self._ledger_id(conn, ledger)
-            head_sequence = int(
-                conn.execute(select(heads_t.c.last_sequence).where(heads_t.c.ledger_id == ledger_id)).scalar_one()
-            )
+            head_sequence = self._head_sequence(conn, ledger_id)
             _check_sequence(as_of_sequence)
-            if as_of_sequence is None or as_of_sequence >= head_sequence:
+            if effective_as_of is not None:
+                as_of_sequence = head_sequence
+                sums = self._side_sums(conn, [
+                    postings_t.c.ledger_id == ledger_id, entries_t.c.effective_at_us <= to_us(effective_as_of),
+                    seals_t.c.sequence <= head_sequence,
+                ], (postings_t.c.account_id, postings_t.c.asset_id))
+                rows = [_TrialRow(account_id, asset_id, d, c) for (account_id, asset_id), (d, c) in sums.items()]
+            elif as_of_sequence is None or as_of_sequence >= head_sequence:
                 as_of_sequence = head_sequence
                 rows = conn.execute(
                     select(balances_t.c.account_id, balances_t.c.asset_id, balances_t.c.debits_posted_units.label("d"),
@@ -1668,6 +1790,14 @@ class LedgerStore:
                 )
             yield rows, postings
             after = int(rows[-1].sequence)
+
+
+@dataclass(frozen=True)
+class _TrialRow:
+    account_id: int
+    asset_id: int
+    d: int
+    c: int
 
 
 def _sealed_entries() -> Any:

@@ -31,3 +31,12 @@ def test_make_run_passes_host_and_port_to_kogi_serve() -> None:
     assert ".venv/bin/kogi serve --host 0.0.0.0 --port 9123" in custom.stdout.splitlines()
     default = subprocess.run([make, "-n", "run"], cwd=root, env=env, capture_output=True, text=True, timeout=60)
     assert ".venv/bin/kogi serve --host 127.0.0.1 --port 8000" in default.stdout.splitlines()
+
+
+def test_kogi_chain_help_lists_the_recovery_command() -> None:
+    result = subprocess.run([sys.executable, "-m", "api.cli", "chain", "--help"], capture_output=True, text=True,
+                            cwd=Path(__file__).resolve().parents[1], env={"COLUMNS": "120", "PATH": ""}, timeout=60)
+    assert result.returncode == 0, result.stderr
+    listed = {line.strip("│ ").split()[0] for line in result.stdout.splitlines() if line.startswith("│ ") and
+              line.strip("│ ")}
+    assert {"up", "recover"} <= listed, listed
