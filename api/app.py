@@ -77,6 +77,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
 
     app = FastAPI(
         docs_url=None, redoc_url=None,  # served below from local assets (no CDN: the docs work offline)
+        generate_unique_id_function=lambda route: route.name,  # operationId = the route function (api/links.py)
         title="Kogi Ledger API",
         version="0.1.0",
         summary="Double-entry ledger over HTTP: exact amounts, idempotent posts, RFC 9457 errors.",

@@ -227,7 +227,7 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         (422, "Invalid request: `request-validation` (the request does not match this schema) or a ledger rule "
               "the schema cannot state: `unbalanced-entry`, `invalid-amount` (more decimals than the asset's "
               "scale, over 2^256-1), `invalid-cursor`, `conflicting-parameters`, `effective-at-out-of-range`, "
-              "`hold-amount-exceeded`"),
+              "`hold-amount-exceeded`, `same-account`"),
         (503, "Database unavailable (retry: writes are idempotent)"),
     )
 }

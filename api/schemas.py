@@ -32,6 +32,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+from annotated_types import Interval
 from pydantic import (
     AwareDatetime,
     BaseModel,
@@ -105,9 +106,10 @@ def _codes_not_starting_with(word: str) -> str:
     return "|".join(alternatives)
 
 
-CODE_PATTERN = (f"^(?:{_codes_not_starting_with('holder:')}|holder:[0-9]{{1,19}}:0x[0-9A-Fa-f]{{40}})$")
+CODE_PATTERN = (f"^(?:{_codes_not_starting_with('holder:')}|holder:[1-9][0-9]{{0,18}}:0x[0-9A-Fa-f]{{40}})$")
 """Account codes: letters, digits and `: . _ @ -` (no `/`: a code is one path segment); a `holder:`
 code is `holder:<chain id>:0x<40 hex>` (the default chart's rule, ledger/scheme.py)."""
+CODE_PREFIX_PATTERN = r"^[A-Za-z0-9:._@\-]*$"
 ASSET_CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9:._@\-]*$"
 LEDGER_CODE_PATTERN = f"^(?:{_codes_not_starting_with('ledgers')}|ledgers{_char_class(_CODE_CHARS)}+)$"
 """Ledger codes: the code alphabet, except `ledgers` itself (`/v1/ledger/ledgers` lists the ledgers)."""
@@ -173,7 +175,11 @@ def _json_integer(value: Any) -> Any:
     return value
 
 
-JsonInt = Annotated[int, Strict(), BeforeValidator(_json_integer)]
+def json_int(minimum: int, maximum: int) -> Any:
+    """An integer field in [minimum, maximum]: the bounds bind the integer itself (so the schema states them
+    as minimum/maximum), then `_json_integer` runs before it."""
+    return Annotated[int, Strict(), Interval(ge=minimum, le=maximum), BeforeValidator(_json_integer),
+                     WithJsonSchema({"type": "integer", "minimum": minimum, "maximum": maximum})]
 
 MAX_METADATA_NESTING = 3
 """Arrays/objects inside a metadata object nest at most this deep (the schema spells each level out)."""
@@ -222,6 +228,9 @@ Metadata = Annotated[
 
 MAX_UNITS = 2**256 - 1
 MAX_SEQUENCE = 2**63 - 1
+MAX_API_INTEGER = 2**53 - 1
+"""Largest sequence number or chain id the API takes as a JSON number or query integer: exact in a double
+(JavaScript clients, and the OpenAPI document, whose bounds FastAPI writes as floats)."""
 """Sequence numbers and chain ids are 64-bit signed integers in the database."""
 
 
@@ -260,9 +269,9 @@ class LedgerIn(_In):
 
 class AssetIn(_In):
     code: AssetCode
-    scale: Annotated[JsonInt, Field(ge=0, le=MAX_SCALE)]
+    scale: json_int(0, MAX_SCALE)  # type: ignore[valid-type]
     kind: AssetKind
-    chain_id: Annotated[JsonInt, Field(ge=1, le=MAX_SEQUENCE)] | None = None
+    chain_id: json_int(1, MAX_API_INTEGER) | None = None  # type: ignore[valid-type]
     contract_address: Annotated[
         str, Strict(), StringConstraints(pattern=ASSET_CODE_PATTERN, max_length=MAX_CONTRACT_ADDRESS_LENGTH)
     ] | None = None
@@ -280,7 +289,7 @@ class AccountTemplateIn(_In):
         description="Glob over account codes, e.g. 'holder:*'.")
     accounting_type: AccountingType
     no_overdraft: Annotated[bool, Strict()]
-    priority: Annotated[JsonInt, Field(ge=0, le=1_000_000)] = 100
+    priority: json_int(0, 1_000_000) = 100  # type: ignore[valid-type]
 
 
 class PostingIn(MoneyIn):
@@ -551,9 +560,6 @@ class HealthChain(BaseModel):
     error: str | None = Field(None, description="Why the in-process indexer stopped, if it did.")
     open_alerts: int = Field(0, description="Unacknowledged alerts of this chain (the outbox `indexer_alerts`).")
     alerts: list[HealthAlert] = Field(default_factory=list, description="Those alerts, oldest first.")
-    rpc_url: str | None = Field(None, description="JSON-RPC URL of the anvil this server started (embedded mode; "
-                                                 "`kogi demo` finds the chain with it); null otherwise: an external "
-                                                 "KOGI_RPC_URL may hold a secret.")
     indexer_state: Literal["starting", "running", "waiting_for_lease", "backing_off", "stopped"] | None = Field(
         None, description="The in-process indexer's state (null when the indexer runs elsewhere): running "
                           "(following or caught up); waiting_for_lease (another owner holds the chain's lease, e.g. "

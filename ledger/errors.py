@@ -35,6 +35,11 @@ class UnbalancedEntry(ValidationFailed):
     title = "Entry does not balance per asset"
 
 
+class SameAccount(ValidationFailed):
+    code = "same-account"
+    title = "Both sides name the same account"
+
+
 class InvalidCursor(ValidationFailed):
     code = "invalid-cursor"
     title = "Invalid cursor"
@@ -103,6 +108,12 @@ class Overdraft(LedgerError):
 class BalanceOverflow(LedgerError):
     code = "balance-overflow"
     title = "Running total would exceed 2^256-1 base units"
+    http_status = 409
+
+
+class NotReversible(LedgerError):
+    code = "not-reversible"
+    title = "Entry cannot be reversed"
     http_status = 409
 
 

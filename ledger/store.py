@@ -51,6 +51,8 @@ from ledger.errors import (
     HoldNotPending,
     IdempotencyConflict,
     InvalidCursor,
+    NotReversible,
+    SameAccount,
     LedgerError,
     LedgerNotFound,
     Overdraft,
@@ -1119,7 +1121,7 @@ class LedgerStore:
                 )
             ).first()
         if original.reverses_entry_id is not None:
-            raise ValidationFailed(f"entry {entry_id} is itself a reversal; post a new entry instead")
+            raise NotReversible(f"entry {entry_id} is itself a reversal; post a new entry instead")
         if existing is not None and existing.idempotency_key != key:
             raise AlreadyReversed(f"entry {entry_id} was already reversed by {existing.id}", reversal_id=existing.id)
         metadata: dict[str, Any] = {"reason": reason} if reason else {}
@@ -1157,7 +1159,7 @@ class LedgerStore:
         if expires_at_us is not None and expires_at_us <= now_us():
             raise ValidationFailed("expires_at must be in the future")
         if debit_account == credit_account:
-            raise ValidationFailed("a hold needs two different accounts")
+            raise SameAccount("a hold needs two different accounts")
         with self.db.read() as conn:
             ledger_id = self._ledger_id(conn, ledger)
             asset_row = self._asset(conn, ledger_id, asset)

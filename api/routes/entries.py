@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Response
 
+from api.links import ENTRY_CREATED, created
 from api.routes.common import (
     API_DEFAULT_PAGE_SIZE,
     API_MAX_PAGE_SIZE,
@@ -46,7 +47,8 @@ def entry_request(body: EntryIn, idempotency_key: str, scale_of: Callable[[str],
     )
 
 
-@router.post("/{ledger}/entries", status_code=201, response_model=EntryOut, responses=REPLAY_RESPONSE)
+@router.post("/{ledger}/entries", status_code=201, response_model=EntryOut,
+             responses={**REPLAY_RESPONSE, **created("Recorded now.", ENTRY_CREATED)})
 def post_entry(
     ledger: LedgerPath, body: EntryIn, idempotency_key: IdempotencyKey, response: Response, store: Store, scales: Scales,
 ) -> EntryOut:
@@ -82,7 +84,7 @@ def get_entry(ledger: LedgerPath, entry_id: EntryIdPath, store: Store, scales: S
 
 
 @router.post("/{ledger}/entries/{entry_id:hexid}/reversal", status_code=201, response_model=EntryOut,
-             responses=REPLAY_RESPONSE)
+             responses={**REPLAY_RESPONSE, **created("The reversal, recorded now.", ENTRY_CREATED)})
 def reverse_entry(
     ledger: LedgerPath,
     entry_id: EntryIdPath,

@@ -5,6 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Response
 
+from api.links import ENTRY_CREATED, HOLD_CREATED, created
 from api.routes.common import (
     HoldIdPath,
     IdempotencyKey,
@@ -31,7 +32,8 @@ router = APIRouter(tags=["holds"])
 HOLD_REPLAY = {200: {"model": HoldOut, "description": "Replay: the hold created earlier under this key."}}
 
 
-@router.post("/{ledger}/holds", status_code=201, response_model=HoldOut, responses=HOLD_REPLAY)
+@router.post("/{ledger}/holds", status_code=201, response_model=HoldOut,
+             responses={**HOLD_REPLAY, **created("Reserved now.", HOLD_CREATED)})
 def create_hold(
     ledger: LedgerPath, body: HoldIn, idempotency_key: IdempotencyKey, response: Response, store: Store, scales: Scales,
 ) -> HoldOut:
@@ -66,7 +68,8 @@ def get_hold(ledger: LedgerPath, hold_id: HoldIdPath, store: Store, scales: Scal
     return hold_out(hold, scales.of(ledger, hold.asset))
 
 
-@router.post("/{ledger}/holds/{hold_id:hexid}/post", status_code=201, response_model=EntryOut, responses=REPLAY_RESPONSE)
+@router.post("/{ledger}/holds/{hold_id:hexid}/post", status_code=201, response_model=EntryOut,
+             responses={**REPLAY_RESPONSE, **created("The posted entry.", ENTRY_CREATED)})
 def post_hold(
     ledger: LedgerPath,
     hold_id: HoldIdPath,

@@ -5,6 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from api.links import ACCOUNT_CREATED, ASSET_CREATED, LEDGER_CREATED, created
 from api.routes.common import (
     API_DEFAULT_PAGE_SIZE,
     API_MAX_PAGE_SIZE,
@@ -18,6 +19,7 @@ from api.routes.common import (
     encode_cursor,
 )
 from api.schemas import (
+    CODE_PREFIX_PATTERN,
     AccountIn,
     AccountList,
     AccountOut,
@@ -43,7 +45,8 @@ router = APIRouter()
 # ------------------------------------------------------------------ ledgers
 
 
-@router.post("/ledgers", status_code=201, response_model=LedgerOut, tags=["ledgers"])
+@router.post("/ledgers", status_code=201, response_model=LedgerOut, tags=["ledgers"],
+             responses=created("Created, or already there.", LEDGER_CREATED))
 def create_ledger(body: LedgerIn, store: Store) -> LedgerOut:
     """Create a ledger namespace. Idempotent: an existing code is returned as is."""
     return LedgerOut(code=store.create_ledger(body.code, body.name))
@@ -57,7 +60,8 @@ def list_ledgers(store: Store) -> LedgerList:
 # ------------------------------------------------------------------- assets
 
 
-@router.post("/{ledger}/assets", status_code=201, response_model=AssetOut, tags=["assets"])
+@router.post("/{ledger}/assets", status_code=201, response_model=AssetOut, tags=["assets"],
+             responses=created("Registered, or already there with these attributes.", ASSET_CREATED))
 def create_asset(ledger: LedgerPath, body: AssetIn, store: Store) -> AssetOut:
     """Register an asset. Idempotent for identical attributes; different ones are a 409."""
     return asset_out(
@@ -97,7 +101,8 @@ def list_account_templates(ledger: LedgerPath, store: Store) -> AccountTemplateL
 # ----------------------------------------------------------------- accounts
 
 
-@router.post("/{ledger}/accounts", status_code=201, response_model=AccountOut, tags=["accounts"])
+@router.post("/{ledger}/accounts", status_code=201, response_model=AccountOut, tags=["accounts"],
+             responses=created("Opened, or already there with these attributes.", ACCOUNT_CREATED))
 def create_account(ledger: LedgerPath, body: AccountIn, store: Store) -> AccountOut:
     """Open an account. Idempotent for identical attributes; different ones are a 409."""
     return account_out(
@@ -110,7 +115,8 @@ def create_account(ledger: LedgerPath, body: AccountIn, store: Store) -> Account
 def list_accounts(
     ledger: LedgerPath,
     store: Store,
-    prefix: Annotated[str | None, Query(max_length=256, description="Only codes starting with this.")] = None,
+    prefix: Annotated[str | None, Query(max_length=256, pattern=CODE_PREFIX_PATTERN,
+                                        description="Only codes starting with this.")] = None,
     cursor: CursorQuery = None,
     limit: Annotated[int, Query(ge=1, le=API_MAX_PAGE_SIZE)] = API_DEFAULT_PAGE_SIZE,
 ) -> AccountList:

@@ -17,7 +17,7 @@ from api.routes.common import (
     Store,
 )
 from api.schemas import (
-    MAX_SEQUENCE,
+    MAX_API_INTEGER,
     AssetCode,
     BalanceOut,
     StatementOut,
@@ -41,14 +41,14 @@ def get_balance(
     store: Store,
     scales: Scales,
     as_of_sequence: Annotated[
-        int | None, Query(ge=0, le=MAX_SEQUENCE, description="Posted balance after this sequence.")
+        int | None, Query(ge=0, le=MAX_API_INTEGER, description="Posted balance after this sequence.")
     ] = None,
     as_of: Annotated[Timestamp | None, Query(description="Posted balance at this recorded time (RFC 3339).")] = None,
 ) -> BalanceOut:
     """Current balance (posted, pending, available, version), or the posted balance as of a
     sequence number or a time (history has no pending part)."""
     if as_of_sequence is not None and as_of is not None:
-        raise ApiProblem(422, "request-validation", "Request validation failed",
+        raise ApiProblem(422, "conflicting-parameters", "Conflicting parameters",
                          "give at most one of as_of_sequence and as_of")
     balance = store.get_balance(ledger, code, asset, as_of_sequence=as_of_sequence, as_of=as_of)
     return balance_out(balance, scales.of(ledger, asset))
@@ -76,7 +76,7 @@ def get_trial_balance(
     ledger: LedgerPath,
     store: Store,
     scales: Scales,
-    as_of_sequence: Annotated[int | None, Query(ge=0, le=MAX_SEQUENCE)] = None,
+    as_of_sequence: Annotated[int | None, Query(ge=0, le=MAX_API_INTEGER)] = None,
 ) -> TrialBalanceOut:
     """Σ debits and Σ credits per (asset, accounting type) and per asset; equal when sound."""
     return trial_balance_out(store.trial_balance(ledger, as_of_sequence=as_of_sequence), scales.for_ledger(ledger))

@@ -24,7 +24,7 @@ def test_balance_current_and_as_of_sequence_and_time(client: TestClient, ledger:
     assert_problem(client.get(url, params={"as_of": "yesterday"}), 422, "request-validation")
     assert_problem(client.get(url, params={"as_of": "1700000000"}), 422, "request-validation")
     assert_problem(client.get(url, params={"as_of_sequence": 1, "as_of": first["recorded_at"]}),
-                   422, "request-validation")
+                   422, "conflicting-parameters")
     assert_problem(client.get(f"/v1/ledger/{ledger}/accounts/{account}/balances/EUR"), 404, "asset-not-found")
 
     # The account read shows the same balance in every asset it holds.
