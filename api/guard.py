@@ -29,8 +29,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.datastructures import Headers
-from starlette.routing import Match, Router
+from starlette.routing import Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.route_table import matching
 
 MAX_JSON_DEPTH = 32
 """Deepest nesting of arrays/objects a request body may have (the API's own bodies need 4)."""
@@ -148,10 +150,9 @@ class RequestGuard:
         await self.app(scope, _replay(body, receive), send)
 
     def _body_limit(self, scope: Scope, public: bool) -> int:
-        for route in self.router.routes:
-            match, _ = route.matches(scope)
-            if match is Match.FULL:
-                extra = getattr(route, "openapi_extra", None) or {}
+        for entry in matching(self.router.routes, scope["path"]):
+            if scope["method"] in entry.methods:
+                extra = getattr(entry.route, "openapi_extra", None) or {}
                 if BODY_LIMIT_EXTENSION in extra:
                     return int(extra[BODY_LIMIT_EXTENSION])
                 break

@@ -16,9 +16,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
 from starlette.types import Message, Scope, Send
 
+from api.route_table import matching
 from api.schemas import PATTERN_MEANINGS
 from ledger.errors import LedgerError
 
@@ -152,10 +152,8 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 def allowed_methods(request: Request) -> list[str]:
     """Every method some route serves on this path (Starlette's 405 names only the first route's)."""
     methods: set[str] = set()
-    for route in request.app.router.routes:
-        route_methods = getattr(route, "methods", None)
-        if route_methods and route.matches(request.scope)[0] is not Match.NONE:
-            methods |= set(route_methods)
+    for entry in matching(request.app.router.routes, request.url.path):
+        methods |= entry.methods - {"HEAD"}
     return sorted(methods)
 
 

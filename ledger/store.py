@@ -1122,9 +1122,11 @@ class LedgerStore:
             ).first()
         if original.reverses_entry_id is not None:
             raise NotReversible(f"entry {entry_id} is itself a reversal; post a new entry instead")
-        if existing is not None and existing.idempotency_key != key:
-            raise AlreadyReversed(f"entry {entry_id} was already reversed by {existing.id}", reversal_id=existing.id)
         metadata: dict[str, Any] = {"reason": reason} if reason else {}
+        if existing is not None and (existing.idempotency_key != key
+                                     or self.get_entry(ledger, existing.id).metadata != metadata):
+            # Only an exact repeat replays; another key or another reason meets the reversal already made.
+            raise AlreadyReversed(f"entry {entry_id} was already reversed by {existing.id}", reversal_id=existing.id)
         request = EntryRequest(
             idempotency_key=key,
             kind="reversal",

@@ -194,7 +194,8 @@ def test_reversal_once_replay_then_conflict(client: TestClient, ledger: str) -> 
     # ... but a second, different reversal is refused: an entry is reversed once.
     problem = assert_problem(client.post(url, headers={"Idempotency-Key": "second-try"}), 409, "already-reversed")
     assert problem["reversal_id"] == body["id"]
-    assert_problem(client.post(url, json={"reason": "other"}), 409, "idempotency-conflict")
+    # A different reason is another reversal, not a retry: the README promises already-reversed.
+    assert_problem(client.post(url, json={"reason": "other"}), 409, "already-reversed")
     assert_problem(client.post(f"/v1/ledger/{ledger}/entries/{body['id']}/reversal"), 409, "not-reversible")
     balance = client.get(f"/v1/ledger/{ledger}/accounts/holder:2:0x00000000000000000000000000000000000000cc/balances/USD").json()
     assert balance["posted_units"] == "0"
