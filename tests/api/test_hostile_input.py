@@ -178,3 +178,33 @@ def test_the_docs_need_no_cdn(server: LiveServer) -> None:
 def test_the_server_is_still_alive_after_all_of_it(server: LiveServer, tmp_path: Path) -> None:
     assert server.alive(), server.log()[-3000:]
     assert "Traceback" not in server.log()
+
+
+def test_a_route_can_set_its_own_body_limit() -> None:
+    """`openapi_extra={BODY_LIMIT_EXTENSION: n}` overrides KOGI_MAX_BODY_BYTES for that route alone."""
+    from fastapi import APIRouter, FastAPI
+    from fastapi.testclient import TestClient
+
+    from api.guard import BODY_LIMIT_EXTENSION, RequestGuard
+    from api.problems import install_problem_handlers, send_problem
+
+    app = FastAPI()
+    install_problem_handlers(app)
+    router = APIRouter(prefix="/v1")
+
+    @router.post("/small", openapi_extra={BODY_LIMIT_EXTENSION: 64})
+    def small(body: dict) -> dict:
+        return {"size": len(body)}
+
+    @router.post("/large")
+    def large(body: dict) -> dict:
+        return {"size": len(body)}
+
+    app.include_router(router)
+    app.add_middleware(RequestGuard, router=app.router, is_public=lambda path: True, authenticate=lambda h: True,
+                       max_body_bytes=4096, public_max_body_bytes=4096, write_problem=send_problem)
+    client = TestClient(app)
+    body = {"text": "x" * 100}
+    _problem(client.post("/v1/small", json=body), 413, "payload-too-large")
+    assert client.post("/v1/large", json=body).status_code == 200
+    assert client.post("/v1/small", json={"a": 1}).status_code == 200
