@@ -26,6 +26,7 @@ from ledger.errors import (
     IdempotencyConflict,
     InvalidAmount,
     LedgerNotFound,
+    NotReversible,
     Overdraft,
     UnbalancedEntry,
     ValidationFailed,
@@ -257,7 +258,7 @@ def test_reversal_mirrors_the_entry_once(store: LedgerStore) -> None:
     assert store.reverse("main", original.id, reason="bank recalled").replayed
     with pytest.raises(AlreadyReversed):
         store.reverse("main", original.id, idempotency_key="second-try")
-    with pytest.raises(ValidationFailed):
+    with pytest.raises(NotReversible):  # a reversal is not reversed (409 not-reversible since 32fefdb)
         store.reverse("main", reversal.id)
     assert store.verify("main").ok
 
