@@ -28,6 +28,7 @@ from api.settings import ApiSettings
 from indexer import migrate as indexer_migrate
 from ledger import migrate
 from ledger.database import Database
+from ledger.policy import EffectiveTimePolicy
 from ledger.scheme import bootstrap_ledger
 from ledger.store import LedgerStore
 
@@ -58,7 +59,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             if settings.auto_migrate:
                 migrate.upgrade(database.write_engine)
                 indexer_migrate.upgrade(database.write_engine)
-            store = LedgerStore(database)
+            store = LedgerStore(database, effective_time_policy=EffectiveTimePolicy.from_settings(settings))
             bootstrap_ledger(store, settings.default_ledger)
             app.state.database = database
             app.state.store = store

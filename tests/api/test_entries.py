@@ -1,6 +1,8 @@
 """Posting entries over HTTP: idempotency, strict amounts, typed problems, reversals."""
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 from fastapi.testclient import TestClient
 
 from tests.api.conftest import assert_problem, fund, post_entry, transfer
@@ -77,9 +79,12 @@ def test_postings_form_and_unbalanced_entry(client: TestClient, ledger: str) -> 
         {"account": "platform:fees", "asset": "USD", "side": "credit", "amount_units": "100"},
         {"account": "portfolio:p1:treasury", "asset": "USD", "side": "credit", "amount": "2.00"},
     ]}
-    dated = post_entry(client, ledger, "fee-1", {**balanced, "effective_at": "2026-01-31T12:00:00+01:00"})
+    yesterday_noon = (datetime.now(timezone.utc) - timedelta(days=1)).replace(hour=12, minute=0, second=0,
+                                                                            microsecond=0)
+    local = yesterday_noon.astimezone(timezone(timedelta(hours=1)))  # the same moment written at +01:00
+    dated = post_entry(client, ledger, "fee-1", {**balanced, "effective_at": local.isoformat()})
     assert dated.status_code == 201, dated.text
-    assert dated.json()["effective_at"] == "2026-01-31T11:00:00Z"
+    assert dated.json()["effective_at"] == yesterday_noon.strftime("%Y-%m-%dT%H:%M:%SZ")
     assert [p["amount"] for p in dated.json()["postings"]] == ["3.00", "1.00", "2.00"]
     unbalanced = {"kind": "fee", "postings": [
         {"account": "world:payer", "asset": "USD", "side": "debit", "amount_units": "300"},
