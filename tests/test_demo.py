@@ -163,7 +163,7 @@ class _HealthOnlyApi:
 def test_demo_reports_a_chain_that_vanishes_mid_story_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 
-    import api.cli_demo as cli_demo
+    import api.cli.demo as cli_demo
     from api.cli import app
     from contracts.anvil import AnvilProcess
     from contracts.core import deploy_core

@@ -10,7 +10,7 @@ import typer
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from api.cli_indexer import indexer_app
+from api.cli.indexer import indexer_app
 from indexer.alerts import (
     AlertAlreadyAcknowledged,
     AlertNotFound,

@@ -15,8 +15,8 @@ import typer
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from api.cli_indexer import indexer_app
-from api.cli_ledger import app as ledger_app
+from api.cli.indexer import indexer_app
+from api.cli.ledger import app as ledger_app
 from contracts.funding import dev_private_key
 from indexer.anchors import (
     LEDGER_BEHIND,

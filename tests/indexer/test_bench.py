@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from api.cli_bench import app
+from api.cli.bench import app
 from indexer.bench import BenchChain, write_ponder_project
 from tests.servers import require_binary
 

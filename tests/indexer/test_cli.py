@@ -8,7 +8,7 @@ from typing import Any
 import typer
 from typer.testing import CliRunner
 
-from api.cli_indexer import indexer_app, reconcile
+from api.cli.indexer import indexer_app, reconcile
 from indexer.mapping import holder_account, mint_account, token_asset
 from ledger import EntryRequest, LedgerStore, transfer_legs
 from tests.indexer.conftest import TOKEN, Stack, migrated

@@ -23,7 +23,7 @@ MINTS = 40
 EMPTY_BLOCKS_PER_MINT = 3
 DEADLINE_S = 60.0
 RUN_INDEXER = (
-    "import typer; from api.cli_indexer import indexer_app; app = typer.Typer(); "
+    "import typer; from api.cli.indexer import indexer_app; app = typer.Typer(); "
     "app.add_typer(indexer_app, name='indexer'); app()"
 )
 

@@ -12,7 +12,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from api.cli_indexer import indexer_app
+from api.cli.indexer import indexer_app
 from indexer import progress as progress_module
 from indexer.follower import StepResult
 from indexer.progress import BackfillProgress, RichBar, Snapshot, format_eta

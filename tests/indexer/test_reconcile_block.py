@@ -14,8 +14,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from api.cli_indexer import indexer_app
-from api.cli_indexer import reconcile as reconcile_command
+from api.cli.indexer import indexer_app
+from api.cli.indexer import reconcile as reconcile_command
 from indexer.mapping import (
     erc20_asset,
     escrow_account,

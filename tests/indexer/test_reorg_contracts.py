@@ -10,7 +10,7 @@ import typer
 from sqlalchemy import select, update
 from typer.testing import CliRunner
 
-from api.cli_indexer import reconcile as reconcile_command
+from api.cli.indexer import reconcile as reconcile_command
 from contracts.core import PortfolioDeployment, PortfolioSpec, deploy_portfolio
 from contracts.deploy import deploy_contract
 from indexer.mapping import ZERO_ADDRESS, ContractInfo, erc20_asset, pool_account

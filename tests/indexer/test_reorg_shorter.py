@@ -10,7 +10,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from api.cli_indexer import reconcile as reconcile_command
+from api.cli.indexer import reconcile as reconcile_command
 from indexer.alerts import open_alerts
 from indexer.follower import ReorgTooDeep
 from indexer.reconcile import BlockReorganised, reconcile

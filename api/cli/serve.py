@@ -28,7 +28,7 @@ from typing import Any
 
 import typer
 
-from api.cli_errors import fail
+from api.cli.errors import fail
 
 log = logging.getLogger("kogi.api")
 MAX_PORT = 65535
@@ -192,34 +192,32 @@ def run_app(app: Any, sock: socket.socket, host: str, port: int) -> None:
         fail("interrupted during start-up", 130)
 
 
-def register(app: typer.Typer) -> None:
-    @app.command("serve")
-    def serve(
-        host: str = typer.Option("127.0.0.1", help="Interface to bind."),
-        port: int = typer.Option(8000, help="TCP port (1-65535)."),
-    ) -> None:
-        """Serve the API; in embedded mode (KOGI_EMBEDDED_CHAIN, the default) also anvil on KOGI_CHAIN_PORT,
-        the core contracts and the indexer, started and stopped with the API. Refuses to start (one line,
-        exit 1) when another server runs on the same chain state file or a port is taken."""
-        if not 1 <= port <= MAX_PORT:
-            fail(f"--port {port} is not a TCP port (1-{MAX_PORT})")
-        settings = load_settings()
-        api_url = f"http://{host}:{port}"
-        lock = acquire_instance_lock(settings, "kogi serve", api_url=api_url, chain_port=settings.chain_port)
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Interface to bind."),
+    port: int = typer.Option(8000, help="TCP port (1-65535)."),
+) -> None:
+    """Serve the API; in embedded mode (KOGI_EMBEDDED_CHAIN, the default) also anvil on KOGI_CHAIN_PORT,
+    the core contracts and the indexer, started and stopped with the API. Refuses to start (one line,
+    exit 1) when another server runs on the same chain state file or a port is taken."""
+    if not 1 <= port <= MAX_PORT:
+        fail(f"--port {port} is not a TCP port (1-{MAX_PORT})")
+    settings = load_settings()
+    api_url = f"http://{host}:{port}"
+    lock = acquire_instance_lock(settings, "kogi serve", api_url=api_url, chain_port=settings.chain_port)
+    try:
+        sock = bind_api_socket(host, port)
         try:
-            sock = bind_api_socket(host, port)
-            try:
-                if anvil_started_here(settings):
-                    check_chain_port(settings)
-                from api.app import create_app
+            if anvil_started_here(settings):
+                check_chain_port(settings)
+            from api.app import create_app
 
-                try:
-                    application = create_app(settings)
-                except RuntimeError as exc:
-                    fail(one_line(exc))
-                run_app(application, sock, host, port)
-            finally:
-                sock.close()
+            try:
+                application = create_app(settings)
+            except RuntimeError as exc:
+                fail(one_line(exc))
+            run_app(application, sock, host, port)
         finally:
-            if lock is not None:
-                lock.release()
+            sock.close()
+    finally:
+        if lock is not None:
+            lock.release()

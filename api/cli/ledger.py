@@ -8,8 +8,8 @@ from pathlib import Path
 
 import typer
 
-from api.cli_chain import connect_web3, manifest_or_fail
-from api.cli_errors import database_or_fail, fail
+from api.cli.chain import connect_web3, manifest_or_fail
+from api.cli.errors import database_or_fail, fail
 
 app = typer.Typer(no_args_is_help=True)
 

@@ -29,8 +29,8 @@ from typing import Any
 
 import typer
 
-from api.cli_chain import connect_web3
-from api.cli_errors import database_or_fail, fail
+from api.cli.chain import connect_web3
+from api.cli.errors import database_or_fail, fail
 
 USDC = 10**6
 TOKEN = 10**18

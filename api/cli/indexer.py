@@ -12,8 +12,8 @@ from typing import Any
 
 import typer
 
-from api.cli_chain import manifest_or_fail
-from api.cli_errors import fail
+from api.cli.chain import manifest_or_fail
+from api.cli.errors import fail
 
 indexer_app = typer.Typer(no_args_is_help=True)
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from api.cli_errors import fail
+from api.cli.errors import fail
 
 app = typer.Typer(no_args_is_help=True)
 

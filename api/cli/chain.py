@@ -10,7 +10,7 @@ from typing import Any
 
 import typer
 
-from api.cli_errors import fail
+from api.cli.errors import fail
 
 chain_app = typer.Typer(no_args_is_help=True)
 contracts_app = typer.Typer(no_args_is_help=True)
@@ -206,8 +206,8 @@ def recover(
         recover_chain,
         set_aside_chain_files,
     )
-    from api.cli_errors import database_or_fail
-    from api.cli_serve import acquire_instance_lock, anvil_started_here, load_settings
+    from api.cli.errors import database_or_fail
+    from api.cli.serve import acquire_instance_lock, anvil_started_here, load_settings
     from api.embedded_chain import rpc_url_of
     from contracts.manifest import manifest_path
     from indexer.state import IndexerState

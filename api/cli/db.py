@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import typer
 
-from api.cli_errors import database_or_fail, fail
+from api.cli.errors import database_or_fail, fail
 
 app = typer.Typer(no_args_is_help=True)
 
