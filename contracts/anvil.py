@@ -43,6 +43,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -154,7 +155,7 @@ class PortHolder:
     def state_file(self) -> str | None:
         """The chain state file it keeps: `--state`, or the file whose exit dump (`--dump-state
         <file>.exit`) it writes, as AnvilProcess starts it."""
-        for flag, value in zip(self.argv, self.argv[1:]):
+        for flag, value in pairwise(self.argv):
             if flag == "--state":
                 return value
             if flag == "--dump-state":
@@ -239,7 +240,9 @@ def read_state(path: Path) -> SavedState:
     except OSError as exc:
         raise StateFileCorrupt(path, f"chain state file {path} cannot be read ({exc.strerror or exc})") from exc
     except (ValueError, RecursionError) as exc:  # truncated or garbled JSON
-        raise StateFileCorrupt(path, f"chain state file {path} is corrupt ({size} bytes, not valid JSON: {exc})") from exc
+        raise StateFileCorrupt(
+            path, f"chain state file {path} is corrupt ({size} bytes, not valid JSON: {exc})"
+        ) from exc
     if not isinstance(data, dict) or not {"block", "accounts"} <= data.keys():
         raise StateFileCorrupt(path, f"chain state file {path} is corrupt ({size} bytes, not an anvil state)")
     try:
@@ -348,7 +351,7 @@ class StateSaver:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._main, name="kogi-anvil-state", daemon=True)
 
-    def start(self) -> "StateSaver":
+    def start(self) -> StateSaver:
         self._thread.start()
         return self
 
@@ -410,7 +413,7 @@ class AnvilProcess:
     def rpc_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "AnvilProcess":
+    def start(self) -> AnvilProcess:
         if not ANVIL.exists():
             raise FileNotFoundError(f"{ANVIL} missing: run `npm install` (make does it)")
         if _port_open(self.port):
@@ -427,14 +430,15 @@ class AnvilProcess:
             if self.loaded_state is not None:
                 argv += ["--load-state", str(self.loaded_state.path)]
             argv += ["--dump-state", str(state_copies(self.state_file)[1])]
-        log_file = open(self.log_path, "wb") if self.log_path else subprocess.DEVNULL
+        log_file = open(self.log_path, "wb") if self.log_path else None
         preexec = _die_with_parent_hook() if self.die_with_parent else None
-        kwargs: dict[str, Any] = {"stdout": log_file, "stderr": subprocess.STDOUT,
-                                  "start_new_session": self.own_session, "preexec_fn": preexec}
+        kwargs: dict[str, Any] = {"stdout": subprocess.DEVNULL if log_file is None else log_file,
+                                  "stderr": subprocess.STDOUT, "start_new_session": self.own_session,
+                                  "preexec_fn": preexec}
         try:
             self.process = _spawn(lambda: subprocess.Popen(argv, **kwargs))
         finally:
-            if self.log_path:
+            if log_file is not None:
                 log_file.close()  # the child has its own copy of the descriptor
         deadline = time.monotonic() + START_TIMEOUT_S
         while not _port_open(self.port):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import subprocess
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,7 @@ def build_contracts(force: bool = False) -> str:
     return result.stdout.strip()
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_artifact(contract_name: str) -> Artifact:
     """Load `<contract_name>.json` from the Hardhat artifacts of contracts/src."""
     matches = sorted((ARTIFACTS_DIR / "contracts" / "src").rglob(f"{contract_name}.json"))

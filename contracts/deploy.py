@@ -5,7 +5,7 @@ import json
 from functools import lru_cache
 from typing import Any
 
-from eth_utils import keccak
+from eth_utils.crypto import keccak
 from web3 import Web3
 from web3.contract import Contract
 from web3.exceptions import ContractCustomError, ContractLogicError
@@ -30,7 +30,10 @@ def deploy_contract_with_receipt(
     receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=RECEIPT_TIMEOUT_S)
     if receipt["status"] != 1:
         raise TransactionFailed(f"deploying {contract_name} reverted (tx {tx_hash.hex()})")
-    return w3.eth.contract(address=receipt["contractAddress"], abi=artifact.abi), receipt
+    address = receipt["contractAddress"]
+    if address is None:
+        raise TransactionFailed(f"deploying {contract_name}: the receipt has no contract address (tx {tx_hash.hex()})")
+    return w3.eth.contract(address=address, abi=artifact.abi), receipt
 
 
 def deploy_contract(w3: Web3, contract_name: str, *constructor_args: Any, sender: str | None = None) -> Contract:
@@ -53,7 +56,7 @@ def transact(fn: Any, sender: str, value_wei: int = 0, gas: int | None = None) -
         tx_hash = fn.transact(tx)
     except (ContractCustomError, ContractLogicError) as exc:
         raise TransactionFailed(f"{fn.fn_name} would revert: {describe_revert(fn.contract_abi, exc)}") from exc
-    receipt = fn.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=RECEIPT_TIMEOUT_S)
+    receipt: TxReceipt = fn.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=RECEIPT_TIMEOUT_S)
     if receipt["status"] != 1:
         raise TransactionFailed(f"{fn.fn_name} reverted (tx {tx_hash.hex()})")
     return receipt
@@ -72,7 +75,7 @@ def error_selectors(abi: list[dict[str, Any]]) -> dict[str, tuple[str, list[str]
 
 def decode_custom_error(abi: list[dict[str, Any]], data: str) -> tuple[str, tuple[Any, ...]]:
     """Decode revert data (0x + selector + args) against an ABI's custom errors -> (name, args)."""
-    from eth_abi import decode
+    from eth_abi.abi import decode
 
     data = data if data.startswith("0x") else "0x" + data
     name, types = error_selectors(abi).get(data[:10].lower(), (None, []))

@@ -23,7 +23,10 @@ import json
 import socket
 from typing import Any
 
+from eth_typing import ChecksumAddress
 from web3 import Web3
+from web3.contract import Contract
+from web3.types import Nonce
 
 from contracts.anvil import AnvilProcess
 from contracts.core import CoreDeployment, PortfolioSpec, RoundSpec, deploy_core, deploy_portfolio, verify_investors
@@ -50,14 +53,21 @@ def _gas(receipt: Any) -> int:
     return int(receipt["gasUsed"])
 
 
-def _mint_many(w3: Web3, token: Any, issuer: str, holders: list[str], amount: int) -> None:
+def _required(contract: Contract | None, what: str) -> Contract:
+    """`contract`, or a clear error when the deployment lacks it (the bench needs every part)."""
+    if contract is None:
+        raise RuntimeError(f"gas bench: the deployment has no {what}")
+    return contract
+
+
+def _mint_many(w3: Web3, token: Any, issuer: ChecksumAddress, holders: list[str], amount: int) -> None:
     """Send every mint without waiting (explicit nonce and gas), then wait for the last receipt."""
     nonce = w3.eth.get_transaction_count(issuer)
     last = None
     for offset, holder in enumerate(holders):
         data = token.functions.mint(holder, amount)._encode_transaction_data()
         last = w3.eth.send_transaction({
-            "from": issuer, "to": token.address, "data": data, "gas": MINT_GAS_LIMIT, "nonce": nonce + offset,
+            "from": issuer, "to": token.address, "data": data, "gas": MINT_GAS_LIMIT, "nonce": Nonce(nonce + offset),
         })
     if last is not None:
         receipt = w3.eth.wait_for_transaction_receipt(last, timeout=RECEIPT_TIMEOUT_S)
@@ -66,33 +76,35 @@ def _mint_many(w3: Web3, token: Any, issuer: str, holders: list[str], amount: in
 
 
 def _claim_scenario(
-    w3: Web3, core: CoreDeployment, admin: str, treasury: str, holder_count: int, claimer: str
+    w3: Web3, core: CoreDeployment, admin: ChecksumAddress, treasury: str, holder_count: int, claimer: str
 ) -> dict[str, int]:
     """A fresh portfolio with `holder_count` holders; gas of one holder's first and repeat claim.
     `claimer` must be an unlocked account that never held the stablecoin (same start state)."""
+    stable = _required(core.stablecoin, "stablecoin")
     p = deploy_portfolio(w3, core, PortfolioSpec(
         admin=admin, treasury=treasury, name=f"Claim{holder_count}", symbol="CLM", issuer=admin,
-        revenue_token=core.stablecoin.address,
+        revenue_token=stable.address,
     ))
+    distributor = _required(p.distributor, f"revenue share on portfolio Claim{holder_count}")
     holders = [w3.eth.account.create().address for _ in range(holder_count - 1)]
     verify_investors(core, holders)
     _mint_many(w3, p.token, admin, [claimer, *holders], 10 * TOKEN)
     assert p.token.functions.totalSupply().call() == holder_count * 10 * TOKEN
-    stable = core.stablecoin
     transact(stable.functions.mint(admin, 10**15), admin)
-    transact(stable.functions.approve(p.distributor.address, 2**256 - 1), admin)
-    transact(p.distributor.functions.deposit(1_000 * USDC), admin)
-    first = _gas(transact(p.distributor.functions.claim(), claimer))
-    transact(p.distributor.functions.deposit(1_000 * USDC), admin)
-    repeat = _gas(transact(p.distributor.functions.claim(), claimer))
+    transact(stable.functions.approve(distributor.address, 2**256 - 1), admin)
+    transact(distributor.functions.deposit(1_000 * USDC), admin)
+    first = _gas(transact(distributor.functions.claim(), claimer))
+    transact(distributor.functions.deposit(1_000 * USDC), admin)
+    repeat = _gas(transact(distributor.functions.claim(), claimer))
     return {"first": first, "repeat": repeat}
 
 
 def _bench(w3: Web3) -> dict[str, Any]:
-    accounts = w3.eth.accounts
+    accounts: list[ChecksumAddress] = list(w3.eth.accounts)  # web3 types the tuple as 1-long
     admin, treasury = accounts[0], accounts[7]
     core = deploy_core(w3, admin, compliance_signer=accounts[9], fee_recipient=accounts[8])
-    verify_investors(core, list(accounts[1:7]))
+    stable = _required(core.stablecoin, "stablecoin")
+    verify_investors(core, accounts[1:7])
     gas: dict[str, int] = {}
 
     # baseline: plain OpenZeppelin ERC-20, same sender/recipients pattern
@@ -104,14 +116,15 @@ def _bench(w3: Web3) -> dict[str, Any]:
     # portfolio sets through the factory
     lean = deploy_portfolio(w3, core, PortfolioSpec(
         admin=admin, treasury=treasury, name="Bench Portfolio", symbol="BNCH", issuer=admin,
-        revenue_token=core.stablecoin.address,
+        revenue_token=stable.address,
     ))
+    distributor = _required(lean.distributor, "revenue share on the bench portfolio")
     gas["portfolio_set_token_with_revenue"] = lean.gas_used
     now = int(w3.eth.get_block("latest")["timestamp"])
     full = deploy_portfolio(w3, core, PortfolioSpec(
         admin=admin, treasury=treasury, name="Bench Full", symbol="BFUL", issuer=admin,
-        revenue_token=core.stablecoin.address,
-        round=RoundSpec(core.stablecoin.address, USDC, 100 * USDC, 1_000 * USDC, USDC, 1_000 * USDC,
+        revenue_token=stable.address,
+        round=RoundSpec(stable.address, USDC, 100 * USDC, 1_000 * USDC, USDC, 1_000 * USDC,
                         now, now + 7 * 86400, 250, (5_000, 5_000)),
         payees=(accounts[1], accounts[2]), shares_bps=(6_000, 4_000), with_rights=True,
         royalty_receiver=treasury, royalty_bps=500,
@@ -125,11 +138,10 @@ def _bench(w3: Web3) -> dict[str, Any]:
     transact(t.functions.transfer(accounts[2], TOKEN), accounts[1])
     gas["transfer_existing_pre_revenue"] = _gas(transact(t.functions.transfer(accounts[2], TOKEN), accounts[1]))
     gas["transfer_new_pre_revenue"] = _gas(transact(t.functions.transfer(accounts[3], TOKEN), accounts[1]))
-    stable = core.stablecoin
     transact(stable.functions.mint(admin, 10**15), admin)
-    transact(stable.functions.approve(lean.distributor.address, 2**256 - 1), admin)
-    gas["revenue_deposit_first"] = _gas(transact(lean.distributor.functions.deposit(1_000 * USDC), admin))
-    gas["revenue_deposit"] = _gas(transact(lean.distributor.functions.deposit(1_000 * USDC), admin))
+    transact(stable.functions.approve(distributor.address, 2**256 - 1), admin)
+    gas["revenue_deposit_first"] = _gas(transact(distributor.functions.deposit(1_000 * USDC), admin))
+    gas["revenue_deposit"] = _gas(transact(distributor.functions.deposit(1_000 * USDC), admin))
     transact(t.functions.transfer(accounts[2], TOKEN), accounts[1])  # creates both correction slots
     gas["transfer_existing_with_revenue"] = _gas(transact(t.functions.transfer(accounts[2], TOKEN), accounts[1]))
     gas["transfer_new_with_revenue"] = _gas(transact(t.functions.transfer(accounts[4], TOKEN), accounts[1]))
@@ -144,14 +156,16 @@ def _bench(w3: Web3) -> dict[str, Any]:
     from contracts import funding
 
     for name, fn in [("invest_with_permit", funding.bench_invest), ("refund", funding.bench_refund),
-                     ("milestone_release", funding.bench_milestone_release), ("donation_erc20", funding.bench_donation)]:
+                     ("milestone_release", funding.bench_milestone_release),
+                     ("donation_erc20", funding.bench_donation)]:
         gas[name] = _gas(fn(w3))
     gas["donation_eth"] = _gas(funding.bench_donation(w3, erc20=False))
 
     ratios = {
         "transfer_existing_pre_revenue": gas["transfer_existing_pre_revenue"] / gas["baseline_erc20_transfer_existing"],
         "transfer_new_pre_revenue": gas["transfer_new_pre_revenue"] / gas["baseline_erc20_transfer_new"],
-        "transfer_existing_with_revenue": gas["transfer_existing_with_revenue"] / gas["baseline_erc20_transfer_existing"],
+        "transfer_existing_with_revenue":
+            gas["transfer_existing_with_revenue"] / gas["baseline_erc20_transfer_existing"],
         "transfer_new_with_revenue": gas["transfer_new_with_revenue"] / gas["baseline_erc20_transfer_new"],
     }
     targets = {

@@ -16,7 +16,8 @@ from typing import Any
 
 from eth_account import Account
 from eth_account.messages import encode_typed_data
-from eth_utils import keccak, to_checksum_address
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 
 DOMAIN_NAME = "KogiFundingRound"
 DOMAIN_VERSION = "1"
@@ -116,7 +117,8 @@ def recover_permit_signer(
     """The address that signed this permit (checksummed)."""
     permit = InvestmentPermit(chain_id, round_address, investor, max_amount, deadline, nonce)
     signable = encode_typed_data(full_message=permit.typed_data())
-    return Account.recover_message(signable, signature=signature)
+    signer: str = Account.recover_message(signable, signature=signature)  # eth_account's decorator hides the type
+    return signer
 
 
 def verify_investment_permit(

@@ -8,9 +8,10 @@ poll `open_alerts` later without the indexer knowing about it.
 
 Writers call `record_alert` right before stopping (e.g. `Follower._rollback` on a reorg deeper than
 the confirmation window, `reorg_too_deep`, critical) or before backing off (`chain_flapping`, warning:
-blocks keep coming back after their reversal; the follower waits for the chain to settle). A follower restarted in a loop hits the same reorg every time: an open
-alert with the same chain, kind and identifying details (`IDENTITY_KEYS`: all details unless the
-kind lists some, e.g. not the growing chain head) is reused instead of writing one row per attempt.
+blocks keep coming back after their reversal; the follower waits for the chain to settle). A follower
+restarted in a loop hits the same reorg every time: an open alert with the same chain, kind and
+identifying details (`IDENTITY_KEYS`: all details unless the kind lists some, e.g. not the growing
+chain head) is reused instead of writing one row per attempt.
 """
 from __future__ import annotations
 
@@ -18,16 +19,16 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.engine import Connection, Row
 
-from indexer.schema import AlertRow
+from indexer.schema import AlertRow, table_of
 from ledger.database import Database
 
-alerts_t = AlertRow.__table__
+alerts_t = table_of(AlertRow)
 
 SEVERITIES = ("critical", "warning", "info")
 IDENTITY_KEYS: dict[str, tuple[str, ...]] = {
@@ -88,7 +89,7 @@ def _utc(value: datetime | None) -> datetime | None:
     """SQLite hands timezone-aware columns back naive; they were written in UTC."""
     if value is None or value.tzinfo is not None:
         return value
-    return value.replace(tzinfo=timezone.utc)
+    return value.replace(tzinfo=UTC)
 
 
 def _alert(row: Row[Any]) -> Alert:
@@ -141,7 +142,7 @@ def record_alert(database: Database, chain_id: int, kind: str, message: str, det
                 return int(row.id)
         inserted = conn.execute(alerts_t.insert().values(
             chain_id=chain_id, kind=kind, severity=severity, message=message, details=body,
-            created_at=datetime.now(timezone.utc), acknowledged_at=None, acknowledged_by=None,
+            created_at=datetime.now(UTC), acknowledged_at=None, acknowledged_by=None,
         ).returning(alerts_t.c.id))
         return int(inserted.scalar_one())
 
@@ -183,7 +184,7 @@ def acknowledge(database: Database, alert_id: int, by: str) -> Alert:
                 f"alert {alert_id} was already acknowledged by {found.acknowledged_by} "
                 f"at {found.acknowledged_at.isoformat(timespec='seconds')}")
         conn.execute(alerts_t.update().where(alerts_t.c.id == alert_id)
-                     .values(acknowledged_at=datetime.now(timezone.utc), acknowledged_by=by))
+                     .values(acknowledged_at=datetime.now(UTC), acknowledged_by=by))
         updated = conn.execute(select(alerts_t).where(alerts_t.c.id == alert_id)).one()
         return _alert(updated)
 

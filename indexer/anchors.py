@@ -24,12 +24,12 @@ from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Connection
 
-from indexer.schema import AnchorRow
+from indexer.schema import AnchorRow, table_of
 from ledger.anchoring import AnchorRangeError, JournalGap, RangeBeyondHead, journal_merkle_root, ledger_key
 from ledger.database import Database
 from ledger.store import LedgerStore
 
-anchors_t = AnchorRow.__table__
+anchors_t = table_of(AnchorRow)
 
 ANCHOR_EVENT = "LedgerAnchored"
 VERIFIED, MISMATCH, LEDGER_BEHIND, UNCHECKED = "verified", "mismatch", "ledger-behind", "unchecked"

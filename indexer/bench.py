@@ -46,7 +46,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from eth_utils import keccak
+from eth_utils.crypto import keccak
 
 PONDER_VERSION = "0.16.10"
 PONDER_PEERS = {"viem": "2.57.20", "hono": "4.13.19"}
@@ -148,7 +148,7 @@ def seed_chain(anvil: Any, workload: Workload) -> BenchChain:
     receipt = w3.eth.wait_for_transaction_receipt(last, timeout=RECEIPT_TIMEOUT_S)
     if receipt["status"] != 1:
         raise RuntimeError("the last fan-out transaction reverted")
-    w3.provider.make_request("anvil_mine", [hex(TAIL_BLOCKS)])  # type: ignore[arg-type]
+    w3.provider.make_request("anvil_mine", [hex(TAIL_BLOCKS)])
     head = int(w3.eth.block_number)
     transfer_topic = "0x" + keccak(text="Transfer(address,address,uint256)").hex()
     transfer_events = len(w3.eth.get_logs({"address": token.address, "fromBlock": portfolio.block_number,
@@ -232,12 +232,13 @@ def _check_kogi(database_url: str, chain: BenchChain) -> dict[str, Any]:
     rpc = RpcClient(chain.rpc_url)
     try:
         with database.write_engine.connect() as conn:
-            kinds = dict(conn.execute(sa.text("SELECT kind, count(*) FROM journal_entries GROUP BY kind")).all())
+            rows = conn.execute(sa.text("SELECT kind, count(*) FROM journal_entries GROUP BY kind")).all()
+        kinds: dict[str, int] = {str(kind): int(count) for kind, count in rows}
         trial = store.trial_balance(LEDGER)
         report = reconcile(store, rpc, chain_id=chain.chain_id, ledger=LEDGER)
-        token_entries = int(kinds.get("transfer", 0)) + int(kinds.get("mint", 0))
+        token_entries = kinds.get("transfer", 0) + kinds.get("mint", 0)
         return {
-            "entries_by_kind": {str(k): int(v) for k, v in kinds.items()},
+            "entries_by_kind": kinds,
             "transfer_events_on_chain": chain.transfer_events,
             "all_events_posted": token_entries == chain.transfer_events,
             "trial_balance_ok": trial.balanced,
@@ -260,7 +261,7 @@ def run_kogi(database_url: str, chain: BenchChain, timeout_s: float) -> dict[str
         if not parent.poll(timeout_s):
             process.kill()
             return {"error": f"Kogi did not reach block {chain.head} within {timeout_s:.0f} s"}
-        result = parent.recv()
+        result: dict[str, Any] = parent.recv()
     except EOFError:
         result = {"error": f"the Kogi process died (exit code {process.exitcode})"}
     wall = time.perf_counter() - started
@@ -404,16 +405,18 @@ def _http_json(url: str) -> Any:
     return response.json()
 
 
-def run_ponder(chain: BenchChain, workdir: Path, postgres_dsn: str | None, timeout_s: float) -> dict[str, Any]:
-    """Install Ponder from npm into `workdir`, run it on the chain, time it to the head block."""
-    from contracts.artifacts import NODE
+@dataclass(frozen=True)
+class _PonderRun:
+    """What one Ponder run to the head block measured."""
 
-    npm = shutil.which("npm")
-    if npm is None:
-        return {"error": "npm not found on PATH: Ponder cannot be installed"}
-    if not NODE.exists():
-        return {"error": f"{NODE} missing (npm install in the project): Ponder needs Node >= 18.14"}
-    write_ponder_project(workdir, chain, postgres_dsn)
+    seconds: float
+    first_status: float | None
+    peak_rss: float | None
+    rows: int
+
+
+def _npm_install_ponder(npm: str, workdir: Path) -> tuple[Path, float] | str:
+    """`npm install` the generated project: (ponder's CLI, install seconds), or an error message."""
     install_log = workdir / "npm-install.log"
     installed = time.perf_counter()
     try:
@@ -421,22 +424,35 @@ def run_ponder(chain: BenchChain, workdir: Path, postgres_dsn: str | None, timeo
             npm_run = subprocess.run([npm, "install", "--no-audit", "--no-fund", "--loglevel=error"], cwd=workdir,
                                      stdout=log, stderr=subprocess.STDOUT, timeout=NPM_TIMEOUT_S)
     except subprocess.TimeoutExpired:
-        return {"error": f"npm install ponder@{PONDER_VERSION} timed out after {NPM_TIMEOUT_S} s"}
+        return f"npm install ponder@{PONDER_VERSION} timed out after {NPM_TIMEOUT_S} s"
     if npm_run.returncode != 0:
-        return {"error": f"npm install ponder@{PONDER_VERSION} failed: {_tail(install_log, 5)}"}
+        return f"npm install ponder@{PONDER_VERSION} failed: {_tail(install_log, 5)}"
     install_seconds = time.perf_counter() - installed
     cli = workdir / "node_modules" / "ponder" / "dist" / "esm" / "bin" / "ponder.js"
     if not cli.exists():
-        return {"error": f"ponder@{PONDER_VERSION} installed without {cli.relative_to(workdir)}"}
+        return f"ponder@{PONDER_VERSION} installed without {cli.relative_to(workdir)}"
+    return cli, install_seconds
 
-    port = _free_port()
+
+def _ponder_command(
+    node: Path, cli: Path, chain: BenchChain, port: int, postgres_dsn: str | None
+) -> tuple[list[str], dict[str, str]]:
+    """(argv, environment) of `ponder start` on the chain, serving its API on `port`."""
     env = {**os.environ, f"PONDER_RPC_URL_{chain.chain_id}": chain.rpc_url, "PONDER_TELEMETRY_DISABLED": "true",
            "CI": "true", "NODE_ENV": "production"}
     env.pop("DATABASE_URL", None)
-    argv = [str(NODE), str(cli), "--log-level", "warn", "start", "--port", str(port), "--hostname", "127.0.0.1",
+    argv = [str(node), str(cli), "--log-level", "warn", "start", "--port", str(port), "--hostname", "127.0.0.1",
             "--schema", "kogi_bench"]
     if postgres_dsn:
         env["KOGI_BENCH_PONDER_DATABASE_URL"] = postgres_dsn
+    return argv, env
+
+
+def _run_ponder_to_head(
+    argv: list[str], env: dict[str, str], workdir: Path, port: int, chain: BenchChain, timeout_s: float
+) -> _PonderRun | str:
+    """Start Ponder, poll `/status` until it reports the head block, count its rows, stop it;
+    the measurements, or an error message."""
     run_log = workdir / "ponder.log"
     status_url = f"http://127.0.0.1:{port}/status"
     block = -1
@@ -449,11 +465,11 @@ def run_ponder(chain: BenchChain, workdir: Path, postgres_dsn: str | None, timeo
             while True:
                 elapsed = time.perf_counter() - started
                 if process.poll() is not None:
-                    return {"error": f"ponder exited with {process.returncode} before reaching block {chain.head}: "
-                                     f"{_tail(run_log)}"}
+                    return (f"ponder exited with {process.returncode} before reaching block {chain.head}: "
+                            f"{_tail(run_log)}")
                 if elapsed > timeout_s:
-                    return {"error": f"ponder did not report block {chain.head} within {timeout_s:.0f} s "
-                                     f"(last /status block {block})"}
+                    return (f"ponder did not report block {chain.head} within {timeout_s:.0f} s "
+                            f"(last /status block {block})")
                 hwm = _vm_hwm_mib(process.pid)
                 peak_rss = max(peak_rss or 0.0, hwm or 0.0)
                 try:
@@ -481,19 +497,41 @@ def run_ponder(chain: BenchChain, workdir: Path, postgres_dsn: str | None, timeo
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+    return _PonderRun(seconds, first_status, peak_rss, rows)
+
+
+def run_ponder(chain: BenchChain, workdir: Path, postgres_dsn: str | None, timeout_s: float) -> dict[str, Any]:
+    """Install Ponder from npm into `workdir`, run it on the chain, time it to the head block."""
+    from contracts.artifacts import NODE
+
+    npm = shutil.which("npm")
+    if npm is None:
+        return {"error": "npm not found on PATH: Ponder cannot be installed"}
+    if not NODE.exists():
+        return {"error": f"{NODE} missing (npm install in the project): Ponder needs Node >= 18.14"}
+    write_ponder_project(workdir, chain, postgres_dsn)
+    installed = _npm_install_ponder(npm, workdir)
+    if isinstance(installed, str):
+        return {"error": installed}
+    cli, install_seconds = installed
+    port = _free_port()
+    argv, env = _ponder_command(NODE, cli, chain, port, postgres_dsn)
+    run = _run_ponder_to_head(argv, env, workdir, port, chain, timeout_s)
+    if isinstance(run, str):
+        return {"error": run}
     blocks = chain.head - chain.token_block + 1
     return {
         "version": PONDER_VERSION,
         "database": "postgresql" if postgres_dsn else "pglite",
-        "seconds": round(seconds, 3),
-        "seconds_to_first_status": round(first_status or 0.0, 3),
+        "seconds": round(run.seconds, 3),
+        "seconds_to_first_status": round(run.first_status or 0.0, 3),
         "events": chain.transfer_events,
         "blocks": blocks,
-        "events_per_s": round(chain.transfer_events / seconds, 1),
-        "blocks_per_s": round(blocks / seconds, 1),
-        "peak_rss_mib": round(peak_rss, 1) if peak_rss else None,
+        "events_per_s": round(chain.transfer_events / run.seconds, 1),
+        "blocks_per_s": round(blocks / run.seconds, 1),
+        "peak_rss_mib": round(run.peak_rss, 1) if run.peak_rss else None,
         "npm_install_seconds": round(install_seconds, 1),
-        "check": {"rows": rows, "all_events_indexed": rows == chain.transfer_events},
+        "check": {"rows": run.rows, "all_events_indexed": run.rows == chain.transfer_events},
     }
 
 

@@ -6,11 +6,11 @@ only the events listed in indexer.mapping are decoded (everything else is not fe
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
-from eth_abi import decode as abi_decode
-from eth_utils import keccak
+from eth_abi.abi import decode as abi_decode
+from eth_utils.crypto import keccak
 
 from contracts.artifacts import load_artifact
 from indexer.mapping import followed_events
@@ -54,7 +54,7 @@ def _event_abi(item: dict[str, Any]) -> EventAbi:
     )
 
 
-@lru_cache(maxsize=None)
+@cache
 def events_of_kind(kind: str) -> dict[str, EventAbi]:
     """topic0 → event ABI for the followed events of one contract kind."""
     wanted = {name for k, name in followed_events() if k == kind}
@@ -110,10 +110,10 @@ def decode_log(kind: str, log: dict[str, Any]) -> tuple[str, dict[str, Any]] | N
     if fast is not None:
         return event.name, fast
     args: dict[str, Any] = {}
-    for (name, type_), topic in zip(event.indexed, topics[1:]):
+    for (name, type_), topic in zip(event.indexed, topics[1:], strict=True):
         args[name] = abi_decode([type_], bytes.fromhex(topic[2:]))[0]
     values = abi_decode([t for _, t in event.data], bytes.fromhex(log["data"][2:])) if event.data else ()
-    for (name, _), value in zip(event.data, values):
+    for (name, _), value in zip(event.data, values, strict=True):
         args[name] = value
     return event.name, args
 
@@ -140,7 +140,7 @@ def _word(type_: str, word: str) -> Any:
     raise ValueError(type_)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _all_static_words(event: EventAbi) -> bool:
     return all(t == "address" or t == "bool" or (t.startswith("uint") and "[" not in t)
                for _, t in (*event.indexed, *event.data))
@@ -155,7 +155,7 @@ def _decode_static_words(event: EventAbi, topics: list[str], data: str) -> dict[
         return None
     args: dict[str, Any] = {}
     try:
-        for (name, type_), topic in zip(event.indexed, topics[1:]):
+        for (name, type_), topic in zip(event.indexed, topics[1:], strict=True):
             if len(topic) != 66:
                 return None
             args[name] = _word(type_, topic[2:])

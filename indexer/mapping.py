@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from ledger import EntryRequest, Leg, Side, transfer_legs
@@ -117,7 +117,9 @@ def splitter_account(chain_id: int, address: str) -> str:
 # ---------------------------------------------------------------------------- helpers
 
 
-def _entry(event: ChainEvent, kind: str, legs: tuple[Leg, ...], extra: dict[str, Any], suffix: str = "") -> EntryRequest:
+def _entry(
+    event: ChainEvent, kind: str, legs: tuple[Leg, ...], extra: dict[str, Any], suffix: str = ""
+) -> EntryRequest:
     key = f"{event.ref}{suffix}@{event.block_hash[2:14]}"
     metadata = {
         "chain_id": event.chain_id, "block_number": event.block_number, "block_hash": event.block_hash,
@@ -126,7 +128,7 @@ def _entry(event: ChainEvent, kind: str, legs: tuple[Leg, ...], extra: dict[str,
     }
     return EntryRequest(
         idempotency_key=key, kind=kind, legs=legs, external_ref=key, metadata=metadata,
-        effective_at=datetime.fromtimestamp(event.block_timestamp_s, tz=timezone.utc),
+        effective_at=datetime.fromtimestamp(event.block_timestamp_s, tz=UTC),
     )
 
 
@@ -173,7 +175,8 @@ def map_rights_transfer_single(event: ChainEvent, contract: ContractInfo) -> lis
     if value == 0 or sender == receiver:
         return []
     extra = {"from": sender, "to": receiver, "right_id": str(right_id)}
-    return [_units_entry(event, rights_asset(event.chain_id, event.address, right_id), sender, receiver, value, "", extra)]
+    asset = rights_asset(event.chain_id, event.address, right_id)
+    return [_units_entry(event, asset, sender, receiver, value, "", extra)]
 
 
 def map_rights_transfer_batch(event: ChainEvent, contract: ContractInfo) -> list[EntryRequest]:
@@ -182,7 +185,7 @@ def map_rights_transfer_batch(event: ChainEvent, contract: ContractInfo) -> list
     if sender == receiver:
         return []
     entries = []
-    for position, (right_id, value) in enumerate(zip(event.args["ids"], event.args["values"])):
+    for position, (right_id, value) in enumerate(zip(event.args["ids"], event.args["values"], strict=True)):
         if int(value) == 0:
             continue
         extra = {"from": sender, "to": receiver, "right_id": str(int(right_id))}
@@ -347,21 +350,86 @@ class EventMapping:
 
 
 MAPPINGS: tuple[EventMapping, ...] = (
-    EventMapping("token", "Transfer", "mint", "from = 0: `chain:<chain>:mint` → `holder:<chain>:<to>` in `PTK:<chain>:<token>` (round token claims too)", map_token_transfer),
-    EventMapping("token", "Transfer", "burn", "to = 0: `holder:<chain>:<from>` → `chain:<chain>:mint` in `PTK:<chain>:<token>`", map_token_transfer),
-    EventMapping("token", "Transfer", "transfer", "`holder:<chain>:<from>` → `holder:<chain>:<to>` in `PTK:<chain>:<token>` (forced transfers too)", map_token_transfer),
-    EventMapping("token", "RevenueDeposited", "distribution", "`external:<chain>:world` → `distribution:<chain>:<token>:pool`, amountCredited in the revenue token", map_revenue_deposited),
-    EventMapping("token", "RevenueClaimed", "claim", "`distribution:<chain>:<token>:pool` → `external:<chain>:world` (holder in metadata)", map_revenue_claimed),
-    EventMapping("token", "DustSwept", "dust_sweep", "`distribution:<chain>:<token>:pool` → `external:<chain>:world` (recipient in metadata)", map_dust_swept),
-    EventMapping("round", "Invested", "investment", "`external:<chain>:world` → `round:<chain>:<round>:escrow` in the round's stablecoin", map_invested),
-    EventMapping("round", "Refunded", "refund", "`round:<chain>:<round>:escrow` → `external:<chain>:world`", map_refunded),
-    EventMapping("round", "MilestoneReleased", "milestone_release", "`round:<chain>:<round>:escrow` (gross) → `portfolio:<chain>:<pid>:treasury` (net) + `platform:fees` (fee)", map_milestone_released),
-    EventMapping("rights_token", "TransferSingle", "mint/burn/transfer", "like the token's Transfer, in `RGT:<chain>:<rights token>:<hex id>` (scale 0)", map_rights_transfer_single),
-    EventMapping("rights_token", "TransferBatch", "mint/burn/transfer", "one entry per id (key suffix `.<position>`), as TransferSingle", map_rights_transfer_batch),
-    EventMapping("splitter", SPLITTER_TOKEN_TRANSFER, "split_receipt", "the ERC-20's own `Transfer(from, to = splitter, value)` log of a watched token (deposit() and plain transfers alike; see below): `external:<chain>:world` → `splitter:<chain>:<splitter>:pool` in `ERC20:<chain>:<token>` (from, token in metadata)", map_splitter_token_transfer),
-    EventMapping("splitter", "PaymentReceived", "split_receipt", "token = 0 (ETH through receive()): `external:<chain>:world` → `splitter:<chain>:<splitter>:pool` in `ETH:<chain>` (from in metadata)", map_payment_received),
-    EventMapping("splitter", "PaymentReleased", "split_release", "`splitter:<chain>:<splitter>:pool` → `external:<chain>:world` in `ERC20:<chain>:<token>` or `ETH:<chain>` (payee, by in metadata)", map_payment_released),
-    EventMapping("donation_router", "Donated", "donation", "`external:<chain>:world` (gross) → `portfolio:<chain>:<pid>:treasury` (net) + `platform:fees` (fee) in `ERC20:<chain>:<token>` or `ETH:<chain>`; kind donation/tip/gift, message, anonymity in metadata", map_donated),
+    EventMapping(
+        "token", "Transfer", "mint",
+        "from = 0: `chain:<chain>:mint` → `holder:<chain>:<to>` in `PTK:<chain>:<token>` (round token claims too)",
+        map_token_transfer,
+    ),
+    EventMapping(
+        "token", "Transfer", "burn",
+        "to = 0: `holder:<chain>:<from>` → `chain:<chain>:mint` in `PTK:<chain>:<token>`",
+        map_token_transfer,
+    ),
+    EventMapping(
+        "token", "Transfer", "transfer",
+        "`holder:<chain>:<from>` → `holder:<chain>:<to>` in `PTK:<chain>:<token>` (forced transfers too)",
+        map_token_transfer,
+    ),
+    EventMapping(
+        "token", "RevenueDeposited", "distribution",
+        "`external:<chain>:world` → `distribution:<chain>:<token>:pool`, amountCredited in the revenue token",
+        map_revenue_deposited,
+    ),
+    EventMapping(
+        "token", "RevenueClaimed", "claim",
+        "`distribution:<chain>:<token>:pool` → `external:<chain>:world` (holder in metadata)",
+        map_revenue_claimed,
+    ),
+    EventMapping(
+        "token", "DustSwept", "dust_sweep",
+        "`distribution:<chain>:<token>:pool` → `external:<chain>:world` (recipient in metadata)",
+        map_dust_swept,
+    ),
+    EventMapping(
+        "round", "Invested", "investment",
+        "`external:<chain>:world` → `round:<chain>:<round>:escrow` in the round's stablecoin",
+        map_invested,
+    ),
+    EventMapping(
+        "round", "Refunded", "refund",
+        "`round:<chain>:<round>:escrow` → `external:<chain>:world`",
+        map_refunded,
+    ),
+    EventMapping(
+        "round", "MilestoneReleased", "milestone_release",
+        "`round:<chain>:<round>:escrow` (gross) → `portfolio:<chain>:<pid>:treasury` (net) + `platform:fees` (fee)",
+        map_milestone_released,
+    ),
+    EventMapping(
+        "rights_token", "TransferSingle", "mint/burn/transfer",
+        "like the token's Transfer, in `RGT:<chain>:<rights token>:<hex id>` (scale 0)",
+        map_rights_transfer_single,
+    ),
+    EventMapping(
+        "rights_token", "TransferBatch", "mint/burn/transfer",
+        "one entry per id (key suffix `.<position>`), as TransferSingle",
+        map_rights_transfer_batch,
+    ),
+    EventMapping(
+        "splitter", SPLITTER_TOKEN_TRANSFER, "split_receipt",
+        "the ERC-20's own `Transfer(from, to = splitter, value)` log of a watched token (deposit() and plain "
+        "transfers alike; see below): `external:<chain>:world` → `splitter:<chain>:<splitter>:pool` in "
+        "`ERC20:<chain>:<token>` (from, token in metadata)",
+        map_splitter_token_transfer,
+    ),
+    EventMapping(
+        "splitter", "PaymentReceived", "split_receipt",
+        "token = 0 (ETH through receive()): `external:<chain>:world` → `splitter:<chain>:<splitter>:pool` in "
+        "`ETH:<chain>` (from in metadata)",
+        map_payment_received,
+    ),
+    EventMapping(
+        "splitter", "PaymentReleased", "split_release",
+        "`splitter:<chain>:<splitter>:pool` → `external:<chain>:world` in `ERC20:<chain>:<token>` or `ETH:<chain>` "
+        "(payee, by in metadata)",
+        map_payment_released,
+    ),
+    EventMapping(
+        "donation_router", "Donated", "donation",
+        "`external:<chain>:world` (gross) → `portfolio:<chain>:<pid>:treasury` (net) + `platform:fees` (fee) in "
+        "`ERC20:<chain>:<token>` or `ETH:<chain>`; kind donation/tip/gift, message, anonymity in metadata",
+        map_donated,
+    ),
 )
 
 HANDLERS: dict[tuple[str, str], Handler] = {(m.contract_kind, m.event): m.handler for m in MAPPINGS}
@@ -391,7 +459,8 @@ NO_LEDGER_EFFECT: dict[tuple[str, str], str] = {
 }
 
 RECORDED_EVENTS: dict[tuple[str, str], str] = {
-    ("anchor", "LedgerAnchored"): "recorded in indexer_anchors; `kogi indexer anchors` verifies the root against the journal",
+    ("anchor", "LedgerAnchored"):
+        "recorded in indexer_anchors; `kogi indexer anchors` verifies the root against the journal",
 }
 """Fetched events that make no ledger entry but are kept elsewhere (see indexer.anchors)."""
 

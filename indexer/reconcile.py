@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from eth_utils import keccak
+from eth_utils.crypto import keccak
 from sqlalchemy import func, select
 
 from indexer.decode import decode_log, events_of_kind
@@ -313,10 +313,14 @@ def _indexed_hashes(
     return pairs
 
 
-def _check_not_reorganised(chain_id: int, number: int, indexed: Sequence[tuple[int, str]], chain: dict[int, str]) -> None:
+def _check_not_reorganised(
+    chain_id: int, number: int, indexed: Sequence[tuple[int, str]], chain: dict[int, str]
+) -> None:
     for block_number, indexed_hash in indexed:
         if chain[block_number].lower() != indexed_hash.lower():
-            which = "" if block_number == number else f" (block {block_number}, whose entries the ledger holds at it, differs)"
+            which = "" if block_number == number else (
+                f" (block {block_number}, whose entries the ledger holds at it, differs)"
+            )
             raise BlockReorganised(
                 f"block {number} of chain {chain_id} was reorganised; the ledger has not caught up{which}: the chain "
                 f"has {chain[block_number]} at block {block_number}, the ledger indexed {indexed_hash}; let the "
@@ -425,10 +429,10 @@ def _config_rows(rpc: RpcClient, state: IndexerState, number: int, chain_id: int
             raise archive from exc
         raise
     tokens = {info.portfolio_id: info.address for info, _ in registered if info.kind == "token"}
-    has_code = {info.address: result not in (None, "0x", "") for (info, item), result in zip(wanted, results)
-                if item == "code"}
+    has_code = {info.address: result not in (None, "0x", "")
+                for (info, item), result in zip(wanted, results, strict=True) if item == "code"}
     rows: list[ConfigRow] = []
-    for (info, item), result in zip(wanted, results):
+    for (info, item), result in zip(wanted, results, strict=True):
         if item == "code":
             rows.append(ConfigRow(info.address, info.kind, "code", "contract",
                                   "contract" if has_code[info.address] else f"no code at block {number}"))
@@ -489,7 +493,7 @@ def reconcile(
             continue  # a rewind below N: the ledger's state at N is being rebuilt
         rows = tuple(
             ReconcileRow(c.account, c.asset, ledger_units, c.sign * chain_units)
-            for c, ledger_units, chain_units in zip(checks, ledger_values, chain_values)
+            for c, ledger_units, chain_units in zip(checks, ledger_values, chain_values, strict=True)
         )
         return ReconcileReport(chain_id, number, rows, tuple(config))
     raise ReconcileError(f"chain {chain_id}'s indexed state at the block kept changing (reorgs?); try again")

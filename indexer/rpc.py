@@ -105,7 +105,7 @@ class RpcClient:
     def close(self) -> None:
         self._client.close()
 
-    def __enter__(self) -> "RpcClient":
+    def __enter__(self) -> RpcClient:
         return self
 
     def __exit__(self, *_exc: object) -> None:
@@ -136,7 +136,8 @@ class RpcClient:
         return body["result"]
 
     def call(self, method: str, params: Sequence[Any] = ()) -> Any:
-        return self._result(self._post({"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": list(params)}))
+        request = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": list(params)}
+        return self._result(self._post(request))
 
     def batch(self, calls: Sequence[tuple[str, Sequence[Any]]]) -> list[Any]:
         """Several calls in ONE HTTP request; results in the order of `calls`."""
@@ -145,7 +146,7 @@ class RpcClient:
         ids = [next(self._ids) for _ in calls]
         body = self._post([
             {"jsonrpc": "2.0", "id": call_id, "method": method, "params": list(params)}
-            for call_id, (method, params) in zip(ids, calls)
+            for call_id, (method, params) in zip(ids, calls, strict=True)
         ])
         if isinstance(body, dict):  # some nodes answer a whole failed batch with one error
             self._result(body)
@@ -169,7 +170,7 @@ class RpcClient:
         for start in range(0, len(wanted), MAX_HEADERS_PER_BATCH):
             chunk = wanted[start:start + MAX_HEADERS_PER_BATCH]
             results = self.batch([("eth_getBlockByNumber", [_hex(n), False]) for n in chunk])
-            for number, block in zip(chunk, results):
+            for number, block in zip(chunk, results, strict=True):
                 if block is None:
                     raise RpcError(f"block {number} is not available (beyond the head?)")
                 headers[number] = _header(block)
