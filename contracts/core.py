@@ -18,6 +18,7 @@ from web3.logs import DISCARD
 from web3.types import TxReceipt
 
 from contracts.deploy import at, deploy_contract_with_receipt, transact
+from contracts.funding import RoundTerms
 
 ZERO_ADDRESS = "0x" + "00" * 20
 DEFAULT_DONATION_FEE_BPS = 250
@@ -62,28 +63,9 @@ class CoreDeployment:
         return out
 
 
-@dataclass(frozen=True)
-class RoundSpec:
-    """FundingRound parameters (stablecoin base units; price per 1e18 token base units)."""
-
-    stablecoin: str
-    price_units: int
-    soft_cap_units: int
-    hard_cap_units: int
-    min_investment_units: int
-    max_investment_units: int
-    start_time_s: int
-    end_time_s: int
-    fee_bps: int
-    milestone_bps: tuple[int, ...] = (10_000,)
-
-    def as_tuple(self) -> tuple[Any, ...]:
-        return (
-            Web3.to_checksum_address(self.stablecoin), self.price_units, self.soft_cap_units,
-            self.hard_cap_units, self.min_investment_units, self.max_investment_units,
-            self.start_time_s, self.end_time_s, self.fee_bps, list(self.milestone_bps),
-        )
-
+RoundSpec = RoundTerms
+"""PortfolioFactory's name for a round's terms (its `RoundSpec` struct): the same type as
+`contracts.funding.RoundTerms`, kept under the factory's name for the callers that build a portfolio."""
 
 _NO_ROUND = (ZERO_ADDRESS, 0, 0, 0, 0, 0, 0, 0, 0, [])
 
@@ -100,7 +82,7 @@ class PortfolioSpec:
     cap_units: int = 0
     revenue_token: str = ZERO_ADDRESS  # zero: no revenue share
     dust_sweep_delay_s: int = DEFAULT_DUST_SWEEP_DELAY_S
-    round: RoundSpec | None = None
+    round: RoundTerms | None = None
     payees: tuple[str, ...] = ()
     shares_bps: tuple[int, ...] = ()
     with_rights: bool = False

@@ -115,17 +115,16 @@ def deploy_registry_and_token(
 
 
 @dataclass(frozen=True)
-class RoundConfig:
-    """FundingRound.RoundConfig. Amounts in stablecoin base units; `price_units` per 1e18 token
-    base units (one whole token); times are unix seconds."""
+class RoundTerms:
+    """A funding round's terms: the one Python definition of them. The factory takes exactly these
+    (PortfolioFactory.RoundSpec, `as_tuple`; `contracts.core.RoundSpec` is this type) and a directly
+    initialized FundingRound takes them with its parties (`RoundConfig`), so a cap, window or fee is
+    spelled the same wherever a round is made (demo, gas benchmark, tests).
 
-    token: str
+    Amounts in stablecoin base units; `price_units` per 1e18 token base units (one whole token);
+    times are unix seconds; `milestone_bps` are the escrow tranches, summing to 10 000."""
+
     stablecoin: str
-    treasury: str
-    fee_recipient: str
-    compliance_signer: str
-    issuer: str
-    arbiter: str
     price_units: int
     soft_cap_units: int
     hard_cap_units: int
@@ -137,11 +136,35 @@ class RoundConfig:
     milestone_bps: tuple[int, ...] = field(default=(BPS,))
 
     def as_tuple(self) -> tuple[Any, ...]:
+        """PortfolioFactory.RoundSpec as the ABI encodes it."""
         return (
-            self.token, self.stablecoin, self.treasury, self.fee_recipient, self.compliance_signer,
-            self.issuer, self.arbiter, self.price_units, self.soft_cap_units, self.hard_cap_units,
-            self.min_investment_units, self.max_investment_units, self.start_time_s, self.end_time_s,
-            self.fee_bps, list(self.milestone_bps),
+            Web3.to_checksum_address(self.stablecoin), self.price_units, self.soft_cap_units,
+            self.hard_cap_units, self.min_investment_units, self.max_investment_units,
+            self.start_time_s, self.end_time_s, self.fee_bps, list(self.milestone_bps),
+        )
+
+
+@dataclass(frozen=True)
+class RoundConfig:
+    """FundingRound.RoundConfig: the round's `terms` and who plays which part in it (the factory fills
+    the parties in itself; a round initialized directly names them)."""
+
+    token: str
+    treasury: str
+    fee_recipient: str
+    compliance_signer: str
+    issuer: str
+    arbiter: str
+    terms: RoundTerms
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        """FundingRound.RoundConfig as the ABI encodes it (addresses as given)."""
+        t = self.terms
+        return (
+            self.token, t.stablecoin, self.treasury, self.fee_recipient, self.compliance_signer,
+            self.issuer, self.arbiter, t.price_units, t.soft_cap_units, t.hard_cap_units,
+            t.min_investment_units, t.max_investment_units, t.start_time_s, t.end_time_s,
+            t.fee_bps, list(t.milestone_bps),
         )
 
 
@@ -324,12 +347,14 @@ def setup_funding_bench(
     stablecoin = deploy_contract(w3, "MockStablecoin")
     _, token = deploy_registry_and_token(w3, admin=admin, verified=investors)
     now = latest_timestamp(w3)
+    terms = RoundTerms(
+        stablecoin=stablecoin.address, price_units=BENCH_PRICE_UNITS, soft_cap_units=soft_cap_units,
+        hard_cap_units=hard_cap_units, min_investment_units=USDC_UNIT, max_investment_units=hard_cap_units,
+        start_time_s=now, end_time_s=now + window_s, fee_bps=fee_bps, milestone_bps=milestone_bps,
+    )
     config = RoundConfig(
-        token=token.address, stablecoin=stablecoin.address, treasury=treasury, fee_recipient=fee_recipient,
-        compliance_signer=signer, issuer=issuer, arbiter=arbiter, price_units=BENCH_PRICE_UNITS,
-        soft_cap_units=soft_cap_units, hard_cap_units=hard_cap_units, min_investment_units=USDC_UNIT,
-        max_investment_units=hard_cap_units, start_time_s=now, end_time_s=now + window_s,
-        fee_bps=fee_bps, milestone_bps=milestone_bps,
+        token=token.address, treasury=treasury, fee_recipient=fee_recipient, compliance_signer=signer,
+        issuer=issuer, arbiter=arbiter, terms=terms,
     )
     round_ = deploy_funding_round(w3, admin=admin, config=config)
     grant_minter(token, round_.address, admin)

@@ -74,7 +74,7 @@ def one_event(contract: Contract, receipt: Any, name: str) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------- funding environment
 
-from dataclasses import dataclass, replace  # noqa: E402
+from dataclasses import dataclass, fields, replace  # noqa: E402
 
 from eth_account import Account  # noqa: E402
 from web3 import Web3  # noqa: E402
@@ -83,6 +83,7 @@ from contracts.deploy import deploy_contract  # noqa: E402
 from contracts.funding import (  # noqa: E402
     USDC_UNIT,
     RoundConfig,
+    RoundTerms,
     deploy_clone_of,
     deploy_funding_round,
     deploy_registry_and_token,
@@ -120,23 +121,28 @@ class FundingEnv:
     implementation: str | None = None  # FundingRound implementation reused by `round()` when set
 
     def config(self, **overrides: Any) -> RoundConfig:
-        base = RoundConfig(
-            token=self.token.address, stablecoin=self.stablecoin.address, treasury=self.treasury,
-            fee_recipient=self.fee_recipient, compliance_signer=self.signer, issuer=self.issuer,
-            arbiter=self.arbiter, price_units=USDC_UNIT, soft_cap_units=1_000 * USDC_UNIT,
+        """The default round, with `overrides` of any term (RoundTerms) or party (RoundConfig) by name."""
+        terms = RoundTerms(
+            stablecoin=self.stablecoin.address, price_units=USDC_UNIT, soft_cap_units=1_000 * USDC_UNIT,
             hard_cap_units=5_000 * USDC_UNIT, min_investment_units=USDC_UNIT,
             max_investment_units=3_000 * USDC_UNIT, start_time_s=self.start_s,
             end_time_s=self.start_s + 86_400, fee_bps=250, milestone_bps=(3_000, 3_000, 4_000),
         )
-        return replace(base, **overrides)
+        term_names = {f.name for f in fields(RoundTerms)}
+        base = RoundConfig(
+            token=self.token.address, treasury=self.treasury, fee_recipient=self.fee_recipient,
+            compliance_signer=self.signer, issuer=self.issuer, arbiter=self.arbiter,
+            terms=replace(terms, **{k: v for k, v in overrides.items() if k in term_names}),
+        )
+        return replace(base, **{k: v for k, v in overrides.items() if k not in term_names})
 
     def round(self, *, open_now: bool = True, **overrides: Any) -> Contract:
         config = self.config(**overrides)
         round_ = deploy_funding_round(self.w3, admin=self.admin, config=config, implementation=self.implementation)
         grant_minter(self.token, round_.address, self.admin)
         send(round_.functions.grantRole(round_.functions.COMPLIANCE_ROLE().call(), self.compliance), self.admin)
-        if open_now and latest_timestamp(self.w3) < config.start_time_s:
-            warp_to(self.w3, config.start_time_s)
+        if open_now and latest_timestamp(self.w3) < config.terms.start_time_s:
+            warp_to(self.w3, config.terms.start_time_s)
         return round_
 
     def fund(self, round_: Contract, investor: str, amount_units: int, stablecoin: Contract | None = None) -> None:
