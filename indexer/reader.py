@@ -5,8 +5,9 @@ mapping events to entry requests, canonical metadata and body digests) and writi
 batches: balances, rows, SQLite/PostgreSQL, seals). `RangeReader` runs the first half of step
 N+1 in a child process during the second half of step N, so a two-core machine does both at once.
 
-The child only reads. It runs the follower's own `_read_range` with its own RPC client and
-database connection, plus `ledger.entry_body` for every request; it writes nothing. Contracts
+The child only reads. It runs the follower's own range read (indexer.ranges.RangeFetcher) with
+its own RPC client and database connection, plus `ledger.entry_body` for every request; it writes
+nothing. Contracts
 it discovers (factory events) come back with the range and the follower registers them before
 it posts, as an inline read would; the ledger re-derives a sample of the bodies (and `verify`
 all of them). The follower stays the only writer and uses a range only if it starts at its
@@ -21,16 +22,16 @@ import logging
 import multiprocessing
 import signal
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from indexer.mapping import ContractInfo
-from ledger import EntryBody, EntryRequest, Leg, Side, entry_body
-
-if TYPE_CHECKING:
-    from indexer.follower import _Range
-    from indexer.state import IndexerState
+from indexer.ranges import Discovery, Range, RangeFetcher
+from indexer.rpc import RpcClient
+from indexer.state import IndexerState
+from ledger import Database, EntryBody, EntryRequest, LedgerStore, Leg, Side, entry_body
 
 log = logging.getLogger("kogi.indexer.reader")
 
@@ -41,32 +42,27 @@ READ_TIMEOUT_S = 600.0
 class ReaderFailed(RuntimeError):
     """The reader process died or hangs: the follower goes on reading inline."""
 
-ReadAhead = tuple["_Range | None", list[tuple[ContractInfo, int]], list[EntryBody]]
+ReadAhead = tuple[Range | None, list[Discovery], list[EntryBody]]
 """A range read ahead: the range (None: the chain moved while it was read), the contracts it
 discovered, and the body of each of its entry requests."""
 
 
 @dataclass
-class _CapturingState:
-    """The follower's state as the reader sees it: reads pass through; registrations are kept
-    in memory and returned with the range (the follower registers them)."""
+class CapturingRegistry:
+    """The follower's contracts as the reader sees them (an indexer.ranges.ContractRegistry):
+    reads pass through to the database; registrations are kept in memory and returned with the
+    range (the follower registers them: the child writes nothing)."""
 
     state: IndexerState
-    captured: list[tuple[ContractInfo, int]] = field(default_factory=list)
+    captured: list[Discovery] = field(default_factory=list)
 
     def contracts(self, up_to_block: int | None = None) -> dict[str, ContractInfo]:
         known = self.state.contracts(up_to_block)
         known.update({info.address: info for info, _ in self.captured})
         return known
 
-    def add_contracts(self, contracts: list[tuple[ContractInfo, int]], *, replace: bool = False) -> None:
+    def add_contracts(self, contracts: Sequence[Discovery], *, replace: bool = False) -> None:
         self.captured.extend(contracts)  # the follower registers them with replace=True
-
-    def forget_contracts_after(self, block_number: int) -> None:
-        self.captured = [(info, block) for info, block in self.captured if block <= block_number]
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.state, name)
 
 
 def _serve(connection: Connection, database_url: str, rpc_url: str, manifest: dict[str, Any], ledger: str,
@@ -74,16 +70,12 @@ def _serve(connection: Connection, database_url: str, rpc_url: str, manifest: di
     """Child process: answer ("read", after_block, after_hash, to_block) until ("stop",) or until
     the pipe closes (the follower exited or died)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the follower decides
-    from indexer.follower import Follower
-    from indexer.rpc import RpcClient
-    from ledger import Database, LedgerStore
-
     database = Database(database_url)
     rpc = RpcClient(rpc_url)
-    follower = Follower(LedgerStore(database), rpc, manifest, ledger=ledger, confirmations=confirmations,
-                        owner="reader")
-    capturing = _CapturingState(follower.state)
-    follower.state = capturing  # type: ignore[assignment]
+    chain_id = int(manifest["chain_id"])
+    capturing = CapturingRegistry(IndexerState(database, chain_id))
+    fetcher = RangeFetcher(rpc, capturing, LedgerStore(database), chain_id=chain_id, ledger=ledger,
+                           confirmations=confirmations)
     try:
         connection.send(("ready",))
         while True:
@@ -95,30 +87,37 @@ def _serve(connection: Connection, database_url: str, rpc_url: str, manifest: di
                 return
             _, after_block, after_hash, to_block = message
             capturing.captured = []
-            try:
-                started = time.perf_counter()
-                plan = follower._read_range(after_block, after_hash, to_block)
-                read_s = time.perf_counter() - started
-                requests = plan.requests if plan is not None else []
-                bodies = [entry_body(ledger, request) for request, _, _ in requests]
-                log.debug("read blocks %s-%s in %.2fs, bodies in %.2fs", after_block + 1, to_block, read_s,
-                          time.perf_counter() - started - read_s)
-                if plan is not None:  # requests travel as plain tuples: cheaper to send and rebuild
-                    plan = replace(plan, requests=[])  # type: ignore[arg-type]
-                connection.send(("ok", plan, capturing.captured if plan is not None else [], bodies,
-                                 [_pack(request) + (number, block_hash) for request, number, block_hash in requests]))
-            except Exception as exc:  # the follower re-raises it as if it had read inline
-                try:
-                    connection.send(("error", exc))
-                except (BrokenPipeError, EOFError):
-                    raise
-                except Exception:  # an exception that does not pickle
-                    connection.send(("error", RuntimeError(f"{type(exc).__name__}: {exc}")))
+            _answer(connection, fetcher, capturing, ledger, after_block, after_hash, to_block)
     except (BrokenPipeError, EOFError, ConnectionResetError):
         return  # the follower is gone (finished before this process was ready, or died)
     finally:
         rpc.close()
         database.dispose()
+
+
+def _answer(connection: Connection, fetcher: RangeFetcher, capturing: CapturingRegistry, ledger: str,
+            after_block: int, after_hash: str, to_block: int) -> None:
+    """Read (after_block, to_block] and send it with its discoveries and entry bodies, or the
+    error (the follower re-raises it as if it had read inline)."""
+    try:
+        started = time.perf_counter()
+        plan = fetcher.read(after_block, after_hash, to_block)
+        read_s = time.perf_counter() - started
+        requests = plan.requests if plan is not None else []
+        bodies = [entry_body(ledger, request) for request, _, _ in requests]
+        log.debug("read blocks %s-%s in %.2fs, bodies in %.2fs", after_block + 1, to_block, read_s,
+                  time.perf_counter() - started - read_s)
+        if plan is not None:  # requests travel as plain tuples: cheaper to send and rebuild
+            plan = replace(plan, requests=[])
+        connection.send(("ok", plan, capturing.captured if plan is not None else [], bodies,
+                         [_pack(request) + (number, block_hash) for request, number, block_hash in requests]))
+    except Exception as exc:  # the follower re-raises it as if it had read inline
+        try:
+            connection.send(("error", exc))
+        except (BrokenPipeError, EOFError):
+            raise
+        except Exception:  # an exception that does not pickle
+            connection.send(("error", RuntimeError(f"{type(exc).__name__}: {exc}")))
 
 
 def _pack(request: EntryRequest) -> tuple[Any, ...]:
