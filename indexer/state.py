@@ -2,19 +2,25 @@
 
 Every change of the cursor happens in one transaction together with the block hashes and
 entry ids of the blocks it passes, so the cursor never points past what is recorded.
+
+`chain_progress` is what readers outside the indexer (/health) may know of these tables: every
+chain's cursor and open alerts, as typed rows, so that no one else queries them.
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import NamedTuple
 
 from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
 
+from indexer.alerts import Alert, open_alerts
 from indexer.anchors import AnchorRecord, delete_anchors_after, write_anchors
 from indexer.mapping import ContractInfo
 from indexer.rpc import BlockHeader
@@ -28,6 +34,8 @@ from indexer.schema import (
 )
 from ledger.database import Database
 from ledger.schema import EntrySealRow
+
+log = logging.getLogger("kogi.indexer")
 
 cursors_t = CursorRow.__table__
 blocks_t = BlockRow.__table__
@@ -118,7 +126,8 @@ class IndexerState:
             ).first()
             expires = now_us + ttl_us
             if row is None:
-                conn.execute(leases_t.insert().values(chain_id=self.chain_id, owner=owner, epoch=1, expires_at_us=expires))
+                conn.execute(leases_t.insert().values(chain_id=self.chain_id, owner=owner, epoch=1,
+                                                      expires_at_us=expires))
                 return Lease(owner, 1)
             if row.owner == owner:
                 epoch = int(row.epoch)
@@ -170,7 +179,7 @@ class IndexerState:
         return None if row is None else Cursor(self.chain_id, int(row.last_block), row.last_block_hash)
 
     def _set_cursor(self, conn: Connection, number: int, block_hash: str) -> None:
-        values = dict(last_block=number, last_block_hash=block_hash, updated_at=datetime.now(timezone.utc))
+        values = dict(last_block=number, last_block_hash=block_hash, updated_at=datetime.now(UTC))
         updated = conn.execute(cursors_t.update().where(cursors_t.c.chain_id == self.chain_id).values(**values))
         if updated.rowcount == 0:
             conn.execute(cursors_t.insert().values(chain_id=self.chain_id, **values))
@@ -187,8 +196,9 @@ class IndexerState:
         self.db.run_write(work, retry_on_integrity=True)
 
     def advance(
-        self, to_block: BlockHeader, headers: Iterable[BlockHeader], entries: Sequence[BlockEntry], keep_from_block: int,
-        lease: Lease, *, checkpoints: Sequence[Checkpoint] = (), anchors: Sequence[AnchorRecord] = (),
+        self, to_block: BlockHeader, headers: Iterable[BlockHeader], entries: Sequence[BlockEntry],
+        keep_from_block: int, lease: Lease, *, checkpoints: Sequence[Checkpoint] = (),
+        anchors: Sequence[AnchorRecord] = (),
     ) -> None:
         """Move the cursor to `to_block` in a transaction of its own (see `advance_in`)."""
         self.db.run_write(lambda conn: self.advance_in(
@@ -196,8 +206,8 @@ class IndexerState:
 
     def advance_in(
         self, conn: Connection, to_block: BlockHeader, headers: Iterable[BlockHeader], entries: Sequence[BlockEntry],
-        keep_from_block: int, lease: Lease, *, checkpoints: Sequence[Checkpoint] = (), anchors: Sequence[AnchorRecord] = (),
-        contracts: Sequence[tuple[ContractInfo, int]] = (),
+        keep_from_block: int, lease: Lease, *, checkpoints: Sequence[Checkpoint] = (),
+        anchors: Sequence[AnchorRecord] = (), contracts: Sequence[tuple[ContractInfo, int]] = (),
     ) -> None:
         """Inside the caller's transaction (fenced): move the cursor to `to_block`, record the recent
         hashes, the entries of blocks inside the reorg window, the blocks' checkpoints, anchors and
@@ -342,3 +352,40 @@ class IndexerState:
             raise RuntimeError(f"chain {self.chain_id}: checkpoint of block {row.block_number} names entry "
                                f"{row.entry_id}, which is not sealed in the ledger")
         return CheckpointAt(int(row.block_number), row.block_hash, row.entry_id, int(row.sequence))
+
+
+# ---------------------------------------------------------------- all chains
+
+
+@dataclass(frozen=True)
+class ChainProgress:
+    """One chain mirrored into a database: its indexer's cursor and its open alerts."""
+
+    chain_id: int
+    indexed_block: int | None
+    """The cursor's block; None when the chain has open alerts but no cursor."""
+    open_alerts: tuple[Alert, ...] = ()
+    """Unacknowledged alerts of the chain (indexer.alerts), oldest first."""
+
+
+def chain_progress(database: Database) -> list[ChainProgress]:
+    """Every chain with a cursor or an open alert, by chain id: whichever indexer writes to this
+    database. Never raises for missing tables (a database the indexer's migrations have not reached:
+    no cursors, no alerts), so that /health answers while the database does."""
+    try:
+        with database.read() as conn:
+            cursors = {int(chain_id): int(last_block) for chain_id, last_block
+                       in conn.execute(select(cursors_t.c.chain_id, cursors_t.c.last_block)).all()}
+    except SQLAlchemyError as exc:  # indexer tables not migrated yet
+        log.debug("health: no indexer cursors: %s", exc)
+        cursors = {}
+    try:
+        alerts = open_alerts(database)
+    except SQLAlchemyError as exc:  # alerts table not migrated yet (indexer i0003)
+        log.debug("health: no indexer alerts: %s", exc)
+        alerts = []
+    by_chain: dict[int, list[Alert]] = {}
+    for alert in alerts:
+        by_chain.setdefault(alert.chain_id, []).append(alert)
+    return [ChainProgress(chain_id, cursors.get(chain_id), tuple(by_chain.get(chain_id, ())))
+            for chain_id in sorted(cursors.keys() | by_chain.keys())]

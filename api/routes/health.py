@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 
 from fastapi import APIRouter, Request, Response
-from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from api.routes.common import Store
@@ -26,42 +25,30 @@ NOT_ADVANCING = ("waiting_for_lease", "backing_off")
 
 
 def _chains(request: Request, store: Store) -> list[HealthChain]:
-    """Cursors and open alerts from the database (any indexer writing to it); head and lag for the
-    chain this process indexes itself (embedded mode). Never raises: /health stays 200 while the
-    database answers."""
-    from indexer.alerts import open_alerts
-    from indexer.schema import CursorRow
+    """Cursors and open alerts from the database (any indexer writing to it: indexer.state.chain_progress);
+    head and lag for the chain this process indexes itself (embedded mode). Never raises: /health
+    stays 200 while the database answers."""
+    from indexer.state import chain_progress
 
-    chains: dict[int, HealthChain] = {}
-    try:
-        with store.db.read() as conn:
-            rows = conn.execute(select(CursorRow.chain_id, CursorRow.last_block)).all()
-    except SQLAlchemyError as exc:  # indexer tables not migrated yet
-        log.debug("health: no indexer cursors: %s", exc)
-        rows = []
-    for chain_id, last_block in rows:
-        chains[int(chain_id)] = HealthChain(chain_id=int(chain_id), indexed_block=int(last_block), head_block=None,
-                                            lag_blocks=None, indexer_running=None)
+    progress = chain_progress(store.db)
+    chains = {row.chain_id: HealthChain(chain_id=row.chain_id, indexed_block=row.indexed_block, head_block=None,
+                                        lag_blocks=None, indexer_running=None)
+              for row in progress}
     chain = getattr(request.app.state, "chain", None)
     status = chain.status() if chain is not None else None
     if status is not None:
         chains[status.chain_id] = HealthChain(
             chain_id=status.chain_id, indexed_block=status.indexed_block, head_block=status.head_block,
             lag_blocks=status.lag_blocks, indexer_running=status.indexer_running, error=status.error,
-            indexer_state=status.indexer_state, indexer_reason=status.indexer_reason, indexer_until=status.indexer_until,
-            rpc_url=status.rpc_url,
+            indexer_state=status.indexer_state, indexer_reason=status.indexer_reason,
+            indexer_until=status.indexer_until, rpc_url=status.rpc_url,
         )
-    try:
-        alerts = open_alerts(store.db)
-    except SQLAlchemyError as exc:  # alerts table not migrated yet (indexer i0003)
-        log.debug("health: no indexer alerts: %s", exc)
-        alerts = []
-    for alert in alerts:
-        row = chains.setdefault(alert.chain_id, HealthChain(
-            chain_id=alert.chain_id, indexed_block=None, head_block=None, lag_blocks=None, indexer_running=None))
-        row.alerts.append(HealthAlert(id=alert.id, kind=alert.kind, severity=alert.severity, message=alert.message,
-                                      created_at=alert.created_at))
-        row.open_alerts = len(row.alerts)
+    for row in progress:
+        if row.open_alerts:
+            chains[row.chain_id].alerts = [
+                HealthAlert(id=alert.id, kind=alert.kind, severity=alert.severity, message=alert.message,
+                            created_at=alert.created_at) for alert in row.open_alerts]
+            chains[row.chain_id].open_alerts = len(row.open_alerts)
     return [chains[key] for key in sorted(chains)]
 
 
