@@ -544,10 +544,10 @@ def _databases(database_url: str | None, tmp: Path, tag: str) -> tuple[str, str 
         return f"sqlite:///{tmp}/kogi-bench.db", None
     if not database_url.startswith("postgresql"):
         raise ValueError("--database-url must be a sqlite:/// or postgresql+psycopg:// URL")
-    from ledger.bench import _fresh_database
+    from ledger.bench import fresh_database
 
-    kogi_url, _ = _fresh_database(database_url, f"kogi_bench_indexer_{tag}")
-    _, ponder_dsn = _fresh_database(database_url, f"ponder_bench_indexer_{tag}")
+    kogi_url, _ = fresh_database(database_url, f"kogi_bench_indexer_{tag}")
+    _, ponder_dsn = fresh_database(database_url, f"ponder_bench_indexer_{tag}")
     return kogi_url, ponder_dsn
 
 

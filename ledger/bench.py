@@ -169,8 +169,9 @@ def _run_clients(target: Any, args_per_client: list[tuple[Any, ...]]) -> tuple[f
     return elapsed, results
 
 
-def _fresh_database(admin_url: str, name: str) -> tuple[str, str]:
-    """Create database `name` on the server of `admin_url`; return (SQLAlchemy URL, libpq DSN)."""
+def fresh_database(admin_url: str, name: str) -> tuple[str, str]:
+    """Create database `name` on the server of `admin_url`; return (SQLAlchemy URL, libpq DSN).
+    Public: the indexer benchmark (indexer.bench) sets up its databases the same way."""
     import psycopg
     from sqlalchemy.engine import make_url
 
@@ -193,7 +194,7 @@ def run_ledger_bench(database_url: str, workload: Workload, pgledger_path: Path 
     contenders = report["contenders"]
 
     for name, batch_size in (("kogi_single", 1), ("kogi_batched", workload.batch_size)):
-        url, _ = _fresh_database(database_url, f"kogi_bench_{name}_{tag}")
+        url, _ = fresh_database(database_url, f"kogi_bench_{name}_{tag}")
         _setup_kogi(url, workload)
         elapsed, results = _run_clients(
             _kogi_client, [(url, workload, client, batch_size, tag) for client in range(workload.clients)]
@@ -208,7 +209,7 @@ def run_ledger_bench(database_url: str, workload: Workload, pgledger_path: Path 
         }
 
     if pgledger_path is not None:
-        url, dsn = _fresh_database(database_url, f"pgledger_bench_{tag}")
+        url, dsn = fresh_database(database_url, f"pgledger_bench_{tag}")
         account_ids = _setup_pgledger(dsn, pgledger_path, workload)
         elapsed, results = _run_clients(
             _pgledger_client, [(dsn, workload, client, account_ids) for client in range(workload.clients)]
