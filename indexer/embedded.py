@@ -13,8 +13,9 @@ import threading
 import time
 from typing import Any
 
-from indexer.follower import Follower, FollowerStatus
+from indexer.follower import Follower
 from indexer.rpc import RpcClient
+from indexer.status import FollowerStatus
 from ledger import LedgerStore
 from ledger.database import Database
 
@@ -38,7 +39,7 @@ class EmbeddedIndexer:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def start(self) -> "EmbeddedIndexer":
+    def start(self) -> EmbeddedIndexer:
         self._thread = threading.Thread(target=self._main, name=f"kogi-indexer-{self.follower.chain_id}", daemon=True)
         self._thread.start()
         return self

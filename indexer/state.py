@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NamedTuple
 
-from sqlalchemy import delete, select
+from sqlalchemy import Table, delete, select
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Connection
@@ -31,18 +31,19 @@ from indexer.schema import (
     ContractRow,
     CursorRow,
     LeaseRow,
+    table_of,
 )
 from ledger.database import Database
 from ledger.schema import EntrySealRow
 
 log = logging.getLogger("kogi.indexer")
 
-cursors_t = CursorRow.__table__
-blocks_t = BlockRow.__table__
-block_entries_t = BlockEntryRow.__table__
-contracts_t = ContractRow.__table__
-leases_t = LeaseRow.__table__
-checkpoints_t = CheckpointRow.__table__
+cursors_t = table_of(CursorRow)
+blocks_t = table_of(BlockRow)
+block_entries_t = table_of(BlockEntryRow)
+contracts_t = table_of(ContractRow)
+leases_t = table_of(LeaseRow)
+checkpoints_t = table_of(CheckpointRow)
 seals_t = EntrySealRow.__table__
 
 FACTORY_KINDS = ("token", "round", "splitter", "rights_token")
@@ -112,9 +113,11 @@ class IndexerState:
         self.db = database
         self.chain_id = chain_id
 
-    def _insert_ignore(self, table: object) -> object:
-        dialect = pg_dialect if self.db.dialect == "postgresql" else sqlite_dialect
-        return dialect.insert(table).on_conflict_do_nothing()  # type: ignore[attr-defined]
+    def _insert_ignore(self, table: Table) -> pg_dialect.Insert | sqlite_dialect.Insert:
+        """`INSERT … ON CONFLICT DO NOTHING`: a replayed step's rows (same keys) are no error."""
+        if self.db.dialect == "postgresql":
+            return pg_dialect.insert(table).on_conflict_do_nothing()
+        return sqlite_dialect.insert(table).on_conflict_do_nothing()
 
     # ------------------------------------------------------------------- leases
 

@@ -51,7 +51,7 @@ def _worker_owner() -> str:
     return f"celery:{socket.gethostname()}:{os.getpid()}"
 
 
-@app.task(name="kogi.indexer.follow")
+@app.task(name="kogi.indexer.follow")  # type: ignore[untyped-decorator]  # celery ships no type hints
 def follow(
     rpc_url: str, manifest_path: str, *, database_url: str | None = None, ledger: str = "main",
     confirmations: int | None = None, budget_s: float = DEFAULT_BUDGET_S,
@@ -86,7 +86,7 @@ def follow(
         database.dispose()
 
 
-@app.on_after_configure.connect
+@app.on_after_configure.connect  # type: ignore[untyped-decorator]  # celery ships no type hints
 def _schedule(sender: Celery, **_: Any) -> None:
     for chain in json.loads(settings.indexer_chains):
         sender.add_periodic_task(
