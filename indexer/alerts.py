@@ -6,7 +6,7 @@ whoever supervises the process. A row in the ledger's database is read by `/heal
 (`kogi indexer alerts --ack ID --by NAME`). Anything that forwards alerts (a webhook, a pager) can
 poll `open_alerts` later without the indexer knowing about it.
 
-Writers call `record_alert` right before stopping (e.g. `Follower._rollback` on a reorg deeper than
+Writers call `record_alert` right before stopping (e.g. indexer.reorg on a reorg deeper than
 the confirmation window, `reorg_too_deep`, critical) or before backing off (`chain_flapping`, warning:
 blocks keep coming back after their reversal; the follower waits for the chain to settle). A follower
 restarted in a loop hits the same reorg every time: an open alert with the same chain, kind and

@@ -35,7 +35,7 @@ ANCHOR_EVENT = "LedgerAnchored"
 VERIFIED, MISMATCH, LEDGER_BEHIND, UNCHECKED = "verified", "mismatch", "ledger-behind", "unchecked"
 
 DecodedEvent = tuple[int, str, str, tuple[dict[str, Any], str, dict[str, Any]]]
-"""What follower._fetch_events returns per log: (block number, block hash, contract address,
+"""What a range read (indexer.ranges) decodes per log: (block number, block hash, contract address,
 (raw log, event name, decoded args))."""
 
 
