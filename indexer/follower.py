@@ -284,6 +284,7 @@ class Follower:
                                 note_comeback=self.flaps.note_comeback)
 
     def _ensure_assets(self, codes: set[str]) -> None:
+        """The assets a step (or a rollback) posts in, created before its first ledger batch."""
         self.poster.ensure_assets(codes)
 
     # -------------------------------------------------------------------- reader
