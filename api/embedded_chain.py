@@ -24,7 +24,7 @@ Started and stopped by the FastAPI lifespan when `KOGI_EMBEDDED_CHAIN` is on (th
    chain id whose block is missing or has another hash (the state file was deleted, or anvil was
    killed between two state writes), the chain the ledger mirrors no longer exists. Journal
    entries are immutable, so Kogi refuses to start instead of mixing two chains in one ledger, and
-   names the way out: `kogi chain recover` (api/chain_recovery.py) reverses the entries mirrored
+   names the way out: `kogi chain recover` (services/chain_recovery.py) reverses the entries mirrored
    from the lost chain, keeps every off-chain entry, resets the indexer's state for that chain, and
    the next start mirrors a fresh chain.
 5. **Indexer**: `EmbeddedIndexer` (the follower on a daemon thread) posts into the default ledger.

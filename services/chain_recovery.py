@@ -1,4 +1,8 @@
-"""`kogi chain recover`: the chain the ledger mirrors is lost; keep the ledger, start a fresh chain.
+"""Recover from a lost chain (`kogi chain recover`): keep the ledger, start a fresh chain.
+
+The use case behind the command (api/cli/chain.py parses, shows `plan_recovery`'s plan, asks, calls
+`carry_out_recovery` and prints). `plan_recovery` reads what would be reversed and refuses when the
+chain is not lost; `carry_out_recovery` does steps 1-3 below.
 
 When the embedded anvil's state is gone (deleted, or every copy corrupt) or older than the ledger,
 start-up refuses (api/embedded_chain.py: MirrorMismatch, or the corrupt state file). Journal
@@ -32,11 +36,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import and_, delete, exists, or_, select
 from sqlalchemy.engine import Connection
 
 from ledger.database import Database
+
+if TYPE_CHECKING:
+    from indexer.state import IndexerState, Lease
 
 RECOVER_OWNER = "kogi-chain-recover"
 ZERO_HASH = "0x" + "00" * 32
@@ -47,6 +55,10 @@ LEASE_TTL_S = 300.0
 
 class RecoveryRefused(RuntimeError):
     """Recovery would be wrong or unsafe now; the message says why and what to do."""
+
+
+class ChainNotLost(RecoveryRefused):
+    """The chain still answers with the block the ledger mirrors: there is nothing to recover."""
 
 
 @dataclass
@@ -60,6 +72,49 @@ class RecoveryReport:
     @property
     def total_reversed(self) -> int:
         return sum(self.reversed.values())
+
+
+@dataclass(frozen=True)
+class RecoveryPlan:
+    """What a recovery would do, for the user to confirm first: the mirror's cursor, the standing
+    mirrored entries per ledger (`pending`), and the chain files to set aside (embedded mode only)."""
+
+    chain_id: int
+    cursor: tuple[int, str] | None
+    """(last block, its hash) the ledger mirrors; None when the indexer never got that far."""
+    pending: dict[str, list[str]]
+    """Ledger code -> ids of the mirrored entries that would be reversed (`mirrored_entries`)."""
+    state_file: Path | None
+    manifest: Path | None
+
+    @property
+    def entry_count(self) -> int:
+        return sum(len(ids) for ids in self.pending.values())
+
+
+def plan_recovery(database: Database, chain_id: int, rpc_url: str, *, state_file: Path | None = None,
+                  manifest: Path | None = None) -> RecoveryPlan:
+    """What recovering `chain_id` would reverse and set aside (`state_file`, `manifest`: the embedded
+    chain's files, None when no anvil is started here). Raises ChainNotLost when the chain at
+    `rpc_url` still has the mirrored block, and SQLAlchemyError when the indexer's tables cannot be
+    read (an unmigrated database)."""
+    from indexer.state import IndexerState
+
+    row = IndexerState(database, chain_id).cursor()
+    pending = mirrored_entries(database, chain_id)
+    cursor = None if row is None else (row.last_block, row.last_block_hash)
+    if cursor is not None and chain_still_mirrored(rpc_url, cursor, chain_id):
+        raise ChainNotLost(f"chain {chain_id} at {rpc_url} still has block {cursor[0]} as the ledger mirrors it: "
+                           "it is not lost, nothing to recover")
+    return RecoveryPlan(chain_id, cursor, pending, state_file, manifest)
+
+
+def carry_out_recovery(database: Database, plan: RecoveryPlan) -> RecoveryReport:
+    """Reverse the mirrored entries and reset the indexer's state (`recover_chain`), then set the
+    plan's chain files aside; the report lists both."""
+    report = recover_chain(database, plan.chain_id)
+    report.set_aside.extend(set_aside_chain_files(plan.state_file, plan.manifest))
+    return report
 
 
 def mirrored_entries(database: Database, chain_id: int) -> dict[str, list[str]]:
@@ -112,6 +167,7 @@ def recover_chain(database: Database, chain_id: int, *, now_s: Callable[[], floa
     module docstring). Safe to run again after a crash: replayed reversals are idempotent."""
     from indexer.schema import ContractRow, CursorRow
     from indexer.state import IndexerState
+    from ledger.chart import DEFAULT_ACCOUNT_CODE_RULES
     from ledger.store import LedgerStore
 
     state = IndexerState(database, chain_id)
@@ -119,14 +175,14 @@ def recover_chain(database: Database, chain_id: int, *, now_s: Callable[[], floa
     report = RecoveryReport(chain_id, None if cursor is None else (cursor.last_block, cursor.last_block_hash))
     owner = f"{RECOVER_OWNER}@{socket.gethostname()}"  # stable: a re-run after a crash takes its own lease back
 
-    def lease() -> object:
+    def lease() -> Lease:
         held = state.acquire_lease(owner, int(now_s() * 1e6), int(LEASE_TTL_S * 1e6))
         if held is None:
             raise RecoveryRefused(_lease_busy(state, now_s))
         return held
 
     current = lease()
-    store = LedgerStore(database)
+    store = LedgerStore(database, account_code_rules=DEFAULT_ACCOUNT_CODE_RULES)
     reason = f"chain {chain_id} lost: mirrored from a block of the lost chain (kogi chain recover)"
 
     def reset(conn: Connection) -> None:
@@ -140,10 +196,9 @@ def recover_chain(database: Database, chain_id: int, *, now_s: Callable[[], floa
     for number, (ledger, batch) in enumerate(batches):
         current = lease()
         last = number == len(batches) - 1
-        fenced = current
         store.post_many(ledger, [], reverse=batch, reverse_reason=reason,
                         in_transaction=(lambda conn, _ids: reset(conn)) if last
-                        else (lambda conn, _ids: state.fence(conn, fenced)))
+                        else _fenced(state, current))
         report.reversed[ledger] = report.reversed.get(ledger, 0) + len(batch)
         if on_batch is not None:
             on_batch(ledger, len(batch))
@@ -153,15 +208,26 @@ def recover_chain(database: Database, chain_id: int, *, now_s: Callable[[], floa
     return report
 
 
-def _lease_busy(state: object, now_s: Callable[[], float]) -> str:
+def _fenced(state: IndexerState, lease: Lease) -> Callable[[Connection, list[str]], None]:
+    """A batch's in-transaction check that the recovery still holds the chain's lease (a follower that
+    took the chain over in between makes the batch roll back)."""
+
+    def check(conn: Connection, _ids: list[str]) -> None:
+        state.fence(conn, lease)
+
+    return check
+
+
+def _lease_busy(state: IndexerState, now_s: Callable[[], float]) -> str:
+    """Why the lease could not be taken: who holds it and for how long (the user waits or stops it)."""
     from indexer.schema import LeaseRow
 
     table = LeaseRow.__table__
-    with state.db.read() as conn:  # type: ignore[attr-defined]
-        row = conn.execute(select(table).where(table.c.chain_id == state.chain_id)).first()  # type: ignore[attr-defined]
+    with state.db.read() as conn:
+        row = conn.execute(select(table).where(table.c.chain_id == state.chain_id)).first()
     left = "" if row is None else f" for another {max(0, int(row.expires_at_us / 1e6 - now_s())) + 1} s"
     who = "" if row is None else f" ({row.owner})"
-    return (f"an indexer holds chain {state.chain_id}'s lease{who}{left}: a `kogi serve` or "  # type: ignore[attr-defined]
+    return (f"an indexer holds chain {state.chain_id}'s lease{who}{left}: a `kogi serve` or "
             "`kogi indexer run` follows this chain, or one was killed less than its lease ago; stop it, or retry "
             "once the lease has expired")
 

@@ -6,11 +6,18 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from api.cli.errors import fail
+
+if TYPE_CHECKING:
+    from web3 import Web3
+
+    from api.settings import ApiSettings
+    from ledger.database import Database
+    from services.chain_recovery import RecoveryPlan, RecoveryReport
 
 chain_app = typer.Typer(no_args_is_help=True)
 contracts_app = typer.Typer(no_args_is_help=True)
@@ -100,26 +107,21 @@ def up(
     typer.echo("anvil stopped")
 
 
-def _deploy_core(w3, deployer: str | None, manifest: Path | None, compliance_signer: str | None, fee_recipient: str | None, *, mock_stablecoin: bool = True) -> Path:
-    from contracts.core import deploy_core
-    from contracts.manifest import write_manifest
+def _deploy_core(w3: Web3, deployer: str | None, manifest: Path | None, compliance_signer: str | None,
+                 fee_recipient: str | None, *, mock_stablecoin: bool = True) -> Path:
+    """services.deployment deploys the core and writes the manifest; print each contract, return the path
+    (a role without an account to default to is the CLI's one error line)."""
+    from services.deployment import DeploymentRefused, deploy_core_with_manifest
 
-    unlocked = w3.eth.accounts
-    deployer = deployer or (w3.eth.default_account if isinstance(w3.eth.default_account, str) else None) or (unlocked[0] if unlocked else None)
-    if deployer is None:
-        fail("no deployer: the node has no unlocked account; pass --private-key-env")
-    compliance_signer = compliance_signer or (unlocked[9] if len(unlocked) > 9 else None)
-    fee_recipient = fee_recipient or (unlocked[8] if len(unlocked) > 8 else None)
-    if compliance_signer is None or fee_recipient is None:
-        fail("pass --compliance-signer and --fee-recipient (no dev accounts to default to)")
-    core = deploy_core(
-        w3, deployer, compliance_signer=compliance_signer, fee_recipient=fee_recipient,
-        with_mock_stablecoin=mock_stablecoin,
-    )
-    path = write_manifest(core, manifest)
-    for name, record in core.records.items():
+    try:
+        deployed = deploy_core_with_manifest(w3, deployer=deployer, manifest=manifest,
+                                             compliance_signer=compliance_signer, fee_recipient=fee_recipient,
+                                             mock_stablecoin=mock_stablecoin)
+    except DeploymentRefused as exc:
+        fail(str(exc))
+    for name, record in deployed.core.records.items():
         typer.echo(f"{name:20} {record.address}  (block {record.block_number})")
-    return path
+    return deployed.manifest
 
 
 def _refuse_live_manifest(w3: Any, chain_id: int, manifest: Path | None) -> None:
@@ -197,70 +199,77 @@ def recover(
     every entry mirrored from it (off-chain entries are kept), reset the indexer's state for it and set the
     chain state files and manifest aside, so that the next `kogi serve` starts a fresh chain and mirrors it.
     Run it with the server stopped; it uses the same KOGI_ settings."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from api.chain_recovery import (
-        RecoveryRefused,
-        chain_still_mirrored,
-        mirrored_entries,
-        recover_chain,
-        set_aside_chain_files,
-    )
     from api.cli.errors import database_or_fail
     from api.cli.serve import acquire_instance_lock, anvil_started_here, load_settings
-    from api.embedded_chain import rpc_url_of
-    from contracts.manifest import manifest_path
-    from indexer.state import IndexerState
-    from ledger.errors import LedgerError
 
     settings = load_settings()
     lock = acquire_instance_lock(settings, "kogi chain recover", elsewhere="")
     database = database_or_fail(settings.database_url)
     try:
         embedded = anvil_started_here(settings)
-        try:
-            cursor = IndexerState(database, chain_id).cursor()
-            pending = mirrored_entries(database, chain_id)
-        except SQLAlchemyError as exc:
-            fail(f"cannot read the indexer's state ({str(exc).splitlines()[0]}): run `kogi db upgrade` first")
-        rpc_url = rpc_url_of(settings)
-        if chain_still_mirrored(rpc_url, None if cursor is None else (cursor.last_block, cursor.last_block_hash),
-                                chain_id):
-            fail(f"chain {chain_id} at {rpc_url} still has block {cursor.last_block} as the ledger mirrors it: "
-                 "it is not lost, nothing to recover")
-        count = sum(len(ids) for ids in pending.values())
-        where = ", ".join(f"{len(ids)} in ledger {ledger!r}" for ledger, ids in sorted(pending.items())) or "none"
-        state_file = settings.chain_state_file if embedded else None
-        manifest = manifest_path(chain_id, settings.deployments_dir) if embedded else None
-        typer.echo(f"chain {chain_id}: the ledger mirrors it up to block "
-                   f"{'-' if cursor is None else cursor.last_block}; {count} mirrored entries to reverse ({where}); "
-                   "off-chain entries stay as they are")
-        if embedded:
-            typer.echo(f"the chain state ({state_file}, .exit, .prev) and {manifest} will be set aside (….lost-<time>); "
-                       "the next `kogi serve` starts a fresh chain")
+        plan = _recovery_plan_or_fail(database, chain_id, settings, embedded)
+        _show_recovery_plan(plan, embedded)
         if not yes:
             if not sys.stdin.isatty():
                 fail("confirmation needed: pass --yes to recover")
             if not typer.confirm("Recover?", default=False):
                 fail("nothing changed (not confirmed)")
-        try:
-            report = recover_chain(database, chain_id)
-        except RecoveryRefused as exc:
-            fail(str(exc))
-        except LedgerError as exc:
-            fail(f"cannot reverse the mirrored entries: {exc.detail} (an off-chain entry moved mirrored funds? "
-                 "reverse it first)")
-        except SQLAlchemyError as exc:
-            fail(f"database error: {str(exc).splitlines()[0]}")
-        moved = set_aside_chain_files(state_file, manifest) if embedded else []
+        report = _recover_or_fail(database, plan)
     finally:
         database.dispose()
         if lock is not None:
             lock.release()
     for ledger, reversed_count in sorted(report.reversed.items()):
         typer.echo(f"ledger {ledger!r}: {reversed_count} entries reversed")
-    for old, new in moved:
+    for old, new in report.set_aside:
         typer.echo(f"{old} -> {new}")
     typer.echo(f"chain {chain_id}: indexer state reset; {report.total_reversed} entries reversed. "
                + ("Start again with `kogi serve` (or `make run`): a fresh chain is deployed and mirrored."
                   if embedded else "Deploy the core on the new chain (`kogi contracts deploy`) and start the indexer."))
+
+
+def _recovery_plan_or_fail(database: Database, chain_id: int, settings: ApiSettings, embedded: bool) -> RecoveryPlan:
+    """services.chain_recovery's plan (the embedded chain's files only when its anvil is started here),
+    or the CLI's one error line (an unmigrated database; a chain that is not lost)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from api.embedded_chain import rpc_url_of
+    from contracts.manifest import manifest_path
+    from services.chain_recovery import ChainNotLost, plan_recovery
+
+    try:
+        return plan_recovery(database, chain_id, rpc_url_of(settings),
+                             state_file=settings.chain_state_file if embedded else None,
+                             manifest=manifest_path(chain_id, settings.deployments_dir) if embedded else None)
+    except SQLAlchemyError as exc:
+        fail(f"cannot read the indexer's state ({str(exc).splitlines()[0]}): run `kogi db upgrade` first")
+    except ChainNotLost as exc:
+        fail(str(exc))
+
+
+def _show_recovery_plan(plan: RecoveryPlan, embedded: bool) -> None:
+    where = ", ".join(f"{len(ids)} in ledger {ledger!r}" for ledger, ids in sorted(plan.pending.items())) or "none"
+    typer.echo(f"chain {plan.chain_id}: the ledger mirrors it up to block "
+               f"{'-' if plan.cursor is None else plan.cursor[0]}; {plan.entry_count} mirrored entries to reverse "
+               f"({where}); off-chain entries stay as they are")
+    if embedded:
+        typer.echo(f"the chain state ({plan.state_file}, .exit, .prev) and {plan.manifest} will be set aside "
+                   "(….lost-<time>); the next `kogi serve` starts a fresh chain")
+
+
+def _recover_or_fail(database: Database, plan: RecoveryPlan) -> RecoveryReport:
+    """services.chain_recovery carries the plan out, or the CLI's one error line."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from ledger.errors import LedgerError
+    from services.chain_recovery import RecoveryRefused, carry_out_recovery
+
+    try:
+        return carry_out_recovery(database, plan)
+    except RecoveryRefused as exc:
+        fail(str(exc))
+    except LedgerError as exc:
+        fail(f"cannot reverse the mirrored entries: {exc.detail} (an off-chain entry moved mirrored funds? "
+             "reverse it first)")
+    except SQLAlchemyError as exc:
+        fail(f"database error: {str(exc).splitlines()[0]}")
