@@ -1,19 +1,23 @@
-"""`kogi indexer run` and `kogi reconcile`: mirror a chain into the ledger, and check it.
+"""`kogi indexer …` and `kogi reconcile`: mirror a chain into the ledger, and check it.
 
-Thin: parse options, build Database/LedgerStore/RpcClient, call indexer.follower or
-indexer.reconcile, print. Registered in api/cli.py.
+Thin: parse options, build Database/LedgerStore/RpcClient, call services.indexing (the follow
+loop), indexer.reconcile, indexer.anchors or indexer.alerts, print. Registered in api/cli/__init__.py.
 """
 from __future__ import annotations
 
 import signal
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from api.cli.chain import manifest_or_fail
 from api.cli.errors import fail
+
+if TYPE_CHECKING:
+    from indexer.progress import BackfillProgress, Snapshot
+    from indexer.status import StepResult
 
 indexer_app = typer.Typer(no_args_is_help=True)
 
@@ -21,8 +25,6 @@ EXIT_DIFFERENCES = 1
 EXIT_REORG_TOO_DEEP = 3
 EXIT_LEASE_LOST = 4
 PROGRESS_EVERY_S = 5.0
-ONCE_MAX_FAILURES = 5
-"""--once gives up after this many RPC errors in a row; the long-running mode retries forever."""
 
 
 def _database_url(database_url: str | None) -> str:
@@ -61,8 +63,8 @@ def alerts(
                 done = acknowledge(database, ack, by)
             except (AlertError, ValueError) as exc:
                 fail(str(exc))
-            typer.echo(json.dumps(done.to_json(), sort_keys=True) if as_json
-                       else f"alert {done.id} ({done.kind}, chain {done.chain_id}) acknowledged by {done.acknowledged_by}")
+            typer.echo(json.dumps(done.to_json(), sort_keys=True) if as_json else
+                       f"alert {done.id} ({done.kind}, chain {done.chain_id}) acknowledged by {done.acknowledged_by}")
             return
         found = list_alerts(database, chain_id=chain_id, include_acknowledged=show_all)
     except SQLAlchemyError as exc:
@@ -104,21 +106,21 @@ def run(
 
     Backfill progress: a bar on stderr when it is a terminal, until caught up; otherwise (and once
     caught up) a line every few seconds with the lag and blocks/s."""
-    import sys
-
     import httpx
 
-    from indexer.follower import MAX_BACKOFF_S, TRANSIENT_ERRORS, Follower, ReorgTooDeep
-    from indexer.progress import BackfillProgress, RichBar, terminal_bar_available
+    from indexer.follower import Follower
+    from indexer.reorg import ReorgTooDeep
     from indexer.rpc import RpcClient, RpcError
     from indexer.state import LeaseLost
     from ledger import Database, LedgerStore
+    from ledger.chart import DEFAULT_ACCOUNT_CODE_RULES
+    from services.indexing import backfill_progress, follow
 
     rpc = RpcClient(rpc_url)
     database = Database(_database_url(database_url))
     stopping = {"now": False}
     follower: Follower | None = None
-    bar: RichBar | None = None
+    report: _RunReport | None = None
 
     def stop(_signum: int, _frame: Any) -> None:
         stopping["now"] = True
@@ -126,59 +128,15 @@ def run(
     signal.signal(signal.SIGTERM, stop)
     try:
         chain_id = rpc.chain_id()
-        follower = Follower(LedgerStore(database), rpc, manifest_or_fail(manifest, chain_id), ledger=ledger,
+        store = LedgerStore(database, account_code_rules=DEFAULT_ACCOUNT_CODE_RULES)
+        follower = Follower(store, rpc, manifest_or_fail(manifest, chain_id), ledger=ledger,
                             confirmations=confirmations, max_blocks_per_step=max_blocks_per_step,
                             owner=owner, lease_ttl_s=lease_ttl_s, reader_process=reader_process)
         follower.bootstrap()
         typer.echo(f"indexing chain {chain_id} into ledger {ledger!r} (confirmations {follower.confirmations})")
-        start = follower.state.cursor()
-        progress = BackfillProgress(start.last_block if start else 0, rpc.head())
-        if terminal_bar_available(sys.stderr) and not progress.snapshot().caught_up:
-            bar = RichBar(chain_id)
-        last_report, failures = 0.0, 0
-        while not stopping["now"]:
-            try:
-                result = follower.step()
-                head = rpc.head()  # inside the retry: the step has committed, a failed head read is retried
-            except TRANSIENT_ERRORS as exc:
-                failures += 1
-                if once and failures >= ONCE_MAX_FAILURES:
-                    raise
-                typer.echo(f"kogi: warning: RPC error (attempt {failures}), retrying: {exc}", err=True)
-                time.sleep(min(MAX_BACKOFF_S, 0.5 * 2**min(failures, 6)))
-                continue
-            failures = 0
-            cursor = follower.state.cursor()
-            snapshot = progress.update(result, cursor.last_block if cursor else 0, head)
-            now = time.monotonic()
-            if result.reorg_depth:
-                typer.echo(f"reorg of depth {result.reorg_depth}: rewound to block {result.to_block}")
-            if result.backing_off is not None:  # a flapping chain: wait for it to settle (one alert is written)
-                if now - last_report >= PROGRESS_EVERY_S:
-                    typer.echo(f"kogi: warning: {result.backing_off}", err=True)
-                    last_report = now
-                time.sleep(max(0.5, min(result.retry_in_s, lease_ttl_s / 3)))
-                continue
-            if result.standby:
-                if now - last_report >= PROGRESS_EVERY_S:
-                    typer.echo(f"standby: another indexer holds chain {chain_id}")
-                    last_report = now
-                time.sleep(0.5)
-                continue
-            if bar is not None:
-                bar.show(snapshot)
-                if snapshot.caught_up and not result.reorg_depth:  # backfill done: log lines from now on
-                    bar.close()
-                    bar = None
-                    typer.echo(progress.line())
-                    last_report = now
-            elif now - last_report >= PROGRESS_EVERY_S or (once and snapshot.caught_up):
-                typer.echo(progress.line())
-                last_report = now
-            if snapshot.caught_up and not result.reorg_depth:
-                if once:
-                    break
-                time.sleep(0.5)
+        progress = backfill_progress(follower, rpc)
+        report = _RunReport(chain_id, progress, once=once)
+        follow(follower, rpc, progress, report, once=once, lease_ttl_s=lease_ttl_s, stopping=lambda: stopping["now"])
     except ReorgTooDeep as exc:
         fail(str(exc), EXIT_REORG_TOO_DEEP)
     except LeaseLost as exc:
@@ -188,12 +146,67 @@ def run(
     except KeyboardInterrupt:
         typer.echo("stopped")
     finally:
-        if bar is not None:
-            bar.close()
+        if report is not None:
+            report.close()
         if follower is not None:
             follower.close()
         rpc.close()
         database.dispose()
+
+
+class _RunReport:
+    """How `kogi indexer run` shows services.indexing.follow: a bar on a terminal until caught up, else
+    (and after) a progress line every PROGRESS_EVERY_S; warnings on stderr, throttled alike."""
+
+    def __init__(self, chain_id: int, progress: BackfillProgress, *, once: bool) -> None:
+        import sys
+
+        from indexer.progress import RichBar, terminal_bar_available
+
+        self.chain_id, self.progress, self.once = chain_id, progress, once
+        self.bar: RichBar | None = None
+        if terminal_bar_available(sys.stderr) and not progress.snapshot().caught_up:
+            self.bar = RichBar(chain_id)
+        self.last_report = 0.0
+
+    def _due(self) -> bool:
+        """A throttled line may be printed now (and the clock restarts)."""
+        now = time.monotonic()
+        if now - self.last_report < PROGRESS_EVERY_S:
+            return False
+        self.last_report = now
+        return True
+
+    def retrying(self, failures: int, error: BaseException) -> None:
+        typer.echo(f"kogi: warning: RPC error (attempt {failures}), retrying: {error}", err=True)
+
+    def reorged(self, result: StepResult) -> None:
+        typer.echo(f"reorg of depth {result.reorg_depth}: rewound to block {result.to_block}")
+
+    def backing_off(self, reason: str) -> None:
+        if self._due():
+            typer.echo(f"kogi: warning: {reason}", err=True)
+
+    def standing_by(self) -> None:
+        if self._due():
+            typer.echo(f"standby: another indexer holds chain {self.chain_id}")
+
+    def progressed(self, result: StepResult, snapshot: Snapshot) -> None:
+        now = time.monotonic()
+        if self.bar is not None:
+            self.bar.show(snapshot)
+            if snapshot.caught_up and not result.reorg_depth:  # backfill done: log lines from now on
+                self.bar.close()
+                self.bar = None
+                typer.echo(self.progress.line())
+                self.last_report = now
+        elif now - self.last_report >= PROGRESS_EVERY_S or (self.once and snapshot.caught_up):
+            typer.echo(self.progress.line())
+            self.last_report = now
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def reconcile(
@@ -218,12 +231,14 @@ def reconcile(
     from indexer.reconcile import reconcile as run_reconcile
     from indexer.rpc import RpcClient, RpcError
     from ledger import Database, LedgerStore
+    from ledger.chart import DEFAULT_ACCOUNT_CODE_RULES
 
     rpc = RpcClient(rpc_url)
     database = Database(_database_url(database_url))
     try:
         chain_id = chain if chain is not None else rpc.chain_id()
-        report = run_reconcile(LedgerStore(database), rpc, chain_id=chain_id, ledger=ledger, block=block)
+        store = LedgerStore(database, account_code_rules=DEFAULT_ACCOUNT_CODE_RULES)
+        report = run_reconcile(store, rpc, chain_id=chain_id, ledger=ledger, block=block)
     except ReconcileError as exc:
         fail(str(exc))
     except (RpcError, httpx.HTTPError) as exc:
@@ -249,7 +264,7 @@ def reconcile(
         typer.echo(f"chain {report.chain_id} at block {report.block}: {len(report.rows)} balances and "
                    f"{len(report.config)} contract configuration items compared")
         for row in [header, *rows]:
-            typer.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+            typer.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)).rstrip())
     configuration = report.config_differences  # registered contracts vs the chain (indexer/reconcile.py)
     if configuration and not as_json:
         typer.echo(f"{len(configuration)} of {len(report.config)} contract configuration items differ:")
@@ -284,13 +299,15 @@ def anchors(
     from indexer.anchors import MISMATCH, verify_anchors
     from indexer.rpc import RpcClient, RpcError
     from ledger import Database, LedgerStore
+    from ledger.chart import DEFAULT_ACCOUNT_CODE_RULES
     from ledger.errors import LedgerError
 
     rpc = RpcClient(rpc_url)
     database = Database(_database_url(database_url))
     try:
         chain_id = rpc.chain_id()
-        checks = verify_anchors(LedgerStore(database), database, chain_id, ledger)
+        checks = verify_anchors(LedgerStore(database, account_code_rules=DEFAULT_ACCOUNT_CODE_RULES), database,
+                                chain_id, ledger)
     except (RpcError, httpx.HTTPError) as exc:
         fail(f"RPC error at {rpc_url}: {exc}")
     except LedgerError as exc:
