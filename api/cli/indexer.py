@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import signal
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +19,7 @@ from api.cli.errors import fail
 
 if TYPE_CHECKING:
     from indexer.progress import BackfillProgress, Snapshot
+    from indexer.reconcile import ReconcileReport
     from indexer.status import StepResult
 
 indexer_app = typer.Typer(no_args_is_help=True)
@@ -106,12 +109,8 @@ def run(
 
     Backfill progress: a bar on stderr when it is a terminal, until caught up; otherwise (and once
     caught up) a line every few seconds with the lag and blocks/s."""
-    import httpx
-
     from indexer.follower import Follower
-    from indexer.reorg import ReorgTooDeep
-    from indexer.rpc import RpcClient, RpcError
-    from indexer.state import LeaseLost
+    from indexer.rpc import RpcClient
     from ledger import Database, LedgerStore
     from ledger.chart import DEFAULT_ACCOUNT_CODE_RULES
     from services.indexing import backfill_progress, follow
@@ -127,16 +126,39 @@ def run(
 
     signal.signal(signal.SIGTERM, stop)
     try:
-        chain_id = rpc.chain_id()
-        store = LedgerStore(database, account_code_rules=DEFAULT_ACCOUNT_CODE_RULES)
-        follower = Follower(store, rpc, manifest_or_fail(manifest, chain_id), ledger=ledger,
-                            confirmations=confirmations, max_blocks_per_step=max_blocks_per_step,
-                            owner=owner, lease_ttl_s=lease_ttl_s, reader_process=reader_process)
-        follower.bootstrap()
-        typer.echo(f"indexing chain {chain_id} into ledger {ledger!r} (confirmations {follower.confirmations})")
-        progress = backfill_progress(follower, rpc)
-        report = _RunReport(chain_id, progress, once=once)
-        follow(follower, rpc, progress, report, once=once, lease_ttl_s=lease_ttl_s, stopping=lambda: stopping["now"])
+        with _run_errors(rpc_url):
+            chain_id = rpc.chain_id()
+            store = LedgerStore(database, account_code_rules=DEFAULT_ACCOUNT_CODE_RULES)
+            follower = Follower(store, rpc, manifest_or_fail(manifest, chain_id), ledger=ledger,
+                                confirmations=confirmations, max_blocks_per_step=max_blocks_per_step,
+                                owner=owner, lease_ttl_s=lease_ttl_s, reader_process=reader_process)
+            follower.bootstrap()
+            typer.echo(f"indexing chain {chain_id} into ledger {ledger!r} (confirmations {follower.confirmations})")
+            progress = backfill_progress(follower, rpc)
+            report = _RunReport(chain_id, progress, once=once)
+            follow(follower, rpc, progress, report, once=once, lease_ttl_s=lease_ttl_s,
+                   stopping=lambda: stopping["now"])
+    finally:
+        if report is not None:
+            report.close()
+        if follower is not None:
+            follower.close()
+        rpc.close()
+        database.dispose()
+
+
+@contextmanager
+def _run_errors(rpc_url: str) -> Iterator[None]:
+    """`kogi indexer run`'s endings: a reorg deeper than the window and a lost lease have their own exit
+    codes, an RPC error is one line, Ctrl-C stops quietly."""
+    import httpx
+
+    from indexer.reorg import ReorgTooDeep
+    from indexer.rpc import RpcError
+    from indexer.state import LeaseLost
+
+    try:
+        yield
     except ReorgTooDeep as exc:
         fail(str(exc), EXIT_REORG_TOO_DEEP)
     except LeaseLost as exc:
@@ -145,13 +167,6 @@ def run(
         fail(f"RPC error at {rpc_url}: {exc}")
     except KeyboardInterrupt:
         typer.echo("stopped")
-    finally:
-        if report is not None:
-            report.close()
-        if follower is not None:
-            follower.close()
-        rpc.close()
-        database.dispose()
 
 
 class _RunReport:
@@ -223,8 +238,6 @@ def reconcile(
                                             help="SQLAlchemy URL (default: the embedded SQLite file)."),
 ) -> None:
     """Compare every mirrored balance with the chain at a block; print the table; exit 1 on any difference."""
-    import json
-
     import httpx
 
     from indexer.reconcile import ReconcileError
@@ -246,26 +259,42 @@ def reconcile(
     finally:
         rpc.close()
         database.dispose()
-    differences = report.differences
     if as_json:
-        typer.echo(json.dumps({
-            "chain_id": report.chain_id, "block": report.block, "compared": len(report.rows),
-            "differences": len(differences),
-            "rows": [{"account": r.account, "asset": r.asset, "ledger": str(r.ledger_units),
-                      "chain": str(r.chain_units), "diff": str(r.diff_units)} for r in report.rows],
-            "configuration_compared": len(report.config),
-            "configuration_differences": [{"contract": c.contract, "kind": c.kind, "item": c.item,
-                                           "ledger": c.indexed, "chain": c.chain} for c in report.config_differences],
-        }, sort_keys=True, indent=2))
+        _print_reconcile_json(report)
     else:
-        header = ("account", "asset", "ledger", "chain", "diff")
-        rows = [(r.account, r.asset, str(r.ledger_units), str(r.chain_units), str(r.diff_units)) for r in report.rows]
-        widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(header)]
-        typer.echo(f"chain {report.chain_id} at block {report.block}: {len(report.rows)} balances and "
-                   f"{len(report.config)} contract configuration items compared")
-        for row in [header, *rows]:
-            typer.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)).rstrip())
-    configuration = report.config_differences  # registered contracts vs the chain (indexer/reconcile.py)
+        _print_reconcile_table(report)
+    _fail_on_differences(report, as_json)
+
+
+def _print_reconcile_json(report: ReconcileReport) -> None:
+    import json
+
+    typer.echo(json.dumps({
+        "chain_id": report.chain_id, "block": report.block, "compared": len(report.rows),
+        "differences": len(report.differences),
+        "rows": [{"account": r.account, "asset": r.asset, "ledger": str(r.ledger_units),
+                  "chain": str(r.chain_units), "diff": str(r.diff_units)} for r in report.rows],
+        "configuration_compared": len(report.config),
+        "configuration_differences": [{"contract": c.contract, "kind": c.kind, "item": c.item,
+                                       "ledger": c.indexed, "chain": c.chain} for c in report.config_differences],
+    }, sort_keys=True, indent=2))
+
+
+def _print_reconcile_table(report: ReconcileReport) -> None:
+    header = ("account", "asset", "ledger", "chain", "diff")
+    rows = [(r.account, r.asset, str(r.ledger_units), str(r.chain_units), str(r.diff_units)) for r in report.rows]
+    widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(header)]
+    typer.echo(f"chain {report.chain_id} at block {report.block}: {len(report.rows)} balances and "
+               f"{len(report.config)} contract configuration items compared")
+    for row in [header, *rows]:
+        typer.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)).rstrip())
+
+
+def _fail_on_differences(report: ReconcileReport, as_json: bool) -> None:
+    """Exit EXIT_DIFFERENCES naming the first five differences (balances, then contract configuration
+    registered vs the chain, indexer/reconcile.py); else the all-clear line."""
+    differences = report.differences
+    configuration = report.config_differences
     if configuration and not as_json:
         typer.echo(f"{len(configuration)} of {len(report.config)} contract configuration items differ:")
         for c in configuration:
