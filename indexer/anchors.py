@@ -20,13 +20,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql as pg_dialect
-from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Connection
 
 from indexer.schema import AnchorRow, table_of
 from ledger.anchoring import AnchorRangeError, JournalGap, RangeBeyondHead, journal_merkle_root, ledger_key
-from ledger.database import Database
+from ledger.database import Database, insert_ignore
 from ledger.store import LedgerStore
 
 anchors_t = table_of(AnchorRow)
@@ -105,8 +103,7 @@ def write_anchors(conn: Connection, chain_id: int, records: Sequence[AnchorRecor
     ]
     if not rows:
         return
-    dialect = pg_dialect if conn.dialect.name == "postgresql" else sqlite_dialect
-    conn.execute(dialect.insert(anchors_t).on_conflict_do_nothing(), rows)
+    conn.execute(insert_ignore(anchors_t, conn.dialect.name), rows)
 
 
 def delete_anchors_after(conn: Connection, chain_id: int, block_number: int) -> None:

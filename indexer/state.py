@@ -15,10 +15,9 @@ from datetime import UTC, datetime
 from typing import NamedTuple
 
 from sqlalchemy import Table, delete, select
-from sqlalchemy.dialects import postgresql as pg_dialect
-from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.sql.dml import Insert
 
 from indexer.alerts import Alert, open_alerts
 from indexer.anchors import AnchorRecord, delete_anchors_after, write_anchors
@@ -113,11 +112,9 @@ class IndexerState:
         self.db = database
         self.chain_id = chain_id
 
-    def _insert_ignore(self, table: Table) -> pg_dialect.Insert | sqlite_dialect.Insert:
+    def _insert_ignore(self, table: Table) -> Insert:
         """`INSERT … ON CONFLICT DO NOTHING`: a replayed step's rows (same keys) are no error."""
-        if self.db.dialect == "postgresql":
-            return pg_dialect.insert(table).on_conflict_do_nothing()
-        return sqlite_dialect.insert(table).on_conflict_do_nothing()
+        return self.db.insert_ignore(table)
 
     # ------------------------------------------------------------------- leases
 

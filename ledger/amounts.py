@@ -45,7 +45,8 @@ def parse_decimal(text: str, scale: int) -> int:
     whole, _, fraction = text.partition(".")
     if len(fraction) > scale:
         raise InvalidAmount(f"amount {text} has more than {scale} decimal places")
-    return int(whole) * 10**scale + int((fraction or "0").ljust(scale, "0") or "0")
+    base: int = 10**scale
+    return int(whole) * base + int((fraction or "0").ljust(scale, "0") or "0")
 
 
 def format_decimal(amount_units: int, scale: int) -> str:

@@ -7,7 +7,7 @@ processes of the embedded stack never see "database is locked":
   up front (no deferred-lock upgrade deadlock) and waiters queue on busy_timeout;
 - inside one process, writers also queue on a lock before touching SQLite at all.
 PostgreSQL writers run at READ COMMITTED with row locks taken in a fixed order
-(see ledger.writer); transient conflicts are retried by `run_write`.
+(see ledger.posting); transient conflicts are retried by `run_write`.
 """
 from __future__ import annotations
 
@@ -19,9 +19,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Connection, Engine
 import psycopg
+from sqlalchemy import Table, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from ledger.limits import WRITE_RETRY_LIMIT
@@ -29,6 +30,20 @@ from ledger.limits import WRITE_RETRY_LIMIT
 T = TypeVar("T")
 
 _POSTGRES_RETRYABLE_SQLSTATES = {"40001", "40P01", "55P03"}  # serialization, deadlock, lock not available
+
+_INSERT_BY_DIALECT: dict[str, Callable[[Table], postgresql.Insert | sqlite.Insert]] = {
+    "postgresql": postgresql.insert, "sqlite": sqlite.insert,
+}
+
+
+def insert_ignore(table: Table, dialect: str) -> postgresql.Insert | sqlite.Insert:
+    """`INSERT … ON CONFLICT DO NOTHING` into `table` for the dialect named (`conn.dialect.name`).
+
+    The one spelling of "create it unless it exists" (accounts and balance rows opened on first
+    use, indexer blocks and checkpoints, anchors): a concurrent writer inserting the same key
+    is then not an error, and the row is read back afterwards.
+    """
+    return _INSERT_BY_DIALECT[dialect](table).on_conflict_do_nothing()
 
 
 class Database:
@@ -51,6 +66,10 @@ class Database:
     @property
     def dialect(self) -> str:
         return self.write_engine.dialect.name
+
+    def insert_ignore(self, table: Table) -> postgresql.Insert | sqlite.Insert:
+        """`INSERT … ON CONFLICT DO NOTHING` into `table` on this database (see `insert_ignore`)."""
+        return insert_ignore(table, self.dialect)
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
@@ -94,12 +113,13 @@ class Database:
 
 def _is_retryable(exc: Exception, retry_on_integrity: bool) -> bool:
     """Deadlock/serialization/lock-timeout always; unique violations when asked (a concurrent
-    writer inserted the same key: the retry finds it). Raw psycopg errors come from ledger.pg_fast."""
+    writer inserted the same key: the retry finds it). Raw psycopg errors come from
+    ledger.backends.postgres."""
     sqlstate = getattr(exc, "sqlstate", None) or getattr(getattr(exc, "orig", None), "sqlstate", None)
     if sqlstate in _POSTGRES_RETRYABLE_SQLSTATES:
         return True
     is_unique_violation = sqlstate == "23505" or (
-        isinstance(exc, IntegrityError) and sqlstate is None  # SQLite, or ledger.store._Retry
+        isinstance(exc, IntegrityError) and sqlstate is None  # SQLite, or ledger.posting.RetryChecked
     )
     if retry_on_integrity and is_unique_violation:
         return True

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import re
+import time
+import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import StrEnum
 from functools import lru_cache
 from typing import Any
@@ -45,7 +47,7 @@ class Side(StrEnum):
     DEBIT = "D"
     CREDIT = "C"
 
-    def opposite(self) -> "Side":
+    def opposite(self) -> Side:
         return Side.CREDIT if self is Side.DEBIT else Side.DEBIT
 
 
@@ -89,18 +91,28 @@ def check_key(value: str, what: str, max_length: int) -> str:
     return value
 
 
+def now_us() -> int:
+    """The wall clock in microseconds since the Unix epoch (the ledger's unit of time)."""
+    return time.time_ns() // 1_000
+
+
+def new_id() -> str:
+    """A fresh entry or hold id: 32 hex digits, unguessable and unique without a round trip."""
+    return uuid.uuid4().hex
+
+
 def to_us(moment: datetime) -> int:
     """Microseconds since the Unix epoch; naive datetimes are rejected (ambiguous)."""
     if moment.tzinfo is None:
         raise ValidationFailed("timestamps must carry a timezone (e.g. 2026-01-31T12:00:00Z)")
-    delta = moment - datetime(1970, 1, 1, tzinfo=timezone.utc)
+    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def from_us(moment_us: int) -> datetime:
     from datetime import timedelta
 
-    return datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(microseconds=moment_us)
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=moment_us)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Integer,
     SmallInteger,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -185,3 +186,22 @@ class HoldRow(Base):
     resolved_at_us: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     posted_entry_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     metadata_json: Mapped[str] = mapped_column(Text)
+
+
+def _table(row: type[Base]) -> Table:
+    table = row.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+# The Core tables the store's queries use (typed as Table, which the ORM's `__table__` is not).
+ledgers_t = _table(LedgerRow)
+heads_t = _table(LedgerHeadRow)
+assets_t = _table(AssetRow)
+accounts_t = _table(AccountRow)
+templates_t = _table(AccountTemplateRow)
+entries_t = _table(JournalEntryRow)
+postings_t = _table(PostingRow)
+seals_t = _table(EntrySealRow)
+balances_t = _table(BalanceRow)
+holds_t = _table(HoldRow)

@@ -1,8 +1,8 @@
-"""Shared route plumbing: the store dependency, asset scales, amounts, cursors, idempotency keys."""
+"""Shared route plumbing: the store dependency, asset scales, amounts, idempotency keys.
+
+Cursors are ledger.cursor's (one codec for the ledger's statements and the API's lists)."""
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 import threading
 from collections.abc import Callable
@@ -21,12 +21,11 @@ from api.schemas import (
     LEDGER_CODE_PATTERN,
     MAX_CURSOR_LENGTH,
     MAX_LEDGER_CODE_LENGTH,
-    MAX_SEQUENCE,
     MAX_UNITS,
     MoneyIn,
 )
 from ledger.amounts import parse_decimal
-from ledger.errors import InvalidAmount, InvalidCursor
+from ledger.errors import InvalidAmount
 from ledger.limits import (
     MAX_ASSET_CODE_LENGTH,
     MAX_CODE_LENGTH,
@@ -141,19 +140,3 @@ OptionalIdempotencyKey = Annotated[
            description="Optional; a key derived from the resource id is used when absent."),
 ]
 
-
-def encode_cursor(kind: str, value: str) -> str:
-    return base64.urlsafe_b64encode(f"{kind}:{value}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(kind: str, cursor: str, *, digits: bool = False) -> str:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        found_kind, _, value = base64.urlsafe_b64decode(padded.encode()).decode().partition(":")
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        found_kind, value = "", ""
-    if digits and not (value.isascii() and value.isdigit() and int(value) <= MAX_SEQUENCE):
-        value = ""
-    if found_kind != kind or not value:
-        raise InvalidCursor("cursor is not valid: pass back a next_cursor unchanged")
-    return value

@@ -18,10 +18,9 @@ from api.routes.common import (
     Scales,
     Store,
     amount_units_of,
-    decode_cursor,
-    encode_cursor,
 )
 from api.schemas import SIDES_IN, EntryIn, EntryList, EntryOut, ReversalIn, entry_out
+from ledger.cursor import decode_cursor, encode_cursor
 from ledger.model import EntryRequest, Leg, transfer_legs
 
 router = APIRouter(tags=["entries"])

@@ -15,8 +15,6 @@ from api.routes.common import (
     LedgerPath,
     Scales,
     Store,
-    decode_cursor,
-    encode_cursor,
 )
 from api.schemas import (
     CODE_PREFIX_PATTERN,
@@ -38,6 +36,7 @@ from api.schemas import (
     balance_out,
     template_out,
 )
+from ledger.cursor import decode_cursor, encode_cursor
 
 router = APIRouter()
 
