@@ -20,7 +20,7 @@ from starlette.types import Message, Scope, Send
 
 from api.route_table import matching
 from api.schemas import PATTERN_MEANINGS
-from ledger.errors import LedgerError
+from ledger.errors import LedgerError, NotFound, ValidationFailed
 
 log = logging.getLogger("kogi.api")
 
@@ -118,11 +118,38 @@ LEDGER_CODE_ALIASES = {"validation-failed": "request-validation"}
 """One problem type per problem: the ledger's generic validation error is the API's request-validation."""
 
 
+def _derived_status(error: type[LedgerError]) -> int:
+    """A ledger error's HTTP status from its place in the hierarchy (ledger.errors): the ledger
+    refusing a request as given is 422, something that does not exist 404, a conflict with the
+    ledger's state 409; a bare LedgerError (no more specific class) is a 400."""
+    if issubclass(error, ValidationFailed):
+        return 422
+    if issubclass(error, NotFound):
+        return 404
+    return 400 if error is LedgerError else 409
+
+
+def _ledger_error_classes(root: type[LedgerError]) -> list[type[LedgerError]]:
+    found = [root]
+    for subclass in root.__subclasses__():
+        found += _ledger_error_classes(subclass)
+    return found
+
+
+LEDGER_STATUS: dict[str, int] = {error.code: _derived_status(error) for error in _ledger_error_classes(LedgerError)}
+"""Ledger error code → HTTP status, e.g. `{"overdraft": 409, "unbalanced-entry": 422, ...}`."""
+
+
+def ledger_status(exc: LedgerError) -> int:
+    """The HTTP status of a ledger error; an error class defined after start-up gets its derived one."""
+    return LEDGER_STATUS.get(exc.code) or _derived_status(type(exc))
+
+
 async def _ledger_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, LedgerError)
     code = LEDGER_CODE_ALIASES.get(exc.code, exc.code)
     return problem_response(
-        request, status=exc.http_status, code=code, title=exc.title, detail=exc.detail,
+        request, status=ledger_status(exc), code=code, title=exc.title, detail=exc.detail,
         extra={key: _jsonable(value) for key, value in exc.extra.items()},
     )
 

@@ -1,4 +1,8 @@
-"""Typed ledger errors. Each carries a stable `code`; the API maps it to an RFC 9457 `type`.
+"""Typed ledger errors. Each carries a stable `code`; the API maps it to an RFC 9457 `type`
+and to an HTTP status (api.problems.LEDGER_STATUS: the ledger knows nothing about HTTP).
+The hierarchy is the contract: a ValidationFailed is a request the ledger refuses as given,
+a NotFound names something that does not exist, any other error is a conflict with the
+ledger's state.
 
 Nothing is written when one of these is raised: every check happens before or inside
 the one database transaction of the write, which then rolls back.
@@ -10,7 +14,6 @@ from typing import Any
 
 class LedgerError(Exception):
     code = "ledger-error"
-    http_status = 400
     title = "Ledger error"
 
     def __init__(self, detail: str, **extra: Any) -> None:
@@ -22,7 +25,6 @@ class LedgerError(Exception):
 class ValidationFailed(LedgerError):
     code = "validation-failed"
     title = "Invalid request"
-    http_status = 422
 
 
 class InvalidAmount(ValidationFailed):
@@ -53,7 +55,6 @@ class EffectiveAtOutOfRange(ValidationFailed):
 class NotFound(LedgerError):
     code = "not-found"
     title = "Not found"
-    http_status = 404
 
 
 class LedgerNotFound(NotFound):
@@ -84,49 +85,41 @@ class HoldNotFound(NotFound):
 class AlreadyExists(LedgerError):
     code = "already-exists"
     title = "Already exists with different attributes"
-    http_status = 409
 
 
 class IdempotencyConflict(LedgerError):
     code = "idempotency-conflict"
     title = "Idempotency key reused with a different request"
-    http_status = 409
 
 
 class ExternalRefConflict(LedgerError):
     code = "external-ref-conflict"
     title = "External reference already recorded by another entry"
-    http_status = 409
 
 
 class Overdraft(LedgerError):
     code = "overdraft"
     title = "Insufficient available balance"
-    http_status = 409
 
 
 class BalanceOverflow(LedgerError):
     code = "balance-overflow"
     title = "Running total would exceed 2^256-1 base units"
-    http_status = 409
 
 
 class NotReversible(LedgerError):
     code = "not-reversible"
     title = "Entry cannot be reversed"
-    http_status = 409
 
 
 class AlreadyReversed(LedgerError):
     code = "already-reversed"
     title = "Entry was already reversed"
-    http_status = 409
 
 
 class HoldNotPending(LedgerError):
     code = "hold-not-pending"
     title = "Hold is no longer pending"
-    http_status = 409
 
 
 class HoldExpired(HoldNotPending):
@@ -142,4 +135,3 @@ class HoldAmountExceeded(ValidationFailed):
 class ImmutableJournal(LedgerError):
     code = "immutable-journal"
     title = "The journal is append-only"
-    http_status = 409

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import text
 
+from api.problems import ledger_status
 from indexer.follower import Follower
 from ledger import AccountingType, EntryRequest, LedgerStore, transfer_legs
 from ledger.config import LedgerSettings
@@ -44,7 +45,7 @@ def test_effective_at_lies_between_creation_minus_the_window_and_recorded_time_p
         with pytest.raises(EffectiveAtOutOfRange) as info:
             deposit(store, "bad", "holder:a", 1, effective_at=moment)
         error = info.value
-        assert (error.code, error.http_status) == ("effective-at-out-of-range", 422)
+        assert (error.code, ledger_status(error)) == ("effective-at-out-of-range", 422)
         assert error.extra["earliest"] == earliest.isoformat().replace("+00:00", "Z")
         assert datetime.fromisoformat(error.extra["latest"]) > datetime.now(timezone.utc) + timedelta(minutes=4)
         assert error.extra["earliest"] in error.detail and "400 days" in error.detail
