@@ -2,7 +2,7 @@
 
 On start-up (lifespan) it opens the database, applies the Alembic migrations (ledger and
 indexer) when `auto_migrate` is on (the embedded default), makes sure the default ledger exists
-with the default account templates (ledger.scheme), so that the indexer and services can post to
+with the default account templates (ledger.chart), so that the indexer and services can post to
 `holder:…`, `round:…` etc. without opening each account first, and in embedded mode
 (`embedded_chain`, the default) starts anvil, the core contracts and the indexer
 (api/embedded_chain.py; `app.state.chain`, stopped on shutdown). One `LedgerStore`
@@ -27,9 +27,9 @@ from api.routes.common import AssetScales, reject_control_characters
 from api.settings import ApiSettings
 from indexer import migrate as indexer_migrate
 from ledger import migrate
+from ledger.chart import DEFAULT_ACCOUNT_CODE_RULES, bootstrap_ledger
 from ledger.database import Database
 from ledger.policy import EffectiveTimePolicy
-from ledger.scheme import bootstrap_ledger
 from ledger.store import LedgerStore
 
 log = logging.getLogger("kogi.api")
@@ -59,7 +59,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             if settings.auto_migrate:
                 migrate.upgrade(database.write_engine)
                 indexer_migrate.upgrade(database.write_engine)
-            store = LedgerStore(database, effective_time_policy=EffectiveTimePolicy.from_settings(settings))
+            store = LedgerStore(database, account_code_rules=DEFAULT_ACCOUNT_CODE_RULES,
+                                effective_time_policy=EffectiveTimePolicy.from_settings(settings))
             bootstrap_ledger(store, settings.default_ledger)
             app.state.database = database
             app.state.store = store

@@ -174,13 +174,15 @@ def _kogi_child(database_url: str, rpc_url: str, manifest: dict[str, Any], head:
         from indexer.follower import Follower
         from indexer.rpc import RpcClient
         from ledger import Database, LedgerStore
+        from ledger.chart import DEFAULT_ACCOUNT_CODE_RULES
         from ledger.migrate import upgrade as ledger_upgrade
 
         database = Database(database_url)
         ledger_upgrade(database.write_engine)
         indexer_migrate.upgrade(database.write_engine)
         rpc = RpcClient(rpc_url)
-        follower = Follower(LedgerStore(database), rpc, manifest, ledger=LEDGER, owner="kogi-bench",
+        follower = Follower(LedgerStore(database, account_code_rules=DEFAULT_ACCOUNT_CODE_RULES), rpc, manifest,
+                            ledger=LEDGER, owner="kogi-bench",
                             reader_process=True)
         sync_started = time.perf_counter()
         posted, steps, largest_step, samples = 0, 0, 0, [(0, _rss_mib(), _peak_rss_mib())]
@@ -226,9 +228,10 @@ def _check_kogi(database_url: str, chain: BenchChain) -> dict[str, Any]:
     from indexer.reconcile import reconcile
     from indexer.rpc import RpcClient
     from ledger import Database, LedgerStore
+    from ledger.chart import DEFAULT_ACCOUNT_CODE_RULES
 
     database = Database(database_url)
-    store = LedgerStore(database)
+    store = LedgerStore(database, account_code_rules=DEFAULT_ACCOUNT_CODE_RULES)
     rpc = RpcClient(chain.rpc_url)
     try:
         with database.write_engine.connect() as conn:

@@ -17,6 +17,7 @@ from indexer.follower import Follower
 from indexer.rpc import RpcClient
 from indexer.status import FollowerStatus
 from ledger import LedgerStore
+from ledger.chart import DEFAULT_ACCOUNT_CODE_RULES
 from ledger.database import Database
 
 log = logging.getLogger("kogi.indexer")
@@ -32,7 +33,8 @@ class EmbeddedIndexer:
                  confirmations: int | None = None, poll_s: float = 0.2) -> None:
         self.rpc = RpcClient(rpc_url)
         """For callers' threads (lag queries); the follower thread has its own client."""
-        self.follower = Follower(LedgerStore(database), RpcClient(rpc_url), manifest, ledger=ledger,
+        store = LedgerStore(database, account_code_rules=DEFAULT_ACCOUNT_CODE_RULES)
+        self.follower = Follower(store, RpcClient(rpc_url), manifest, ledger=ledger,
                                  confirmations=confirmations)
         self.poll_s = poll_s
         self.error: BaseException | None = None

@@ -26,11 +26,24 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ledger import EntryRequest, Leg, Side, transfer_legs
+from ledger.chart import (  # the chart of accounts spells every code (and the indexer's tests import them here)
+    FEES_ACCOUNT,
+    erc20_asset,
+    escrow_account,
+    holder_account,
+    mint_account,
+    native_asset,
+    pool_account,
+    rights_asset,
+    splitter_account,
+    token_asset,
+    treasury_account,
+    world_account,
+)
 
 ZERO_ADDRESS = "0x" + "00" * 20
 MAX_MESSAGE_CHARS = 1_000
 """Donation messages are copied into metadata up to this length (ledger metadata is bounded)."""
-FEES_ACCOUNT = "platform:fees"
 
 
 @dataclass(frozen=True)
@@ -63,55 +76,6 @@ class ContractInfo:
     portfolio_id: int | None = None
     asset_address: str | None = None
     """The ERC-20 it holds for Kogi: a round's stablecoin, a token's revenue token."""
-
-
-# ------------------------------------------------------------------ account and asset codes
-
-
-def token_asset(chain_id: int, token: str) -> str:
-    return f"PTK:{chain_id}:{token.lower()}"
-
-
-def rights_asset(chain_id: int, rights_token: str, right_id: int) -> str:
-    """One asset per ERC-1155 id (hex id: any uint256 keeps the code within 128 characters)."""
-    return f"RGT:{chain_id}:{rights_token.lower()}:{hex(right_id)}"
-
-
-def erc20_asset(chain_id: int, token: str) -> str:
-    return f"ERC20:{chain_id}:{token.lower()}"
-
-
-def native_asset(chain_id: int) -> str:
-    return f"ETH:{chain_id}"
-
-
-def holder_account(chain_id: int, address: str) -> str:
-    return f"holder:{chain_id}:{address.lower()}"
-
-
-def mint_account(chain_id: int) -> str:
-    return f"chain:{chain_id}:mint"
-
-
-def world_account(chain_id: int) -> str:
-    return f"external:{chain_id}:world"
-
-
-def escrow_account(chain_id: int, round_address: str) -> str:
-    return f"round:{chain_id}:{round_address.lower()}:escrow"
-
-
-def pool_account(chain_id: int, token: str) -> str:
-    return f"distribution:{chain_id}:{token.lower()}:pool"
-
-
-def treasury_account(chain_id: int, portfolio_id: int) -> str:
-    return f"portfolio:{chain_id}:{portfolio_id}:treasury"
-
-
-def splitter_account(chain_id: int, address: str) -> str:
-    """What a PayoutSplitter holds for its payees, every asset (ETH and any ERC-20) in one account."""
-    return f"splitter:{chain_id}:{address.lower()}:pool"
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -488,7 +452,7 @@ SPLITTER_NOTES = (
     "  is mirrored from it. Limit: ETH that arrives without running code (a `selfdestruct` beneficiary, a",
     "  block reward or withdrawal to the address) leaves no log and is not mirrored; reconcile shows it.",
     "- Money leaves only through `release()` (`PaymentReleased`, emitted for ETH and ERC-20 alike).",
-    "  `splitter:*` accounts allow overdraft (ledger.scheme): a release of money that arrived unseen must",
+    "  `splitter:*` accounts allow overdraft (ledger.chart): a release of money that arrived unseen must",
     "  still post (the chain allowed it); the pool then goes below the chain and reconcile shows the gap.",
     "- Portfolio tokens held by a splitter are mirrored by their own `Transfer` (`holder:<chain>:<splitter>`);",
     "  the splitter's events about them are not mapped a second time.",

@@ -32,6 +32,7 @@ from indexer.ranges import Discovery, Range, RangeFetcher
 from indexer.rpc import RpcClient
 from indexer.state import IndexerState
 from ledger import Database, EntryBody, EntryRequest, LedgerStore, Leg, Side, entry_body
+from ledger.chart import DEFAULT_ACCOUNT_CODE_RULES
 
 log = logging.getLogger("kogi.indexer.reader")
 
@@ -74,7 +75,8 @@ def _serve(connection: Connection, database_url: str, rpc_url: str, manifest: di
     rpc = RpcClient(rpc_url)
     chain_id = int(manifest["chain_id"])
     capturing = CapturingRegistry(IndexerState(database, chain_id))
-    fetcher = RangeFetcher(rpc, capturing, LedgerStore(database), chain_id=chain_id, ledger=ledger,
+    store = LedgerStore(database, account_code_rules=DEFAULT_ACCOUNT_CODE_RULES)
+    fetcher = RangeFetcher(rpc, capturing, store, chain_id=chain_id, ledger=ledger,
                            confirmations=confirmations)
     try:
         connection.send(("ready",))

@@ -35,9 +35,11 @@ from eth_utils.crypto import keccak
 from sqlalchemy import func, select
 
 from indexer.decode import decode_log, events_of_kind
-from indexer.mapping import (
-    ZERO_ADDRESS,
-    ContractInfo,
+from indexer.mapping import ZERO_ADDRESS, ContractInfo
+from indexer.rpc import RpcClient, RpcError
+from indexer.state import FACTORY_KINDS, CheckpointAt, IndexerState, contracts_t
+from ledger import LedgerStore
+from ledger.chart import (
     erc20_asset,
     escrow_account,
     mint_account,
@@ -46,9 +48,6 @@ from indexer.mapping import (
     splitter_account,
     token_asset,
 )
-from indexer.rpc import RpcClient, RpcError
-from indexer.state import FACTORY_KINDS, CheckpointAt, IndexerState, contracts_t
-from ledger import LedgerStore
 from ledger.errors import AccountNotFound, AssetNotFound, LedgerNotFound
 
 SELECTOR_BALANCE_OF = "0x" + keccak(text="balanceOf(address)")[:4].hex()

@@ -23,6 +23,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from contracts.manifest import read_manifest
 from indexer.follower import Follower
 from indexer.rpc import RpcClient
+from ledger.chart import DEFAULT_ACCOUNT_CODE_RULES
 from ledger.config import LedgerSettings
 from ledger.database import Database
 from ledger.store import LedgerStore
@@ -59,7 +60,8 @@ def follow(
     """Follow one chain for at most `budget_s` seconds; return where it stands."""
     database = Database(database_url or LedgerSettings().database_url)
     rpc = RpcClient(rpc_url)
-    follower = Follower(LedgerStore(database), rpc, read_manifest(manifest_path), ledger=ledger,
+    store = LedgerStore(database, account_code_rules=DEFAULT_ACCOUNT_CODE_RULES)
+    follower = Follower(store, rpc, read_manifest(manifest_path), ledger=ledger,
                         confirmations=confirmations, owner=_worker_owner())
     started = time.monotonic()
     posted, standby = 0, False

@@ -1,7 +1,8 @@
 """Kogi's double-entry ledger: exact, idempotent, append-only, hash-chained.
 
-Knows nothing about chains or HTTP. Entry point: `LedgerStore(Database(url))` after
-`ledger.migrate.upgrade(...)` has created the schema.
+Knows nothing about chains or HTTP. Entry point: `LedgerStore(Database(url), account_code_rules=...)`
+after `ledger.migrate.upgrade(...)` has created the schema; the platform's chart of accounts
+(ledger.chart) brings its rules, `DEFAULT_ACCOUNT_CODE_RULES`.
 """
 from ledger.database import Database
 from ledger.model import (

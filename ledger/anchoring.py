@@ -33,10 +33,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from eth_utils import keccak
+from eth_utils.crypto import keccak
 
 from ledger.errors import ValidationFailed
-from ledger.store import MAX_SEALS_PAGE, LedgerStore
+from ledger.limits import MAX_SEALS_PAGE
+from ledger.store import LedgerStore
 
 MAX_ANCHOR_RANGE = 1_000_000
 """Most entries one anchor may cover: 32 MB of leaves plus the first level while the tree is built."""

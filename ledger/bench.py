@@ -67,9 +67,10 @@ def _peak_rss_mib() -> float:
 
 def _kogi_client(url: str, workload: Workload, client: int, batch_size: int, run_tag: str) -> dict[str, Any]:
     from ledger import Database, EntryRequest, LedgerStore, transfer_legs
+    from ledger.chart import DEFAULT_ACCOUNT_CODE_RULES
 
     database = Database(url, pool_size=2)
-    store = LedgerStore(database)
+    store = LedgerStore(database, account_code_rules=DEFAULT_ACCOUNT_CODE_RULES)
     posted = 0
     batch: list[EntryRequest] = []
     for number, (source, target, amount) in enumerate(workload.client_transfers(client)):
@@ -95,11 +96,12 @@ def _kogi_client(url: str, workload: Workload, client: int, batch_size: int, run
 
 def _setup_kogi(url: str, workload: Workload) -> None:
     from ledger import Database, LedgerStore
+    from ledger.chart import DEFAULT_ACCOUNT_CODE_RULES
     from ledger.migrate import upgrade
 
     database = Database(url)
     upgrade(database.write_engine)
-    store = LedgerStore(database)
+    store = LedgerStore(database, account_code_rules=DEFAULT_ACCOUNT_CODE_RULES)
     store.create_ledger(LEDGER)
     store.create_asset(LEDGER, ASSET, 2, "fiat")
     store.open_accounts(LEDGER, [account_code(i) for i in range(workload.accounts)], "liability", assets=[ASSET])
@@ -109,9 +111,10 @@ def _setup_kogi(url: str, workload: Workload) -> None:
 def _check_kogi(url: str, expected_entries: int) -> dict[str, Any]:
     """After a run: entry count, trial balance and Σ postings == balances (no lost update)."""
     from ledger import Database, LedgerStore
+    from ledger.chart import DEFAULT_ACCOUNT_CODE_RULES
 
     database = Database(url)
-    store = LedgerStore(database)
+    store = LedgerStore(database, account_code_rules=DEFAULT_ACCOUNT_CODE_RULES)
     sequence, _ = store.head(LEDGER)
     trial = store.trial_balance(LEDGER)
     report = store.verify(LEDGER)

@@ -62,9 +62,10 @@ ALICE_OFF_CHAIN = "holder:31337:0xa11ce00000000000000000000000000000000000"
 
 
 def _ledger_store(cwd: Path):  # noqa: ANN202 - a LedgerStore on the server's SQLite file
-    from ledger import Database, LedgerStore
+    from ledger import Database
+    from ledger.chart import platform_store
 
-    return LedgerStore(Database(f"sqlite:///{cwd}/.kogi/kogi.db"))
+    return platform_store(Database(f"sqlite:///{cwd}/.kogi/kogi.db"))
 
 
 def test_a_lost_chain_is_recovered_keeping_the_off_chain_ledger(tmp_path: Path) -> None:

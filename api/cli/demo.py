@@ -154,8 +154,8 @@ def _first_line(exc: BaseException) -> str:
 
 def _run(api: _Api, api_url: str, url: str, manifest: Path | None, settings: Any, timeout_s: float) -> None:
     """The story on chain (services.demo), then the ledger's side of it through the API and the database."""
-    from indexer.mapping import holder_account, token_asset
     from indexer.reconcile import NotIndexed
+    from ledger.chart import holder_account, token_asset
     from services.demo import open_demo_chain, play_story, reconcile_mirror
 
     w3, chain_id = connect_web3(url, hint=": is `make run` running?")

@@ -22,13 +22,14 @@ LEDGER = typer.Option(None, "--ledger", help="Ledger code (default: KOGI_DEFAULT
 def open_store(database_url: str | None) -> Iterator["LedgerStore"]:
     from sqlalchemy.exc import SQLAlchemyError
 
+    from ledger.chart import DEFAULT_ACCOUNT_CODE_RULES
     from ledger.config import LedgerSettings
     from ledger.errors import LedgerError
     from ledger.store import LedgerStore
 
     database = database_or_fail(database_url or LedgerSettings().database_url)
     try:
-        yield LedgerStore(database)
+        yield LedgerStore(database, account_code_rules=DEFAULT_ACCOUNT_CODE_RULES)
     except LedgerError as exc:
         fail(exc.detail)
     except SQLAlchemyError as exc:

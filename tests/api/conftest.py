@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from ledger.scheme import DEFAULT_ACCOUNT_TEMPLATES
+from ledger.chart import DEFAULT_ACCOUNT_TEMPLATES
 from api.settings import ApiSettings
 
 ADMIN_KEY = "test-admin-key-" + "k" * 24

@@ -21,6 +21,7 @@ from indexer import migrate as indexer_migrate
 from indexer.follower import Follower
 from indexer.rpc import RpcClient
 from ledger import Database, LedgerStore
+from ledger.chart import platform_store
 from ledger.migrate import upgrade as ledger_upgrade
 
 USDC = 10**6
@@ -126,7 +127,7 @@ def migrated(url: str) -> Database:
 def store(database_url: str) -> Iterator[LedgerStore]:
     database = migrated(database_url)
     try:
-        yield LedgerStore(database)
+        yield platform_store(database)
     finally:
         database.dispose()
 

@@ -32,6 +32,7 @@ from indexer.decode import decode_log, events_of_kind
 from indexer.mapping import RECORDED_EVENTS, followed_events
 from indexer.rpc import RpcClient
 from ledger import EntryRequest, LedgerStore, transfer_legs
+from ledger.chart import platform_store
 from ledger.anchoring import journal_merkle_root, ledger_key, merkle_proof
 from services.anchoring import AnchorPublishError, publish_anchor
 from tests.indexer.conftest import TOKEN, Stack, make_follower, migrated
@@ -141,7 +142,7 @@ def test_ledger_behind_other_content_and_reorg_delete(stack: Stack, store: Ledge
     assert list_anchors(store.db, CHAIN) == [record]
 
     # the same anchors against another database whose ledger holds other entries: mismatch
-    other = LedgerStore(migrated(f"sqlite:///{tmp_path}/other.db"))
+    other = platform_store(migrated(f"sqlite:///{tmp_path}/other.db"))
     try:
         other.create_ledger("main")
         other.create_asset("main", "USD", 2, "fiat")
@@ -169,7 +170,7 @@ def test_cli_anchor_then_check_then_tamper(stack: Stack, sqlite_url: str, anvil_
     manifest = tmp_path / "31337.json"
     manifest.write_text(json.dumps(stack.manifest))
     database = migrated(sqlite_url)
-    store = LedgerStore(database)
+    store = platform_store(database)
     try:
         mirror_activity(stack, store, rpc, 3)
         head = store.head("main")[0]

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from api.cli.indexer import indexer_app, reconcile
 from indexer.mapping import holder_account, mint_account, token_asset
 from ledger import EntryRequest, LedgerStore, transfer_legs
+from ledger.chart import platform_store
 from tests.indexer.conftest import TOKEN, Stack, migrated
 
 
@@ -43,7 +44,7 @@ def test_run_once_then_reconcile_then_tamper(stack: Stack, sqlite_url: str, anvi
     database = migrated(sqlite_url)
     try:
         asset = token_asset(31337, stack.token.address)
-        LedgerStore(database).post("main", EntryRequest(
+        platform_store(database).post("main", EntryRequest(
             "bogus-1", "mint", transfer_legs(mint_account(31337), holder_account(31337, a), asset, 1)))
     finally:
         database.dispose()

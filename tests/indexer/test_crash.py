@@ -14,7 +14,7 @@ from typing import Any
 from indexer.reconcile import reconcile
 from indexer.rpc import RpcClient
 from indexer.state import IndexerState
-from ledger import LedgerStore
+from ledger.chart import platform_store
 from tests.indexer.conftest import TOKEN, Stack, migrated
 from tests.indexer.test_reorg_restart import all_entries
 
@@ -65,7 +65,7 @@ def test_kill_9_mid_backfill_then_restart(stack: Stack, database_url: str, anvil
                                    cwd=REPO, capture_output=True, text=True, timeout=DEADLINE_S)
         assert restarted.returncode == 0, restarted.stdout + restarted.stderr
 
-        store = LedgerStore(database)
+        store = platform_store(database)
         entries = all_entries(store)
         assert [e.kind for e in entries].count("mint") == MINTS
         refs = [e.external_ref for e in entries]

@@ -8,6 +8,7 @@ from indexer.reconcile import reconcile
 from indexer.rpc import RpcClient
 from indexer.state import LeaseLost
 from ledger import LedgerStore
+from ledger.chart import platform_store
 from tests.indexer.conftest import TOKEN, Stack, make_follower
 from tests.indexer.test_reorg_restart import all_entries
 
@@ -20,7 +21,7 @@ def test_standby_then_takeover_and_the_paused_holder_is_fenced(stack: Stack, sto
     now_s = [1_000.0]
     options = dict(lease_ttl_s=LEASE_TTL_S, clock_s=lambda: now_s[0], max_blocks_per_step=3, confirmations=2)
     first = make_follower(store, rpc, stack, owner="first", **options)
-    second = make_follower(LedgerStore(store.db), rpc, stack, owner="second", **options)
+    second = make_follower(platform_store(store.db), rpc, stack, owner="second", **options)
 
     assert first.step().blocks
     cursor = first.state.cursor()
@@ -69,7 +70,7 @@ def test_standby_then_takeover_and_the_paused_holder_is_fenced(stack: Stack, sto
 def test_a_clean_shutdown_hands_over_at_once(stack: Stack, store: LedgerStore, rpc: RpcClient) -> None:
     now_s = [5_000.0]
     first = make_follower(store, rpc, stack, owner="first", clock_s=lambda: now_s[0])
-    second = make_follower(LedgerStore(store.db), rpc, stack, owner="second", clock_s=lambda: now_s[0])
+    second = make_follower(platform_store(store.db), rpc, stack, owner="second", clock_s=lambda: now_s[0])
     first.sync(deadline_s=60)
     assert second.step().standby
     first.close()
@@ -81,7 +82,7 @@ def test_a_holder_that_stalls_after_renewing_posts_nothing(stack: Stack, store: 
     now_s = [1_000.0]
     options = dict(lease_ttl_s=LEASE_TTL_S, clock_s=lambda: now_s[0], max_blocks_per_step=3, confirmations=2)
     first = make_follower(store, rpc, stack, owner="first", **options)
-    second = make_follower(LedgerStore(store.db), rpc, stack, owner="second", **options)
+    second = make_follower(platform_store(store.db), rpc, stack, owner="second", **options)
     first.sync(deadline_s=60)
     stack.send(stack.token.functions.mint(stack.investors[0], 2 * TOKEN))
     before = len(all_entries(store))

@@ -17,6 +17,7 @@ from indexer.follower import MAX_FLAP_BACKOFF_S, MAX_REPOSTS, Follower, StepResu
 from indexer.reconcile import reconcile
 from indexer.rpc import RpcClient
 from ledger import LedgerStore
+from ledger.chart import platform_store
 from tests.indexer.conftest import TOKEN, Stack, make_follower
 from tests.indexer.test_reorg_restart import all_entries, holder_units
 from tests.servers import free_port
@@ -81,7 +82,7 @@ def test_a_provider_flipping_between_two_forks_backs_off_alerts_once_and_follows
 
     clock = FakeClock(1_000_000.0)
     node = FlappingNode((anvil_chain.rpc_url, fork_b.rpc_url), clock, clock() + FLAPPING_FOR_S, settled=1)
-    follower = make_follower(LedgerStore(store.db), node, stack, confirmations=5, clock_s=clock)
+    follower = make_follower(platform_store(store.db), node, stack, confirmations=5, clock_s=clock)
     results: list[StepResult] = []
     states: list[str] = []
     step = follower.step
@@ -123,11 +124,12 @@ def test_a_provider_flipping_between_two_forks_backs_off_alerts_once_and_follows
 
     # restarts on either fork proceed (before: "reversed 8 times; the chain is flapping", every time)
     with RpcClient(anvil_chain.rpc_url) as on_a:
-        Follower(LedgerStore(store.db), on_a, stack.manifest, confirmations=5, owner="test-indexer").sync(deadline_s=60)
+        Follower(platform_store(store.db), on_a, stack.manifest, confirmations=5,
+                 owner="test-indexer").sync(deadline_s=60)
         assert (holder_units(store, stack, a), holder_units(store, stack, b)) == (11 * TOKEN, 0)
         assert reconcile(store, on_a, chain_id=chain).differences == []
     with RpcClient(fork_b.rpc_url) as on_b:
-        make_follower(LedgerStore(store.db), on_b, stack, confirmations=5).sync(deadline_s=60)
+        make_follower(platform_store(store.db), on_b, stack, confirmations=5).sync(deadline_s=60)
         assert (holder_units(store, stack, a), holder_units(store, stack, b)) == (10 * TOKEN, 2 * TOKEN)
     assert len(open_alerts(store.db, chain_id=chain)) == 1
     assert store.verify("main").ok

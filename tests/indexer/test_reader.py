@@ -15,6 +15,7 @@ from indexer.mapping import holder_account, token_asset
 from indexer.reconcile import reconcile
 from indexer.rpc import RpcClient
 from ledger import Entry, LedgerStore
+from ledger.chart import platform_store
 from ledger.errors import ValidationFailed
 from ledger.store import EntryBody, entry_body
 from tests.indexer.conftest import TOKEN, Stack, make_follower, migrated
@@ -71,7 +72,7 @@ def test_read_ahead_gives_the_inline_ledger_and_registers_discoveries(
     assert reconcile(store, rpc, chain_id=chain).differences == []
     assert store.verify("main").ok  # every precomputed body digest recomputed from the stored rows
 
-    inline_store = LedgerStore(migrated(f"sqlite:///{tmp_path}/inline.db"))
+    inline_store = platform_store(migrated(f"sqlite:///{tmp_path}/inline.db"))
     make_follower(inline_store, rpc, stack, confirmations=2, max_blocks_per_step=3).sync(deadline_s=120)
     assert entry_keys(all_entries(store)) == entry_keys(all_entries(inline_store))
 

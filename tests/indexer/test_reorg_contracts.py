@@ -18,6 +18,7 @@ from indexer.reconcile import reconcile
 from indexer.rpc import RpcClient
 from indexer.state import contracts_t
 from ledger import LedgerStore
+from ledger.chart import platform_store
 from tests.indexer.conftest import TOKEN, USDC, Stack, make_follower
 from tests.indexer.test_reorg_restart import all_entries, assert_ledger_matches_canonical_chain, revert, snapshot
 
@@ -108,7 +109,7 @@ def test_a_reorg_onto_a_creation_with_a_revenue_token_does_not_crash_the_restart
     deposit_revenue(stack, canonical.token, stack.stablecoin, 7 * USDC)
     w3.provider.make_request("anvil_mine", [1])
     follower.sync(deadline_s=60)
-    make_follower(LedgerStore(store.db), rpc, stack, confirmations=CONFIRMATIONS).sync(deadline_s=60)  # a restart
+    make_follower(platform_store(store.db), rpc, stack, confirmations=CONFIRMATIONS).sync(deadline_s=60)  # a restart
 
     token = canonical.token.address.lower()
     assert registration(store, chain, token)[0].asset_address == stack.stablecoin.address.lower()

@@ -14,6 +14,7 @@ from indexer.mapping import erc20_asset, holder_account, pool_account, token_ass
 from indexer.reconcile import reconcile
 from indexer.rpc import RpcClient
 from ledger import Entry, LedgerStore
+from ledger.chart import platform_store
 from tests.indexer.conftest import TOKEN, USDC, Stack, make_follower
 
 
@@ -155,13 +156,13 @@ def test_a_rollback_reverses_and_reapplies_the_canonical_blocks_in_one_transacti
     stack.send(stack.token.functions.mint(b, 8 * TOKEN))
     stack.send(stack.token.functions.mint(a, 2 * TOKEN))  # the new branch is as long as the old one
 
-    step_killed_in(monkeypatch, make_follower(LedgerStore(store.db), rpc, stack, confirmations=3), "advance_in",
+    step_killed_in(monkeypatch, make_follower(platform_store(store.db), rpc, stack, confirmations=3), "advance_in",
                    "killed after the canonical entries were written, before the cursor moved")
     kinds = [e.kind for e in all_entries(store)]
     assert kinds.count("reversal") == 0 and kinds.count("mint") == 1  # nothing of the swap survived
     assert follower.state.cursor() == old_tip
 
-    result = make_follower(LedgerStore(store.db), rpc, stack, confirmations=3).step()
+    result = make_follower(platform_store(store.db), rpc, stack, confirmations=3).step()
     # ONE step: orphaned entries reversed, canonical blocks posted, cursor at the new tip
     assert (result.reorg_depth, result.from_block, result.to_block, result.entries_posted) == (2, ancestor + 1, ancestor + 2, 2)
     assert (holder_units(store, stack, a), holder_units(store, stack, b)) == (2 * TOKEN, 8 * TOKEN)
@@ -186,7 +187,7 @@ def test_restart_after_a_crash_between_posting_and_cursor_resumes_without_duplic
     first.step()
     first.step()
 
-    crashing = make_follower(LedgerStore(store.db), rpc, stack, confirmations=2, max_blocks_per_step=3)
+    crashing = make_follower(platform_store(store.db), rpc, stack, confirmations=2, max_blocks_per_step=3)
 
     def crash(*_args: Any, **_kwargs: Any) -> None:
         raise KeyboardInterrupt("killed after posting, before the cursor moved")
@@ -201,7 +202,7 @@ def test_restart_after_a_crash_between_posting_and_cursor_resumes_without_duplic
         assert result.blocks, "the crash must hit a step that posts entries"
     assert crashing.state.cursor() == cursor_before
 
-    make_follower(LedgerStore(store.db), rpc, stack, confirmations=2, max_blocks_per_step=3).sync(deadline_s=60)
+    make_follower(platform_store(store.db), rpc, stack, confirmations=2, max_blocks_per_step=3).sync(deadline_s=60)
     entries = all_entries(store)
     assert [e.kind for e in entries].count("mint") == 6
     refs = [e.external_ref for e in entries]
@@ -223,12 +224,12 @@ def test_a_crash_in_the_middle_of_a_rollback_is_finished_by_the_next_run(
     stack.send(stack.token.functions.mint(b, 8 * TOKEN))
     stack.w3.provider.make_request("anvil_mine", [1])  # as long as the orphaned branch
 
-    step_killed_in(monkeypatch, make_follower(LedgerStore(store.db), rpc, stack, confirmations=3), "rewind_in",
+    step_killed_in(monkeypatch, make_follower(platform_store(store.db), rpc, stack, confirmations=3), "rewind_in",
                    "killed after the reversals were written, before the rewind")
     # reversals and rewind are one transaction: nothing of the rollback survived the crash
     assert [e.kind for e in all_entries(store)].count("reversal") == 0
 
-    make_follower(LedgerStore(store.db), rpc, stack, confirmations=3).sync(deadline_s=60)
+    make_follower(platform_store(store.db), rpc, stack, confirmations=3).sync(deadline_s=60)
     assert (holder_units(store, stack, a), holder_units(store, stack, b)) == (0, 8 * TOKEN)
     assert_ledger_matches_canonical_chain(store, stack.w3)
     assert [e.kind for e in all_entries(store)].count("reversal") == 2

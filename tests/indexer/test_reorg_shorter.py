@@ -16,6 +16,7 @@ from indexer.follower import ReorgTooDeep
 from indexer.reconcile import BlockReorganised, reconcile
 from indexer.rpc import RpcClient
 from ledger import LedgerStore
+from ledger.chart import platform_store
 from tests.indexer.conftest import TOKEN, Stack, make_follower
 from tests.indexer.test_reorg_restart import all_entries, revert, snapshot
 
@@ -50,7 +51,7 @@ def test_a_too_deep_reorg_onto_a_shorter_chain_stops_and_alerts_at_once(
     with pytest.raises(ReorgTooDeep, match="exceeds the confirmation window"):  # before: waited, silently
         follower.step()
     with pytest.raises(ReorgTooDeep):  # and a restart stops the same way
-        make_follower(LedgerStore(store.db), rpc, stack, confirmations=2).step()
+        make_follower(platform_store(store.db), rpc, stack, confirmations=2).step()
     (alert,) = open_alerts(store.db, chain_id=stack.w3.eth.chain_id)
     assert alert.kind == "reorg_too_deep" and alert.severity == "critical"
     assert alert.details["last_block"] == last_block and alert.details["head"] == stack.w3.eth.block_number

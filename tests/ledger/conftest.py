@@ -44,7 +44,7 @@ def database(database_url: str) -> Iterator[Database]:
 
 CORE_CHART: tuple = ()
 """The chain-agnostic core's tests run under a chart without account-code rules, so holders can
-be `holder:alice`; the platform chart's holder rule (ledger.scheme) has its own tests, on a store
+be `holder:alice`; the platform chart's holder rule (ledger.chart) has its own tests, on a store
 with the default rules."""
 
 

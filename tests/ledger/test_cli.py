@@ -7,7 +7,8 @@ import time
 import sys
 from pathlib import Path
 
-from ledger import Database, EntryRequest, LedgerStore, transfer_legs
+from ledger import Database, EntryRequest, transfer_legs
+from ledger.chart import platform_store
 from tests.ledger.test_store import tamper_posting_amount
 
 KOGI = [sys.executable, "-m", "api.cli"]
@@ -28,7 +29,7 @@ def test_db_upgrade_then_verify_passes_and_names_a_tampered_entry(database_url: 
     assert kogi("db", "upgrade", database_url=database_url).returncode == 0  # idempotent
 
     database = Database(database_url)
-    store = LedgerStore(database)
+    store = platform_store(database)
     store.create_ledger("main")
     store.create_asset("main", "USD", 2, "fiat")
     store.create_account("main", "external:bank", "asset")
@@ -58,7 +59,7 @@ def test_expire_holds_command_releases_overdue_holds(database_url: str) -> None:
 
     assert kogi("db", "upgrade", database_url=database_url).returncode == 0
     database = Database(database_url)
-    store = LedgerStore(database)
+    store = platform_store(database)
     store.create_ledger("main")
     store.create_asset("main", "USD", 2, "fiat")
     store.create_account("main", "external:bank", "asset")
@@ -73,6 +74,6 @@ def test_expire_holds_command_releases_overdue_holds(database_url: str) -> None:
     result = kogi("ledger", "expire-holds", database_url=database_url)
     assert result.returncode == 0 and "expired 1 holds" in result.stdout
     database = Database(database_url)
-    assert LedgerStore(database).get_hold("main", hold.id).status.value == "expired"
-    assert LedgerStore(database).get_balance("main", HOLDER, "USD").available_units == 100
+    assert platform_store(database).get_hold("main", hold.id).status.value == "expired"
+    assert platform_store(database).get_balance("main", HOLDER, "USD").available_units == 100
     database.dispose()

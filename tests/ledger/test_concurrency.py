@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import text
 
 from ledger import Database, LedgerStore
+from ledger.chart import platform_store
 from tests.ledger.workers import COLD_ACCOUNTS, HOT_ACCOUNTS, crash_batch_main, post_random_batches, random_transfer
 
 WORKERS = 8
@@ -79,7 +80,7 @@ def test_kill_9_in_the_middle_of_a_large_batch_leaves_nothing_partial(store: Led
     process.wait()
     assert flag.read_text() == "in-transaction", "the batch committed before the kill; make it larger"
 
-    reopened = LedgerStore(Database(store.db.url))
+    reopened = platform_store(Database(store.db.url))
     assert reopened.head("main")[0] == 0
     with reopened.db.read() as conn:
         assert conn.execute(text("SELECT count(*) FROM postings")).scalar_one() == 0

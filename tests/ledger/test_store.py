@@ -33,7 +33,7 @@ from ledger.errors import (
 )
 from ledger.limits import MAX_AMOUNT_UNITS
 from ledger.model import check_code, from_us
-from ledger.scheme import DEFAULT_ACCOUNT_CODE_RULES
+from ledger.chart import DEFAULT_ACCOUNT_CODE_RULES
 
 TOKEN = "PTK:31337:0xabc"
 
@@ -166,7 +166,7 @@ def test_batch_is_all_or_nothing(store: LedgerStore) -> None:
 
 def test_large_batches_replay_and_keep_exact_amounts(store: LedgerStore) -> None:
     """Batches from COPY_MIN_ENTRIES on take PostgreSQL's COPY path: same rows, same replays."""
-    from ledger.pg_fast import COPY_MIN_ENTRIES
+    from ledger.backends.postgres import COPY_MIN_ENTRIES
 
     big = 2**256 - 10**6  # leaves room for the small ones on the same accounts
     count = COPY_MIN_ENTRIES + 36
@@ -593,9 +593,9 @@ ADDRESS = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"  # an EIP-55 checksummed 
 
 
 def test_the_platform_chart_stores_holder_addresses_in_lower_case(store: LedgerStore) -> None:
-    """Issue 8 (5): `holder:<chain id>:0x<40 hex>` is a rule of the default chart (ledger.scheme);
+    """Issue 8 (5): `holder:<chain id>:0x<40 hex>` is a rule of the default chart (ledger.chart);
     every write and read that takes an account code accepts any spelling of the address."""
-    platform = LedgerStore(store.db)  # the default chart's rules
+    platform = LedgerStore(store.db, account_code_rules=DEFAULT_ACCOUNT_CODE_RULES)  # the default chart's rules
     assert platform.account_code_rules == DEFAULT_ACCOUNT_CODE_RULES and store.account_code_rules == ()
     checksummed = f"holder:31337:{ADDRESS}"
     lower, upper = checksummed.lower(), f"holder:31337:0x{ADDRESS[2:].upper()}"
@@ -642,7 +642,7 @@ def test_the_platform_chart_stores_holder_addresses_in_lower_case(store: LedgerS
     "holder:",
 ])
 def test_the_platform_chart_rejects_holder_codes_without_a_real_address(store: LedgerStore, code: str) -> None:
-    platform = LedgerStore(store.db)
+    platform = LedgerStore(store.db, account_code_rules=DEFAULT_ACCOUNT_CODE_RULES)
     deposit(store, "d1", "holder:alice", 10)  # the core store has no code rules: free-form holders
     before = _trace(store)
     for call in (

@@ -44,14 +44,14 @@ def crash_batch_main(url: str, size: int, started_flag: str) -> None:
     store = LedgerStore(database, account_code_rules=())  # free-form holder codes, as the `store` fixture
     rng = random.Random(99)
     requests = [random_transfer(rng, f"crash-{i}") for i in range(size)]
-    original_write = store._write
+    original_write = store.posting.write
 
     def write_and_signal(conn, *args, **kwargs):  # type: ignore[no-untyped-def]
         # The database transaction is open from here until commit: signal the test.
         Path(started_flag).write_text("in-transaction")
         return original_write(conn, *args, **kwargs)
 
-    store._write = write_and_signal  # type: ignore[method-assign]
+    store.posting.write = write_and_signal  # type: ignore[method-assign]
     store.post_many("main", requests)
     Path(started_flag).write_text("finished")
 

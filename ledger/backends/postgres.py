@@ -1,6 +1,6 @@
-"""PostgreSQL write path: three round trips per write transaction, one of them serialised.
+"""The PostgreSQL backend. Write path: three round trips per write transaction, one serialised.
 
-The generic path (ledger.store) issues one statement per step; on PostgreSQL each
+The generic path (SQLAlchemy Core, as on SQLite) issues one statement per step; on PostgreSQL each
 statement is a network round trip while row locks are held. Here, with psycopg's
 pipeline mode:
   round trip 1: BEGIN; lock the batch's balance rows in (account, asset) order;
@@ -14,12 +14,24 @@ different accounts overlap everywhere else. When nothing has to run between writ
 and sealing (every write but posting a hold), round trips 2 and 3 travel as one
 pipeline, so balance-row locks are held for two round trips. Semantics equal the
 generic path.
+Postings are summed by the database (NUMERIC(78) is exact).
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import psycopg
+from sqlalchemy import FromClause, Select, func, select
+from sqlalchemy.engine import Connection
+
+from ledger.backends.base import PendingWrite, Sealed
+from ledger.balances import BalanceState, Pair, check_all_locked
+from ledger.model import now_us
+from ledger.schema import postings_t
+
+BalanceRowValues = tuple[int, int, int, int, int, int, int]
+"""(account id, asset id, debits posted, credits posted, debits pending, credits pending, version)."""
 
 LOCK_BALANCES_SQL = """
 SELECT b.account_id, b.asset_id, b.debits_posted_units, b.credits_posted_units,
@@ -74,10 +86,10 @@ def lock_balances(raw: psycopg.Connection[Any], pairs: list[tuple[int, int]]) ->
     return cursor.fetchall()
 
 
-def _write_arrays(
+def write_arrays(
     entry_rows: list[dict[str, Any]],
     posting_rows: list[dict[str, Any]],
-    balance_rows: list[tuple[int, int, int, int, int, int, int]],
+    balance_rows: list[BalanceRowValues],
 ) -> tuple[list[list[Any]], list[list[Any]], list[list[Any]]]:
     entry_arrays = [[row[column] for row in entry_rows] for column in ENTRY_COLUMNS]
     posting_arrays = [
@@ -85,10 +97,10 @@ def _write_arrays(
         else [row[column] for row in posting_rows]
         for column in POSTING_COLUMNS
     ]
-    return entry_arrays, posting_arrays, _balance_arrays(balance_rows)
+    return entry_arrays, posting_arrays, balance_arrays(balance_rows)
 
 
-def _balance_arrays(balance_rows: list[tuple[int, int, int, int, int, int, int]]) -> list[list[Any]]:
+def balance_arrays(balance_rows: list[BalanceRowValues]) -> list[list[Any]]:
     return [
         [row[0] for row in balance_rows], [row[1] for row in balance_rows],
         *[[str(row[i]) for row in balance_rows] for i in range(2, 6)],
@@ -100,9 +112,9 @@ def _queue_writes(
     cursor: psycopg.Cursor[Any],
     entry_rows: list[dict[str, Any]],
     posting_rows: list[dict[str, Any]],
-    balance_rows: list[tuple[int, int, int, int, int, int, int]],
+    balance_rows: list[BalanceRowValues],
 ) -> None:
-    entry_arrays, posting_arrays, balance_arrays = _write_arrays(entry_rows, posting_rows, balance_rows)
+    entry_arrays, posting_arrays, balance_arrays = write_arrays(entry_rows, posting_rows, balance_rows)
     cursor.execute(INSERT_ENTRIES_SQL, entry_arrays)
     cursor.execute(INSERT_POSTINGS_SQL, posting_arrays)
     if balance_rows:
@@ -128,16 +140,16 @@ def _copy_rows(cursor: psycopg.Cursor[Any], entry_rows: list[dict[str, Any]],
             copy.write_row([row[column] for column in POSTING_COLUMNS])
 
 
-def _update_balances(cursor: psycopg.Cursor[Any], balance_rows: list[tuple[int, int, int, int, int, int, int]]) -> None:
+def _update_balances(cursor: psycopg.Cursor[Any], balance_rows: list[BalanceRowValues]) -> None:
     if balance_rows:
-        cursor.execute(UPDATE_BALANCES_SQL, _balance_arrays(balance_rows))
+        cursor.execute(UPDATE_BALANCES_SQL, balance_arrays(balance_rows))
 
 
 def persist(
     raw: psycopg.Connection[Any],
     entry_rows: list[dict[str, Any]],
     posting_rows: list[dict[str, Any]],
-    balance_rows: list[tuple[int, int, int, int, int, int, int]],
+    balance_rows: list[BalanceRowValues],
 ) -> None:
     """Round trip 2: the transaction's inserts and balance updates as set-based statements
     (entries and postings through COPY for large batches)."""
@@ -154,9 +166,9 @@ def persist_seal_and_commit(
     raw: psycopg.Connection[Any],
     entry_rows: list[dict[str, Any]],
     posting_rows: list[dict[str, Any]],
-    balance_rows: list[tuple[int, int, int, int, int, int, int]],
+    balance_rows: list[BalanceRowValues],
     ledger_id: int,
-    now_us: int,
+    recorded_us: int,
 ) -> tuple[int, int, list[str]]:
     """Round trips 2 and 3 as one, when nothing has to run between writing and sealing.
 
@@ -174,7 +186,7 @@ def persist_seal_and_commit(
         else:
             _queue_writes(writes, entry_rows, posting_rows, balance_rows)
         seal.execute(SEAL_SQL, (ledger_id, [row["id"] for row in entry_rows],
-                                [row["body_digest"] for row in entry_rows], now_us))
+                                [row["body_digest"] for row in entry_rows], recorded_us))
         raw.commit()
     row = seal.fetchone()
     assert row is not None
@@ -182,7 +194,7 @@ def persist_seal_and_commit(
 
 
 def seal_and_commit(
-    raw: psycopg.Connection[Any], ledger_id: int, entry_ids: list[str], digests: list[str], now_us: int
+    raw: psycopg.Connection[Any], ledger_id: int, entry_ids: list[str], digests: list[str], recorded_us: int
 ) -> tuple[int, int, list[str]]:
     """Round trip 3: number and chain the entries under the head lock, and COMMIT with them.
 
@@ -191,8 +203,55 @@ def seal_and_commit(
     """
     cursor = raw.cursor()
     with raw.pipeline():
-        cursor.execute(SEAL_SQL, (ledger_id, entry_ids, digests, now_us))
+        cursor.execute(SEAL_SQL, (ledger_id, entry_ids, digests, recorded_us))
         raw.commit()
     row = cursor.fetchone()
     assert row is not None
     return int(row[0]), int(row[1]), list(row[2])
+
+
+def driver_connection(conn: Connection) -> psycopg.Connection[Any]:
+    """The psycopg connection under a SQLAlchemy one (the same transaction)."""
+    raw = conn.connection.driver_connection
+    assert isinstance(raw, psycopg.Connection)
+    return raw
+
+
+class PostgresBackend:
+    """The ledger's operations on PostgreSQL (see the module docstring)."""
+
+    name = "postgresql"
+
+    def lock_for_write(self, conn: Connection, pairs: list[Pair]) -> dict[Pair, BalanceState]:
+        locked = lock_balances(driver_connection(conn), pairs)
+        balances = {
+            (int(row[0]), int(row[1])): BalanceState(int(row[2]), int(row[3]), int(row[4]), int(row[5]), int(row[6]))
+            for row in locked
+        }
+        check_all_locked(balances, pairs)
+        return balances
+
+    def persist_and_seal(self, conn: Connection, write: PendingWrite) -> Sealed:
+        """Round trips 2 and 3 (one when nothing runs before the seal); commits the transaction."""
+        raw = driver_connection(conn)
+        balance_rows = [
+            (a, s, b.debits_posted, b.credits_posted, b.debits_pending, b.credits_pending, b.version + 1)
+            for (a, s), b in sorted(write.balances.items()) if b.dirty
+        ]
+        if write.before_seal is None:
+            first_sequence, recorded_at_us, hashes = persist_seal_and_commit(
+                raw, write.entry_rows, write.posting_rows, balance_rows, write.ledger_id, now_us()
+            )
+        else:
+            persist(raw, write.entry_rows, write.posting_rows, balance_rows)
+            write.before_seal(conn, write.ids_in_order)
+            first_sequence, recorded_at_us, hashes = seal_and_commit(
+                raw, write.ledger_id, [row["id"] for row in write.entry_rows],
+                [row["body_digest"] for row in write.entry_rows], now_us(),
+            )
+        return Sealed(first_sequence, recorded_at_us, hashes)
+
+    def side_sums_select(self, source: FromClause, where: Sequence[Any], group_by: Sequence[Any]) -> Select[Any]:
+        """Summed in the database, per (*group_by, side)."""
+        return (select(*group_by, postings_t.c.side, func.sum(postings_t.c.amount_units))
+                .select_from(source).where(*where).group_by(*group_by, postings_t.c.side))
