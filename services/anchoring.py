@@ -12,6 +12,7 @@ left for the next call.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +21,9 @@ from web3 import Web3
 from web3.exceptions import ContractCustomError, ContractLogicError
 from web3.logs import DISCARD
 
+from contracts.anvil import DEV_ACCOUNT_COUNT
 from contracts.deploy import RECEIPT_TIMEOUT_S, TransactionFailed, at, describe_revert, transact
+from contracts.funding import dev_private_key
 from ledger.anchoring import MAX_ANCHOR_RANGE, journal_merkle_root, ledger_key
 from ledger.store import LedgerStore
 
@@ -109,6 +112,30 @@ def publish_anchor(
     )
 
 
+def publish_anchors(
+    store: LedgerStore, w3: Web3, anchor_address: str, ledger: str, *, private_key: bytes | str | None = None,
+    sender: str | None = None,
+) -> Iterator[AnchorPublished]:
+    """Anchor everything unanchored of `ledger`, one `publish_anchor` (at most MAX_ANCHOR_RANGE entries)
+    after the other until none remain; yields each result as it is published (the first one says why
+    when there is nothing to anchor)."""
+    while True:
+        result = publish_anchor(store, w3, anchor_address, ledger, private_key=private_key, sender=sender)
+        yield result
+        if not result.published or result.remaining == 0:
+            return
+
+
+def dev_key_of(deployer: str) -> bytes | None:
+    """The dev mnemonic's key of the core's deployer (deploy_core grants it ANCHOR_ROLE), if it is one
+    of the dev accounts: on a dev chain the anchor needs no key from the operator."""
+    for index in range(DEV_ACCOUNT_COUNT):
+        key = dev_private_key(index)
+        if Account.from_key(key).address.lower() == deployer.lower():
+            return key
+    return None
+
+
 def _send(w3: Web3, call: Any, account: Any, address: str) -> Any:
     """Send `call` signed locally by `account`, or from the unlocked `address`; the receipt."""
     try:
@@ -122,7 +149,8 @@ def _send(w3: Web3, call: Any, account: Any, address: str) -> Any:
         tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
         receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=RECEIPT_TIMEOUT_S)
     except (ContractCustomError, ContractLogicError) as exc:
-        raise AnchorPublishError(f"LedgerAnchor.anchor would revert: {describe_revert(call.contract_abi, exc)}") from exc
+        reason = describe_revert(call.contract_abi, exc)
+        raise AnchorPublishError(f"LedgerAnchor.anchor would revert: {reason}") from exc
     except TransactionFailed as exc:
         raise AnchorPublishError(str(exc)) from exc
     if receipt["status"] != 1:

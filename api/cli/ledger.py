@@ -5,11 +5,17 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from api.cli.chain import connect_web3, manifest_or_fail
 from api.cli.errors import database_or_fail, fail
+
+if TYPE_CHECKING:
+    from web3 import Web3
+
+    from ledger.store import LedgerStore
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -19,7 +25,9 @@ LEDGER = typer.Option(None, "--ledger", help="Ledger code (default: KOGI_DEFAULT
 
 
 @contextmanager
-def open_store(database_url: str | None) -> Iterator["LedgerStore"]:
+def open_store(database_url: str | None) -> Iterator[LedgerStore]:
+    """A store on the database (default: the embedded SQLite file), disposed after; ledger and database
+    errors inside the block are the CLI's one error line."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from ledger.chart import DEFAULT_ACCOUNT_CODE_RULES
@@ -58,7 +66,8 @@ def verify(database_url: str = DATABASE_URL, ledger: str = LEDGER,
         }))
     if report.ok:
         if not as_json:
-            typer.echo(f"ledger {report.ledger}: {report.entries_checked} entries verified, hash chain and balances intact")
+            typer.echo(f"ledger {report.ledger}: {report.entries_checked} entries verified, "
+                       "hash chain and balances intact")
         return
     if report.first_bad_sequence is not None:
         fail(f"ledger {report.ledger}: entry {report.first_bad_entry_id} (sequence {report.first_bad_sequence}) "
@@ -94,11 +103,9 @@ def anchor(
     import os
 
     from eth_account import Account
-    from requests.exceptions import RequestException
-    from web3.exceptions import Web3Exception
 
     from contracts.manifest import manifest_addresses
-    from services.anchoring import AnchorPublishError, publish_anchor
+    from services.anchoring import dev_key_of
 
     w3, chain_id = connect_web3(rpc_url)
     data = manifest_or_fail(manifest, chain_id)
@@ -110,46 +117,37 @@ def anchor(
         if not key:
             fail(f"environment variable {private_key_env} is empty or unset")
     else:
-        key = _dev_key_of(str(data.get("deployer", "")))
+        deployer = str(data.get("deployer", ""))
+        key = dev_key_of(deployer)
+        if key is None:
+            fail(f"the deployer {deployer or '(none)'} is not a dev account: pass --private-key-env NAME with a key "
+                 "that holds ANCHOR_ROLE")
     try:
         Account.from_key(key)
     except ValueError:
         fail(f"environment variable {private_key_env} does not hold a valid private key (32 bytes hex)")
-    code = _ledger_code(ledger)
+    _publish(w3, rpc_url, address, _ledger_code(ledger), key, database_url)
+
+
+def _publish(w3: Web3, rpc_url: str, address: str, code: str, key: bytes | str, database_url: str | None) -> None:
+    """services.anchoring publishes range after range; print each, or the CLI's one error line."""
+    from requests.exceptions import RequestException
+    from web3.exceptions import Web3Exception
+
+    from services.anchoring import AnchorPublishError, publish_anchors
+
     with open_store(database_url) as store:
         try:
-            while True:
-                result = publish_anchor(store, w3, address, code, private_key=key)
+            for result in publish_anchors(store, w3, address, code, private_key=key):
                 if not result.published:
                     typer.echo(f"ledger {code}: nothing to anchor ({result.reason})")
                     break
                 typer.echo(f"ledger {code}: anchored sequences {result.from_sequence}..{result.to_sequence} "
                            f"as anchor #{result.anchor_index}, root {result.merkle_root}, "
                            f"tx {result.tx_hash} (block {result.block_number})")
-                if result.remaining == 0:
-                    break
         except AnchorPublishError as exc:
             fail(str(exc))
         except (RequestException, OSError) as exc:
             fail(f"RPC error at {rpc_url}: {exc}")
         except Web3Exception as exc:  # no contract at the manifest's address, receipt timeout, …
             fail(f"LedgerAnchor at {address} on {rpc_url}: {type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}")
-
-
-def _dev_key_of(deployer: str) -> bytes:
-    """The dev mnemonic's key of the manifest's deployer (deploy_core grants it ANCHOR_ROLE)."""
-    from eth_account import Account
-
-    from contracts.anvil import DEV_ACCOUNT_COUNT
-    from contracts.funding import dev_private_key
-
-    for index in range(DEV_ACCOUNT_COUNT):
-        key = dev_private_key(index)
-        if Account.from_key(key).address.lower() == deployer.lower():
-            return key
-    fail(f"the deployer {deployer or '(none)'} is not a dev account: pass --private-key-env NAME with a key "
-         "that holds ANCHOR_ROLE")
-
-
-if False:  # pragma: no cover - typing only
-    from ledger.store import LedgerStore
