@@ -52,7 +52,7 @@ from indexer.state import BlockEntry, Checkpoint, Cursor, IndexerState, Lease, L
 from indexer.status import FOLLOWER_STATES, FollowerStatus, StepResult
 from ledger import EntryBody, LedgerStore
 from ledger.policy import EffectiveTimePolicy
-from ledger.scheme import bootstrap_ledger
+from ledger.chart import bootstrap_ledger
 
 __all__ = [
     "DEFAULT_CONFIRMATIONS", "FOLLOWER_STATES", "MAX_BACKOFF_S", "MAX_ENTRIES_PER_POST", "MAX_FLAP_BACKOFF_S",
