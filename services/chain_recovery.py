@@ -121,11 +121,10 @@ def mirrored_entries(database: Database, chain_id: int) -> dict[str, list[str]]:
     """Ledger code -> ids of the entries mirrored from `chain_id` that still stand (not reversals,
     not reversed yet), newest first: the order in which to reverse them."""
     from indexer.state import IndexerState
-    from ledger.schema import EntrySealRow, JournalEntryRow, LedgerRow
+    from ledger.schema import entries_t as entries
+    from ledger.schema import ledgers_t as ledgers
+    from ledger.schema import seals_t as seals
 
-    entries = JournalEntryRow.__table__
-    seals = EntrySealRow.__table__
-    ledgers = LedgerRow.__table__
     reversal = entries.alias("reversal")
     window = [item.entry_id for item in IndexerState(database, chain_id).entries_after(-1)]
     by_key = and_(entries.c.idempotency_key.like(f"{chain_id}:0x%"),
@@ -165,10 +164,9 @@ def recover_chain(database: Database, chain_id: int, *, now_s: Callable[[], floa
                   on_batch: Callable[[str, int], None] | None = None) -> RecoveryReport:
     """Reverse the entries mirrored from the lost chain and reset the indexer's state for it (see the
     module docstring). Safe to run again after a crash: replayed reversals are idempotent."""
-    from indexer.schema import ContractRow, CursorRow
+    from indexer.schema import ContractRow, CursorRow, table_of
     from indexer.state import IndexerState
-    from ledger.chart import DEFAULT_ACCOUNT_CODE_RULES
-    from ledger.store import LedgerStore
+    from ledger.chart import platform_store
 
     state = IndexerState(database, chain_id)
     cursor = state.cursor()
@@ -182,13 +180,13 @@ def recover_chain(database: Database, chain_id: int, *, now_s: Callable[[], floa
         return held
 
     current = lease()
-    store = LedgerStore(database, account_code_rules=DEFAULT_ACCOUNT_CODE_RULES)
+    store = platform_store(database)
     reason = f"chain {chain_id} lost: mirrored from a block of the lost chain (kogi chain recover)"
 
     def reset(conn: Connection) -> None:
         state.rewind_in(conn, -1, ZERO_HASH, current)  # fenced; blocks, window entries, checkpoints, anchors
-        conn.execute(delete(ContractRow.__table__).where(ContractRow.__table__.c.chain_id == chain_id))
-        conn.execute(delete(CursorRow.__table__).where(CursorRow.__table__.c.chain_id == chain_id))
+        for table in (table_of(ContractRow), table_of(CursorRow)):
+            conn.execute(delete(table).where(table.c.chain_id == chain_id))
 
     batches = [(ledger, ids[start:start + BATCH_ENTRIES])
                for ledger, ids in sorted(mirrored_entries(database, chain_id).items())
@@ -220,9 +218,9 @@ def _fenced(state: IndexerState, lease: Lease) -> Callable[[Connection, list[str
 
 def _lease_busy(state: IndexerState, now_s: Callable[[], float]) -> str:
     """Why the lease could not be taken: who holds it and for how long (the user waits or stops it)."""
-    from indexer.schema import LeaseRow
+    from indexer.schema import LeaseRow, table_of
 
-    table = LeaseRow.__table__
+    table = table_of(LeaseRow)
     with state.db.read() as conn:
         row = conn.execute(select(table).where(table.c.chain_id == state.chain_id)).first()
     left = "" if row is None else f" for another {max(0, int(row.expires_at_us / 1e6 - now_s())) + 1} s"

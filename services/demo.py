@@ -46,8 +46,7 @@ from contracts.funding import RoundState, RoundTerms, dev_private_key, invest_wi
 from contracts.manifest import ManifestError, manifest_addresses, manifest_path, read_manifest
 from indexer.reconcile import ReconcileReport, reconcile
 from indexer.rpc import RpcClient
-from ledger import LedgerStore
-from ledger.chart import DEFAULT_ACCOUNT_CODE_RULES
+from ledger.chart import platform_store
 from ledger.database import Database
 
 USDC = 10**6
@@ -160,8 +159,7 @@ def reconcile_mirror(database: Database, rpc_url: str, *, chain_id: int, ledger:
     indexer.reconcile.NotIndexed when nothing is indexed yet)."""
     rpc = RpcClient(rpc_url)
     try:
-        return reconcile(LedgerStore(database, account_code_rules=DEFAULT_ACCOUNT_CODE_RULES), rpc, chain_id=chain_id,
-                         ledger=ledger)
+        return reconcile(platform_store(database), rpc, chain_id=chain_id, ledger=ledger)
     finally:
         rpc.close()
 

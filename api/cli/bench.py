@@ -49,7 +49,8 @@ def indexer_bench(
     blocks: int = typer.Option(1_000, min=1, help="Blocks to spread them over (one fan-out transaction each)."),
     dense: bool = typer.Option(False, "--dense", help="Ten times denser: the events over blocks/10 blocks."),
     ponder: bool = typer.Option(True, "--ponder/--no-ponder", help="Also run Ponder 0.16.10 (npm) on the same chain."),
-    require_ponder: bool = typer.Option(False, "--require-ponder", help="Exit 1 if Ponder could not be installed or run."),
+    require_ponder: bool = typer.Option(
+        False, "--require-ponder", help="Exit 1 if Ponder could not be installed or run."),
     database_url: str | None = typer.Option(
         None, "--database-url", envvar="KOGI_BENCH_DATABASE_URL",
         help="PostgreSQL server for Kogi and Ponder (fresh databases); default: SQLite for Kogi, PGlite for Ponder."),

@@ -26,7 +26,7 @@ POLL_INTERVAL_S = 0.5
 RPC_TIMEOUT_S = 60
 
 
-def connect_web3(rpc_url: str, *, hint: str = "") -> tuple[Any, int]:
+def connect_web3(rpc_url: str, *, hint: str = "") -> tuple[Web3, int]:
     """(web3, chain id) for a JSON-RPC URL; an unreachable node is the CLI's one error line
     (with `hint` appended, e.g. what to start)."""
     from requests.exceptions import RequestException
@@ -68,7 +68,8 @@ def up(
     chain_id: int = typer.Option(31337, help="Chain id."),
     block_time_s: float = typer.Option(0, help="Seconds per block; 0 mines on every transaction."),
     deploy: bool = typer.Option(False, help="Also deploy the Kogi core and write its manifest."),
-    manifest: Path | None = typer.Option(None, help="Manifest path for --deploy (default .kogi/deployments/<chain id>.json)."),
+    manifest: Path | None = typer.Option(
+        None, help="Manifest path for --deploy (default .kogi/deployments/<chain id>.json)."),
 ) -> None:
     """Run anvil with the funded dev accounts (dev mnemonic) until Ctrl-C; print accounts, keys and RPC URL."""
     from contracts.anvil import AnvilProcess
@@ -124,7 +125,7 @@ def _deploy_core(w3: Web3, deployer: str | None, manifest: Path | None, complian
     return deployed.manifest
 
 
-def _refuse_live_manifest(w3: Any, chain_id: int, manifest: Path | None) -> None:
+def _refuse_live_manifest(w3: Web3, chain_id: int, manifest: Path | None) -> None:
     """One error line when the manifest to be written already names contracts with code on this chain."""
     from requests.exceptions import RequestException
 
@@ -148,9 +149,11 @@ def _refuse_live_manifest(w3: Any, chain_id: int, manifest: Path | None) -> None
 @contracts_app.command("deploy")
 def deploy_command(
     rpc_url: str = typer.Option(..., help="JSON-RPC URL of the chain, e.g. http://127.0.0.1:18545."),
-    manifest: Path | None = typer.Option(None, help="Where to write the manifest (default .kogi/deployments/<chain id>.json)."),
+    manifest: Path | None = typer.Option(
+        None, help="Where to write the manifest (default .kogi/deployments/<chain id>.json)."),
     private_key_env: str | None = typer.Option(
-        None, help="Name of an environment variable holding the deployer's private key (else: first unlocked account)."),
+        None, help="Name of an environment variable holding the deployer's private key "
+                   "(else: first unlocked account)."),
     compliance_signer: str | None = typer.Option(None, help="Signer of investment permits (default: dev account 9)."),
     fee_recipient: str | None = typer.Option(None, help="Platform fee recipient (default: dev account 8)."),
     mock_stablecoin: bool = typer.Option(True, help="Deploy the dev-only MockStablecoin."),

@@ -14,7 +14,7 @@ def fail(message: str, exit_code: int = 1) -> NoReturn:
     raise typer.Exit(exit_code)
 
 
-def database_or_fail(url: str) -> "Database":
+def database_or_fail(url: str) -> Database:
     """Open the database at `url`; a bad URL (unknown dialect, missing driver, unusable path) is the
     CLI's one error line instead of a traceback."""
     from sqlalchemy.exc import SQLAlchemyError

@@ -111,8 +111,8 @@ def run(
     caught up) a line every few seconds with the lag and blocks/s."""
     from indexer.follower import Follower
     from indexer.rpc import RpcClient
-    from ledger import Database, LedgerStore
-    from ledger.chart import DEFAULT_ACCOUNT_CODE_RULES
+    from ledger import Database
+    from ledger.chart import platform_store
     from services.indexing import backfill_progress, follow
 
     rpc = RpcClient(rpc_url)
@@ -128,7 +128,7 @@ def run(
     try:
         with _run_errors(rpc_url):
             chain_id = rpc.chain_id()
-            store = LedgerStore(database, account_code_rules=DEFAULT_ACCOUNT_CODE_RULES)
+            store = platform_store(database)
             follower = Follower(store, rpc, manifest_or_fail(manifest, chain_id), ledger=ledger,
                                 confirmations=confirmations, max_blocks_per_step=max_blocks_per_step,
                                 owner=owner, lease_ttl_s=lease_ttl_s, reader_process=reader_process)
@@ -243,14 +243,14 @@ def reconcile(
     from indexer.reconcile import ReconcileError
     from indexer.reconcile import reconcile as run_reconcile
     from indexer.rpc import RpcClient, RpcError
-    from ledger import Database, LedgerStore
-    from ledger.chart import DEFAULT_ACCOUNT_CODE_RULES
+    from ledger import Database
+    from ledger.chart import platform_store
 
     rpc = RpcClient(rpc_url)
     database = Database(_database_url(database_url))
     try:
         chain_id = chain if chain is not None else rpc.chain_id()
-        store = LedgerStore(database, account_code_rules=DEFAULT_ACCOUNT_CODE_RULES)
+        store = platform_store(database)
         report = run_reconcile(store, rpc, chain_id=chain_id, ledger=ledger, block=block)
     except ReconcileError as exc:
         fail(str(exc))
@@ -327,16 +327,15 @@ def anchors(
 
     from indexer.anchors import MISMATCH, verify_anchors
     from indexer.rpc import RpcClient, RpcError
-    from ledger import Database, LedgerStore
-    from ledger.chart import DEFAULT_ACCOUNT_CODE_RULES
+    from ledger import Database
+    from ledger.chart import platform_store
     from ledger.errors import LedgerError
 
     rpc = RpcClient(rpc_url)
     database = Database(_database_url(database_url))
     try:
         chain_id = rpc.chain_id()
-        checks = verify_anchors(LedgerStore(database, account_code_rules=DEFAULT_ACCOUNT_CODE_RULES), database,
-                                chain_id, ledger)
+        checks = verify_anchors(platform_store(database), database, chain_id, ledger)
     except (RpcError, httpx.HTTPError) as exc:
         fail(f"RPC error at {rpc_url}: {exc}")
     except LedgerError as exc:

@@ -30,14 +30,13 @@ def open_store(database_url: str | None) -> Iterator[LedgerStore]:
     errors inside the block are the CLI's one error line."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from ledger.chart import DEFAULT_ACCOUNT_CODE_RULES
+    from ledger.chart import platform_store
     from ledger.config import LedgerSettings
     from ledger.errors import LedgerError
-    from ledger.store import LedgerStore
 
     database = database_or_fail(database_url or LedgerSettings().database_url)
     try:
-        yield LedgerStore(database, account_code_rules=DEFAULT_ACCOUNT_CODE_RULES)
+        yield platform_store(database)
     except LedgerError as exc:
         fail(exc.detail)
     except SQLAlchemyError as exc:

@@ -24,11 +24,18 @@ import signal
 import socket
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from api.cli.errors import fail
+
+if TYPE_CHECKING:
+    import uvicorn
+    from fastapi import FastAPI
+
+    from api.instance_lock import InstanceLock
+    from api.settings import ApiSettings
 
 log = logging.getLogger("kogi.api")
 MAX_PORT = 65535
@@ -54,7 +61,7 @@ def one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first}"
 
 
-def load_settings() -> Any:
+def load_settings() -> ApiSettings:
     """ApiSettings(), or the CLI's one error line naming the bad KOGI_ variable."""
     from pydantic import ValidationError
 
@@ -68,7 +75,8 @@ def load_settings() -> Any:
         fail(f"invalid settings: {problems}")
 
 
-def anvil_started_here(settings: Any) -> bool:
+def anvil_started_here(settings: ApiSettings) -> bool:
+    """This process starts (and owns) the embedded anvil: embedded mode with no external KOGI_RPC_URL."""
     return bool(settings.embedded_chain) and settings.rpc_url is None
 
 
@@ -100,7 +108,8 @@ def bind_api_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def check_chain_port(settings: Any) -> None:
+def check_chain_port(settings: ApiSettings) -> None:
+    """The embedded anvil's port is a TCP port and free, or the CLI's one error line naming its holder."""
     from api.embedded_chain import busy_port_message
     from contracts.anvil import PortBusy, _port_open, port_holder
 
@@ -111,8 +120,8 @@ def check_chain_port(settings: Any) -> None:
         fail(busy_port_message(PortBusy(port, port_holder(port)), settings.chain_state_file))
 
 
-def acquire_instance_lock(settings: Any, command: str, *, elsewhere: str = ", or give this one its own "
-                          "KOGI_CHAIN_STATE_FILE, KOGI_CHAIN_PORT and --port", **info: Any) -> Any:
+def acquire_instance_lock(settings: ApiSettings, command: str, *, elsewhere: str = ", or give this one its own "
+                          "KOGI_CHAIN_STATE_FILE, KOGI_CHAIN_PORT and --port", **info: Any) -> InstanceLock | None:
     """The state file's lock (None when no anvil is started here), or the CLI's one error line
     (`elsewhere`: the advice after "stop it first")."""
     from api.instance_lock import InstanceRunning, acquire
@@ -130,7 +139,8 @@ def acquire_instance_lock(settings: Any, command: str, *, elsewhere: str = ", or
         fail(f"cannot lock {state} ({exc.strerror or exc})")
 
 
-def _uvicorn_server() -> type:
+def _uvicorn_server() -> type[uvicorn.Server]:
+    """uvicorn's Server with the signal handling `run_app` needs (imported late: `kogi --help` stays fast)."""
     import uvicorn
 
     class Server(uvicorn.Server):
@@ -151,7 +161,9 @@ def _uvicorn_server() -> type:
     return Server
 
 
-async def _lifespan_and_serve(app: Any, server: Any, sock: socket.socket, url: str) -> None:
+async def _lifespan_and_serve(app: FastAPI, server: uvicorn.Server, sock: socket.socket, url: str) -> None:
+    """The application's start-up first (its failure is _StartupFailed, before anything is served), then
+    uvicorn on the bound socket, then the application's shutdown (_ShutdownFailed)."""
     uvicorn_log = logging.getLogger("uvicorn.error")
     lifespan = app.router.lifespan_context(app)
     try:
@@ -173,7 +185,8 @@ async def _lifespan_and_serve(app: Any, server: Any, sock: socket.socket, url: s
             uvicorn_log.info("Application shutdown complete.")
 
 
-def run_app(app: Any, sock: socket.socket, host: str, port: int) -> None:
+def run_app(app: FastAPI, sock: socket.socket, host: str, port: int) -> None:
+    """Serve `app` on `sock` until Ctrl-C / SIGTERM; start-up and shut-down failures are one line."""
     import uvicorn
 
     config = uvicorn.Config(app, host=host, port=port, lifespan="off")
