@@ -29,8 +29,9 @@ from web3.contract import Contract
 from web3.types import Nonce
 
 from contracts.anvil import AnvilProcess
-from contracts.core import CoreDeployment, PortfolioSpec, RoundSpec, deploy_core, deploy_portfolio, verify_investors
+from contracts.core import CoreDeployment, PortfolioSpec, deploy_core, deploy_portfolio, verify_investors
 from contracts.deploy import RECEIPT_TIMEOUT_S, deploy_contract, transact
+from contracts.funding import RoundTerms
 
 TOKEN = 10**18
 USDC = 10**6
@@ -124,8 +125,8 @@ def _bench(w3: Web3) -> dict[str, Any]:
     full = deploy_portfolio(w3, core, PortfolioSpec(
         admin=admin, treasury=treasury, name="Bench Full", symbol="BFUL", issuer=admin,
         revenue_token=stable.address,
-        round=RoundSpec(stable.address, USDC, 100 * USDC, 1_000 * USDC, USDC, 1_000 * USDC,
-                        now, now + 7 * 86400, 250, (5_000, 5_000)),
+        round=RoundTerms(stable.address, USDC, 100 * USDC, 1_000 * USDC, USDC, 1_000 * USDC,
+                         now, now + 7 * 86400, 250, (5_000, 5_000)),
         payees=(accounts[1], accounts[2]), shares_bps=(6_000, 4_000), with_rights=True,
         royalty_receiver=treasury, royalty_bps=500,
     ))
