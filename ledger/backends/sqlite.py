@@ -33,7 +33,9 @@ INSERT_POSTINGS_SQL = (
     "INSERT INTO postings (entry_id, leg_index, ledger_id, account_id, asset_id, side, amount_units, "
     "debits_after_units, credits_after_units) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-INSERT_SEALS_SQL = "INSERT INTO entry_seals (ledger_id, sequence, entry_id, recorded_at_us, hash) VALUES (?, ?, ?, ?, ?)"
+INSERT_SEALS_SQL = (
+    "INSERT INTO entry_seals (ledger_id, sequence, entry_id, recorded_at_us, hash) VALUES (?, ?, ?, ?, ?)"
+)
 
 
 def _executemany(conn: Connection, sql: str, rows: Iterable[Sequence[Any]]) -> None:
