@@ -45,6 +45,7 @@ from typing import Any
 from web3 import HTTPProvider, Web3
 
 from api.settings import ApiSettings
+from contracts.manifest import Manifest
 from ledger.database import Database
 
 log = logging.getLogger("kogi.chain")
@@ -86,12 +87,12 @@ def rpc_url_of(settings: ApiSettings) -> str:
     return settings.rpc_url or f"http://127.0.0.1:{settings.chain_port}"
 
 
-def manifest_is_live(w3: Web3, manifest: dict[str, Any]) -> bool:
+def manifest_is_live(w3: Web3, manifest: Manifest) -> bool:
     """Every contract of the manifest still has code on this chain."""
-    if int(manifest.get("chain_id", -1)) != int(w3.eth.chain_id):
+    if manifest.chain_id != int(w3.eth.chain_id):
         return False
-    return all(len(w3.eth.get_code(Web3.to_checksum_address(entry["address"]))) > 0
-               for entry in manifest["contracts"].values())
+    return all(len(w3.eth.get_code(Web3.to_checksum_address(entry.address))) > 0
+               for entry in manifest.contracts.values())
 
 
 def check_ledger_mirrors_chain(database: Database, w3: Web3, chain_id: int) -> None:
@@ -150,7 +151,7 @@ class EmbeddedChain:
         self.anvil: Any = None
         self.indexer: Any = None
         self.chain_id: int | None = None
-        self.manifest: dict[str, Any] | None = None
+        self.manifest: Manifest | None = None
         self._head_lock = threading.Lock()
 
     # ------------------------------------------------------------------ start / stop
@@ -212,7 +213,7 @@ class EmbeddedChain:
         assert self.chain_id is not None
         return manifest_path(self.chain_id, self.settings.deployments_dir)
 
-    def _manifest(self, w3: Web3) -> dict[str, Any]:
+    def _manifest(self, w3: Web3) -> Manifest:
         from contracts.manifest import ManifestError, read_manifest, write_manifest
 
         path = self.manifest_path

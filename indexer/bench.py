@@ -44,9 +44,12 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eth_utils.crypto import keccak
+
+if TYPE_CHECKING:
+    from contracts.manifest import Manifest
 
 PONDER_VERSION = "0.16.10"
 PONDER_PEERS = {"viem": "2.57.20", "hono": "4.13.19"}
@@ -103,7 +106,7 @@ def _peak_rss_mib() -> float:
 class BenchChain:
     rpc_url: str
     chain_id: int
-    manifest: dict[str, Any]
+    manifest: Manifest
     token: str
     token_block: int
     head: int
@@ -117,7 +120,7 @@ def seed_chain(anvil: Any, workload: Workload) -> BenchChain:
 
     from contracts.core import PortfolioSpec, deploy_core, deploy_portfolio, verify_investors
     from contracts.deploy import RECEIPT_TIMEOUT_S, deploy_contract, transact
-    from contracts.manifest import manifest_dict
+    from contracts.manifest import Manifest
 
     started = time.perf_counter()
     w3 = anvil.web3()
@@ -156,7 +159,7 @@ def seed_chain(anvil: Any, workload: Workload) -> BenchChain:
     if transfer_events != workload.events + 1:
         raise RuntimeError(f"expected {workload.events + 1} Transfer logs on chain, found {transfer_events}")
     return BenchChain(
-        rpc_url=anvil.rpc_url, chain_id=int(w3.eth.chain_id), manifest=manifest_dict(core),
+        rpc_url=anvil.rpc_url, chain_id=int(w3.eth.chain_id), manifest=Manifest.of(core),
         token=Web3.to_checksum_address(token.address), token_block=portfolio.block_number, head=head,
         transfer_events=transfer_events, seed_seconds=time.perf_counter() - started,
     )
@@ -165,7 +168,7 @@ def seed_chain(anvil: Any, workload: Workload) -> BenchChain:
 # ------------------------------------------------------------------------- Kogi
 
 
-def _kogi_child(database_url: str, rpc_url: str, manifest: dict[str, Any], head: int, expected_events: int,
+def _kogi_child(database_url: str, rpc_url: str, manifest: Manifest, head: int, expected_events: int,
                 conn: Any) -> None:
     """Child process: migrate an empty database, follow to `head`, report timing and memory."""
     started = time.perf_counter()
@@ -271,7 +274,7 @@ def run_kogi(database_url: str, chain: BenchChain, timeout_s: float) -> dict[str
     process.join(30)
     if "error" in result:
         return result
-    blocks = chain.head - int(chain.manifest.get("start_block", 0)) + 1
+    blocks = chain.head - chain.manifest.start_block + 1
     seconds = result["seconds"]
     return {
         "seconds": round(seconds, 3),

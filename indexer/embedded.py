@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any
 
+from contracts.manifest import Manifest
 from indexer.follower import Follower
 from indexer.rpc import RpcClient
 from indexer.status import FollowerStatus
@@ -29,7 +29,7 @@ RPC_RETRY_DELAY_S = 1.0
 class EmbeddedIndexer:
     """Runs `Follower.run` on a daemon thread until `stop()`."""
 
-    def __init__(self, database: Database, rpc_url: str, manifest: dict[str, Any], *, ledger: str = "main",
+    def __init__(self, database: Database, rpc_url: str, manifest: Manifest, *, ledger: str = "main",
                  confirmations: int | None = None, poll_s: float = 0.2) -> None:
         self.rpc = RpcClient(rpc_url)
         """For callers' threads (lag queries); the follower thread has its own client."""

@@ -37,10 +37,11 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import httpx
 
+from contracts.manifest import Manifest
 from indexer.decode import ARTIFACT_OF_KIND
 from indexer.mapping import ContractInfo
 from indexer.posting import MAX_ENTRIES_PER_POST, LedgerPoster
@@ -51,8 +52,8 @@ from indexer.rpc import RpcClient, RpcError
 from indexer.state import BlockEntry, Checkpoint, Cursor, IndexerState, Lease, LeaseLost
 from indexer.status import FOLLOWER_STATES, FollowerStatus, StepResult
 from ledger import EntryBody, LedgerStore
-from ledger.policy import EffectiveTimePolicy
 from ledger.chart import bootstrap_ledger
+from ledger.policy import EffectiveTimePolicy
 
 __all__ = [
     "DEFAULT_CONFIRMATIONS", "FOLLOWER_STATES", "MAX_BACKOFF_S", "MAX_ENTRIES_PER_POST", "MAX_FLAP_BACKOFF_S",
@@ -117,7 +118,7 @@ class Follower:
         self,
         store: LedgerStore,
         rpc: RpcClient,
-        manifest: dict[str, Any],
+        manifest: Manifest,
         *,
         ledger: str = "main",
         confirmations: int | None = None,
@@ -133,7 +134,7 @@ class Follower:
         self.store = store.with_effective_time_policy(EffectiveTimePolicy.UNBOUNDED)
         self.rpc = rpc
         self.manifest = manifest
-        self.chain_id = int(manifest["chain_id"])
+        self.chain_id = manifest.chain_id
         self.ledger = ledger
         self.confirmations = default_confirmations(self.chain_id) if confirmations is None else confirmations
         if self.confirmations < 0:
@@ -170,10 +171,10 @@ class Follower:
         if served != self.chain_id:
             raise ChainMismatch(f"manifest is for chain {self.chain_id} but the RPC serves chain {served}")
         bootstrap_ledger(self.store, self.ledger)
-        start_block = int(self.manifest.get("start_block", 0))
+        start_block = self.manifest.start_block
         core = [
-            (ContractInfo(self.chain_id, entry["address"].lower(), name), int(entry.get("block_number", start_block)))
-            for name, entry in self.manifest["contracts"].items()
+            (ContractInfo(self.chain_id, entry.address.lower(), name), entry.block_number)
+            for name, entry in self.manifest.contracts.items()
             if name in ARTIFACT_OF_KIND
         ]
         self.state.add_contracts(core)

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
 from typing import Any
 
+from contracts.manifest import Manifest
 from indexer.mapping import ContractInfo
 from indexer.ranges import Discovery, Range, RangeFetcher
 from indexer.rpc import RpcClient
@@ -66,14 +67,14 @@ class CapturingRegistry:
         self.captured.extend(contracts)  # the follower registers them with replace=True
 
 
-def _serve(connection: Connection, database_url: str, rpc_url: str, manifest: dict[str, Any], ledger: str,
+def _serve(connection: Connection, database_url: str, rpc_url: str, manifest: Manifest, ledger: str,
            confirmations: int) -> None:
     """Child process: answer ("read", after_block, after_hash, to_block) until ("stop",) or until
     the pipe closes (the follower exited or died)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the follower decides
     database = Database(database_url)
     rpc = RpcClient(rpc_url)
-    chain_id = int(manifest["chain_id"])
+    chain_id = manifest.chain_id
     capturing = CapturingRegistry(IndexerState(database, chain_id))
     store = LedgerStore(database, account_code_rules=DEFAULT_ACCOUNT_CODE_RULES)
     fetcher = RangeFetcher(rpc, capturing, store, chain_id=chain_id, ledger=ledger,
@@ -143,7 +144,7 @@ _SIDES = {side.value: side for side in Side}
 class RangeReader:
     """One child process reading ranges ahead for one follower (at most one read in flight)."""
 
-    def __init__(self, database_url: str, rpc_url: str, manifest: dict[str, Any], ledger: str,
+    def __init__(self, database_url: str, rpc_url: str, manifest: Manifest, ledger: str,
                  confirmations: int) -> None:
         # spawn, not fork: a forked child would run the parent's after-fork hooks (kombu's, for
         # one, blocks on the parent's Redis socket) and inherit its locks mid-use. The child

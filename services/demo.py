@@ -43,7 +43,7 @@ from contracts.core import (
 )
 from contracts.deploy import TransactionFailed, transact
 from contracts.funding import RoundState, RoundTerms, dev_private_key, invest_with_permit
-from contracts.manifest import ManifestError, manifest_addresses, manifest_path, read_manifest
+from contracts.manifest import ManifestError, manifest_path, read_manifest
 from indexer.reconcile import ReconcileReport, reconcile
 from indexer.rpc import RpcClient
 from ledger.chart import platform_store
@@ -122,7 +122,7 @@ def open_demo_chain(w3: Web3, chain_id: int, rpc_url: str, manifest: Path | None
         data = read_manifest(manifest or manifest_path(chain_id, deployments_dir))
     except ManifestError as exc:
         raise DemoError(f"{exc} (the embedded stack writes it on start)") from exc
-    core = core_from_addresses(w3, manifest_addresses(data), data["deployer"])
+    core = core_from_addresses(w3, data.addresses(), data.deployer)
     if core.stablecoin is None:
         raise DemoError("the manifest has no dev stablecoin: the demo runs on the embedded dev chain only")
     accounts = list(w3.eth.accounts)

@@ -6,7 +6,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from web3 import Web3
 
     from api.settings import ApiSettings
+    from contracts.manifest import Manifest
     from ledger.database import Database
     from services.chain_recovery import RecoveryPlan, RecoveryReport
 
@@ -39,7 +40,7 @@ def connect_web3(rpc_url: str, *, hint: str = "") -> tuple[Web3, int]:
         fail(f"cannot reach the chain at {rpc_url} ({exc.__class__.__name__}){hint}")
 
 
-def manifest_or_fail(manifest: Path | None, chain_id: int) -> dict[str, Any]:
+def manifest_or_fail(manifest: Path | None, chain_id: int) -> Manifest:
     """The deployment manifest at `manifest` (default .kogi/deployments/<chain id>.json), or the
     CLI's one error line."""
     from contracts.manifest import ManifestError, read_manifest

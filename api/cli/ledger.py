@@ -103,12 +103,11 @@ def anchor(
 
     from eth_account import Account
 
-    from contracts.manifest import manifest_addresses
     from services.anchoring import dev_key_of
 
     w3, chain_id = connect_web3(rpc_url)
     data = manifest_or_fail(manifest, chain_id)
-    address = manifest_addresses(data).get("anchor")
+    address = data.addresses().get("anchor")
     if address is None:
         fail("the manifest lists no LedgerAnchor (contract key 'anchor')")
     if private_key_env:
@@ -116,7 +115,7 @@ def anchor(
         if not key:
             fail(f"environment variable {private_key_env} is empty or unset")
     else:
-        deployer = str(data.get("deployer", ""))
+        deployer = data.deployer
         key = dev_key_of(deployer)
         if key is None:
             fail(f"the deployer {deployer or '(none)'} is not a dev account: pass --private-key-env NAME with a key "

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from api.cli import app
 from contracts.artifacts import REPO_ROOT
-from contracts.manifest import manifest_addresses, read_manifest
+from contracts.manifest import Manifest, read_manifest
 from tests.servers import free_port
 
 CORE_KEYS = {"registry", "anchor", "donation_router", "factory", "stablecoin", "impl_token",
@@ -26,15 +26,15 @@ def test_contracts_deploy_writes_manifest(anvil_chain, w3, tmp_path: Path) -> No
     result = CliRunner().invoke(app, ["contracts", "deploy", "--rpc-url", anvil_chain.rpc_url, "--manifest", str(manifest)])
     assert result.exit_code == 0, result.output
     data = read_manifest(manifest)
-    assert data["chain_id"] == 31337
-    assert data["deployer"] == w3.eth.accounts[0]
-    addresses = manifest_addresses(data)
+    assert data.chain_id == 31337
+    assert data.deployer == w3.eth.accounts[0]
+    addresses = data.addresses()
     assert set(addresses) == CORE_KEYS
     for name, address in addresses.items():
         assert address in result.output
         assert len(w3.eth.get_code(address)) > 0, name
-        assert data["contracts"][name]["block_number"] >= data["start_block"]
-        tx_hash = data["contracts"][name]["tx_hash"]
+        assert data.contracts[name].block_number >= data.start_block
+        tx_hash = data.contracts[name].tx_hash
         assert tx_hash.startswith("0x") and len(tx_hash) == 66
         assert w3.eth.get_transaction_receipt(tx_hash)["contractAddress"] == address
     factory = w3.eth.contract(address=addresses["factory"], abi=json.loads(
@@ -60,7 +60,7 @@ def test_contracts_deploy_refuses_to_overwrite_a_live_manifest(anvil_chain, w3, 
 
     forced = CliRunner().invoke(app, [*argv, "--force"])
     assert forced.exit_code == 0, forced.output
-    assert manifest_addresses(read_manifest(manifest)) != manifest_addresses(json.loads(before))
+    assert read_manifest(manifest).addresses() != Manifest.from_json(json.loads(before)).addresses()
 
 
 def test_contracts_deploy_unreachable_rpc_is_one_line_error(tmp_path: Path) -> None:

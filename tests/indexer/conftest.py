@@ -13,10 +13,18 @@ import pytest
 from web3 import Web3
 from web3.contract import Contract
 
-from contracts.core import CoreDeployment, PortfolioDeployment, PortfolioSpec, RoundSpec, deploy_core, deploy_portfolio, verify_investors
+from contracts.core import (
+    CoreDeployment,
+    PortfolioDeployment,
+    PortfolioSpec,
+    RoundSpec,
+    deploy_core,
+    deploy_portfolio,
+    verify_investors,
+)
 from contracts.deploy import transact
 from contracts.funding import dev_private_key, invest_with_permit
-from contracts.manifest import manifest_dict
+from contracts.manifest import Manifest
 from indexer import migrate as indexer_migrate
 from indexer.follower import Follower
 from indexer.rpc import RpcClient
@@ -37,7 +45,7 @@ class Stack:
     w3: Web3
     core: CoreDeployment
     portfolio: PortfolioDeployment
-    manifest: dict[str, Any]
+    manifest: Manifest
     admin: str
     treasury: str
     investors: list[str]
@@ -89,7 +97,7 @@ def build_stack(w3: Web3, *, soft_cap_units: int = 100 * USDC, hard_cap_units: i
     for investor in investors:
         transact(stablecoin.functions.mint(investor, 10_000 * USDC), admin)
         transact(stablecoin.functions.approve(portfolio.round.address, 2**256 - 1), investor)
-    return Stack(w3, core, portfolio, manifest_dict(core), admin, treasury, investors, accounts[6])
+    return Stack(w3, core, portfolio, Manifest.of(core), admin, treasury, investors, accounts[6])
 
 
 @pytest.fixture(scope="module")

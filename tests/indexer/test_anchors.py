@@ -168,7 +168,7 @@ def test_publish_needs_anchor_role(stack: Stack, store: LedgerStore, rpc: RpcCli
 def test_cli_anchor_then_check_then_tamper(stack: Stack, sqlite_url: str, anvil_chain: Any, rpc: RpcClient,
                                            tmp_path: Path) -> None:
     manifest = tmp_path / "31337.json"
-    manifest.write_text(json.dumps(stack.manifest))
+    manifest.write_text(json.dumps(stack.manifest.to_json()))
     database = migrated(sqlite_url)
     store = platform_store(database)
     try:

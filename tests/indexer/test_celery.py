@@ -30,7 +30,7 @@ def test_two_follow_tasks_on_a_real_worker_one_writes(
     for i in range(5):
         stack.send(stack.token.functions.mint(stack.investors[i % 3], (i + 1) * TOKEN))
     manifest = tmp_path / "manifest.json"
-    manifest.write_text(json.dumps(stack.manifest))
+    manifest.write_text(json.dumps(stack.manifest.to_json()))
 
     app.conf.broker_url = app.conf.result_backend = redis_server.url
     env = {**os.environ, "KOGI_REDIS_URL": redis_server.url, "KOGI_DATABASE_URL": store.db.url}

@@ -28,7 +28,7 @@ def test_run_once_then_reconcile_then_tamper(stack: Stack, sqlite_url: str, anvi
     stack.send(stack.token.functions.mint(a, 9 * TOKEN))
     stack.send(stack.token.functions.transfer(b, 4 * TOKEN), a)
     manifest = tmp_path / "31337.json"
-    manifest.write_text(json.dumps(stack.manifest))
+    manifest.write_text(json.dumps(stack.manifest.to_json()))
     migrated(sqlite_url).dispose()
     runner, app = CliRunner(), kogi_app()
     common = ["--rpc-url", anvil_chain.rpc_url, "--database-url", sqlite_url]

@@ -40,14 +40,14 @@ def test_kill_9_mid_backfill_then_restart(stack: Stack, database_url: str, anvil
         stack.w3.provider.make_request("anvil_mine", [EMPTY_BLOCKS_PER_MINT])
     head = stack.w3.eth.block_number
     manifest = tmp_path / "manifest.json"
-    manifest.write_text(json.dumps(stack.manifest))
+    manifest.write_text(json.dumps(stack.manifest.to_json()))
     database = migrated(database_url)
     state = IndexerState(database, stack.w3.eth.chain_id)
     args = ["--rpc-url", anvil_chain.rpc_url, "--database-url", database_url, "--manifest", str(manifest),
             "--confirmations", "2", "--max-blocks-per-step", "2", "--owner", "crash-test"]
     try:
         process = indexer_process(args)
-        start_block = int(stack.manifest["start_block"])
+        start_block = stack.manifest.start_block
         deadline = time.monotonic() + DEADLINE_S
         while True:  # wait until the backfill is well under way, then kill -9
             cursor = state.cursor()

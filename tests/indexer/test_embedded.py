@@ -82,7 +82,7 @@ def test_health_reports_the_wait_for_a_dead_holders_lease_and_rpc_backoff(
 
     chain = stack.w3.eth.chain_id
     (tmp_path / "deployments").mkdir()
-    (tmp_path / "deployments" / f"{chain}.json").write_text(json.dumps(stack.manifest))
+    (tmp_path / "deployments" / f"{chain}.json").write_text(json.dumps(stack.manifest.to_json()))
     database = migrated(database_url)
     lease_ttl_s = 4.0
     dead = "crashed-host:4242:deadbeef"

@@ -93,7 +93,7 @@ def chain_with_events(stack: Stack, tmp_path: Path) -> Path:
     stack.send(stack.token.functions.mint(a, 9 * TOKEN))
     stack.send(stack.token.functions.transfer(b, 4 * TOKEN), a)
     manifest = tmp_path / "31337.json"
-    manifest.write_text(json.dumps(stack.manifest))
+    manifest.write_text(json.dumps(stack.manifest.to_json()))
     return manifest
 
 

@@ -113,7 +113,7 @@ def test_reconcile_at_an_earlier_block_uses_the_ledger_as_of_that_block(
 
     with pytest.raises(NotIndexed, match=f"block {cursor.last_block + 1} is not indexed yet"):
         reconcile(store, rpc, chain_id=CHAIN, block=cursor.last_block + 1)
-    start = int(stack.manifest["start_block"])  # the stack fixture mined 3 blocks before it
+    start = stack.manifest.start_block  # the stack fixture mined 3 blocks before it
     assert start > 1 and reconcile(store, rpc, chain_id=CHAIN, block=start).differences == []
     with pytest.raises(NotIndexed, match=f"block 1 was never indexed: the indexer of chain {CHAIN} starts at block"):
         reconcile(store, rpc, chain_id=CHAIN, block=1)
