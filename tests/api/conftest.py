@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from ledger.chart import DEFAULT_ACCOUNT_TEMPLATES
 from api.settings import ApiSettings
+from ledger.chart import DEFAULT_ACCOUNT_TEMPLATES
 
 ADMIN_KEY = "test-admin-key-" + "k" * 24
 AUTH = {"Authorization": f"Bearer {ADMIN_KEY}"}

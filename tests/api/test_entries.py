@@ -1,7 +1,7 @@
 """Posting entries over HTTP: idempotency, strict amounts, typed problems, reversals."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 from fastapi.testclient import TestClient
 
@@ -79,7 +79,7 @@ def test_postings_form_and_unbalanced_entry(client: TestClient, ledger: str) -> 
         {"account": "platform:fees", "asset": "USD", "side": "credit", "amount_units": "100"},
         {"account": "portfolio:p1:treasury", "asset": "USD", "side": "credit", "amount": "2.00"},
     ]}
-    yesterday_noon = (datetime.now(timezone.utc) - timedelta(days=1)).replace(hour=12, minute=0, second=0,
+    yesterday_noon = (datetime.now(UTC) - timedelta(days=1)).replace(hour=12, minute=0, second=0,
                                                                             microsecond=0)
     local = yesterday_noon.astimezone(timezone(timedelta(hours=1)))  # the same moment written at +01:00
     dated = post_entry(client, ledger, "fee-1", {**balanced, "effective_at": local.isoformat()})
@@ -157,35 +157,38 @@ def test_other_bad_input_is_a_problem_never_a_500(client: TestClient, ledger: st
 
 
 def test_overdraft_is_a_409_problem_naming_the_account(client: TestClient, ledger: str) -> None:
-    fund(client, ledger, "holder:1:0x00000000000000000000000000000000000000aa", 500)
+    holder = "holder:1:0x00000000000000000000000000000000000000aa"
+    fund(client, ledger, holder, 500)
     response = post_entry(client, ledger, "spend", {"kind": "transfer",
-                                                     "transfers": [transfer("holder:1:0x00000000000000000000000000000000000000aa", "world:shop", 501)]})
+                                                     "transfers": [transfer(holder, "world:shop", 501)]})
     problem = assert_problem(response, 409, "overdraft")
-    assert problem["account"] == "holder:1:0x00000000000000000000000000000000000000aa" and problem["asset"] == "USD"
+    assert problem["account"] == holder and problem["asset"] == "USD"
     ok = post_entry(client, ledger, "spend", {"kind": "transfer",
-                                               "transfers": [transfer("holder:1:0x00000000000000000000000000000000000000aa", "world:shop", 500)]})
+                                               "transfers": [transfer(holder, "world:shop", 500)]})
     assert ok.status_code == 201
 
 
 def test_largest_amount_round_trips_exactly_through_json(client: TestClient, ledger: str) -> None:
     asset = client.post(f"/v1/ledger/{ledger}/assets", json={"code": "WEI", "scale": 18, "kind": "native"})
     assert asset.status_code == 201
-    entry = fund(client, ledger, "holder:1:0x00000000000000000000000000000000000000bb", MAX_UNITS, asset="WEI")
+    holder = "holder:1:0x00000000000000000000000000000000000000bb"
+    entry = fund(client, ledger, holder, MAX_UNITS, asset="WEI")
     assert entry["postings"][1]["amount_units"] == str(MAX_UNITS)
     digits = str(MAX_UNITS)
     assert entry["postings"][1]["amount"] == f"{digits[:-18]}.{digits[-18:]}"
     fetched = client.get(f"/v1/ledger/{ledger}/entries/{entry['id']}").json()
     assert int(fetched["postings"][0]["amount_units"]) == MAX_UNITS
-    balance = client.get(f"/v1/ledger/{ledger}/accounts/holder:1:0x00000000000000000000000000000000000000bb/balances/WEI").json()
+    balance = client.get(f"/v1/ledger/{ledger}/accounts/{holder}/balances/WEI").json()
     assert balance["posted_units"] == str(MAX_UNITS) and balance["available_units"] == str(MAX_UNITS)
     # The decimal form of the same maximum is accepted too, and one more unit overflows the balance.
     more = post_entry(client, ledger, "more", {"kind": "transfer", "transfers": [
-        {"from": "world:x", "to": "holder:1:0x00000000000000000000000000000000000000bb", "asset": "WEI", "amount": "0.000000000000000001"}]})
+        {"from": "world:x", "to": holder, "asset": "WEI", "amount": "0.000000000000000001"}]})
     assert_problem(more, 409, "balance-overflow")
 
 
 def test_reversal_once_replay_then_conflict(client: TestClient, ledger: str) -> None:
-    original = fund(client, ledger, "holder:2:0x00000000000000000000000000000000000000cc", 700)
+    holder = "holder:2:0x00000000000000000000000000000000000000cc"
+    original = fund(client, ledger, holder, 700)
     url = f"/v1/ledger/{ledger}/entries/{original['id']}/reversal"
     reversal = client.post(url, json={"reason": "chargeback"})
     assert reversal.status_code == 201, reversal.text
@@ -202,12 +205,13 @@ def test_reversal_once_replay_then_conflict(client: TestClient, ledger: str) -> 
     # A different reason is another reversal, not a retry: the README promises already-reversed.
     assert_problem(client.post(url, json={"reason": "other"}), 409, "already-reversed")
     assert_problem(client.post(f"/v1/ledger/{ledger}/entries/{body['id']}/reversal"), 409, "not-reversible")
-    balance = client.get(f"/v1/ledger/{ledger}/accounts/holder:2:0x00000000000000000000000000000000000000cc/balances/USD").json()
+    balance = client.get(f"/v1/ledger/{ledger}/accounts/{holder}/balances/USD").json()
     assert balance["posted_units"] == "0"
 
 
 def test_list_entries_by_sequence_with_cursor(client: TestClient, ledger: str) -> None:
-    posted = [fund(client, ledger, "holder:3:0x00000000000000000000000000000000000000dd", units) for units in (1, 2, 3, 4, 5)]
+    holder = "holder:3:0x00000000000000000000000000000000000000dd"
+    posted = [fund(client, ledger, holder, units) for units in (1, 2, 3, 4, 5)]
     seen: list[str] = []
     cursor = None
     pages = 0
@@ -227,7 +231,8 @@ def test_unknown_ledger_is_a_404_problem(client: TestClient) -> None:
     for response in [
         client.get("/v1/ledger/no-such-ledger/assets"),
         client.get("/v1/ledger/no-such-ledger/trial-balance"),
-        post_entry(client, "no-such-ledger", "k", {"kind": "transfer", "transfers": [transfer("world:a", "world:b", 1)]}),
+        post_entry(client, "no-such-ledger", "k",
+                   {"kind": "transfer", "transfers": [transfer("world:a", "world:b", 1)]}),
     ]:
         assert_problem(response, 404, "ledger-not-found")
 

@@ -2,35 +2,36 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from fastapi.testclient import TestClient
 
 from tests.api.conftest import assert_problem, fund
 
+HOLDER = "holder:9:0x00000000000000000000000000000000000000ee"
+
 
 def _hold(client: TestClient, ledger: str, key: str, units: str, **extra: object):
-    body = {"from": "holder:9:0x00000000000000000000000000000000000000ee", "to": "round:r9:escrow", "asset": "USD", "amount_units": units, **extra}
+    body = {"from": HOLDER, "to": "round:r9:escrow", "asset": "USD", "amount_units": units, **extra}
     return client.post(f"/v1/ledger/{ledger}/holds", json=body, headers={"Idempotency-Key": key})
 
 
-def _available(client: TestClient, ledger: str, account: str = "holder:9:0x00000000000000000000000000000000000000ee") -> str:
+def _available(client: TestClient, ledger: str, account: str = HOLDER) -> str:
     return client.get(f"/v1/ledger/{ledger}/accounts/{account}/balances/USD").json()["available_units"]
 
 
 def test_hold_reserves_then_partial_post_releases_the_rest(client: TestClient, ledger: str) -> None:
-    fund(client, ledger, "holder:9:0x00000000000000000000000000000000000000ee", 1_000)
+    fund(client, ledger, HOLDER, 1_000)
     created = _hold(client, ledger, "hold-1", "600", metadata={"order": "o-1"})
     assert created.status_code == 201, created.text
     hold = created.json()
-    assert hold["status"] == "pending" and hold["from"] == "holder:9:0x00000000000000000000000000000000000000ee" and hold["amount"] == "6.00"
+    assert hold["status"] == "pending" and hold["from"] == HOLDER and hold["amount"] == "6.00"
     assert _available(client, ledger) == "400"
     assert _hold(client, ledger, "hold-1", "600", metadata={"order": "o-1"}).status_code == 200  # replay
     assert_problem(_hold(client, ledger, "hold-1", "601"), 409, "idempotency-conflict")
     assert_problem(_hold(client, ledger, "hold-2", "401"), 409, "overdraft")
-    assert_problem(client.post(f"/v1/ledger/{ledger}/holds", json={"from": "holder:9:0x00000000000000000000000000000000000000ee", "to": "world:x",
-                                                                   "asset": "USD", "amount_units": "1"}),
-                   400, "idempotency-key-required")
+    no_key = {"from": HOLDER, "to": "world:x", "asset": "USD", "amount_units": "1"}
+    assert_problem(client.post(f"/v1/ledger/{ledger}/holds", json=no_key), 400, "idempotency-key-required")
 
     url = f"/v1/ledger/{ledger}/holds/{hold['id']}"
     assert_problem(client.post(f"{url}/post", json={"amount_units": "601"}), 422, "hold-amount-exceeded")
@@ -44,7 +45,7 @@ def test_hold_reserves_then_partial_post_releases_the_rest(client: TestClient, l
 
     after = client.get(url).json()
     assert after["status"] == "posted" and after["posted_entry_id"] == entry["id"]
-    balance = client.get(f"/v1/ledger/{ledger}/accounts/holder:9:0x00000000000000000000000000000000000000ee/balances/USD").json()
+    balance = client.get(f"/v1/ledger/{ledger}/accounts/{HOLDER}/balances/USD").json()
     assert balance["posted_units"] == "750" and balance["available_units"] == "750"
     assert balance["debits_pending_units"] == "0"
     escrow = client.get(f"/v1/ledger/{ledger}/accounts/round:r9:escrow/balances/USD").json()
@@ -54,7 +55,7 @@ def test_hold_reserves_then_partial_post_releases_the_rest(client: TestClient, l
 
 
 def test_void_releases_the_hold(client: TestClient, ledger: str) -> None:
-    fund(client, ledger, "holder:9:0x00000000000000000000000000000000000000ee", 500)
+    fund(client, ledger, HOLDER, 500)
     hold = _hold(client, ledger, "void-me", "500").json()
     assert _available(client, ledger) == "0"
     voided = client.post(f"/v1/ledger/{ledger}/holds/{hold['id']}/void")
@@ -68,8 +69,8 @@ def test_void_releases_the_hold(client: TestClient, ledger: str) -> None:
 
 
 def test_expire_sweep_releases_only_expired_holds(client: TestClient, ledger: str) -> None:
-    fund(client, ledger, "holder:9:0x00000000000000000000000000000000000000ee", 900)
-    soon = datetime.now(timezone.utc) + timedelta(seconds=1)
+    fund(client, ledger, HOLDER, 900)
+    soon = datetime.now(UTC) + timedelta(seconds=1)
     later = soon + timedelta(hours=1)
     short = _hold(client, ledger, "short", "300", expires_at=soon.isoformat()).json()
     long = _hold(client, ledger, "long", "300", expires_at=later.isoformat()).json()
@@ -90,12 +91,12 @@ def test_expire_sweep_releases_only_expired_holds(client: TestClient, ledger: st
 
 
 def test_posting_an_expired_hold_is_refused_before_the_sweep(client: TestClient, ledger: str) -> None:
-    fund(client, ledger, "holder:9:0x00000000000000000000000000000000000000ee", 100)
-    past = (datetime.now(timezone.utc) - timedelta(seconds=1)).isoformat()
+    fund(client, ledger, HOLDER, 100)
+    past = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
     assert_problem(_hold(client, ledger, "stale", "100", expires_at=past), 422, "request-validation")
-    expires_at = datetime.now(timezone.utc) + timedelta(milliseconds=100)
+    expires_at = datetime.now(UTC) + timedelta(milliseconds=100)
     hold = _hold(client, ledger, "stale", "100", expires_at=expires_at.isoformat()).json()
-    while datetime.now(timezone.utc) <= expires_at:  # the deadline passes; no sweep has run
+    while datetime.now(UTC) <= expires_at:  # the deadline passes; no sweep has run
         time.sleep(0.01)
     assert_problem(client.post(f"/v1/ledger/{ledger}/holds/{hold['id']}/post"), 409, "hold-expired")
     assert client.get(f"/v1/ledger/{ledger}/holds/{hold['id']}").json()["status"] == "pending"

@@ -38,7 +38,9 @@ def test_a_deeply_nested_body_without_a_key_is_refused_and_the_server_lives(serv
         _problem(anonymous.post("/v1/ledger/ledgers", content=deep, headers={"content-type": "application/json"}),
                  401, "unauthorized")
     with server.client(headers=server.auth) as client:
-        for body in (deep, b'{"a":' * 50_000 + b"1" + b"}" * 50_000, b'{"code":"x","name":' + b"[" * 33 + b"]" * 33 + b"}"):
+        deep_object = b'{"a":' * 50_000 + b"1" + b"}" * 50_000
+        too_deep_name = b'{"code":"x","name":' + b"[" * 33 + b"]" * 33 + b"}"
+        for body in (deep, deep_object, too_deep_name):
             _problem(client.post("/v1/ledger/ledgers", content=body, headers={"content-type": "application/json"}),
                      400, "json-too-deep")
         # 32 levels are fine as far as the guard goes (the schema then refuses the shape).
@@ -47,7 +49,8 @@ def test_a_deeply_nested_body_without_a_key_is_refused_and_the_server_lives(serv
                  422, "request-validation")
         # Brackets inside strings are text, not nesting.
         text = json.dumps({"code": "brackets", "name": "[" * 200}).encode()
-        assert client.post("/v1/ledger/ledgers", content=text, headers={"content-type": "application/json"}).status_code == 201
+        created = client.post("/v1/ledger/ledgers", content=text, headers={"content-type": "application/json"})
+        assert created.status_code == 201
     assert server.alive(), server.log()[-3000:]
 
 
@@ -116,8 +119,8 @@ def test_a_proper_surrogate_pair_is_text_and_accepted(server: LiveServer) -> Non
 def test_numbers_in_other_notations_never_pass_as_amounts_or_crash(server: LiveServer, value: str) -> None:
     with server.client(headers=server.auth) as client:
         for amount in (value, json.dumps(value)):
-            raw = ('{"kind":"deposit","transfers":[{"from":"world:x","to":"%s","asset":"USD","amount_units":%s}]}'
-                   % (HOLDER, amount))
+            raw = (f'{{"kind":"deposit","transfers":[{{"from":"world:x","to":"{HOLDER}","asset":"USD",'
+                   f'"amount_units":{amount}}}]}}')
             response = client.post(ENTRIES, content=raw.encode(),
                                    headers={"content-type": "application/json", "Idempotency-Key": f"n-{value}"})
             assert response.status_code == 422, (amount, response.text)
@@ -126,11 +129,13 @@ def test_numbers_in_other_notations_never_pass_as_amounts_or_crash(server: LiveS
 @pytest.mark.parametrize("scale", ["5.0", "5", "1e0"])
 def test_an_integral_number_is_an_integer_as_json_schema_says(server: LiveServer, scale: str) -> None:
     with server.client(headers=server.auth) as client:
-        raw = '{"code":"S%s","scale":%s,"kind":"fiat"}' % (scale.replace(".", "").replace("e", "E"), scale)
-        response = client.post("/v1/ledger/main/assets", content=raw.encode(), headers={"content-type": "application/json"})
+        code = scale.replace(".", "").replace("e", "E")
+        raw = f'{{"code":"S{code}","scale":{scale},"kind":"fiat"}}'
+        response = client.post("/v1/ledger/main/assets", content=raw.encode(),
+                               headers={"content-type": "application/json"})
         assert response.status_code == 201 and response.json()["scale"] == int(float(scale)), response.text
         for bad in ("5.5", "true", '"5"', "null"):
-            raw = '{"code":"SX","scale":%s,"kind":"fiat"}' % bad
+            raw = f'{{"code":"SX","scale":{bad},"kind":"fiat"}}'
             _problem(client.post("/v1/ledger/main/assets", content=raw.encode(),
                                  headers={"content-type": "application/json"}), 422, "request-validation")
 

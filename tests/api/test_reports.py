@@ -1,7 +1,7 @@
 """Balances (current and historical), statements, trial balance, verify, listings, docs."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from fastapi.testclient import TestClient
 
@@ -72,8 +72,9 @@ def test_statement_pages_with_running_balance(client: TestClient, ledger: str) -
 
 
 def test_trial_balance_balances_and_as_of(client: TestClient, ledger: str) -> None:
-    first = fund(client, ledger, "holder:6:0x0000000000000000000000000000000000000002", 1_000)
-    post_entry(client, ledger, "fee", {"kind": "fee", "transfers": [transfer("holder:6:0x0000000000000000000000000000000000000002", "platform:fees", 30)]})
+    holder = "holder:6:0x0000000000000000000000000000000000000002"
+    first = fund(client, ledger, holder, 1_000)
+    post_entry(client, ledger, "fee", {"kind": "fee", "transfers": [transfer(holder, "platform:fees", 30)]})
     report = client.get(f"/v1/ledger/{ledger}/trial-balance").json()
     assert report["balanced"] is True and report["as_of_sequence"] == first["sequence"] + 1
     assert report["totals"] == [{"asset": "USD", "debits_units": "1030", "credits_units": "1030", "balanced": True}]
@@ -142,7 +143,8 @@ def test_openapi_and_docs_render(client: TestClient) -> None:
     assert "/v1/ledger/{ledger}/accounts/{code}/balances/{asset}" in paths
     post_entry_op = paths["/v1/ledger/{ledger}/entries"]["post"]
     assert any(p["name"] == "Idempotency-Key" and p["in"] == "header" for p in post_entry_op["parameters"])
-    assert "409" in post_entry_op["responses"] and "application/problem+json" in post_entry_op["responses"]["409"]["content"]
+    responses = post_entry_op["responses"]
+    assert "409" in responses and "application/problem+json" in responses["409"]["content"]
     assert post_entry_op["security"]
     assert "security" not in paths["/health"]["get"]
     units = document["components"]["schemas"]["PostingIn"]["properties"]["amount_units"]
@@ -152,13 +154,13 @@ def test_openapi_and_docs_render(client: TestClient) -> None:
 
 
 def _iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def test_reports_by_effective_time(client: TestClient, ledger: str) -> None:
     """Issue 8 (8): back-dated entries land in their period; the as-of modes exclude each other."""
     account = "holder:11:0x00000000000000000000000000000000000000b1"
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     day = timedelta(days=1)
 
     def dated(key: str, units: int, effective: datetime | None, source: str = "world:outside",
@@ -213,7 +215,7 @@ def test_effective_at_outside_the_accepted_range_is_a_422_problem(client: TestCl
     time plus 5 minutes."""
     account = "holder:12:0x00000000000000000000000000000000000000b2"
     legs = [transfer("world:outside", account, 5)]
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for moment in ("0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z", _iso(now - timedelta(days=401)),
                    _iso(now + timedelta(minutes=6))):
         problem = assert_problem(post_entry(client, ledger, "dated", {"kind": "transfer", "transfers": legs,
@@ -268,7 +270,7 @@ def test_rejected_entries_open_no_account(client: TestClient, ledger: str) -> No
 
 def test_account_codes_have_no_slash(client: TestClient, ledger: str) -> None:
     """Issue 8 (6): a code is one path segment, so `…/accounts/{code}/balances/{asset}` is unambiguous."""
-    response = post_entry(client, ledger, "slash", {"kind": "transfer",
-                                                     "transfers": [transfer("world:outside", "portfolio:p/7:revenue", 1)]})
+    response = post_entry(client, ledger, "slash",
+                          {"kind": "transfer", "transfers": [transfer("world:outside", "portfolio:p/7:revenue", 1)]})
     assert response.status_code == 422, response.text
     assert client.get(f"/v1/ledger/{ledger}/accounts/portfolio:p/7:revenue/balances/USD").status_code == 404
