@@ -17,7 +17,14 @@ from web3.logs import DISCARD
 from web3.types import TxReceipt
 
 from contracts.artifacts import load_artifact
-from contracts.core import CoreDeployment, PortfolioDeployment, PortfolioSpec, deploy_core, deploy_portfolio, verify_investors
+from contracts.core import (
+    CoreDeployment,
+    PortfolioDeployment,
+    PortfolioSpec,
+    deploy_core,
+    deploy_portfolio,
+    verify_investors,
+)
 from contracts.deploy import decode_custom_error, transact
 
 US = 840
@@ -59,12 +66,18 @@ def revert_of(fn: Any, sender: str, value_wei: int = 0) -> tuple[str, tuple[Any,
     raise AssertionError(f"{fn.fn_name} did not revert")
 
 
+def _checksummed(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    """`values` with every 20-byte hex address in checksum case, so addresses compare regardless of case."""
+    return tuple(Web3.to_checksum_address(a) if isinstance(a, str) and a.startswith("0x") and len(a) == 42 else a
+                 for a in values)
+
+
 def expect_revert(fn: Any, sender: str, name: str, *args: Any) -> None:
     got_name, got_args = revert_of(fn, sender)
     assert got_name == name, f"expected {name}{args}, got {got_name}{got_args}"
     if args:
-        norm = tuple(Web3.to_checksum_address(a) if isinstance(a, str) and a.startswith("0x") and len(a) == 42 else a for a in got_args)
-        want = tuple(Web3.to_checksum_address(a) if isinstance(a, str) and a.startswith("0x") and len(a) == 42 else a for a in args)
+        norm = _checksummed(got_args)
+        want = _checksummed(args)
         assert norm == want, f"{name}: expected args {want}, got {norm}"
 
 

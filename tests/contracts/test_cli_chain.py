@@ -23,7 +23,8 @@ START_TIMEOUT_S = 60
 
 def test_contracts_deploy_writes_manifest(anvil_chain, w3, tmp_path: Path) -> None:
     manifest = tmp_path / "deployments" / "dev.json"
-    result = CliRunner().invoke(app, ["contracts", "deploy", "--rpc-url", anvil_chain.rpc_url, "--manifest", str(manifest)])
+    result = CliRunner().invoke(
+        app, ["contracts", "deploy", "--rpc-url", anvil_chain.rpc_url, "--manifest", str(manifest)])
     assert result.exit_code == 0, result.output
     data = read_manifest(manifest)
     assert data.chain_id == 31337
@@ -37,8 +38,8 @@ def test_contracts_deploy_writes_manifest(anvil_chain, w3, tmp_path: Path) -> No
         tx_hash = data.contracts[name].tx_hash
         assert tx_hash.startswith("0x") and len(tx_hash) == 66
         assert w3.eth.get_transaction_receipt(tx_hash)["contractAddress"] == address
-    factory = w3.eth.contract(address=addresses["factory"], abi=json.loads(
-        (REPO_ROOT / "contracts/build/artifacts/contracts/src/PortfolioFactory.sol/PortfolioFactory.json").read_text())["abi"])
+    artifact = REPO_ROOT / "contracts/build/artifacts/contracts/src/PortfolioFactory.sol/PortfolioFactory.json"
+    factory = w3.eth.contract(address=addresses["factory"], abi=json.loads(artifact.read_text())["abi"])
     assert factory.functions.registry().call() == addresses["registry"]
     assert factory.functions.tokenImplementation().call() == addresses["impl_token"]
 

@@ -49,7 +49,8 @@ def test_constructor_sets_admin_fee_and_emits(env):
     assert f.hasRole(role(env.router, "DEFAULT_ADMIN_ROLE"), env.admin).call()
     assert (f.feeRecipient().call(), f.feeBps().call()) == (env.fee_recipient, 250)
     assert env.router.events.FeeChanged().get_logs(from_block=0)[0]["args"]["newFeeBps"] == 250
-    assert env.router.events.FeeRecipientChanged().get_logs(from_block=0)[0]["args"]["newRecipient"] == env.fee_recipient
+    recipient_changed = env.router.events.FeeRecipientChanged().get_logs(from_block=0)[0]
+    assert recipient_changed["args"]["newRecipient"] == env.fee_recipient
 
 
 def test_constructor_rejects_bad_arguments(env):

@@ -82,14 +82,15 @@ def test_platform_accounts(world: World, w3) -> None:
     expect_revert(f.functions.setPlatformAccounts(ZERO, a[2], a[3], a[4]), world.admin, "ZeroAddress")
     expect_revert(f.functions.setPlatformAccounts(a[1], a[2], a[3], a[4]), a[5],
                   "AccessControlUnauthorizedAccount", a[5], b"\x00" * 32)
-    p = deploy_portfolio(w3, world.core, PortfolioSpec(admin=world.admin, treasury=world.treasury, name="N", symbol="N"))
+    spec = PortfolioSpec(admin=world.admin, treasury=world.treasury, name="N", symbol="N")
+    p = deploy_portfolio(w3, world.core, spec)
     assert p.token.functions.hasRole(role(p.token, "AGENT_ROLE"), a[4]).call()
 
 
 def test_round_can_mint_through_its_issuer_role(world: World, w3) -> None:
     """End to end: the factory's wiring lets the round mint to a verified investor on claim."""
-    from contracts.funding import dev_private_key, invest_with_permit
     from contracts.deploy import transact
+    from contracts.funding import dev_private_key, invest_with_permit
 
     f = world.core.factory
     signer_key = dev_private_key(9)  # deploy_core's compliance signer is accounts[9]

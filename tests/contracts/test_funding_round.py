@@ -323,7 +323,8 @@ def test_cancel_before_success(env):
     with reverts(round_, "NotIssuerOrArbiter", a):
         send(round_.functions.cancel(), a)
     receipt = send(round_.functions.cancel(), env.arbiter)
-    assert one_event(round_, receipt, "RoundCancelled") == {"by": env.arbiter, "afterSuccess": False, "refundPool": 50 * USDC}
+    assert one_event(round_, receipt, "RoundCancelled") == {
+        "by": env.arbiter, "afterSuccess": False, "refundPool": 50 * USDC}
     assert round_.functions.state().call() == RoundState.CANCELLED
     with reverts(round_, "InvalidState", RoundState.CANCELLED):
         send(round_.functions.cancel(), env.issuer)
@@ -341,7 +342,7 @@ def test_cancel_before_success(env):
 
 def _succeeded_round(env, amounts=(600 * USDC, 300 * USDC, 101 * USDC), **overrides):
     round_ = env.round(**overrides)
-    for investor, amount in zip(env.investors, amounts):
+    for investor, amount in zip(env.investors, amounts, strict=True):
         env.fund(round_, investor, amount)
         env.invest(round_, investor, amount)
     env.end(round_)
@@ -353,7 +354,8 @@ def test_claim_tokens_after_success(env):
     round_ = _succeeded_round(env)
     a, _, c = env.investors
     receipt = send(round_.functions.claimTokens(), a)
-    assert one_event(round_, receipt, "TokensClaimed") == {"investor": a, "contribution": 600 * USDC, "amount": 600 * TOKEN}
+    assert one_event(round_, receipt, "TokensClaimed") == {
+        "investor": a, "contribution": 600 * USDC, "amount": 600 * TOKEN}
     assert env.token.functions.balanceOf(a).call() == 600 * TOKEN
     assert round_.functions.tokensClaimed(a).call()
     assert round_.functions.tokensClaimedTotal().call() == 600 * TOKEN
@@ -470,7 +472,7 @@ def test_cancel_after_success_refunds_remainder_pro_rata(env):
     with reverts(round_, "InvalidState", RoundState.CANCELLED):
         send(f.releaseMilestone(1), env.admin)
     refunds = []
-    for investor, amount in zip(env.investors, amounts):
+    for investor, amount in zip(env.investors, amounts, strict=True):
         expected = f.refundableOf(investor).call()
         receipt = send(f.claimRefund(), investor)
         assert one_event(round_, receipt, "Refunded") == {"investor": investor, "amount": expected}
@@ -502,7 +504,8 @@ def test_set_compliance_signer(env):
         send(f.setComplianceSigner("0x" + "00" * 20), env.admin)
     old_permit = env.permit(round_, investor, 10 * USDC)
     receipt = send(f.setComplianceSigner(new_signer), env.admin)
-    assert one_event(round_, receipt, "ComplianceSignerChanged") == {"previousSigner": env.signer, "newSigner": new_signer}
+    assert one_event(round_, receipt, "ComplianceSignerChanged") == {
+        "previousSigner": env.signer, "newSigner": new_signer}
     with reverts(round_, "InvalidPermitSignature", investor, new_signer):
         send(f.invest(*old_permit), investor)
     send(f.invest(*env.permit(round_, investor, 10 * USDC, key=new_key)), investor)

@@ -7,7 +7,20 @@ from eth_account.messages import encode_typed_data
 
 from contracts.core import PortfolioSpec, deploy_portfolio
 from contracts.funding import dev_private_key
-from tests.contracts.chain_helpers import KP, TOKEN, US, World, events, expect_revert, now, one_event, role, warp, world, world_deployed  # noqa: F401
+from tests.contracts.chain_helpers import (  # noqa: F401
+    KP,
+    TOKEN,
+    US,
+    World,
+    events,
+    expect_revert,
+    now,
+    one_event,
+    role,
+    warp,
+    world,
+    world_deployed,
+)
 
 ZERO = "0x" + "00" * 20
 
@@ -30,8 +43,9 @@ def test_initial_state(world: World) -> None:
 
 def test_implementation_cannot_be_initialized(world: World) -> None:
     impl = world.core.implementations["token"]
-    expect_revert(impl.functions.initialize("X", "X", 0, ZERO, world.admin, ZERO, []), world.admin, "InvalidInitialization")
-    expect_revert(world.token.functions.initialize("X", "X", 0, ZERO, world.admin, ZERO, []), world.admin, "InvalidInitialization")
+    init_args = ("X", "X", 0, ZERO, world.admin, ZERO, [])
+    expect_revert(impl.functions.initialize(*init_args), world.admin, "InvalidInitialization")
+    expect_revert(world.token.functions.initialize(*init_args), world.admin, "InvalidInitialization")
 
 
 def test_mint_and_transfer_happy_path(world: World, w3) -> None:
@@ -135,7 +149,8 @@ def test_forced_transfer_recovers_a_lost_wallet(world: World, w3) -> None:
     world.send(reg.functions.setFrozen(lost, True))
     world.send(reg.functions.setLockup(t.address, lost, now(w3) + 10_000))
     r = world.send(t.functions.forcedTransfer(lost, replacement, 10 * TOKEN))
-    assert one_event(t, "ForcedTransfer", r) == {"agent": world.admin, "from": lost, "to": replacement, "amount": 10 * TOKEN}
+    assert one_event(t, "ForcedTransfer", r) == {
+        "agent": world.admin, "from": lost, "to": replacement, "amount": 10 * TOKEN}
     assert one_event(t, "Transfer", r) == {"from": lost, "to": replacement, "value": 10 * TOKEN}
     assert t.functions.balanceOf(replacement).call() == 10 * TOKEN
 
@@ -149,8 +164,9 @@ def test_forced_transfer_still_checks_the_recipient(world: World) -> None:
     expect_revert(t.functions.forcedTransfer(a, b, 1), world.admin, "TransferRestricted", 4)
     expect_revert(t.functions.forcedTransfer(ZERO, b, 1), world.admin, "ZeroAddress")
     expect_revert(t.functions.forcedTransfer(a, ZERO, 1), world.admin, "ZeroAddress")
-    expect_revert(t.functions.forcedTransfer(a, world.investors[2], 11), world.admin, "ERC20InsufficientBalance", a, 10, 11)
-    expect_revert(t.functions.forcedTransfer(a, world.investors[2], 1), a, "AccessControlUnauthorizedAccount", a, role(t, "AGENT_ROLE"))
+    c = world.investors[2]
+    expect_revert(t.functions.forcedTransfer(a, c, 11), world.admin, "ERC20InsufficientBalance", a, 10, 11)
+    expect_revert(t.functions.forcedTransfer(a, c, 1), a, "AccessControlUnauthorizedAccount", a, role(t, "AGENT_ROLE"))
 
 
 def test_votes_follow_balances_after_delegation(world: World, w3) -> None:
@@ -183,10 +199,12 @@ def test_permit_sets_allowance(world: World, w3) -> None:
             ],
         },
         "primaryType": "Permit",
-        "domain": {"name": "Kogi Portfolio", "version": "1", "chainId": w3.eth.chain_id, "verifyingContract": t.address},
+        "domain": {"name": "Kogi Portfolio", "version": "1", "chainId": w3.eth.chain_id,
+                   "verifyingContract": t.address},
         "message": {"owner": owner, "spender": spender, "value": 5, "nonce": 0, "deadline": deadline},
     }
     signed = Account.sign_message(encode_typed_data(full_message=typed), owner_key)
-    world.send(t.functions.permit(owner, spender, 5, deadline, signed.v, signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big")), spender)
+    r, s = signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big")
+    world.send(t.functions.permit(owner, spender, 5, deadline, signed.v, r, s), spender)
     assert t.functions.allowance(owner, spender).call() == 5
     assert t.functions.nonces(owner).call() == 1

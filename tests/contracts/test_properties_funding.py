@@ -14,6 +14,8 @@ Properties:
 """
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -145,7 +147,7 @@ def milestone_splits(draw):
     count = draw(st.integers(1, 5))
     cuts = sorted(draw(st.lists(st.integers(1, 9_999), min_size=count - 1, max_size=count - 1, unique=True)))
     bounds = [0, *cuts, 10_000]
-    return tuple(b - a for a, b in zip(bounds, bounds[1:]))
+    return tuple(b - a for a, b in pairwise(bounds))
 
 
 @PROPERTY_SETTINGS

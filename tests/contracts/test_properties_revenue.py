@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from contracts.deploy import transact
-from tests.contracts.chain_helpers import TOKEN, USDC, World, world, world_deployed  # noqa: F401
+from tests.contracts.chain_helpers import TOKEN, USDC, World, expect_revert, world, world_deployed  # noqa: F401
 
 HOLDERS = 4  # investors[0..3]; the treasury (excluded) is the 5th party
 EXAMPLES = 40
@@ -48,7 +48,8 @@ def _run(world: World, initial: list[int], steps: list) -> None:
     parties = [*world.investors[:HOLDERS], world.treasury]
     admin = world.admin
     ever_held: set[str] = set()
-    for who, amount in zip(parties, initial):
+    # The HOLDERS investors start with `initial`; the treasury (the last party) starts with nothing.
+    for who, amount in zip(parties[:HOLDERS], initial, strict=True):
         world.mint(who, amount)
         ever_held.add(who)
     world.send(s.functions.mint(admin, 10**30))
@@ -63,28 +64,16 @@ def _run(world: World, initial: list[int], steps: list) -> None:
         before = claimables()
         kind = op[0]
         if kind == "deposit":
-            from tests.contracts.chain_helpers import expect_revert
-            supply = d.functions.eligibleSupply().call()
-            if supply == 0:
-                expect_revert(d.functions.deposit(op[1]), admin, "NoEligibleSupply")
+            if not _deposit_unless_refused(d, admin, op[1], MAGNITUDE, MAX_PER_SHARE):
                 continue
-            # The token refuses a deposit that would lift magnifiedPerShare above MAX_PER_SHARE (a
-            # dust-sized eligible supply), so corrections can never overflow. The hidden leftover is
-            # < supply, so the new value is `lowest` or `lowest + 1`.
-            lowest = d.functions.magnifiedPerShare().call() + op[1] * MAGNITUDE // supply
-            if lowest > MAX_PER_SHARE:
-                expect_revert(d.functions.deposit(op[1]), admin, "RevenuePerTokenTooHigh")
-                continue
-            if lowest == MAX_PER_SHARE:
-                continue  # within one unit of the limit: decided by the hidden leftover
-            transact(d.functions.deposit(op[1]), admin)
             deposited += op[1]
         elif kind in ("transfer", "forced"):
             src, dst = parties[op[1]], parties[op[2]]
             amount = t.functions.balanceOf(src).call() * op[3] // 100
             if amount == 0 or src == dst:
                 continue
-            fn = t.functions.transfer(dst, amount) if kind == "transfer" else t.functions.forcedTransfer(src, dst, amount)
+            fn = (t.functions.transfer(dst, amount) if kind == "transfer"
+                  else t.functions.forcedTransfer(src, dst, amount))
             transact(fn, src if kind == "transfer" else admin)
             ever_held.add(dst)
             assert claimables() == before, f"{kind} changed claimable amounts"
@@ -114,3 +103,23 @@ def _run(world: World, initial: list[int], steps: list) -> None:
         assert deposited - claimed - owed <= len(ever_held), "rounding dust above one unit per holder"
         assert d.functions.revenueTotals().call()[1] == claimed
         assert s.functions.balanceOf(d.address).call() == deposited - claimed
+
+
+def _deposit_unless_refused(d, admin: str, amount: int, magnitude: int, max_per_share: int) -> bool:
+    """Deposit `amount` from `admin`; False (nothing deposited) when the token must refuse it, which is
+    checked, or when the outcome is decided by the hidden leftover."""
+    supply = d.functions.eligibleSupply().call()
+    if supply == 0:
+        expect_revert(d.functions.deposit(amount), admin, "NoEligibleSupply")
+        return False
+    # The token refuses a deposit that would lift magnifiedPerShare above MAX_PER_SHARE (a
+    # dust-sized eligible supply), so corrections can never overflow. The hidden leftover is
+    # < supply, so the new value is `lowest` or `lowest + 1`.
+    lowest = d.functions.magnifiedPerShare().call() + amount * magnitude // supply
+    if lowest > max_per_share:
+        expect_revert(d.functions.deposit(amount), admin, "RevenuePerTokenTooHigh")
+        return False
+    if lowest == max_per_share:
+        return False  # within one unit of the limit: decided by the hidden leftover
+    transact(d.functions.deposit(amount), admin)
+    return True

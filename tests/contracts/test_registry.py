@@ -3,7 +3,21 @@ from __future__ import annotations
 
 import pytest
 
-from tests.contracts.chain_helpers import FR, KP, MAX_UINT64, US, World, events, expect_revert, now, one_event, role, warp, world, world_deployed  # noqa: F401
+from tests.contracts.chain_helpers import (  # noqa: F401
+    FR,
+    KP,
+    MAX_UINT64,
+    US,
+    World,
+    events,
+    expect_revert,
+    now,
+    one_event,
+    role,
+    warp,
+    world,
+    world_deployed,
+)
 
 SUCCESS, S_UNVERIFIED, R_UNVERIFIED, S_FROZEN, R_FROZEN, S_LOCKED, S_BLOCKED, R_BLOCKED, R_NOT_ACCREDITED = range(9)
 ZERO = "0x" + "00" * 20
@@ -29,7 +43,8 @@ def test_set_investor_packs_status_and_emits(world: World, w3) -> None:
         raw = int.from_bytes(w3.eth.get_storage_at(reg.address, key), "big")
         if raw:
             assert raw == 2_000_000_000 | (FR << 64)
-            assert int.from_bytes(w3.eth.get_storage_at(reg.address, (int.from_bytes(key, "big") + 1).to_bytes(32, "big")), "big") == 0
+            next_slot = (int.from_bytes(key, "big") + 1).to_bytes(32, "big")
+            assert int.from_bytes(w3.eth.get_storage_at(reg.address, next_slot), "big") == 0
             break
     else:
         pytest.fail("investor slot not found")
@@ -129,9 +144,11 @@ def test_batch_setters_and_their_limits(world: World, w3) -> None:
                   "BatchTooLarge", 501, 500)
     r = world.send(reg.functions.batchSetFrozen(people[:2], [True, True]))
     got = events(reg, "InvestorFrozen", r)
-    assert [(e["investor"], e["frozen"], e["agent"]) for e in got] == [(people[0], True, world.admin), (people[1], True, world.admin)]
+    assert [(e["investor"], e["frozen"], e["agent"]) for e in got] == [
+        (people[0], True, world.admin), (people[1], True, world.admin)]
     expect_revert(reg.functions.batchSetFrozen(people, [True]), world.admin, "ArrayLengthMismatch", 3, 1)
-    expect_revert(reg.functions.batchSetLockups(world.token.address, people, [1]), world.admin, "ArrayLengthMismatch", 3, 1)
+    expect_revert(reg.functions.batchSetLockups(world.token.address, people, [1]), world.admin,
+                  "ArrayLengthMismatch", 3, 1)
 
 
 def test_zero_addresses_rejected(world: World) -> None:
@@ -164,12 +181,14 @@ def test_roles_gate_every_setter(world: World) -> None:
     world.send(reg.functions.grantRole(role(reg, "AGENT_ROLE"), agent))
     r = world.send(reg.functions.setFrozen(stranger, True), agent)
     assert one_event(reg, "InvestorFrozen", r) == {"investor": stranger, "frozen": True, "agent": agent}
-    expect_revert(reg.functions.setInvestor(stranger, 1, US, True), agent, "AccessControlUnauthorizedAccount", agent, compliance)
+    expect_revert(reg.functions.setInvestor(stranger, 1, US, True), agent,
+                  "AccessControlUnauthorizedAccount", agent, compliance)
 
 
 def test_constructor_rejects_zero_admin(world: World, w3) -> None:
-    from contracts.deploy import TransactionFailed, deploy_contract
     from web3.exceptions import ContractCustomError
+
+    from contracts.deploy import TransactionFailed, deploy_contract
 
     with pytest.raises((ContractCustomError, TransactionFailed)):
         deploy_contract(w3, "ComplianceRegistry", ZERO)

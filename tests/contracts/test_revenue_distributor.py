@@ -1,10 +1,21 @@
-"""Revenue share (built into PortfolioToken; `world.distributor` is the token): pro-rata accrual, O(1) corrections on transfers, exclusions, claims,
-fee-on-transfer crediting, dust sweep after the deadline, lost-wallet recovery, roles, events."""
+"""Revenue share (built into PortfolioToken; `world.distributor` is the token): pro-rata accrual,
+O(1) corrections on transfers, exclusions, claims, fee-on-transfer crediting, dust sweep after the
+deadline, lost-wallet recovery, roles, events."""
 from __future__ import annotations
 
-from contracts.deploy import deploy_contract
 from contracts.core import PortfolioSpec, deploy_portfolio
-from tests.contracts.chain_helpers import TOKEN, USDC, World, expect_revert, one_event, role, warp, world, world_deployed  # noqa: F401
+from contracts.deploy import deploy_contract
+from tests.contracts.chain_helpers import (  # noqa: F401
+    TOKEN,
+    USDC,
+    World,
+    expect_revert,
+    one_event,
+    role,
+    warp,
+    world,
+    world_deployed,
+)
 
 ZERO = "0x" + "00" * 20
 M = 2**128
@@ -195,7 +206,8 @@ def test_move_claimable_for_wallet_recovery(world: World) -> None:
     assert claimable(world, new) == moved["amount"]
     expect_revert(d.functions.moveClaimable(lost, new), world.admin, "NothingToClaim", lost)
     expect_revert(d.functions.moveClaimable(ZERO, new), world.admin, "ZeroAddress")
-    expect_revert(d.functions.moveClaimable(new, lost), new, "AccessControlUnauthorizedAccount", new, role(t, "AGENT_ROLE"))
+    expect_revert(d.functions.moveClaimable(new, lost), new,
+                  "AccessControlUnauthorizedAccount", new, role(t, "AGENT_ROLE"))
 
 
 def test_revenue_disabled_without_revenue_token(world: World, w3) -> None:

@@ -3,8 +3,9 @@
 No native solc: crytic-compile's Hardhat platform reads the build-info that Hardhat 3 writes
 as a pair, `<id>.json` (solc standard-json input) + `<id>.output.json` (solc output). Hardhat keeps
 per-job build-infos that may hold stale copies of files recompiled later, so the test recompiles
-their union (current sources) once with solc-js into a temporary artifacts directory. Suppressions live inline in the sources as
-`// slither-disable-next-line <detector> (reason)`. If slither cannot run, this test fails.
+their union (current sources) once with solc-js into a temporary artifacts directory. Suppressions
+live inline in the sources as `// slither-disable-next-line <detector> (reason)`.
+If slither cannot run, this test fails.
 """
 from __future__ import annotations
 
