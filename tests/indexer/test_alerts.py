@@ -126,7 +126,8 @@ def test_health_reports_open_alerts_and_degrades(sqlite_url: str, tmp_path: Path
         IndexerState(database, CHAIN).start(41, "0x" + "ab" * 32, "0x" + "cd" * 32)
         assert client.get("/health").json()["status"] == "ok"
 
-        warning = record_alert(database, CHAIN + 1, "rpc_flapping", "heads going back and forth", {}, severity="warning")
+        warning = record_alert(database, CHAIN + 1, "rpc_flapping", "heads going back and forth", {},
+                               severity="warning")
         body = client.get("/health").json()
         assert body["status"] == "ok"  # only critical alerts degrade
         (row,) = [chain for chain in body["chains"] if chain["chain_id"] == CHAIN + 1]
@@ -137,7 +138,8 @@ def test_health_reports_open_alerts_and_degrades(sqlite_url: str, tmp_path: Path
         assert response.status_code == 200 and response.json()["status"] == "degraded"
         (row,) = [chain for chain in response.json()["chains"] if chain["chain_id"] == CHAIN]
         assert row["indexed_block"] == 41 and row["open_alerts"] == 1
-        assert [(a["id"], a["kind"], a["severity"]) for a in row["alerts"]] == [(alert_id, "reorg_too_deep", "critical")]
+        assert [(a["id"], a["kind"], a["severity"]) for a in row["alerts"]] == [
+            (alert_id, "reorg_too_deep", "critical")]
 
         acknowledge(database, alert_id, "alice")
         body = client.get("/health").json()

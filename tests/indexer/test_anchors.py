@@ -32,8 +32,8 @@ from indexer.decode import decode_log, events_of_kind
 from indexer.mapping import RECORDED_EVENTS, followed_events
 from indexer.rpc import RpcClient
 from ledger import EntryRequest, LedgerStore, transfer_legs
-from ledger.chart import platform_store
 from ledger.anchoring import journal_merkle_root, ledger_key, merkle_proof
+from ledger.chart import platform_store
 from services.anchoring import AnchorPublishError, publish_anchor
 from tests.indexer.conftest import TOKEN, Stack, make_follower, migrated
 
@@ -187,7 +187,8 @@ def test_cli_anchor_then_check_then_tamper(stack: Stack, sqlite_url: str, anvil_
         assert nothing.exit_code == 0 and "nothing to anchor" in nothing.output
 
         bad_key = runner.invoke(app, ["ledger", "anchor", *common, "--manifest", str(manifest),
-                                      "--private-key-env", "KOGI_TEST_ANCHOR_KEY"], env={"KOGI_TEST_ANCHOR_KEY": "0xzz"})
+                                      "--private-key-env", "KOGI_TEST_ANCHOR_KEY"],
+                                env={"KOGI_TEST_ANCHOR_KEY": "0xzz"})
         assert bad_key.exit_code == 1
         assert bad_key.output.strip() == ("kogi: error: environment variable KOGI_TEST_ANCHOR_KEY does not hold a "
                                           "valid private key (32 bytes hex)")

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from services.chain_recovery import mirrored_entries
 from api.cli import app
 from indexer.reconcile import reconcile
 from indexer.rpc import RpcClient
 from indexer.state import IndexerState
 from ledger import EntryRequest, LedgerStore, Leg, Side
 from ledger.chart import bootstrap_ledger
+from services.chain_recovery import mirrored_entries
 from tests.indexer.conftest import TOKEN, USDC, Stack, make_follower
 from tests.servers import free_port
 

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from api.cli.indexer import indexer_app, reconcile
 from indexer.mapping import holder_account, mint_account, token_asset
-from ledger import EntryRequest, LedgerStore, transfer_legs
+from ledger import EntryRequest, transfer_legs
 from ledger.chart import platform_store
 from tests.indexer.conftest import TOKEN, Stack, migrated
 

@@ -15,7 +15,9 @@ from tests.indexer.test_reorg_restart import all_entries
 LEASE_TTL_S = 10.0
 
 
-def test_standby_then_takeover_and_the_paused_holder_is_fenced(stack: Stack, store: LedgerStore, rpc: RpcClient) -> None:
+def test_standby_then_takeover_and_the_paused_holder_is_fenced(
+    stack: Stack, store: LedgerStore, rpc: RpcClient,
+) -> None:
     for i in range(6):
         stack.send(stack.token.functions.mint(stack.investors[i % 3], (i + 1) * TOKEN))
     now_s = [1_000.0]

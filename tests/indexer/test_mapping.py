@@ -6,7 +6,14 @@ from pathlib import Path
 from contracts.artifacts import load_artifact
 from indexer.decode import ARTIFACT_OF_KIND
 from indexer.mapping import (
-    DISCOVERY_EVENTS, HANDLERS, NO_LEDGER_EFFECT, RECORDED_EVENTS, ChainEvent, ContractInfo, entries_for, render_mapping_markdown,
+    DISCOVERY_EVENTS,
+    HANDLERS,
+    NO_LEDGER_EFFECT,
+    RECORDED_EVENTS,
+    ChainEvent,
+    ContractInfo,
+    entries_for,
+    render_mapping_markdown,
 )
 from ledger import Side
 

@@ -2,11 +2,18 @@
 from __future__ import annotations
 
 from indexer.mapping import (
-    escrow_account, erc20_asset, holder_account, mint_account, rights_asset, token_asset, treasury_account, world_account,
+    erc20_asset,
+    escrow_account,
+    holder_account,
+    mint_account,
+    rights_asset,
+    token_asset,
+    treasury_account,
+    world_account,
 )
 from indexer.reconcile import reconcile
-from ledger import LedgerStore
 from indexer.rpc import RpcClient
+from ledger import LedgerStore
 from tests.indexer.conftest import TOKEN, USDC, Stack, make_follower
 
 

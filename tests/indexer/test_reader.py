@@ -42,7 +42,7 @@ def test_read_ahead_gives_the_inline_ledger_and_registers_discoveries(
         admin=stack.admin, treasury=stack.treasury, name="Second", symbol="SEC", issuer=stack.admin))
     stack.send(second.token.functions.mint(a, 9 * TOKEN))  # a portfolio the child discovers
     stack.send(second.token.functions.transfer(b, 4 * TOKEN), a)
-    for i in range(3):
+    for _ in range(3):
         stack.send(stack.token.functions.transfer(b, 1 * TOKEN), a)
 
     follower = make_follower(store, rpc, stack, confirmations=2, max_blocks_per_step=3, reader_process=True)

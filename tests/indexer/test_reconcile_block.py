@@ -262,7 +262,7 @@ def test_cli_reconcile_block_and_chain(
     ok = runner.invoke(app, [*common, "--block", str(n1), "--chain", str(CHAIN)])
     assert ok.exit_code == 0, ok.output
     assert f"chain {CHAIN} at block {n1}:" in ok.output and f"0 differences at block {n1}" in ok.output
-    line = next(l for l in ok.output.splitlines() if l.startswith(holder_account(CHAIN, a)))
+    line = next(printed for printed in ok.output.splitlines() if printed.startswith(holder_account(CHAIN, a)))
     assert line.split()[2:] == [str(9 * TOKEN), str(9 * TOKEN), "0"]  # 5 at the head: as of n1 indeed
 
     as_json = runner.invoke(app, [*common, "--block", str(n1), "--json"])
@@ -280,8 +280,9 @@ def test_cli_reconcile_block_and_chain(
     other = runner.invoke(app, [*common, "--chain", "1"])
     assert other.exit_code == 1 and "kogi: error: the RPC serves chain 31337, not chain 1" in other.output
 
-    store.post("main", EntryRequest(
-        "bogus-cli", "mint", transfer_legs(mint_account(CHAIN), holder_account(CHAIN, b), token_asset(CHAIN, stack.token.address), 2)))
+    asset = token_asset(CHAIN, stack.token.address)
+    bogus_legs = transfer_legs(mint_account(CHAIN), holder_account(CHAIN, b), asset, 2)
+    store.post("main", EntryRequest("bogus-cli", "mint", bogus_legs))
     bad = runner.invoke(app, common)
     assert bad.exit_code == 1
     assert f"kogi: error: 2 difference(s) at block {cursor.last_block}" in bad.output

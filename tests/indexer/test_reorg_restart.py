@@ -96,7 +96,8 @@ def test_reorg_of_depth_3_with_a_reincluded_transaction(stack: Stack, store: Led
     follower.sync(deadline_s=60)
     fork_point = snapshot(stack.w3)
     receipt = stack.send(stack.token.functions.transfer(b, 20 * TOKEN), a)
-    raw = stack.w3.provider.make_request("eth_getRawTransactionByHash", [receipt["transactionHash"].to_0x_hex()])["result"]
+    raw = stack.w3.provider.make_request(
+        "eth_getRawTransactionByHash", [receipt["transactionHash"].to_0x_hex()])["result"]
     stack.send(stack.token.functions.transfer(c, 5 * TOKEN), b)
     stack.send(stack.token.functions.burn(c, 1 * TOKEN))
     follower.sync(deadline_s=60)
@@ -164,7 +165,8 @@ def test_a_rollback_reverses_and_reapplies_the_canonical_blocks_in_one_transacti
 
     result = make_follower(platform_store(store.db), rpc, stack, confirmations=3).step()
     # ONE step: orphaned entries reversed, canonical blocks posted, cursor at the new tip
-    assert (result.reorg_depth, result.from_block, result.to_block, result.entries_posted) == (2, ancestor + 1, ancestor + 2, 2)
+    assert (result.reorg_depth, result.from_block, result.to_block, result.entries_posted) == (
+        2, ancestor + 1, ancestor + 2, 2)
     assert (holder_units(store, stack, a), holder_units(store, stack, b)) == (2 * TOKEN, 8 * TOKEN)
     cursor = follower.state.cursor()
     assert cursor is not None and cursor.last_block == ancestor + 2
@@ -257,7 +259,9 @@ class LaggingNode(RpcClient):
         return super().head() - self.lag
 
 
-def test_a_head_below_the_cursor_is_a_lagging_node_not_a_reorg(stack: Stack, store: LedgerStore, anvil_chain: Any) -> None:
+def test_a_head_below_the_cursor_is_a_lagging_node_not_a_reorg(
+    stack: Stack, store: LedgerStore, anvil_chain: Any,
+) -> None:
     stack.send(stack.token.functions.mint(stack.investors[0], 3 * TOKEN))
     node = LaggingNode(anvil_chain.rpc_url)
     try:
@@ -281,7 +285,8 @@ def test_a_block_that_comes_back_after_its_reversal_is_posted_again(
     follower.sync(deadline_s=60)
     (mint,) = [e for e in all_entries(store) if e.kind == "mint"]
     store.reverse("main", mint.id, idempotency_key=f"reversal:{mint.id}")  # as a rollback would
-    follower.state.rewind(mint.metadata["block_number"] - 1, canonical_hash(stack.w3, mint.metadata["block_number"] - 1) or "",
+    before_mint = mint.metadata["block_number"] - 1
+    follower.state.rewind(before_mint, canonical_hash(stack.w3, before_mint) or "",
                           follower.lease)  # type: ignore[arg-type]
     follower.sync(deadline_s=60)  # the same block (same hash, same keys) is read again
     assert holder_units(store, stack, a) == 3 * TOKEN
@@ -329,7 +334,8 @@ def test_a_canonical_branch_bringing_a_new_asset_is_posted_in_the_rollback(
     result = follower.step()
     assert result.reorg_depth == 1 and result.entries_posted == 1  # one transaction, new asset created first
     chain = stack.w3.eth.chain_id
-    pool = store.get_balance("main", pool_account(chain, stack.token.address), erc20_asset(chain, stack.stablecoin.address))
+    pool = store.get_balance("main", pool_account(chain, stack.token.address),
+                             erc20_asset(chain, stack.stablecoin.address))
     assert pool.posted_units == 4 * USDC
     follower.sync(deadline_s=60)
     assert_ledger_matches_canonical_chain(store, stack.w3)

@@ -61,10 +61,12 @@ class FakeNode:
             if self.mode == "timeout":
                 raise httpx.ReadTimeout("slow", request=request)
             if self.mode == "hint":
-                message = f"query exceeds limit, try with this block range [{hex(start)}, {hex(start + self.max_range - 1)}]"
+                message = ("query exceeds limit, try with this block range "
+                           f"[{hex(start)}, {hex(start + self.max_range - 1)}]")
             else:
                 message = "query returned more than 10000 results"
-            return httpx.Response(200, json={"jsonrpc": "2.0", "id": body["id"], "error": {"code": -32005, "message": message}})
+            error = {"code": -32005, "message": message}
+            return httpx.Response(200, json={"jsonrpc": "2.0", "id": body["id"], "error": error})
         logs = [{"blockNumber": hex(n), "logIndex": "0x0", "address": "0x" + "11" * 20} for n in range(start, end + 1)]
         return httpx.Response(200, json={"jsonrpc": "2.0", "id": body["id"], "result": logs})
 
@@ -85,7 +87,8 @@ def test_ranges_shrink_on_refusals_and_every_block_is_covered(mode: str) -> None
 def test_non_range_errors_are_raised_and_hints_parse() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         body = json.loads(request.content)
-        return httpx.Response(200, json={"jsonrpc": "2.0", "id": body["id"], "error": {"code": -32601, "message": "method not found"}})
+        error = {"code": -32601, "message": "method not found"}
+        return httpx.Response(200, json={"jsonrpc": "2.0", "id": body["id"], "error": error})
 
     client = RpcClient("http://fake", transport=httpx.MockTransport(handler))
     with pytest.raises(RpcError, match="method not found"):

@@ -13,7 +13,14 @@ from contracts.core import PortfolioDeployment, PortfolioSpec, deploy_portfolio
 from contracts.deploy import deploy_contract, transact
 from indexer.decode import ERC20_TRANSFER_TOPIC, address_topic, decode_erc20_transfer
 from indexer.mapping import (
-    ZERO_ADDRESS, ChainEvent, ContractInfo, entries_for, erc20_asset, native_asset, splitter_account, world_account,
+    ZERO_ADDRESS,
+    ChainEvent,
+    ContractInfo,
+    entries_for,
+    erc20_asset,
+    native_asset,
+    splitter_account,
+    world_account,
 )
 from indexer.reconcile import reconcile
 from indexer.rpc import RpcClient
@@ -73,7 +80,8 @@ def test_deposits_plain_transfers_eth_and_releases_are_mirrored(
     pool, world = splitter_account(chain, address), world_account(chain)
     usdc, eth = erc20_asset(chain, usdc_c.address), native_asset(chain)
     receipts, releases = _entries(store, "split_receipt"), _entries(store, "split_release")
-    assert sorted((_legs(e)[0][1], e.metadata["from"], _legs(e)[1][3], e.metadata["event"]) for e in receipts) == sorted([
+    received = sorted((_legs(e)[0][1], e.metadata["from"], _legs(e)[1][3], e.metadata["event"]) for e in receipts)
+    assert received == sorted([
         (usdc, depositor.lower(), 100 * USDC, "splitter.ERC20Transfer"),   # deposit(): its PaymentReceived adds nothing
         (usdc, sender.lower(), 50 * USDC, "splitter.ERC20Transfer"),       # plain transfer: no splitter log at all
         (usdc, sender.lower(), 7 * USDC, "splitter.ERC20Transfer"),
@@ -91,14 +99,17 @@ def test_deposits_plain_transfers_eth_and_releases_are_mirrored(
     assert plain_entry.metadata["token"] == usdc_c.address.lower()
 
     assert sorted((e.metadata["payee"], e.metadata["by"], _legs(e)) for e in releases) == sorted([
-        (payee_a.lower(), keeper.lower(), [(pool, usdc, Side.DEBIT, 90 * USDC), (world, usdc, Side.CREDIT, 90 * USDC)]),
-        (payee_b.lower(), payee_b.lower(), [(pool, usdc, Side.DEBIT, 60 * USDC), (world, usdc, Side.CREDIT, 60 * USDC)]),
+        (payee_a.lower(), keeper.lower(), [(pool, usdc, Side.DEBIT, 90 * USDC),
+                                           (world, usdc, Side.CREDIT, 90 * USDC)]),
+        (payee_b.lower(), payee_b.lower(), [(pool, usdc, Side.DEBIT, 60 * USDC),
+                                            (world, usdc, Side.CREDIT, 60 * USDC)]),
         (payee_a.lower(), payee_a.lower(), [(pool, eth, Side.DEBIT, ETH_WEI * 6 // 10),
                                             (world, eth, Side.CREDIT, ETH_WEI * 6 // 10)]),
     ])
     assert store.get_balance("main", pool, usdc).posted_units == 7 * USDC == \
         usdc_c.functions.balanceOf(splitter.address).call()
-    assert store.get_balance("main", pool, eth).posted_units == ETH_WEI * 4 // 10 == w3.eth.get_balance(splitter.address)
+    assert store.get_balance("main", pool, eth).posted_units == ETH_WEI * 4 // 10 == \
+        w3.eth.get_balance(splitter.address)
     assert store.get_account("main", pool).accounting_type == AccountingType.LIABILITY
     assert store.trial_balance("main").balanced
 
