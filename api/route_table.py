@@ -29,7 +29,9 @@ def route_entries(routes: Sequence[BaseRoute]) -> Iterator[RouteEntry]:
                 yield RouteEntry(path, frozenset(getattr(route, "methods", None) or ()), route)
         return
     for context in iter_route_contexts(routes):
-        yield RouteEntry(context.path, frozenset(context.methods or ()), context.route)
+        path = context.path
+        if path is not None:  # like the branch above: a route without a path (a Host) has no template
+            yield RouteEntry(path, frozenset(context.methods or ()), context.route)
 
 
 @lru_cache(maxsize=512)

@@ -77,7 +77,8 @@ CursorQuery = Annotated[str | None, Query(pattern=CURSOR_PATTERN, max_length=MAX
 
 
 def get_store(request: Request) -> LedgerStore:
-    return request.app.state.store
+    store: LedgerStore = request.app.state.store  # set by api.app at startup
+    return store
 
 
 Store = Annotated[LedgerStore, Depends(get_store)]
@@ -106,7 +107,8 @@ class AssetScales:
 
 
 def get_scales(request: Request) -> AssetScales:
-    return request.app.state.asset_scales
+    scales: AssetScales = request.app.state.asset_scales  # set by api.app at startup
+    return scales
 
 
 Scales = Annotated[AssetScales, Depends(get_scales)]

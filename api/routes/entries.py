@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Response
 
@@ -25,7 +25,9 @@ from ledger.model import EntryRequest, Leg, transfer_legs
 
 router = APIRouter(tags=["entries"])
 
-REPLAY_RESPONSE = {200: {"model": EntryOut, "description": "Replay: the entry recorded earlier under this key."}}
+REPLAY_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {"model": EntryOut, "description": "Replay: the entry recorded earlier under this key."},
+}
 
 
 def entry_request(body: EntryIn, idempotency_key: str, scale_of: Callable[[str], int]) -> EntryRequest:
@@ -49,7 +51,8 @@ def entry_request(body: EntryIn, idempotency_key: str, scale_of: Callable[[str],
 @router.post("/{ledger}/entries", status_code=201, response_model=EntryOut,
              responses={**REPLAY_RESPONSE, **created("Recorded now.", ENTRY_CREATED)})
 def post_entry(
-    ledger: LedgerPath, body: EntryIn, idempotency_key: IdempotencyKey, response: Response, store: Store, scales: Scales,
+    ledger: LedgerPath, body: EntryIn, idempotency_key: IdempotencyKey, response: Response, store: Store,
+    scales: Scales,
 ) -> EntryOut:
     """Post a balanced entry. 201 when recorded now; 200 with the original entry when the same
     Idempotency-Key and body were posted before; 409 when the key was used for another body."""

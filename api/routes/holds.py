@@ -1,7 +1,7 @@
 """Holds (two-phase transfers): reserve, post all or part, void, expire."""
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Response
 
@@ -29,7 +29,9 @@ from api.schemas import (
 
 router = APIRouter(tags=["holds"])
 
-HOLD_REPLAY = {200: {"model": HoldOut, "description": "Replay: the hold created earlier under this key."}}
+HOLD_REPLAY: dict[int | str, dict[str, Any]] = {
+    200: {"model": HoldOut, "description": "Replay: the hold created earlier under this key."},
+}
 
 
 @router.post("/{ledger}/holds", status_code=201, response_model=HoldOut,
