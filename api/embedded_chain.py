@@ -37,12 +37,14 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from web3 import HTTPProvider, Web3
+from web3.types import RPCEndpoint
 
 from api.settings import ApiSettings
 from contracts.manifest import Manifest
@@ -156,7 +158,7 @@ class EmbeddedChain:
 
     # ------------------------------------------------------------------ start / stop
 
-    def start(self) -> "EmbeddedChain":
+    def start(self) -> EmbeddedChain:
         try:
             self._start()
         except BaseException:
@@ -202,7 +204,7 @@ class EmbeddedChain:
         latest = int(w3.eth.get_block("latest")["timestamp"])
         ahead = latest - int(time.time())
         if ahead >= 0:  # a restarted anvil keeps the saved blocks but its clock restarts at wall time
-            w3.provider.make_request("evm_increaseTime", [ahead + 1])
+            w3.provider.make_request(RPCEndpoint("evm_increaseTime"), [ahead + 1])
         log.info("anvil on %s (state %s)", anvil.rpc_url, state)
         return anvil
 
@@ -220,7 +222,7 @@ class EmbeddedChain:
         try:
             manifest = read_manifest(path)
         except ManifestError as exc:
-            manifest, reason = None, str(exc)
+            reason = str(exc)
         else:
             reason = "its contracts have no code on this chain"
             if manifest_is_live(w3, manifest):
@@ -231,7 +233,7 @@ class EmbeddedChain:
                                f"deploy with `kogi contracts deploy --rpc-url {self.rpc_url} --manifest {path}`")
         from contracts.core import deploy_core
 
-        accounts = w3.eth.accounts
+        accounts: Sequence[str] = w3.eth.accounts  # web3 types it as a 1-tuple
         log.info("deploying the core contracts (%s)", reason)
         core = deploy_core(w3, accounts[0], compliance_signer=accounts[9], fee_recipient=accounts[8],
                            arbiter=accounts[6])
