@@ -9,8 +9,9 @@ Roles after `deploy_core` (dev defaults; production passes dedicated accounts):
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from web3 import Web3
 from web3.contract import Contract
@@ -67,7 +68,8 @@ RoundSpec = RoundTerms
 """PortfolioFactory's name for a round's terms (its `RoundSpec` struct): the same type as
 `contracts.funding.RoundTerms`, kept under the factory's name for the callers that build a portfolio."""
 
-_NO_ROUND = (ZERO_ADDRESS, 0, 0, 0, 0, 0, 0, 0, 0, [])
+_NO_ROUND: tuple[Any, ...] = (ZERO_ADDRESS, 0, 0, 0, 0, 0, 0, 0, 0, [])
+"""No round: a RoundSpec of zeros with no milestones, as the ABI encodes it (`RoundTerms.as_tuple`)."""
 
 
 @dataclass(frozen=True)
@@ -197,7 +199,9 @@ def core_from_addresses(w3: Web3, addresses: dict[str, str], deployer: str = ZER
     )
 
 
-def deploy_portfolio(w3: Web3, core: CoreDeployment, spec: PortfolioSpec, *, sender: str | None = None) -> PortfolioDeployment:
+def deploy_portfolio(
+    w3: Web3, core: CoreDeployment, spec: PortfolioSpec, *, sender: str | None = None
+) -> PortfolioDeployment:
     """Create a portfolio through the factory (sender needs CREATOR_ROLE) and parse `PortfolioCreated`."""
     receipt = transact(core.factory.functions.createPortfolio(spec.as_tuple()), sender or core.deployer)
     events = core.factory.events.PortfolioCreated().process_receipt(receipt, errors=DISCARD)
@@ -249,7 +253,8 @@ def verify_investors(
 
 
 def restriction_message(core: CoreDeployment, code: int) -> str:
-    return core.registry.functions.messageForTransferRestriction(code).call()
+    message: str = core.registry.functions.messageForTransferRestriction(code).call()
+    return message
 
 
 @dataclass(frozen=True)
@@ -263,7 +268,8 @@ class InvestorStatus:
 
 
 def investor_status(core: CoreDeployment, investor: str) -> InvestorStatus:
-    valid_until, country, accredited, frozen = core.registry.functions.investor(Web3.to_checksum_address(investor)).call()
+    investor_address = Web3.to_checksum_address(investor)
+    valid_until, country, accredited, frozen = core.registry.functions.investor(investor_address).call()
     return InvestorStatus(int(valid_until), int(country), bool(accredited), bool(frozen))
 
 

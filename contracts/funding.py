@@ -8,13 +8,14 @@ donation) on a fresh setup, returning the receipts so gas can be read.
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from eth_account import Account
 from web3 import Web3
 from web3.contract import Contract
-from web3.types import TxReceipt
+from web3.types import RPCEndpoint, TxReceipt
 
 from contracts.anvil import DEV_MNEMONIC
 from contracts.deploy import RECEIPT_TIMEOUT_S, TransactionFailed, at, deploy_contract
@@ -68,7 +69,7 @@ def send(fn: Any, sender: str, value_wei: int = 0) -> TxReceipt:
     if value_wei:
         tx["value"] = value_wei
     tx_hash = fn.transact(tx)
-    receipt = fn.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=RECEIPT_TIMEOUT_S)
+    receipt: TxReceipt = fn.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=RECEIPT_TIMEOUT_S)
     if receipt["status"] != 1:
         raise TransactionFailed(f"transaction {tx_hash.hex()} reverted")
     return receipt
@@ -81,7 +82,10 @@ def deploy_clone(w3: Web3, implementation: str, sender: str | None = None) -> st
     receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=RECEIPT_TIMEOUT_S)
     if receipt["status"] != 1:
         raise TransactionFailed("clone deployment reverted")
-    return receipt["contractAddress"]
+    address = receipt["contractAddress"]
+    if address is None:
+        raise TransactionFailed(f"clone deployment {tx_hash.hex()} created no contract")
+    return address
 
 
 def deploy_clone_of(w3: Web3, contract_name: str, sender: str | None = None) -> Contract:
@@ -278,11 +282,14 @@ def deploy_rights_token(
     sender: str | None = None,
 ) -> Contract:
     rights = deploy_clone_of(w3, "RightsToken", sender)
-    send(rights.functions.initialize(admin, issuer, registry, royalty_receiver, royalty_bps), sender or w3.eth.accounts[0])
+    send(rights.functions.initialize(admin, issuer, registry, royalty_receiver, royalty_bps),
+         sender or w3.eth.accounts[0])
     return rights
 
 
-def deploy_donation_router(w3: Web3, *, admin: str, fee_recipient: str, fee_bps: int, sender: str | None = None) -> Contract:
+def deploy_donation_router(
+    w3: Web3, *, admin: str, fee_recipient: str, fee_bps: int, sender: str | None = None
+) -> Contract:
     return deploy_contract(w3, "DonationRouter", admin, fee_recipient, fee_bps, sender=sender)
 
 
@@ -295,8 +302,8 @@ def latest_timestamp(w3: Web3) -> int:
 
 def warp_to(w3: Web3, timestamp_s: int) -> None:
     """Mine a block at `timestamp_s` (anvil/hardhat dev RPC)."""
-    w3.provider.make_request("evm_setNextBlockTimestamp", [timestamp_s])
-    w3.provider.make_request("evm_mine", [])
+    w3.provider.make_request(RPCEndpoint("evm_setNextBlockTimestamp"), [timestamp_s])
+    w3.provider.make_request(RPCEndpoint("evm_mine"), [])
 
 
 # ------------------------------------------------------------------------------ gas benchmark
@@ -339,7 +346,7 @@ def setup_funding_bench(
 ) -> FundingBench:
     """Deploy MockStablecoin (6 decimals), a registry + PortfolioToken and an active round; fund and
     approve three verified investors."""
-    accounts = w3.eth.accounts
+    accounts: Sequence[str] = w3.eth.accounts  # web3 types it as a 1-tuple
     admin, issuer, arbiter, treasury, fee_recipient = accounts[0], accounts[4], accounts[5], accounts[6], accounts[7]
     investors = list(accounts[1:4])
     signer_key = dev_private_key(9)
@@ -392,7 +399,7 @@ def bench_milestone_release(w3: Web3) -> TxReceipt:
 
 def bench_donation(w3: Web3, *, erc20: bool = True) -> TxReceipt:
     """One donation (ERC-20 by default, else ETH) with a 2.5 % fee to a registered portfolio."""
-    accounts = w3.eth.accounts
+    accounts: Sequence[str] = w3.eth.accounts  # web3 types it as a 1-tuple
     admin, donor, treasury, fee_recipient = accounts[0], accounts[1], accounts[6], accounts[7]
     router = deploy_donation_router(w3, admin=admin, fee_recipient=fee_recipient, fee_bps=250)
     send(router.functions.grantRole(router.functions.REGISTRAR_ROLE().call(), admin), admin)
