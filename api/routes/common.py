@@ -20,7 +20,6 @@ from api.schemas import (
     KEY_PATTERN,
     LEDGER_CODE_PATTERN,
     MAX_CURSOR_LENGTH,
-    MAX_LEDGER_CODE_LENGTH,
     MAX_UNITS,
     MoneyIn,
 )
@@ -30,6 +29,7 @@ from ledger.limits import (
     MAX_ASSET_CODE_LENGTH,
     MAX_CODE_LENGTH,
     MAX_IDEMPOTENCY_KEY_LENGTH,
+    MAX_LEDGER_CODE_LENGTH,
 )
 from ledger.store import LedgerStore
 
