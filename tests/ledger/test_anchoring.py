@@ -7,8 +7,7 @@ from typing import Any
 import pytest
 from eth_utils import keccak
 
-from ledger import EntryRequest, LedgerStore, transfer_legs
-from ledger import anchoring
+from ledger import EntryRequest, LedgerStore, anchoring, transfer_legs
 from ledger.anchoring import (
     AnchorRangeError,
     RangeBeyondHead,
@@ -20,7 +19,6 @@ from ledger.anchoring import (
     merkle_root,
     process_proof,
 )
-
 
 # -------------------------------------------------------------- the reference (written apart)
 
@@ -100,7 +98,7 @@ def test_leaf_and_ledger_key_encoding() -> None:
     assert leaf_hash(7, chain_hash) == keccak(bytes.fromhex("0000000000000007") + bytes.fromhex(chain_hash))
     assert leaf_hash(7, bytes.fromhex(chain_hash)) == leaf_hash(7, chain_hash)
     assert ledger_key("main") == keccak(b"main") and len(ledger_key("main")) == 32
-    assert ledger_key("café") == keccak("café".encode("utf-8"))
+    assert ledger_key("café") == keccak("café".encode())
     with pytest.raises(AnchorRangeError):
         leaf_hash(2**64, chain_hash)
     with pytest.raises(AnchorRangeError):

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 import sys
+import time
 from pathlib import Path
 
 from ledger import Database, EntryRequest, transfer_legs
@@ -55,7 +55,7 @@ def test_cli_errors_are_one_readable_line(tmp_path: Path) -> None:
 
 
 def test_expire_holds_command_releases_overdue_holds(database_url: str) -> None:
-    from datetime import datetime, timedelta, timezone
+    from datetime import UTC, datetime, timedelta
 
     assert kogi("db", "upgrade", database_url=database_url).returncode == 0
     database = Database(database_url)
@@ -65,10 +65,10 @@ def test_expire_holds_command_releases_overdue_holds(database_url: str) -> None:
     store.create_account("main", "external:bank", "asset")
     store.create_account("main", HOLDER, "liability", no_overdraft=True)
     store.post("main", EntryRequest("d", "deposit", transfer_legs("external:bank", HOLDER, "USD", 100)))
-    expires_at = datetime.now(timezone.utc) + timedelta(milliseconds=50)
+    expires_at = datetime.now(UTC) + timedelta(milliseconds=50)
     hold = store.create_hold("main", idempotency_key="h", debit_account=HOLDER, credit_account="external:bank",
                              asset="USD", amount_units=40, expires_at=expires_at)
-    while datetime.now(timezone.utc) <= expires_at:
+    while datetime.now(UTC) <= expires_at:
         time.sleep(0.01)
     database.dispose()
     result = kogi("ledger", "expire-holds", database_url=database_url)

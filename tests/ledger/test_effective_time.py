@@ -2,7 +2,7 @@
 Every test runs on SQLite and on PostgreSQL (the `store` fixture is parametrised)."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import text
@@ -24,7 +24,7 @@ def created_at(store: LedgerStore) -> datetime:
         value = conn.execute(text("SELECT created_at FROM ledgers WHERE code = 'main'")).scalar_one()
     if isinstance(value, str):  # SQLite
         value = datetime.fromisoformat(value)
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def deposit(store: LedgerStore, key: str, holder: str, amount: int, asset: str = "USD", **kw: object):  # type: ignore[no-untyped-def]
@@ -38,26 +38,26 @@ def test_effective_at_lies_between_creation_minus_the_window_and_recorded_time_p
     earliest = created - timedelta(days=400)
     assert store.effective_time_policy == EffectiveTimePolicy.from_settings()  # the default: 400 days, 5 min
     assert deposit(store, "edge", "holder:a", 1, effective_at=earliest).effective_at == earliest
-    assert deposit(store, "soon", "holder:a", 1, effective_at=datetime.now(timezone.utc) + timedelta(minutes=4))
+    assert deposit(store, "soon", "holder:a", 1, effective_at=datetime.now(UTC) + timedelta(minutes=4))
     head = store.head("main")
-    for moment in (datetime(1, 1, 1, tzinfo=timezone.utc), datetime(9999, 12, 31, tzinfo=timezone.utc),
-                   earliest - US, datetime.now(timezone.utc) + timedelta(minutes=6)):
+    for moment in (datetime(1, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, tzinfo=UTC),
+                   earliest - US, datetime.now(UTC) + timedelta(minutes=6)):
         with pytest.raises(EffectiveAtOutOfRange) as info:
             deposit(store, "bad", "holder:a", 1, effective_at=moment)
         error = info.value
         assert (error.code, ledger_status(error)) == ("effective-at-out-of-range", 422)
         assert error.extra["earliest"] == earliest.isoformat().replace("+00:00", "Z")
-        assert datetime.fromisoformat(error.extra["latest"]) > datetime.now(timezone.utc) + timedelta(minutes=4)
+        assert datetime.fromisoformat(error.extra["latest"]) > datetime.now(UTC) + timedelta(minutes=4)
         assert error.extra["earliest"] in error.detail and "400 days" in error.detail
+        legs = transfer_legs("external:bank", "holder:a", "USD", 1)
         with pytest.raises(EffectiveAtOutOfRange):  # a batch is refused whole
-            store.post_many("main", [EntryRequest("ok", "deposit", transfer_legs("external:bank", "holder:a", "USD", 1)),
-                                     EntryRequest("bad", "deposit", transfer_legs("external:bank", "holder:a", "USD", 1),
-                                                  effective_at=moment)])
+            store.post_many("main", [EntryRequest("ok", "deposit", legs),
+                                     EntryRequest("bad", "deposit", legs, effective_at=moment)])
     assert store.head("main") == head
 
     original = deposit(store, "r", "holder:a", 5)
     with pytest.raises(EffectiveAtOutOfRange):
-        store.reverse("main", original.id, effective_at=datetime(2000, 1, 1, tzinfo=timezone.utc))
+        store.reverse("main", original.id, effective_at=datetime(2000, 1, 1, tzinfo=UTC))
     reversal = store.reverse("main", original.id, effective_at=created - timedelta(days=1))
     assert reversal.effective_at == created - timedelta(days=1)
     # A replay of an accepted back-dated entry is still accepted.
@@ -87,12 +87,12 @@ def test_the_chain_indexer_posts_block_times_unbounded(store: LedgerStore) -> No
     follower = Follower(store, rpc=None, manifest={"chain_id": 31337})  # type: ignore[arg-type]
     assert follower.store.effective_time_policy is EffectiveTimePolicy.UNBOUNDED
     assert store.effective_time_policy is not EffectiveTimePolicy.UNBOUNDED  # the caller's store is unchanged
-    old = deposit(follower.store, "block-1", "holder:a", 3, effective_at=datetime(2015, 7, 30, tzinfo=timezone.utc))
+    old = deposit(follower.store, "block-1", "holder:a", 3, effective_at=datetime(2015, 7, 30, tzinfo=UTC))
     ahead = deposit(follower.store, "block-2", "holder:a", 4,
-                    effective_at=datetime.now(timezone.utc) + timedelta(days=365))
+                    effective_at=datetime.now(UTC) + timedelta(days=365))
     assert (old.effective_at.year, ahead.replayed) == (2015, False)
     with pytest.raises(EffectiveAtOutOfRange):
-        deposit(store, "api", "holder:a", 3, effective_at=datetime(2015, 7, 30, tzinfo=timezone.utc))
+        deposit(store, "api", "holder:a", 3, effective_at=datetime(2015, 7, 30, tzinfo=UTC))
     assert store.get_balance("main", "holder:a", "USD").posted_units == 7  # one store, caches shared
 
 
@@ -171,7 +171,7 @@ def test_effective_sums_are_exact_up_to_2_256(store: LedgerStore) -> None:
 
 def test_as_of_modes_are_mutually_exclusive(store: LedgerStore) -> None:
     deposit(store, "d", "holder:a", 1)
-    moment = datetime.now(timezone.utc)
+    moment = datetime.now(UTC)
     for call in (
         lambda: store.get_balance("main", "holder:a", "USD", as_of_sequence=1, effective_as_of=moment),
         lambda: store.get_balance("main", "holder:a", "USD", as_of=moment, effective_as_of=moment),

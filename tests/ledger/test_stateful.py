@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from ledger import Database, EntryRequest, Leg, LedgerStore, Side
+from ledger import Database, EntryRequest, LedgerStore, Leg, Side
 from ledger.errors import AlreadyReversed, HoldNotPending, Overdraft
 from ledger.migrate import upgrade
 from tests.ledger.conftest import make_database_url
@@ -142,7 +142,8 @@ class LedgerMachine(RuleBasedStateMachine):
     def reverse(self, entry_id: str) -> None:
         if entry_id == "none":
             return
-        mirror = tuple(Leg(l.account, l.asset, l.side.opposite(), l.amount_units) for l in self.model.entries[entry_id])
+        mirror = tuple(Leg(leg.account, leg.asset, leg.side.opposite(), leg.amount_units)
+                       for leg in self.model.entries[entry_id])
         if entry_id in self.model.reversed:
             with pytest.raises(AlreadyReversed):
                 self.store.reverse("main", entry_id, idempotency_key=f"again-{next(self.keys)}")

@@ -6,13 +6,14 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from ledger import AccountingType, EntryRequest, Hold, HoldStatus, Leg, LedgerStore, Side, entry_body, transfer_legs
+from ledger import AccountingType, EntryRequest, Hold, HoldStatus, LedgerStore, Leg, Side, entry_body, transfer_legs
+from ledger.chart import DEFAULT_ACCOUNT_CODE_RULES
 from ledger.errors import (
     AccountNotFound,
     AlreadyExists,
@@ -33,7 +34,6 @@ from ledger.errors import (
 )
 from ledger.limits import MAX_AMOUNT_UNITS
 from ledger.model import check_code, from_us
-from ledger.chart import DEFAULT_ACCOUNT_CODE_RULES
 
 TOKEN = "PTK:31337:0xabc"
 
@@ -138,7 +138,7 @@ def test_idempotent_replay_returns_the_original_and_conflict_is_typed(store: Led
 
 
 def test_replay_with_explicit_effective_time_must_match(store: LedgerStore) -> None:
-    moment = datetime.now(timezone.utc).replace(microsecond=678901) - timedelta(days=1)  # inside the accepted range
+    moment = datetime.now(UTC).replace(microsecond=678901) - timedelta(days=1)  # inside the accepted range
     first = deposit(store, "e1", "holder:a", 5, effective_at=moment)
     assert first.effective_at == moment
     assert deposit(store, "e1", "holder:a", 5).replayed  # omitted time: the stored one stands
@@ -220,7 +220,7 @@ def test_hold_post_in_part_releases_the_rest(store: LedgerStore) -> None:
 
 def test_void_and_expiry_release_pending_amounts(store: LedgerStore) -> None:
     deposit(store, "d1", "holder:alice", 100)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     voided = store.create_hold("main", idempotency_key="h-void", debit_account="holder:alice",
                                credit_account="holder:bob", asset="USD", amount_units=30)
     expiring = store.create_hold("main", idempotency_key="h-exp", debit_account="holder:alice",
@@ -238,10 +238,10 @@ def test_void_and_expiry_release_pending_amounts(store: LedgerStore) -> None:
 
 def test_posting_an_expired_but_unswept_hold_fails(store: LedgerStore) -> None:
     deposit(store, "d1", "holder:alice", 100)
-    expires_at = datetime.now(timezone.utc) + timedelta(milliseconds=100)
+    expires_at = datetime.now(UTC) + timedelta(milliseconds=100)
     hold = store.create_hold("main", idempotency_key="h", debit_account="holder:alice", credit_account="holder:bob",
                              asset="USD", amount_units=10, expires_at=expires_at)
-    while datetime.now(timezone.utc) <= expires_at:  # the deadline passes; no sweep has run
+    while datetime.now(UTC) <= expires_at:  # the deadline passes; no sweep has run
         time.sleep(0.01)
     with pytest.raises(HoldExpired):
         store.post_hold("main", hold.id)
@@ -312,8 +312,9 @@ def test_statement_pages_with_running_balance(store: LedgerStore) -> None:
     assert [line.balance_after_units for line in lines] == [10, 30, 60, 100, 150, 210, 280, 275]
     assert lines[-1].side is Side.DEBIT and lines[-1].amount_units == 5
     start_us = lines[2].recorded_at_us
-    window = store.statement("main", "holder:alice", "USD", start=from_us(start_us), end=from_us(lines[5].recorded_at_us))
-    assert all(start_us <= line.recorded_at_us < lines[5].recorded_at_us for line in window.lines)
+    end_us = lines[5].recorded_at_us
+    window = store.statement("main", "holder:alice", "USD", start=from_us(start_us), end=from_us(end_us))
+    assert all(start_us <= line.recorded_at_us < end_us for line in window.lines)
     assert [line.sequence for line in window.lines] == [3, 4, 5]
     with pytest.raises(ValidationFailed):
         store.statement("main", "holder:alice", "USD", cursor="!!not-a-cursor")
@@ -389,7 +390,7 @@ def test_bad_read_inputs_are_validation_errors_not_database_errors(store: Ledger
 
 
 def test_hold_input_is_checked_before_any_account_is_opened(store: LedgerStore) -> None:
-    past = datetime.now(timezone.utc) - timedelta(seconds=5)
+    past = datetime.now(UTC) - timedelta(seconds=5)
     with pytest.raises(ValidationFailed):
         store.create_hold("main", idempotency_key="h", debit_account="holder:new1", credit_account="holder:new2",
                           asset="USD", amount_units=1, expires_at=past)
@@ -506,7 +507,8 @@ def test_a_void_racing_a_post_of_the_same_hold_loses_with_409_or_wins_whole(stor
         assert store.get_balance("main", "holder:bob", "USD").posted_units == 0
     else:
         assert final.status is HoldStatus.POSTED
-        assert all(isinstance(result, HoldNotPending) and not isinstance(result, HoldExpired) for result in voids), voids
+        assert all(isinstance(result, HoldNotPending) and not isinstance(result, HoldExpired)
+                   for result in voids), voids
         assert {result.id for result in posts} == {final.posted_entry_id}  # type: ignore[union-attr]
         assert store.get_balance("main", "holder:bob", "USD").posted_units == 60
     alice = store.get_balance("main", "holder:alice", "USD")
@@ -516,7 +518,7 @@ def test_a_void_racing_a_post_of_the_same_hold_loses_with_409_or_wins_whole(stor
 
 def test_voiding_a_posted_or_expired_hold_is_still_409(store: LedgerStore) -> None:
     deposit(store, "d1", "holder:alice", 100)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     posted = store.create_hold("main", idempotency_key="p", debit_account="holder:alice", credit_account="holder:bob",
                                asset="USD", amount_units=10)
     expired = store.create_hold("main", idempotency_key="e", debit_account="holder:alice", credit_account="holder:bob",
@@ -544,7 +546,8 @@ def test_rejected_entries_and_holds_open_no_account(store: LedgerStore) -> None:
         store.post("main", EntryRequest("u", "transfer", (
             Leg("holder:alice", "USD", Side.DEBIT, 10), Leg("holder:new-unbalanced", "USD", Side.CREDIT, 9))))
     with pytest.raises(Overdraft):  # alice overdrawn; the new account is the credit side
-        store.post("main", EntryRequest("o", "transfer", transfer_legs("holder:alice", "holder:new-overdraft", "USD", 101)))
+        store.post("main", EntryRequest("o", "transfer",
+                                        transfer_legs("holder:alice", "holder:new-overdraft", "USD", 101)))
     with pytest.raises(Overdraft):  # the new account itself would be overdrawn
         store.post("main", EntryRequest("o2", "transfer", transfer_legs("holder:new-empty", "holder:alice", "USD", 1)))
     with pytest.raises(BalanceOverflow):  # the bank's cumulative token debits would pass 2^256-1
@@ -601,7 +604,8 @@ def test_the_platform_chart_stores_holder_addresses_in_lower_case(store: LedgerS
     lower, upper = checksummed.lower(), f"holder:31337:0x{ADDRESS[2:].upper()}"
     entry = platform.post("main", EntryRequest("d", "deposit", transfer_legs("external:bank", checksummed, "USD", 100)))
     assert entry.legs[1].account == lower
-    assert platform.post("main", EntryRequest("d", "deposit", transfer_legs("external:bank", lower, "USD", 100))).replayed
+    same_deposit = EntryRequest("d", "deposit", transfer_legs("external:bank", lower, "USD", 100))
+    assert platform.post("main", same_deposit).replayed
     other = "holder:1:0x" + "Ab" * 20
     hold = platform.create_hold("main", idempotency_key="h", debit_account=upper, credit_account=other, asset="USD",
                                 amount_units=30)
@@ -624,7 +628,7 @@ def test_the_platform_chart_stores_holder_addresses_in_lower_case(store: LedgerS
         other.lower(), lower, "holder:5:0x" + "cd" * 20, "holder:6:0x" + "ef" * 20]
     # A precomputed body (indexer.reader) of a request the chart rewrites is digested again.
     request = EntryRequest("b", "deposit", transfer_legs("external:bank", upper, "USD", 5),
-                           effective_at=datetime.now(timezone.utc))
+                           effective_at=datetime.now(UTC))
     posted = platform.post_many("main", [request], bodies=[entry_body("main", request)])[0]
     assert posted.legs[1].account == lower and posted.body_digest == entry_body("main", replace(
         request, legs=transfer_legs("external:bank", lower, "USD", 5))).digest
@@ -647,7 +651,8 @@ def test_the_platform_chart_rejects_holder_codes_without_a_real_address(store: L
     before = _trace(store)
     for call in (
         lambda: platform.post("main", EntryRequest("x", "deposit", transfer_legs("external:bank", code, "USD", 1))),
-        lambda: platform.post_many("main", [EntryRequest("x", "deposit", transfer_legs(code, "external:bank", "USD", 1))]),
+        lambda: platform.post_many("main", [
+            EntryRequest("x", "deposit", transfer_legs(code, "external:bank", "USD", 1))]),
         lambda: platform.create_hold("main", idempotency_key="h", debit_account="external:bank", credit_account=code,
                                      asset="USD", amount_units=1),
         lambda: platform.create_account("main", code, "liability"),
