@@ -47,14 +47,21 @@ from pydantic import (
 
 from ledger.amounts import format_decimal
 from ledger.limits import (
+    MAX_AMOUNT_UNITS,
     MAX_ASSET_CODE_LENGTH,
     MAX_CODE_LENGTH,
+    MAX_CONTRACT_ADDRESS_LENGTH,
     MAX_EXTERNAL_REF_LENGTH,
+    MAX_INT64,
     MAX_KIND_LENGTH,
+    MAX_LEDGER_CODE_LENGTH,
     MAX_POSTINGS_PER_ENTRY,
     MAX_SCALE,
 )
+from ledger.model import CODE_PATTERN as CODE_ALPHABET_PATTERN
 from ledger.model import (
+    KEY_PATTERN,
+    KIND_PATTERN,
     Account,
     AccountingType,
     AccountTemplate,
@@ -73,8 +80,6 @@ from ledger.model import (
 
 MAX_UNITS_DIGITS = 78  # len(str(2**256 - 1))
 MAX_DECIMAL_LENGTH = MAX_UNITS_DIGITS + MAX_SCALE + 1
-MAX_LEDGER_CODE_LENGTH = 64
-MAX_CONTRACT_ADDRESS_LENGTH = 64
 
 _FIRST_CHARS = string.ascii_letters + string.digits
 _CODE_CHARS = _FIRST_CHARS + ":._@-"
@@ -110,7 +115,7 @@ CODE_PATTERN = (f"^(?:{_codes_not_starting_with('holder:')}|holder:[1-9][0-9]{{0
 """Account codes: letters, digits and `: . _ @ -` (no `/`: a code is one path segment); a `holder:`
 code is `holder:<chain id>:0x<40 hex>` (the default chart's rule, ledger/scheme.py)."""
 CODE_PREFIX_PATTERN = r"^[A-Za-z0-9:._@\-]*$"
-ASSET_CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9:._@\-]*$"
+ASSET_CODE_PATTERN = CODE_ALPHABET_PATTERN
 LEDGER_CODE_PATTERN = f"^(?:{_codes_not_starting_with('ledgers')}|ledgers{_char_class(_CODE_CHARS)}+)$"
 """Ledger codes: the code alphabet, except `ledgers` itself (`/v1/ledger/ledgers` lists the ledgers)."""
 PATTERN_MEANINGS: dict[str, str] = {}
@@ -118,8 +123,6 @@ PATTERN_MEANINGS: dict[str, str] = {}
 PATTERN_MEANINGS[CODE_PATTERN] = ("should be an account code: letters, digits and : . _ @ - "
                                   "(a holder code is holder:<chain id>:0x<40 hex digits>)")
 PATTERN_MEANINGS[LEDGER_CODE_PATTERN] = "should be a ledger code: letters, digits and : . _ @ - (not 'ledgers')"
-KIND_PATTERN = r"^[a-z][a-z0-9_.\-]*$"
-KEY_PATTERN = r"^[!-~]+$"
 """Idempotency keys and external references: printable ASCII without spaces."""
 ID_PATTERN = r"^[0-9a-f]{32}$"
 CURSOR_PATTERN = r"^[A-Za-z0-9_\-]+={0,2}$"
@@ -226,8 +229,8 @@ Metadata = Annotated[
                                    f"(no fractions; at most {MAX_METADATA_NESTING} levels of nesting, 16 KiB)."}),
 ]
 
-MAX_UNITS = 2**256 - 1
-MAX_SEQUENCE = 2**63 - 1
+MAX_UNITS = MAX_AMOUNT_UNITS
+MAX_SEQUENCE = MAX_INT64
 MAX_API_INTEGER = 2**53 - 1
 """Largest sequence number or chain id the API takes as a JSON number or query integer: exact in a double
 (JavaScript clients, and the OpenAPI document, whose bounds FastAPI writes as floats)."""
@@ -253,7 +256,7 @@ class MoneyIn(_In):
     amount: DecimalString = None  # type: ignore[assignment]
 
     @model_validator(mode="after")
-    def _exactly_one_amount(self) -> "MoneyIn":
+    def _exactly_one_amount(self) -> MoneyIn:
         if (self.amount_units is None) == (self.amount is None):
             raise ValueError("give exactly one of amount_units (base-unit digits) or amount (decimal string)")
         return self
@@ -317,7 +320,7 @@ class EntryIn(_In):
     transfers: Annotated[list[TransferIn], Field(min_length=1, max_length=MAX_POSTINGS_PER_ENTRY // 2)] = None  # type: ignore[assignment]
 
     @model_validator(mode="after")
-    def _exactly_one_shape(self) -> "EntryIn":
+    def _exactly_one_shape(self) -> EntryIn:
         if (self.postings is None) == (self.transfers is None):
             raise ValueError("give exactly one of postings or transfers")
         return self
@@ -349,7 +352,7 @@ class HoldPostIn(_In):
     metadata: Metadata = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _at_most_one_amount(self) -> "HoldPostIn":
+    def _at_most_one_amount(self) -> HoldPostIn:
         if self.amount_units is not None and self.amount is not None:
             raise ValueError("give at most one of amount_units or amount")
         return self

@@ -58,11 +58,16 @@ class HoldStatus(StrEnum):
     EXPIRED = "expired"
 
 
-_CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:._@\-]*$")
+CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9:._@\-]*$"
+"""Account, asset and ledger codes: letters, digits and `: . _ @ -` (no `/`: one URL path segment)."""
+KIND_PATTERN = r"^[a-z][a-z0-9_.\-]*$"
+KEY_PATTERN = r"^[!-~]+$"
+"""Idempotency keys and external references: printable ASCII without spaces."""
+_CODE_RE = re.compile(CODE_PATTERN)
 """Codes (ledgers, assets, accounts) use letters, digits and `: . _ @ -`. No `/`: a code is one
 URL path segment in the HTTP API (`…/accounts/{code}/balances/{asset}` must be unambiguous)."""
-_KIND_RE = re.compile(r"^[a-z][a-z0-9_.\-]*$")
-_KEY_RE = re.compile(r"^[\x21-\x7e]+$")  # printable ASCII, no spaces
+_KIND_RE = re.compile(KIND_PATTERN)
+_KEY_RE = re.compile(KEY_PATTERN)
 
 
 @lru_cache(maxsize=65_536)
