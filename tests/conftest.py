@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
-
-from typing import TYPE_CHECKING
 
 from tests.servers import PostgresServer, RedisServer
 
@@ -34,11 +33,10 @@ def redis_server() -> Iterator[RedisServer]:
 
 
 @pytest.fixture(scope="session")
-def anvil_chain() -> Iterator["AnvilProcess"]:
+def anvil_chain() -> Iterator[AnvilProcess]:
     """One anvil per test session on a free port (never 8545); tests isolate with snapshots."""
-    from contracts.anvil import AnvilProcess
+    from contracts.anvil import ANVIL, AnvilProcess
     from tests.servers import free_port, require_binary
-    from contracts.anvil import ANVIL
 
     require_binary("anvil", [str(ANVIL)])
     chain = AnvilProcess(port=free_port()).start()
@@ -49,7 +47,7 @@ def anvil_chain() -> Iterator["AnvilProcess"]:
 
 
 @pytest.fixture()
-def w3(anvil_chain: "AnvilProcess") -> Iterator["Web3"]:
+def w3(anvil_chain: AnvilProcess) -> Iterator[Web3]:
     """A Web3 on the session chain, reverted to a snapshot after each test."""
     web3 = anvil_chain.web3()
     snapshot_id = web3.provider.make_request("evm_snapshot", [])["result"]

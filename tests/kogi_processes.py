@@ -31,7 +31,7 @@ class KogiServer:
         self.log = cwd / f"serve-{time.monotonic_ns()}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> "KogiServer":
+    def start(self) -> KogiServer:
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(self.port)],
                                             cwd=self.cwd, env=kogi_env(self.chain_port), stdout=log,
@@ -44,7 +44,8 @@ class KogiServer:
                     return self
             except httpx.HTTPError:
                 pass
-            assert time.monotonic() < deadline, f"kogi serve not up in {START_TIMEOUT_S}s: {self.log.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, (
+                f"kogi serve not up in {START_TIMEOUT_S}s: {self.log.read_text()[-3000:]}")
             time.sleep(0.2)
 
     def health_chain(self) -> dict:

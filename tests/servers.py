@@ -77,7 +77,7 @@ class PostgresServer:
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
 
-    def start(self) -> "PostgresServer":
+    def start(self) -> PostgresServer:
         bin_dir = Path(
             require_binary("pg_ctl", ["/usr/lib/postgresql/*/bin/pg_ctl"])
         ).resolve().parent
@@ -145,7 +145,7 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> "RedisServer":
+    def start(self) -> RedisServer:
         binary = require_binary("redis-server")
         self.process = subprocess.Popen(
             [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",

@@ -7,13 +7,18 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from contracts.anvil import ANVIL, _port_open
 from tests.kogi_processes import KogiServer, kogi_env
 from tests.servers import free_port, require_binary
+
+if TYPE_CHECKING:
+    from ledger import Entry
 
 pytestmark = pytest.mark.chain
 
@@ -74,12 +79,29 @@ def test_a_lost_chain_is_recovered_keeping_the_off_chain_ledger(tmp_path: Path) 
     reverses the mirrored entries (balances back to zero), keeps the off-chain ones, `kogi ledger
     verify` stays ok, and the next start mirrors a fresh chain. The demo finds the chain from the
     server's /health: `--api-url` alone, no KOGI_CHAIN_PORT."""
-    import httpx
-
-    from tests.kogi_processes import kogi, one_error_line
-
     require_binary("anvil", [str(ANVIL)])
     port, chain_port = free_port(), free_port()
+    _post_off_chain_then_run_the_demo(tmp_path, port, chain_port)
+    before = _ledger_before_the_loss(tmp_path)
+    _lose_the_chain_then_recover(tmp_path, port, chain_port, before)
+    _assert_mirrored_reversed_and_off_chain_kept(tmp_path, before)
+    _assert_a_fresh_chain_is_mirrored_and_reconciles(tmp_path, port, chain_port)
+
+
+@dataclass(frozen=True)
+class _LedgerBeforeTheLoss:
+    entries: list[Entry]
+    mirrored: list[Entry]
+    mirrored_pairs: set[tuple[str, str]]
+    off_chain: dict[tuple[str, str], int]
+
+
+def _post_off_chain_then_run_the_demo(tmp_path: Path, port: int, chain_port: int) -> None:
+    """An off-chain deposit through the API, then the demo (found from /health, no KOGI_CHAIN_PORT)."""
+    import httpx
+
+    from tests.kogi_processes import kogi
+
     server = KogiServer(tmp_path, port, chain_port).start()
     try:
         assert server.health_chain()["rpc_url"] == f"http://127.0.0.1:{chain_port}"
@@ -103,6 +125,9 @@ def test_a_lost_chain_is_recovered_keeping_the_off_chain_ledger(tmp_path: Path) 
     finally:
         assert server.stopped_cleanly(), server.log.read_text()[-3000:]
 
+
+def _ledger_before_the_loss(tmp_path: Path) -> _LedgerBeforeTheLoss:
+    """The mirrored entries hold balances; the one off-chain entry is Alice's deposit."""
     store = _ledger_store(tmp_path)
     try:
         entries = store.list_entries("main", limit=1000)
@@ -115,6 +140,13 @@ def test_a_lost_chain_is_recovered_keeping_the_off_chain_ledger(tmp_path: Path) 
         assert off_chain[(ALICE_OFF_CHAIN, "USD")] == 12_500
     finally:
         store.db.dispose()
+    return _LedgerBeforeTheLoss(entries, mirrored, mirrored_pairs, off_chain)
+
+
+def _lose_the_chain_then_recover(tmp_path: Path, port: int, chain_port: int, before: _LedgerBeforeTheLoss) -> None:
+    """Every copy of the chain state is lost: the next start refuses in one line, the recovery reverses
+    the mirrored entries and `kogi ledger verify` stays ok."""
+    from tests.kogi_processes import kogi, one_error_line
 
     for copy in (tmp_path / ".kogi").glob("anvil-state.json*"):
         if not copy.name.endswith(".lock"):
@@ -125,18 +157,24 @@ def test_a_lost_chain_is_recovered_keeping_the_off_chain_ledger(tmp_path: Path) 
 
     recovered = kogi(["chain", "recover", "--yes"], tmp_path, kogi_env(chain_port))
     assert recovered.returncode == 0, recovered.stdout + recovered.stderr
-    assert f"ledger 'main': {len(mirrored)} entries reversed" in recovered.stdout
+    assert f"ledger 'main': {len(before.mirrored)} entries reversed" in recovered.stdout
     verify = kogi(["ledger", "verify"], tmp_path, kogi_env(chain_port))
     assert verify.returncode == 0, verify.stdout + verify.stderr
 
+
+def _assert_mirrored_reversed_and_off_chain_kept(tmp_path: Path, before: _LedgerBeforeTheLoss) -> None:
     store = _ledger_store(tmp_path)
     try:
-        assert {pair: store.get_balance("main", *pair).posted_units for pair in mirrored_pairs} == \
-            dict.fromkeys(mirrored_pairs, 0)
-        assert {pair: store.get_balance("main", *pair).posted_units for pair in off_chain} == off_chain
-        assert store.head("main")[0] == len(entries) + len(mirrored)  # reversed, nothing deleted
+        assert {pair: store.get_balance("main", *pair).posted_units for pair in before.mirrored_pairs} == \
+            dict.fromkeys(before.mirrored_pairs, 0)
+        assert {pair: store.get_balance("main", *pair).posted_units for pair in before.off_chain} == before.off_chain
+        assert store.head("main")[0] == len(before.entries) + len(before.mirrored)  # reversed, nothing deleted
     finally:
         store.db.dispose()
+
+
+def _assert_a_fresh_chain_is_mirrored_and_reconciles(tmp_path: Path, port: int, chain_port: int) -> None:
+    from tests.kogi_processes import kogi
 
     server = KogiServer(tmp_path, port, chain_port).start()  # a fresh chain, deployed and mirrored
     try:
@@ -161,7 +199,9 @@ class _HealthOnlyApi:
             lambda request: httpx.Response(200, json={"status": "ok", "chains": []})), base_url=base_url)
 
 
-def test_demo_reports_a_chain_that_vanishes_mid_story_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_demo_reports_a_chain_that_vanishes_mid_story_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from typer.testing import CliRunner
 
     import api.cli.demo as cli_demo
