@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import text
 
 from api.problems import ledger_status
+from contracts.manifest import Manifest
 from indexer.follower import Follower
 from ledger import AccountingType, EntryRequest, LedgerStore, transfer_legs
 from ledger.config import LedgerSettings
@@ -84,7 +85,8 @@ def test_the_window_is_a_setting_and_the_policy_a_store_parameter(store: LedgerS
 
 def test_the_chain_indexer_posts_block_times_unbounded(store: LedgerStore) -> None:
     """A backfill replays blocks older than the ledger; a dev chain's clock runs ahead of ours."""
-    follower = Follower(store, rpc=None, manifest={"chain_id": 31337})  # type: ignore[arg-type]
+    manifest = Manifest(chain_id=31337, deployer="0x" + "00" * 20, start_block=0)
+    follower = Follower(store, rpc=None, manifest=manifest)  # type: ignore[arg-type]  # no RPC is used here
     assert follower.store.effective_time_policy is EffectiveTimePolicy.UNBOUNDED
     assert store.effective_time_policy is not EffectiveTimePolicy.UNBOUNDED  # the caller's store is unchanged
     old = deposit(follower.store, "block-1", "holder:a", 3, effective_at=datetime(2015, 7, 30, tzinfo=UTC))
