@@ -17,7 +17,6 @@ from api.schemas import (
     CODE_PATTERN,
     CURSOR_PATTERN,
     ID_PATTERN,
-    KEY_PATTERN,
     LEDGER_CODE_PATTERN,
     MAX_CURSOR_LENGTH,
     MAX_UNITS,
@@ -31,6 +30,7 @@ from ledger.limits import (
     MAX_IDEMPOTENCY_KEY_LENGTH,
     MAX_LEDGER_CODE_LENGTH,
 )
+from ledger.model import KEY_PATTERN
 from ledger.store import LedgerStore
 
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
