@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test deps contracts bench clean
+.PHONY: run test lint deps contracts bench clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,7 +32,15 @@ run: deps contracts
 	$(KOGI) db upgrade
 	$(KOGI) serve --host $(HOST) --port $(PORT)
 
-test: deps contracts
+# lint: ruff (rules and format), mypy (strict for ledger/), import-linter (the layers of
+# docs/ARCHITECTURE.md); tests/test_architecture.py adds "no import cycle" to the test run.
+lint: deps
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+test: deps contracts lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 clean:
