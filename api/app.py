@@ -8,6 +8,7 @@ with the default account templates (ledger.chart), so that the indexer and servi
 (api/embedded_chain.py; `app.state.chain`, stopped on shutdown). One `LedgerStore`
 per application lives in `app.state.store`.
 """
+
 from __future__ import annotations
 
 import logging
@@ -44,6 +45,7 @@ def is_public_path(path: str) -> bool:
     guard authenticates every other request before reading its body."""
     return path in PUBLIC_PATHS or not (path == "/v1" or path.startswith("/v1/"))
 
+
 def create_app(settings: ApiSettings | None = None) -> FastAPI:
     settings = settings or ApiSettings()
     admin_key = settings.resolve_admin_api_key()
@@ -52,15 +54,19 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         chain: EmbeddedChain | None = None
         database = Database(
-            settings.database_url, pool_size=settings.database_pool_size,
+            settings.database_url,
+            pool_size=settings.database_pool_size,
             busy_timeout_s=settings.sqlite_busy_timeout_s,
         )
         try:
             if settings.auto_migrate:
                 migrate.upgrade(database.write_engine)
                 indexer_migrate.upgrade(database.write_engine)
-            store = LedgerStore(database, account_code_rules=DEFAULT_ACCOUNT_CODE_RULES,
-                                effective_time_policy=EffectiveTimePolicy.from_settings(settings))
+            store = LedgerStore(
+                database,
+                account_code_rules=DEFAULT_ACCOUNT_CODE_RULES,
+                effective_time_policy=EffectiveTimePolicy.from_settings(settings),
+            )
             bootstrap_ledger(store, settings.default_ledger)
             app.state.database = database
             app.state.store = store
@@ -78,7 +84,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             database.dispose()
 
     app = FastAPI(
-        docs_url=None, redoc_url=None,  # served below from local assets (no CDN: the docs work offline)
+        docs_url=None,
+        redoc_url=None,  # served below from local assets (no CDN: the docs work offline)
         generate_unique_id_function=lambda route: route.name,  # operationId = the route function (api/links.py)
         title="Kogi Ledger API",
         version="0.1.0",
@@ -92,9 +99,12 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     install_problem_handlers(app)
     admin_digest = app.state.admin_key_digest
     app.add_middleware(
-        RequestGuard, router=app.router, is_public=is_public_path,
+        RequestGuard,
+        router=app.router,
+        is_public=is_public_path,
         authenticate=lambda headers: bearer_matches(headers.get("authorization"), admin_digest),
-        max_body_bytes=settings.max_body_bytes, public_max_body_bytes=settings.public_max_body_bytes,
+        max_body_bytes=settings.max_body_bytes,
+        public_max_body_bytes=settings.public_max_body_bytes,
         write_problem=send_problem,
     )
 

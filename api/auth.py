@@ -4,6 +4,7 @@ Roles (investor, creator, compliance, platform admin) arrive with the services i
 until then the single admin key guards the whole /v1 surface. The comparison is
 constant-time over SHA-256 digests, so neither content nor length leaks through timing.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -29,19 +30,22 @@ def bearer_matches(authorization: str | None, expected: bytes) -> bool:
     return hmac.compare_digest(key_digest(credentials.strip()), expected)
 
 
-def require_admin(
-    request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer_scheme)
-) -> None:
+def require_admin(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer_scheme)) -> None:
     """Dependency: reject the request with a 401 problem unless it carries the admin key."""
     expected: bytes = request.app.state.admin_key_digest
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise ApiProblem(
-            401, "unauthorized", "Missing or invalid API key",
+            401,
+            "unauthorized",
+            "Missing or invalid API key",
             "send the admin API key as 'Authorization: Bearer <key>'",
             headers={"WWW-Authenticate": "Bearer"},
         )
     if not hmac.compare_digest(key_digest(credentials.credentials), expected):
         raise ApiProblem(
-            401, "unauthorized", "Missing or invalid API key", "the API key is not valid",
+            401,
+            "unauthorized",
+            "Missing or invalid API key",
+            "the API key is not valid",
             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
         )

@@ -4,6 +4,7 @@ FastAPI's defaults load Swagger UI and ReDoc from a CDN, so the docs are blank o
 without internet. The assets come from the `fastapi-offline` package (Swagger UI 5, which
 renders OpenAPI 3.1, and ReDoc); only its static files are used, under `/docs/assets`.
 """
+
 from __future__ import annotations
 
 from importlib.resources import files
@@ -30,7 +31,8 @@ def install_docs(app: FastAPI) -> None:
     def swagger_ui(request: Request) -> HTMLResponse:
         root = request.scope.get("root_path", "")
         return get_swagger_ui_html(
-            openapi_url=f"{root}{openapi_url}", title=f"{app.title} - Swagger UI",
+            openapi_url=f"{root}{openapi_url}",
+            title=f"{app.title} - Swagger UI",
             oauth2_redirect_url=f"{root}{oauth2_redirect_url}",
             swagger_js_url=f"{root}{ASSETS_URL}/swagger-ui-bundle.js",
             swagger_css_url=f"{root}{ASSETS_URL}/swagger-ui.css",
@@ -45,7 +47,9 @@ def install_docs(app: FastAPI) -> None:
     def redoc(request: Request) -> HTMLResponse:
         root = request.scope.get("root_path", "")
         return get_redoc_html(
-            openapi_url=f"{root}{openapi_url}", title=f"{app.title} - ReDoc",
+            openapi_url=f"{root}{openapi_url}",
+            title=f"{app.title} - ReDoc",
             redoc_js_url=f"{root}{ASSETS_URL}/redoc.standalone.js",
-            redoc_favicon_url=f"{root}{ASSETS_URL}/favicon.png", with_google_fonts=False,
+            redoc_favicon_url=f"{root}{ASSETS_URL}/favicon.png",
+            with_google_fonts=False,
         )

@@ -31,6 +31,7 @@ Started and stopped by the FastAPI lifespan when `KOGI_EMBEDDED_CHAIN` is on (th
    Its lease owner is unique per process: after a clean stop the lease is released at once; after a
    crash the next start stands by until the old lease expires (30 s), then catches up.
 """
+
 from __future__ import annotations
 
 import logging
@@ -54,8 +55,10 @@ log = logging.getLogger("kogi.chain")
 
 STATE_INTERVAL_S = 2
 """Seconds between anvil state saves: what a kill -9 of anvil itself can lose at most."""
-RECOVER_HINT = ("run `kogi chain recover` (with the server stopped) to reverse the entries mirrored from the lost "
-                "chain, keep the off-chain ledger and start a fresh chain on the next `kogi serve`")
+RECOVER_HINT = (
+    "run `kogi chain recover` (with the server stopped) to reverse the entries mirrored from the lost "
+    "chain, keep the off-chain ledger and start a fresh chain on the next `kogi serve`"
+)
 HEAD_TIMEOUT_S = 2.0
 
 
@@ -93,8 +96,9 @@ def manifest_is_live(w3: Web3, manifest: Manifest) -> bool:
     """Every contract of the manifest still has code on this chain."""
     if manifest.chain_id != int(w3.eth.chain_id):
         return False
-    return all(len(w3.eth.get_code(Web3.to_checksum_address(entry.address))) > 0
-               for entry in manifest.contracts.values())
+    return all(
+        len(w3.eth.get_code(Web3.to_checksum_address(entry.address))) > 0 for entry in manifest.contracts.values()
+    )
 
 
 def check_ledger_mirrors_chain(database: Database, w3: Web3, chain_id: int) -> None:
@@ -124,11 +128,17 @@ def busy_port_message(exc: Any, state: Path | None) -> str:
     advice = "set KOGI_CHAIN_PORT to a free port, or KOGI_RPC_URL to use a running chain"
     if holder is None:
         return f"cannot start anvil: port {port} is already in use; {advice}"
-    if holder.is_anvil and state is not None and holder.state_file is not None \
-            and _same_file(holder.pid, holder.state_file, state):
-        return (f"cannot start anvil: port {port} is held by anvil pid {holder.pid} using the same state file "
-                f"({state}): a previous Kogi run left it behind (hard-killed?). Stop it with `kill {holder.pid}` "
-                f"(it saves its state on SIGTERM) and start again, or {advice}")
+    if (
+        holder.is_anvil
+        and state is not None
+        and holder.state_file is not None
+        and _same_file(holder.pid, holder.state_file, state)
+    ):
+        return (
+            f"cannot start anvil: port {port} is held by anvil pid {holder.pid} using the same state file "
+            f"({state}): a previous Kogi run left it behind (hard-killed?). Stop it with `kill {holder.pid}` "
+            f"(it saves its state on SIGTERM) and start again, or {advice}"
+        )
     return f"cannot start anvil: {exc}; stop that process, or {advice}"
 
 
@@ -178,8 +188,9 @@ class EmbeddedChain:
         self.manifest = self._manifest(w3)
         self.indexer = EmbeddedIndexer(self.database, self.rpc_url, self.manifest, ledger=settings.default_ledger)
         self.indexer.start()
-        log.info("embedded chain %s at %s: indexer started (manifest %s)", self.chain_id, self.rpc_url,
-                 self.manifest_path)
+        log.info(
+            "embedded chain %s at %s: indexer started (manifest %s)", self.chain_id, self.rpc_url, self.manifest_path
+        )
 
     def _start_anvil(self) -> Any:
         from contracts.anvil import AnvilProcess, PortBusy, StateFileCorrupt
@@ -188,8 +199,13 @@ class EmbeddedChain:
         if state is not None:
             state.parent.mkdir(parents=True, exist_ok=True)
         log_path = state.parent / "anvil.log" if state is not None else None
-        anvil = AnvilProcess(port=self.settings.chain_port, log_path=log_path, own_session=True, state_file=state,
-                             state_interval_s=STATE_INTERVAL_S)
+        anvil = AnvilProcess(
+            port=self.settings.chain_port,
+            log_path=log_path,
+            own_session=True,
+            state_file=state,
+            state_interval_s=STATE_INTERVAL_S,
+        )
         try:
             anvil.start()
         except PortBusy as exc:
@@ -197,9 +213,11 @@ class EmbeddedChain:
         except StateFileCorrupt as exc:
             raise RuntimeError(f"{exc}: {RECOVER_HINT}") from exc
         except RuntimeError as exc:
-            raise RuntimeError(f"cannot start anvil on port {self.settings.chain_port} ({exc}); set KOGI_CHAIN_PORT "
-                               f"to a free port, or KOGI_RPC_URL to use a running chain"
-                               + (f"; anvil's log: {log_path}" if log_path else "")) from exc
+            raise RuntimeError(
+                f"cannot start anvil on port {self.settings.chain_port} ({exc}); set KOGI_CHAIN_PORT "
+                f"to a free port, or KOGI_RPC_URL to use a running chain"
+                + (f"; anvil's log: {log_path}" if log_path else "")
+            ) from exc
         w3 = anvil.web3()
         latest = int(w3.eth.get_block("latest")["timestamp"])
         ahead = latest - int(time.time())
@@ -229,14 +247,17 @@ class EmbeddedChain:
                 log.info("core contracts from %s", path)
                 return manifest
         if self.anvil is None:
-            raise RuntimeError(f"no usable deployment manifest for chain {self.chain_id} at {path} ({reason}): "
-                               f"deploy with `kogi contracts deploy --rpc-url {self.rpc_url} --manifest {path}`")
+            raise RuntimeError(
+                f"no usable deployment manifest for chain {self.chain_id} at {path} ({reason}): "
+                f"deploy with `kogi contracts deploy --rpc-url {self.rpc_url} --manifest {path}`"
+            )
         from contracts.core import deploy_core
 
         accounts: Sequence[str] = w3.eth.accounts  # web3 types it as a 1-tuple
         log.info("deploying the core contracts (%s)", reason)
-        core = deploy_core(w3, accounts[0], compliance_signer=accounts[9], fee_recipient=accounts[8],
-                           arbiter=accounts[6])
+        core = deploy_core(
+            w3, accounts[0], compliance_signer=accounts[9], fee_recipient=accounts[8], arbiter=accounts[6]
+        )
         write_manifest(core, path)
         return read_manifest(path)
 
@@ -274,6 +295,12 @@ class EmbeddedChain:
             head = None
         lag = None if head is None or indexed is None else max(0, head - indexed)
         error = indexer.error
-        return ChainStatus(self.chain_id, indexed, head, lag, indexer.running,
-                           None if error is None else f"{type(error).__name__}: {error}",
-                           rpc_url=self.rpc_url if self.anvil is not None else None)
+        return ChainStatus(
+            self.chain_id,
+            indexed,
+            head,
+            lag,
+            indexer.running,
+            None if error is None else f"{type(error).__name__}: {error}",
+            rpc_url=self.rpc_url if self.anvil is not None else None,
+        )

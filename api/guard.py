@@ -21,6 +21,7 @@ next one reads more of the request:
 
 Only then is the (buffered) body handed to the app.
 """
+
 from __future__ import annotations
 
 import json
@@ -110,8 +111,15 @@ class RequestGuard:
     """The ASGI middleware described in the module docstring."""
 
     def __init__(
-        self, app: ASGIApp, *, router: Router, authenticate: Authenticate, is_public: Callable[[str], bool],
-        max_body_bytes: int, public_max_body_bytes: int, write_problem: ProblemWriter,
+        self,
+        app: ASGIApp,
+        *,
+        router: Router,
+        authenticate: Authenticate,
+        is_public: Callable[[str], bool],
+        max_body_bytes: int,
+        public_max_body_bytes: int,
+        write_problem: ProblemWriter,
     ) -> None:
         self.app = app
         self.router = router
@@ -128,9 +136,15 @@ class RequestGuard:
         headers = Headers(scope=scope)
         public = self.is_public(scope["path"])
         if not public and not self.authenticate(headers):
-            await self.write_problem(scope, send, 401, "unauthorized", "Missing or invalid API key",
-                                     "send the admin API key as 'Authorization: Bearer <key>'",
-                                     {"WWW-Authenticate": "Bearer"})
+            await self.write_problem(
+                scope,
+                send,
+                401,
+                "unauthorized",
+                "Missing or invalid API key",
+                "send the admin API key as 'Authorization: Bearer <key>'",
+                {"WWW-Authenticate": "Bearer"},
+            )
             return
         limit = self._body_limit(scope, public)
         declared = headers.get("content-length")
@@ -161,20 +175,39 @@ class RequestGuard:
     def _check_body(self, headers: Headers, body: bytes) -> tuple[int, str, str, str] | None:
         content_type = headers.get("content-type")
         if content_type is not None and not is_json_media_type(content_type):
-            return (415, "unsupported-media-type", "Unsupported media type",
-                    f"request bodies are JSON: send 'Content-Type: application/json' (got {content_type[:64]!r})")
+            return (
+                415,
+                "unsupported-media-type",
+                "Unsupported media type",
+                f"request bodies are JSON: send 'Content-Type: application/json' (got {content_type[:64]!r})",
+            )
         if json_too_deep(body):
-            return (400, "json-too-deep", "JSON nested too deeply",
-                    f"request bodies may nest arrays and objects at most {MAX_JSON_DEPTH} levels deep")
+            return (
+                400,
+                "json-too-deep",
+                "JSON nested too deeply",
+                f"request bodies may nest arrays and objects at most {MAX_JSON_DEPTH} levels deep",
+            )
         where = lone_surrogate_path(body)
         if where is not None:
-            return (422, "request-validation", "Request validation failed",
-                    f"{where[:200]}: a string holds a lone UTF-16 surrogate escape (not Unicode text)")
+            return (
+                422,
+                "request-validation",
+                "Request validation failed",
+                f"{where[:200]}: a string holds a lone UTF-16 surrogate escape (not Unicode text)",
+            )
         return None
 
     async def _too_large(self, scope: Scope, send: Send, limit: int) -> None:
-        await self.write_problem(scope, send, 413, "payload-too-large", "Payload too large",
-                                 f"request bodies on this route are limited to {limit} bytes", {"Connection": "close"})
+        await self.write_problem(
+            scope,
+            send,
+            413,
+            "payload-too-large",
+            "Payload too large",
+            f"request bodies on this route are limited to {limit} bytes",
+            {"Connection": "close"},
+        )
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes:
@@ -206,5 +239,3 @@ def _replay(body: bytes, receive: Receive) -> Receive:
         return await receive()
 
     return replay
-
-

@@ -6,6 +6,7 @@ once, before anything is started, naming the holder (pid, command, API URL, writ
 file). The kernel drops the lock when the holder exits, however it exits (kill -9 included), so a
 stale lock file never blocks a start. anvil does not inherit the descriptor (close-on-exec).
 """
+
 from __future__ import annotations
 
 import json
@@ -55,7 +56,7 @@ class InstanceLock:
             os.close(self.fd)  # closing drops the flock
             self.fd = None
 
-    def __enter__(self) -> "InstanceLock":
+    def __enter__(self) -> InstanceLock:
         return self
 
     def __exit__(self, *exc: object) -> None:

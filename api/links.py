@@ -5,6 +5,7 @@ They document how the API's resources connect (a client generator or a reader fo
 tests/api/test_schemathesis.py) chain real requests instead of guessing ids. Operation ids are
 the route functions' names (`api.app` sets them).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -22,13 +23,23 @@ def links(**named: dict[str, Any]) -> dict[str, Any]:
 
 NEW_LEDGER = "$response.body#/code"
 LEDGER_CREATED = links(
-    **{name: _link(operation, ledger=NEW_LEDGER) for name, operation in (
-        ("CreateAsset", "create_asset"), ("ListAssets", "list_assets"),
-        ("CreateAccount", "create_account"), ("ListAccounts", "list_accounts"),
-        ("CreateAccountTemplate", "create_account_template"), ("ListAccountTemplates", "list_account_templates"),
-        ("PostEntry", "post_entry"), ("ListEntries", "list_entries"), ("CreateHold", "create_hold"),
-        ("ExpireHolds", "expire_holds"), ("TrialBalance", "get_trial_balance"), ("Verify", "verify"),
-    )}
+    **{
+        name: _link(operation, ledger=NEW_LEDGER)
+        for name, operation in (
+            ("CreateAsset", "create_asset"),
+            ("ListAssets", "list_assets"),
+            ("CreateAccount", "create_account"),
+            ("ListAccounts", "list_accounts"),
+            ("CreateAccountTemplate", "create_account_template"),
+            ("ListAccountTemplates", "list_account_templates"),
+            ("PostEntry", "post_entry"),
+            ("ListEntries", "list_entries"),
+            ("CreateHold", "create_hold"),
+            ("ExpireHolds", "expire_holds"),
+            ("TrialBalance", "get_trial_balance"),
+            ("Verify", "verify"),
+        )
+    }
 )
 ASSET_CREATED = links(GetAsset=_link("get_asset", ledger=SAME_LEDGER, code="$response.body#/code"))
 ACCOUNT_CREATED = links(GetAccount=_link("get_account", ledger=SAME_LEDGER, code="$response.body#/code"))
@@ -36,10 +47,18 @@ _ENTRY_ID = "$response.body#/id"
 ENTRY_CREATED = links(
     GetEntry=_link("get_entry", ledger=SAME_LEDGER, entry_id=_ENTRY_ID),
     ReverseEntry=_link("reverse_entry", ledger=SAME_LEDGER, entry_id=_ENTRY_ID),
-    GetBalance=_link("get_balance", ledger=SAME_LEDGER, code="$response.body#/postings/0/account",
-                     asset="$response.body#/postings/0/asset"),
-    GetStatement=_link("get_statement", ledger=SAME_LEDGER, code="$response.body#/postings/0/account",
-                       **{"query.asset": "$response.body#/postings/0/asset"}),
+    GetBalance=_link(
+        "get_balance",
+        ledger=SAME_LEDGER,
+        code="$response.body#/postings/0/account",
+        asset="$response.body#/postings/0/asset",
+    ),
+    GetStatement=_link(
+        "get_statement",
+        ledger=SAME_LEDGER,
+        code="$response.body#/postings/0/account",
+        **{"query.asset": "$response.body#/postings/0/asset"},
+    ),
     GetAccount=_link("get_account", ledger=SAME_LEDGER, code="$response.body#/postings/0/account"),
 )
 _HOLD_ID = "$response.body#/id"

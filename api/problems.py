@@ -5,6 +5,7 @@ the ledger error's `code` (e.g. `overdraft`, `unbalanced-entry`) or one of the A
 codes below. Clients switch on `type`, never on `detail` (human text that may change).
 A ledger error's `extra` data (e.g. `account`, `asset`) is added as extension members.
 """
+
 from __future__ import annotations
 
 import logging
@@ -63,8 +64,9 @@ class Problem(BaseModel):
 class ApiProblem(Exception):
     """An error raised by the HTTP layer itself (not by the ledger)."""
 
-    def __init__(self, status: int, code: str, title: str, detail: str, headers: dict[str, str] | None = None,
-                 **extra: Any) -> None:
+    def __init__(
+        self, status: int, code: str, title: str, detail: str, headers: dict[str, str] | None = None, **extra: Any
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.code = code
@@ -75,8 +77,14 @@ class ApiProblem(Exception):
 
 
 def problem_response(
-    request: Request, *, status: int, code: str, title: str, detail: str | None,
-    extra: dict[str, Any] | None = None, headers: dict[str, str] | None = None,
+    request: Request,
+    *,
+    status: int,
+    code: str,
+    title: str,
+    detail: str | None,
+    extra: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {"type": problem_type(code), "title": title, "status": status}
     if detail:
@@ -89,11 +97,22 @@ def problem_response(
 
 
 async def send_problem(
-    scope: Scope, send: Send, status: int, code: str, title: str, detail: str, headers: dict[str, str] | None,
+    scope: Scope,
+    send: Send,
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    headers: dict[str, str] | None,
 ) -> None:
     """Write a problem straight to an ASGI `send` (for middleware that answers before routing)."""
-    body = {"type": problem_type(code), "title": title, "status": status, "detail": detail,
-            "instance": scope.get("path", "")}
+    body = {
+        "type": problem_type(code),
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": scope.get("path", ""),
+    }
     response = JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
     await response(scope, _no_receive, send)
 
@@ -149,7 +168,11 @@ async def _ledger_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, LedgerError)
     code = LEDGER_CODE_ALIASES.get(exc.code, exc.code)
     return problem_response(
-        request, status=ledger_status(exc), code=code, title=exc.title, detail=exc.detail,
+        request,
+        status=ledger_status(exc),
+        code=code,
+        title=exc.title,
+        detail=exc.detail,
         extra={key: _jsonable(value) for key, value in exc.extra.items()},
     )
 
@@ -157,8 +180,13 @@ async def _ledger_error(request: Request, exc: Exception) -> JSONResponse:
 async def _api_problem(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiProblem)
     return problem_response(
-        request, status=exc.status, code=exc.code, title=exc.title, detail=exc.detail,
-        extra={key: _jsonable(value) for key, value in exc.extra.items()}, headers=exc.headers,
+        request,
+        status=exc.status,
+        code=exc.code,
+        title=exc.title,
+        detail=exc.detail,
+        extra={key: _jsonable(value) for key, value in exc.extra.items()},
+        headers=exc.headers,
     )
 
 
@@ -196,7 +224,10 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     ]
     if any(e["loc"] == ["header", "Idempotency-Key"] and e["type"] == "missing" for e in errors):
         return problem_response(
-            request, status=400, code="idempotency-key-required", title="Idempotency-Key header required",
+            request,
+            status=400,
+            code="idempotency-key-required",
+            title="Idempotency-Key header required",
             detail="send an Idempotency-Key header so that a retried request cannot be applied twice",
         )
     summary = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors[:5])
@@ -207,17 +238,27 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
     log.error("database error on %s %s: %s", request.method, request.url.path, exc)
     return problem_response(
-        request, status=503, code="database-unavailable", title="Database unavailable",
+        request,
+        status=503,
+        code="database-unavailable",
+        title="Database unavailable",
         detail="the database could not complete the request; retry later (writes are idempotent)",
     )
 
 
 async def _value_out_of_range(request: Request, exc: Exception) -> JSONResponse:
     """Safety net: a request value the database cannot represent (e.g. beyond 64-bit, NUL)."""
-    log.warning("value refused by the database on %s %s: %s", request.method, request.url.path,
-                str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    log.warning(
+        "value refused by the database on %s %s: %s",
+        request.method,
+        request.url.path,
+        str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+    )
     return problem_response(
-        request, status=422, code="invalid-value", title="Value out of range",
+        request,
+        status=422,
+        code="invalid-value",
+        title="Value out of range",
         detail="a request value cannot be represented (out of range or containing NUL characters)",
     )
 
@@ -242,17 +283,23 @@ def install_problem_handlers(app: FastAPI) -> None:
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": Problem, "content": {PROBLEM_MEDIA_TYPE: {}}, "description": description}
     for status, description in (
-        (400, "Malformed request: JSON nested deeper than 32 levels (`json-too-deep`), a missing "
-              "Idempotency-Key (`idempotency-key-required`)"),
+        (
+            400,
+            "Malformed request: JSON nested deeper than 32 levels (`json-too-deep`), a missing "
+            "Idempotency-Key (`idempotency-key-required`)",
+        ),
         (401, "Missing or invalid API key"),
         (404, "Unknown ledger, asset, account, entry or hold"),
         (409, "Conflict (idempotency, overdraft, already reversed, hold not pending, ...)"),
         (413, "Request body over the route's limit (`payload-too-large`; KOGI_MAX_BODY_BYTES, default 1 MiB)"),
         (415, "Request body that is not JSON (`unsupported-media-type`)"),
-        (422, "Invalid request: `request-validation` (the request does not match this schema) or a ledger rule "
-              "the schema cannot state: `unbalanced-entry`, `invalid-amount` (more decimals than the asset's "
-              "scale, over 2^256-1), `invalid-cursor`, `conflicting-parameters`, `effective-at-out-of-range`, "
-              "`hold-amount-exceeded`, `same-account`"),
+        (
+            422,
+            "Invalid request: `request-validation` (the request does not match this schema) or a ledger rule "
+            "the schema cannot state: `unbalanced-entry`, `invalid-amount` (more decimals than the asset's "
+            "scale, over 2^256-1), `invalid-cursor`, `conflicting-parameters`, `effective-at-out-of-range`, "
+            "`hold-amount-exceeded`, `same-account`",
+        ),
         (503, "Database unavailable (retry: writes are idempotent)"),
     )
 }

@@ -1,6 +1,7 @@
 """The app's routes as (full path, methods, route) whatever the nesting: FastAPI 0.16x keeps included
 routers nested, so `app.router.routes` alone does not list them. Used where the HTTP layer must know
 which routes a raw path matches before routing (the request guard, the 405 `Allow` header)."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence

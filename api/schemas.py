@@ -24,6 +24,7 @@ Timestamps are RFC 3339 strings with a timezone (`2026-01-31T12:00:00Z`); naive 
 are rejected. Pagination: list responses carry `next_cursor` (opaque); pass it back as
 `cursor` to get the next page; it is null on the last page.
 """
+
 from __future__ import annotations
 
 import re
@@ -111,7 +112,7 @@ def _codes_not_starting_with(word: str) -> str:
     return "|".join(alternatives)
 
 
-CODE_PATTERN = (f"^(?:{_codes_not_starting_with('holder:')}|holder:[1-9][0-9]{{0,18}}:0x[0-9A-Fa-f]{{40}})$")
+CODE_PATTERN = f"^(?:{_codes_not_starting_with('holder:')}|holder:[1-9][0-9]{{0,18}}:0x[0-9A-Fa-f]{{40}})$"
 """Account codes: letters, digits and `: . _ @ -` (no `/`: a code is one path segment); a `holder:`
 code is `holder:<chain id>:0x<40 hex>` (the default chart's rule, ledger/scheme.py)."""
 CODE_PREFIX_PATTERN = r"^[A-Za-z0-9:._@\-]*$"
@@ -120,8 +121,9 @@ LEDGER_CODE_PATTERN = f"^(?:{_codes_not_starting_with('ledgers')}|ledgers{_char_
 """Ledger codes: the code alphabet, except `ledgers` itself (`/v1/ledger/ledgers` lists the ledgers)."""
 PATTERN_MEANINGS: dict[str, str] = {}
 """pattern -> what it means in words: validation errors say this instead of quoting a long regex."""
-PATTERN_MEANINGS[CODE_PATTERN] = ("should be an account code: letters, digits and : . _ @ - "
-                                  "(a holder code is holder:<chain id>:0x<40 hex digits>)")
+PATTERN_MEANINGS[CODE_PATTERN] = (
+    "should be an account code: letters, digits and : . _ @ - (a holder code is holder:<chain id>:0x<40 hex digits>)"
+)
 PATTERN_MEANINGS[LEDGER_CODE_PATTERN] = "should be a ledger code: letters, digits and : . _ @ - (not 'ledgers')"
 """Idempotency keys and external references: printable ASCII without spaces."""
 ID_PATTERN = r"^[0-9a-f]{32}$"
@@ -135,24 +137,27 @@ UnitsString = Annotated[
     str,
     Strict(),
     StringConstraints(pattern=POSITIVE_UNITS_PATTERN, max_length=MAX_UNITS_DIGITS),
-    Field(description="Positive integer of base units as a decimal-digit string, at most 2^256-1.",
-          examples=["1250"]),
+    Field(description="Positive integer of base units as a decimal-digit string, at most 2^256-1.", examples=["1250"]),
 ]
 DecimalString = Annotated[
     str,
     Strict(),
     StringConstraints(pattern=POSITIVE_DECIMAL_PATTERN, max_length=MAX_DECIMAL_LENGTH),
-    Field(description="Positive decimal string at most at the asset's scale (no sign, no exponent).",
-          examples=["12.50"]),
+    Field(
+        description="Positive decimal string at most at the asset's scale (no sign, no exponent).", examples=["12.50"]
+    ),
 ]
-AccountCode = Annotated[str, Strict(), StringConstraints(min_length=1, max_length=MAX_CODE_LENGTH,
-                                                         pattern=CODE_PATTERN)]
-AssetCode = Annotated[str, Strict(), StringConstraints(min_length=1, max_length=MAX_ASSET_CODE_LENGTH,
-                                                       pattern=ASSET_CODE_PATTERN)]
+AccountCode = Annotated[
+    str, Strict(), StringConstraints(min_length=1, max_length=MAX_CODE_LENGTH, pattern=CODE_PATTERN)
+]
+AssetCode = Annotated[
+    str, Strict(), StringConstraints(min_length=1, max_length=MAX_ASSET_CODE_LENGTH, pattern=ASSET_CODE_PATTERN)
+]
 LedgerCode = Annotated[str, Strict(), StringConstraints(pattern=LEDGER_CODE_PATTERN, max_length=MAX_LEDGER_CODE_LENGTH)]
 Kind = Annotated[str, Strict(), StringConstraints(min_length=1, max_length=MAX_KIND_LENGTH, pattern=KIND_PATTERN)]
-ExternalRef = Annotated[str, Strict(), StringConstraints(min_length=1, max_length=MAX_EXTERNAL_REF_LENGTH,
-                                                         pattern=KEY_PATTERN)]
+ExternalRef = Annotated[
+    str, Strict(), StringConstraints(min_length=1, max_length=MAX_EXTERNAL_REF_LENGTH, pattern=KEY_PATTERN)
+]
 _RFC3339_START = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}")
 
 
@@ -181,8 +186,14 @@ def _json_integer(value: Any) -> Any:
 def json_int(minimum: int, maximum: int) -> Any:
     """An integer field in [minimum, maximum]: the bounds bind the integer itself (so the schema states them
     as minimum/maximum), then `_json_integer` runs before it."""
-    return Annotated[int, Strict(), Interval(ge=minimum, le=maximum), BeforeValidator(_json_integer),
-                     WithJsonSchema({"type": "integer", "minimum": minimum, "maximum": maximum})]
+    return Annotated[
+        int,
+        Strict(),
+        Interval(ge=minimum, le=maximum),
+        BeforeValidator(_json_integer),
+        WithJsonSchema({"type": "integer", "minimum": minimum, "maximum": maximum}),
+    ]
+
 
 MAX_METADATA_NESTING = 3
 """Arrays/objects inside a metadata object nest at most this deep (the schema spells each level out)."""
@@ -194,8 +205,7 @@ def _metadata_value_schema(levels: int) -> dict[str, Any]:
     if levels == 0:
         return {"anyOf": scalars}
     inner = _metadata_value_schema(levels - 1)
-    return {"anyOf": [*scalars, {"type": "array", "items": inner},
-                      {"type": "object", "additionalProperties": inner}]}
+    return {"anyOf": [*scalars, {"type": "array", "items": inner}, {"type": "object", "additionalProperties": inner}]}
 
 
 def _metadata_object(value: Any) -> Any:
@@ -224,9 +234,14 @@ def _metadata_object(value: Any) -> Any:
 Metadata = Annotated[
     dict[str, Any],
     BeforeValidator(_metadata_object),
-    WithJsonSchema({"type": "object", "additionalProperties": _metadata_value_schema(MAX_METADATA_NESTING),
-                    "description": "JSON object of strings, integers, booleans, null and arrays/objects of them "
-                                   f"(no fractions; at most {MAX_METADATA_NESTING} levels of nesting, 16 KiB)."}),
+    WithJsonSchema(
+        {
+            "type": "object",
+            "additionalProperties": _metadata_value_schema(MAX_METADATA_NESTING),
+            "description": "JSON object of strings, integers, booleans, null and arrays/objects of them "
+            f"(no fractions; at most {MAX_METADATA_NESTING} levels of nesting, 16 KiB).",
+        }
+    ),
 ]
 
 MAX_UNITS = MAX_AMOUNT_UNITS
@@ -275,9 +290,10 @@ class AssetIn(_In):
     scale: json_int(0, MAX_SCALE)  # type: ignore[valid-type]
     kind: AssetKind
     chain_id: json_int(1, MAX_API_INTEGER) | None = None  # type: ignore[valid-type]
-    contract_address: Annotated[
-        str, Strict(), StringConstraints(pattern=ASSET_CODE_PATTERN, max_length=MAX_CONTRACT_ADDRESS_LENGTH)
-    ] | None = None
+    contract_address: (
+        Annotated[str, Strict(), StringConstraints(pattern=ASSET_CODE_PATTERN, max_length=MAX_CONTRACT_ADDRESS_LENGTH)]
+        | None
+    ) = None
 
 
 class AccountIn(_In):
@@ -289,7 +305,8 @@ class AccountIn(_In):
 
 class AccountTemplateIn(_In):
     pattern: Annotated[str, Strict(), StringConstraints(min_length=1, max_length=256)] = Field(
-        description="Glob over account codes, e.g. 'holder:*'.")
+        description="Glob over account codes, e.g. 'holder:*'."
+    )
     accounting_type: AccountingType
     no_overdraft: Annotated[bool, Strict()]
     priority: json_int(0, 1_000_000) = 100  # type: ignore[valid-type]
@@ -555,39 +572,53 @@ class HealthAlert(BaseModel):
 class HealthChain(BaseModel):
     chain_id: int
     indexed_block: int | None = Field(description="Last block mirrored into the ledger (the indexer's cursor).")
-    head_block: int | None = Field(description="The chain's head; null when this process has no RPC for it "
-                                               "or the RPC does not answer.")
+    head_block: int | None = Field(
+        description="The chain's head; null when this process has no RPC for it or the RPC does not answer."
+    )
     lag_blocks: int | None = Field(description="head_block - indexed_block (null when either is unknown).")
-    indexer_running: bool | None = Field(description="The in-process indexer's thread is alive; null when the "
-                                                    "indexer runs elsewhere (`kogi indexer run`).")
+    indexer_running: bool | None = Field(
+        description="The in-process indexer's thread is alive; null when the "
+        "indexer runs elsewhere (`kogi indexer run`)."
+    )
     error: str | None = Field(None, description="Why the in-process indexer stopped, if it did.")
     open_alerts: int = Field(0, description="Unacknowledged alerts of this chain (the outbox `indexer_alerts`).")
     alerts: list[HealthAlert] = Field(default_factory=list, description="Those alerts, oldest first.")
     indexer_state: Literal["starting", "running", "waiting_for_lease", "backing_off", "stopped"] | None = Field(
-        None, description="The in-process indexer's state (null when the indexer runs elsewhere): running "
-                          "(following or caught up); waiting_for_lease (another owner holds the chain's lease, e.g. "
-                          "a process killed without releasing it: this one takes over when it expires); "
-                          "backing_off (RPC errors, or a chain flapping between forks: waiting for it to settle); "
-                          "stopped (see `error`). waiting_for_lease and backing_off make `status` \"degraded\".")
-    indexer_reason: str | None = Field(None, description="Why, in words: the lease holder and when its lease "
-                                                         "expires, the backoff's cause, the stop's error.")
-    indexer_until: datetime | None = Field(None, description="When the awaited lease expires / the next attempt "
-                                                             "is due (waiting_for_lease, backing_off).")
-    rpc_url: str | None = Field(None, description="JSON-RPC URL of the anvil this server started (embedded mode; "
-                                                 "`kogi demo` finds the chain with it); null otherwise: an external "
-                                                 "KOGI_RPC_URL may hold a secret.")
+        None,
+        description="The in-process indexer's state (null when the indexer runs elsewhere): running "
+        "(following or caught up); waiting_for_lease (another owner holds the chain's lease, e.g. "
+        "a process killed without releasing it: this one takes over when it expires); "
+        "backing_off (RPC errors, or a chain flapping between forks: waiting for it to settle); "
+        'stopped (see `error`). waiting_for_lease and backing_off make `status` "degraded".',
+    )
+    indexer_reason: str | None = Field(
+        None,
+        description="Why, in words: the lease holder and when its lease "
+        "expires, the backoff's cause, the stop's error.",
+    )
+    indexer_until: datetime | None = Field(
+        None, description="When the awaited lease expires / the next attempt is due (waiting_for_lease, backing_off)."
+    )
+    rpc_url: str | None = Field(
+        None,
+        description="JSON-RPC URL of the anvil this server started (embedded mode; "
+        "`kogi demo` finds the chain with it); null otherwise: an external "
+        "KOGI_RPC_URL may hold a secret.",
+    )
 
 
 class HealthOut(BaseModel):
     status: Literal["ok", "degraded", "unavailable"] = Field(
         description="ok; degraded: the database answers but a chain has an open critical alert, or this "
-                    "process's indexer is waiting for another owner's lease or backing off (`indexer_state`: the "
-                    "mirror is not advancing; HTTP 200 still: the API serves, a human may have to look at the "
-                    "indexer); unavailable: the database does not answer (HTTP 503).")
+        "process's indexer is waiting for another owner's lease or backing off (`indexer_state`: the "
+        "mirror is not advancing; HTTP 200 still: the API serves, a human may have to look at the "
+        "indexer); unavailable: the database does not answer (HTTP 503)."
+    )
     database: HealthDatabase
     ledger: HealthLedger
-    chains: list[HealthChain] = Field(default_factory=list,
-                                      description="Per chain mirrored in this database: indexed block, head, lag.")
+    chains: list[HealthChain] = Field(
+        default_factory=list, description="Per chain mirrored in this database: indexed block, head, lag."
+    )
 
 
 # ------------------------------------------------------------------ mapping
@@ -604,43 +635,75 @@ def side_name(side: Side) -> Literal["debit", "credit"]:
 
 
 def asset_out(asset: Asset) -> AssetOut:
-    return AssetOut(code=asset.code, scale=asset.scale, kind=asset.kind, chain_id=asset.chain_id,
-                    contract_address=asset.contract_address)
+    return AssetOut(
+        code=asset.code,
+        scale=asset.scale,
+        kind=asset.kind,
+        chain_id=asset.chain_id,
+        contract_address=asset.contract_address,
+    )
 
 
 def account_out(account: Account) -> AccountOut:
-    return AccountOut(code=account.code, accounting_type=account.accounting_type,
-                      no_overdraft=account.no_overdraft, metadata=account.metadata)
+    return AccountOut(
+        code=account.code,
+        accounting_type=account.accounting_type,
+        no_overdraft=account.no_overdraft,
+        metadata=account.metadata,
+    )
 
 
 def template_out(template: AccountTemplate) -> AccountTemplateOut:
-    return AccountTemplateOut(pattern=template.pattern, accounting_type=template.accounting_type,
-                              no_overdraft=template.no_overdraft, priority=template.priority)
+    return AccountTemplateOut(
+        pattern=template.pattern,
+        accounting_type=template.accounting_type,
+        no_overdraft=template.no_overdraft,
+        priority=template.priority,
+    )
 
 
 def balance_out(balance: Balance, scale: int) -> BalanceOut:
     return BalanceOut(
-        account=balance.account, asset=balance.asset, accounting_type=balance.accounting_type,
-        posted_units=str(balance.posted_units), posted=format_decimal(balance.posted_units, scale),
-        available_units=str(balance.available_units), available=format_decimal(balance.available_units, scale),
-        debits_posted_units=str(balance.debits_posted_units), credits_posted_units=str(balance.credits_posted_units),
+        account=balance.account,
+        asset=balance.asset,
+        accounting_type=balance.accounting_type,
+        posted_units=str(balance.posted_units),
+        posted=format_decimal(balance.posted_units, scale),
+        available_units=str(balance.available_units),
+        available=format_decimal(balance.available_units, scale),
+        debits_posted_units=str(balance.debits_posted_units),
+        credits_posted_units=str(balance.credits_posted_units),
         debits_pending_units=str(balance.debits_pending_units),
         credits_pending_units=str(balance.credits_pending_units),
-        version=balance.version, as_of_sequence=balance.as_of_sequence,
+        version=balance.version,
+        as_of_sequence=balance.as_of_sequence,
     )
 
 
 def entry_out(entry: Entry, scale_of: ScaleOf) -> EntryOut:
     return EntryOut(
-        id=entry.id, ledger=entry.ledger, sequence=entry.sequence, idempotency_key=entry.idempotency_key,
-        kind=entry.kind, effective_at=entry.effective_at, recorded_at=entry.recorded_at,
-        external_ref=entry.external_ref, reverses_entry_id=entry.reverses_entry_id, metadata=entry.metadata,
+        id=entry.id,
+        ledger=entry.ledger,
+        sequence=entry.sequence,
+        idempotency_key=entry.idempotency_key,
+        kind=entry.kind,
+        effective_at=entry.effective_at,
+        recorded_at=entry.recorded_at,
+        external_ref=entry.external_ref,
+        reverses_entry_id=entry.reverses_entry_id,
+        metadata=entry.metadata,
         postings=[
-            PostingOut(account=leg.account, asset=leg.asset, side=side_name(leg.side),
-                       amount_units=str(leg.amount_units), amount=format_decimal(leg.amount_units, scale_of(leg.asset)))
+            PostingOut(
+                account=leg.account,
+                asset=leg.asset,
+                side=side_name(leg.side),
+                amount_units=str(leg.amount_units),
+                amount=format_decimal(leg.amount_units, scale_of(leg.asset)),
+            )
             for leg in entry.legs
         ],
-        body_digest=entry.body_digest, hash=entry.hash,
+        body_digest=entry.body_digest,
+        hash=entry.hash,
     )
 
 
@@ -650,27 +713,43 @@ def _maybe_time(moment_us: int | None) -> datetime | None:
 
 def hold_out(hold: Hold, scale: int) -> HoldOut:
     return HoldOut(
-        id=hold.id, idempotency_key=hold.idempotency_key, kind=hold.kind, from_account=hold.debit_account,
-        to_account=hold.credit_account, asset=hold.asset, amount_units=str(hold.amount_units),
-        amount=format_decimal(hold.amount_units, scale), status=hold.status,
-        expires_at=_maybe_time(hold.expires_at_us), created_at=from_us(int(hold.created_at_us)),
-        resolved_at=_maybe_time(hold.resolved_at_us), posted_entry_id=hold.posted_entry_id, metadata=hold.metadata,
+        id=hold.id,
+        idempotency_key=hold.idempotency_key,
+        kind=hold.kind,
+        from_account=hold.debit_account,
+        to_account=hold.credit_account,
+        asset=hold.asset,
+        amount_units=str(hold.amount_units),
+        amount=format_decimal(hold.amount_units, scale),
+        status=hold.status,
+        expires_at=_maybe_time(hold.expires_at_us),
+        created_at=from_us(int(hold.created_at_us)),
+        resolved_at=_maybe_time(hold.resolved_at_us),
+        posted_entry_id=hold.posted_entry_id,
+        metadata=hold.metadata,
     )
 
 
 def statement_out(page: StatementPage, scale: int) -> StatementOut:
     return StatementOut(
-        account=page.account, asset=page.asset,
+        account=page.account,
+        asset=page.asset,
         opening_balance_units=str(page.opening_balance_units),
         opening_balance=format_decimal(page.opening_balance_units, scale),
         lines=[
             StatementLineOut(
-                sequence=line.sequence, leg_index=line.leg_index, entry_id=line.entry_id, kind=line.kind,
-                effective_at=from_us(line.effective_at_us), recorded_at=from_us(line.recorded_at_us),
-                side=side_name(line.side), amount_units=str(line.amount_units),
+                sequence=line.sequence,
+                leg_index=line.leg_index,
+                entry_id=line.entry_id,
+                kind=line.kind,
+                effective_at=from_us(line.effective_at_us),
+                recorded_at=from_us(line.recorded_at_us),
+                side=side_name(line.side),
+                amount_units=str(line.amount_units),
                 amount=format_decimal(line.amount_units, scale),
                 balance_after_units=str(line.balance_after_units),
-                balance_after=format_decimal(line.balance_after_units, scale), external_ref=line.external_ref,
+                balance_after=format_decimal(line.balance_after_units, scale),
+                external_ref=line.external_ref,
             )
             for line in page.lines
         ],
@@ -684,15 +763,19 @@ def trial_balance_out(report: TrialBalance, scale_of: ScaleOf) -> TrialBalanceOu
         balanced=report.balanced,
         rows=[
             TrialBalanceRowOut(
-                asset=row.asset, accounting_type=row.accounting_type, debits_units=str(row.debits_units),
-                credits_units=str(row.credits_units), debits=format_decimal(row.debits_units, scale_of(row.asset)),
+                asset=row.asset,
+                accounting_type=row.accounting_type,
+                debits_units=str(row.debits_units),
+                credits_units=str(row.credits_units),
+                debits=format_decimal(row.debits_units, scale_of(row.asset)),
                 credits=format_decimal(row.credits_units, scale_of(row.asset)),
             )
             for row in report.rows
         ],
         totals=[
-            TrialBalanceTotalOut(asset=asset, debits_units=str(debits), credits_units=str(credits),
-                                 balanced=debits == credits)
+            TrialBalanceTotalOut(
+                asset=asset, debits_units=str(debits), credits_units=str(credits), balanced=debits == credits
+            )
             for asset, (debits, credits) in report.totals.items()
         ],
     )
@@ -700,7 +783,11 @@ def trial_balance_out(report: TrialBalance, scale_of: ScaleOf) -> TrialBalanceOu
 
 def verify_out(report: VerifyReport) -> VerifyOut:
     return VerifyOut(
-        ledger=report.ledger, ok=report.ok, entries_checked=report.entries_checked,
-        first_bad_sequence=report.first_bad_sequence, first_bad_entry_id=report.first_bad_entry_id,
-        reason=report.reason, balance_mismatches=list(report.balance_mismatches),
+        ledger=report.ledger,
+        ok=report.ok,
+        entries_checked=report.entries_checked,
+        first_bad_sequence=report.first_bad_sequence,
+        first_bad_entry_id=report.first_bad_entry_id,
+        reason=report.reason,
+        balance_mismatches=list(report.balance_mismatches),
     )

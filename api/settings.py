@@ -14,6 +14,7 @@ Environment (prefix `KOGI_`, also read from `.env`):
   the core contracts (manifest in `KOGI_DEPLOYMENTS_DIR`) and the indexer in-process. With
   `KOGI_RPC_URL` set, that chain is followed instead and no anvil is started.
 """
+
 from __future__ import annotations
 
 import logging

@@ -6,6 +6,7 @@ artifact through web3.py; `AnvilProcess` runs a local chain for development and 
 The names are loaded on first use (PEP 562): `contracts.artifacts` alone must not pull in
 web3 (half a second), which the indexer's reader process and the CLI's start-up would pay.
 """
+
 from __future__ import annotations
 
 from importlib import import_module

@@ -25,6 +25,7 @@ above) loses nothing. On start every copy is checked (`read_state`) and the newe
 (highest block) is loaded; a corrupt copy is renamed `<file>.corrupt-<time>` and reported, and
 when no good copy is left `StateFileCorrupt` says so (`kogi chain recover` starts afresh).
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -111,8 +112,9 @@ def _die_with_parent_hook() -> Callable[[], None] | None:
     return preexec
 
 
-_spawn_requests: queue.SimpleQueue[tuple[Callable[[], subprocess.Popen[bytes]], Future[subprocess.Popen[bytes]]]] = \
+_spawn_requests: queue.SimpleQueue[tuple[Callable[[], subprocess.Popen[bytes]], Future[subprocess.Popen[bytes]]]] = (
     queue.SimpleQueue()
+)
 _spawner_lock = threading.Lock()
 _spawner: threading.Thread | None = None
 
@@ -141,6 +143,7 @@ def _spawn(popen: Callable[[], subprocess.Popen[bytes]]) -> subprocess.Popen[byt
 
 
 # ----------------------------------------------------------------- who holds a port
+
 
 @dataclass(frozen=True)
 class PortHolder:
@@ -205,6 +208,7 @@ class PortBusy(RuntimeError):
 
 
 # ----------------------------------------------------------------- the chain state file
+
 
 class StateFileCorrupt(RuntimeError):
     """No usable copy of a chain state file (or anvil cannot load the one chosen)."""
@@ -327,8 +331,9 @@ def dump_state(rpc_url: str, timeout_s: float = DUMP_TIMEOUT_S) -> bytes:
     `--load-state` reads."""
     import requests
 
-    response = requests.post(rpc_url, json={"jsonrpc": "2.0", "id": 1, "method": "anvil_dumpState", "params": []},
-                             timeout=timeout_s)
+    response = requests.post(
+        rpc_url, json={"jsonrpc": "2.0", "id": 1, "method": "anvil_dumpState", "params": []}, timeout=timeout_s
+    )
     response.raise_for_status()
     body = response.json()
     if "error" in body:
@@ -419,9 +424,20 @@ class AnvilProcess:
         if _port_open(self.port):
             raise PortBusy(self.port, port_holder(self.port))
         argv = [
-            str(_binary()), "--port", str(self.port), "--host", "127.0.0.1",
-            "--chain-id", str(self.chain_id), "--accounts", str(self.accounts),
-            "--mnemonic", DEV_MNEMONIC, "--hardfork", "prague", *self.extra_args,
+            str(_binary()),
+            "--port",
+            str(self.port),
+            "--host",
+            "127.0.0.1",
+            "--chain-id",
+            str(self.chain_id),
+            "--accounts",
+            str(self.accounts),
+            "--mnemonic",
+            DEV_MNEMONIC,
+            "--hardfork",
+            "prague",
+            *self.extra_args,
         ]
         if self.block_time_s is not None:
             argv += ["--block-time", str(self.block_time_s)]
@@ -432,9 +448,12 @@ class AnvilProcess:
             argv += ["--dump-state", str(state_copies(self.state_file)[1])]
         log_file = open(self.log_path, "wb") if self.log_path else None
         preexec = _die_with_parent_hook() if self.die_with_parent else None
-        kwargs: dict[str, Any] = {"stdout": subprocess.DEVNULL if log_file is None else log_file,
-                                  "stderr": subprocess.STDOUT, "start_new_session": self.own_session,
-                                  "preexec_fn": preexec}
+        kwargs: dict[str, Any] = {
+            "stdout": subprocess.DEVNULL if log_file is None else log_file,
+            "stderr": subprocess.STDOUT,
+            "start_new_session": self.own_session,
+            "preexec_fn": preexec,
+        }
         try:
             self.process = _spawn(lambda: subprocess.Popen(argv, **kwargs))
         finally:
@@ -465,13 +484,20 @@ class AnvilProcess:
         if best is None and bad:
             copies = "; ".join(exc.reason for exc in bad)
             missing = [str(copy) for copy in state_copies(path) if not copy.exists()]
-            raise StateFileCorrupt(path, copies + (f"; no other copy ({', '.join(missing)} missing)" if missing else
-                                                   "; no good copy is left"))
+            raise StateFileCorrupt(
+                path,
+                copies + (f"; no other copy ({', '.join(missing)} missing)" if missing else "; no good copy is left"),
+            )
         assert best is not None or not bad
         for exc in bad:
             aside = set_aside(exc.path, "corrupt")
-            log.warning("%s; the last good copy %s (block %s) is used; the corrupt file is kept as %s",
-                        exc.reason, best.path if best else None, best.block if best else None, aside)
+            log.warning(
+                "%s; the last good copy %s (block %s) is used; the corrupt file is kept as %s",
+                exc.reason,
+                best.path if best else None,
+                best.block if best else None,
+                aside,
+            )
         if best is not None and best.path != path:
             log.warning("chain state: loading %s (block %s), the newest good copy of %s", best.path, best.block, path)
         return best
@@ -488,8 +514,9 @@ class AnvilProcess:
             said = lines[0].strip() if lines else ""
         self.process = None
         if self.loaded_state is not None and "--load-state" in said:
-            raise StateFileCorrupt(self.loaded_state.path,
-                                   f"anvil cannot load the chain state file {self.loaded_state.path}: {said}")
+            raise StateFileCorrupt(
+                self.loaded_state.path, f"anvil cannot load the chain state file {self.loaded_state.path}: {said}"
+            )
         raise RuntimeError(f"anvil exited with {code}" + (f": {said}" if said else ""))
 
     def web3(self) -> Web3:

@@ -1,4 +1,5 @@
 """Build the Solidity sources with Hardhat 3 (solc-js, offline) and load the artifacts."""
+
 from __future__ import annotations
 
 import json
@@ -32,9 +33,7 @@ class Artifact:
 def build_contracts(force: bool = False) -> str:
     """Compile with Hardhat 3 on the npm Node 22; Hardhat itself skips unchanged sources."""
     if not NODE.exists() or not HARDHAT.exists():
-        raise FileNotFoundError(
-            "node_modules is missing Hardhat or node@22: run `npm install` (make does it)"
-        )
+        raise FileNotFoundError("node_modules is missing Hardhat or node@22: run `npm install` (make does it)")
     argv = [str(NODE), str(HARDHAT), "build"]
     if force:
         argv.append("--force")
@@ -50,9 +49,7 @@ def load_artifact(contract_name: str) -> Artifact:
     """Load `<contract_name>.json` from the Hardhat artifacts of contracts/src."""
     matches = sorted((ARTIFACTS_DIR / "contracts" / "src").rglob(f"{contract_name}.json"))
     if not matches:
-        raise ArtifactNotFound(
-            f"no artifact for {contract_name!r} under {ARTIFACTS_DIR} (run `kogi contracts build`)"
-        )
+        raise ArtifactNotFound(f"no artifact for {contract_name!r} under {ARTIFACTS_DIR} (run `kogi contracts build`)")
     data = json.loads(matches[0].read_text())
     return Artifact(
         contract_name=data["contractName"],

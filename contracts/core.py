@@ -7,6 +7,7 @@ Roles after `deploy_core` (dev defaults; production passes dedicated accounts):
 - factory: REGISTRAR_ROLE on the donation router (registers each new portfolio's treasury).
 - compliance_signer: signs investment permits of the rounds the factory creates.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -94,11 +95,20 @@ class PortfolioSpec:
     def as_tuple(self) -> tuple[Any, ...]:
         cs = Web3.to_checksum_address
         return (
-            cs(self.admin), cs(self.issuer), cs(self.treasury), self.name, self.symbol, self.cap_units,
-            cs(self.revenue_token), self.dust_sweep_delay_s,
+            cs(self.admin),
+            cs(self.issuer),
+            cs(self.treasury),
+            self.name,
+            self.symbol,
+            self.cap_units,
+            cs(self.revenue_token),
+            self.dust_sweep_delay_s,
             self.round.as_tuple() if self.round else _NO_ROUND,
-            [cs(p) for p in self.payees], list(self.shares_bps), self.with_rights,
-            cs(self.royalty_receiver), self.royalty_bps,
+            [cs(p) for p in self.payees],
+            list(self.shares_bps),
+            self.with_rights,
+            cs(self.royalty_receiver),
+            self.royalty_bps,
         )
 
 
@@ -163,7 +173,11 @@ def deploy_core(
         "rights_token": deploy("impl_rights_token", "RightsToken"),
     }
     factory = deploy(
-        "factory", "PortfolioFactory", deployer, registry.address, router.address,
+        "factory",
+        "PortfolioFactory",
+        deployer,
+        registry.address,
+        router.address,
         [implementations[k].address for k in IMPLEMENTATIONS],
         [fee_recipient, compliance_signer, arbiter or deployer, agent or deployer],
     )
@@ -176,20 +190,27 @@ def deploy_core(
     transact(router.functions.grantRole(router.functions.REGISTRAR_ROLE().call(), factory.address), deployer)
 
     return CoreDeployment(
-        w3=w3, chain_id=int(w3.eth.chain_id), deployer=deployer, registry=registry, anchor=anchor,
-        donation_router=router, factory=factory, implementations=implementations,
-        stablecoin=stablecoin, records=records,
+        w3=w3,
+        chain_id=int(w3.eth.chain_id),
+        deployer=deployer,
+        registry=registry,
+        anchor=anchor,
+        donation_router=router,
+        factory=factory,
+        implementations=implementations,
+        stablecoin=stablecoin,
+        records=records,
     )
 
 
 def core_from_addresses(w3: Web3, addresses: dict[str, str], deployer: str = ZERO_ADDRESS) -> CoreDeployment:
     """Handles on an already deployed core (e.g. from a manifest's `contracts`)."""
-    implementations = {
-        key: at(w3, _IMPLEMENTATION_ARTIFACTS[key], addresses[f"impl_{key}"]) for key in IMPLEMENTATIONS
-    }
+    implementations = {key: at(w3, _IMPLEMENTATION_ARTIFACTS[key], addresses[f"impl_{key}"]) for key in IMPLEMENTATIONS}
     stablecoin = addresses.get("stablecoin")
     return CoreDeployment(
-        w3=w3, chain_id=int(w3.eth.chain_id), deployer=deployer,
+        w3=w3,
+        chain_id=int(w3.eth.chain_id),
+        deployer=deployer,
         registry=at(w3, "ComplianceRegistry", addresses["registry"]),
         anchor=at(w3, "LedgerAnchor", addresses["anchor"]),
         donation_router=at(w3, "DonationRouter", addresses["donation_router"]),
@@ -243,12 +264,16 @@ def verify_investors(
     """KYC-verify many investors with `batchSetInvestors` (sender needs COMPLIANCE_ROLE)."""
     receipts = []
     for start in range(0, len(investors), batch_size):
-        chunk = [Web3.to_checksum_address(a) for a in investors[start:start + batch_size]]
+        chunk = [Web3.to_checksum_address(a) for a in investors[start : start + batch_size]]
         n = len(chunk)
-        receipts.append(transact(
-            core.registry.functions.batchSetInvestors(chunk, [kyc_valid_until_s] * n, [country] * n, [accredited] * n),
-            sender or core.deployer,
-        ))
+        receipts.append(
+            transact(
+                core.registry.functions.batchSetInvestors(
+                    chunk, [kyc_valid_until_s] * n, [country] * n, [accredited] * n
+                ),
+                sender or core.deployer,
+            )
+        )
     return receipts
 
 

@@ -1,4 +1,5 @@
 """Deploy any compiled artifact through web3.py and wait for its receipt; transact and decode reverts."""
+
 from __future__ import annotations
 
 import json

@@ -5,6 +5,7 @@ deployed implementation, like the PortfolioFactory does), read their state into 
 dataclasses, and run single benchmark operations (invest, refund, milestone release,
 donation) on a fresh setup, returning the receipts so gas can be read.
 """
+
 from __future__ import annotations
 
 import enum
@@ -142,9 +143,16 @@ class RoundTerms:
     def as_tuple(self) -> tuple[Any, ...]:
         """PortfolioFactory.RoundSpec as the ABI encodes it."""
         return (
-            Web3.to_checksum_address(self.stablecoin), self.price_units, self.soft_cap_units,
-            self.hard_cap_units, self.min_investment_units, self.max_investment_units,
-            self.start_time_s, self.end_time_s, self.fee_bps, list(self.milestone_bps),
+            Web3.to_checksum_address(self.stablecoin),
+            self.price_units,
+            self.soft_cap_units,
+            self.hard_cap_units,
+            self.min_investment_units,
+            self.max_investment_units,
+            self.start_time_s,
+            self.end_time_s,
+            self.fee_bps,
+            list(self.milestone_bps),
         )
 
 
@@ -165,10 +173,22 @@ class RoundConfig:
         """FundingRound.RoundConfig as the ABI encodes it (addresses as given)."""
         t = self.terms
         return (
-            self.token, t.stablecoin, self.treasury, self.fee_recipient, self.compliance_signer,
-            self.issuer, self.arbiter, t.price_units, t.soft_cap_units, t.hard_cap_units,
-            t.min_investment_units, t.max_investment_units, t.start_time_s, t.end_time_s,
-            t.fee_bps, list(t.milestone_bps),
+            self.token,
+            t.stablecoin,
+            self.treasury,
+            self.fee_recipient,
+            self.compliance_signer,
+            self.issuer,
+            self.arbiter,
+            t.price_units,
+            t.soft_cap_units,
+            t.hard_cap_units,
+            t.min_investment_units,
+            t.max_investment_units,
+            t.start_time_s,
+            t.end_time_s,
+            t.fee_bps,
+            list(t.milestone_bps),
         )
 
 
@@ -234,7 +254,9 @@ def read_round(w3: Web3, round_: Contract) -> RoundStatus:
 
 _ERC20_BALANCE_ABI = [
     {
-        "type": "function", "name": "balanceOf", "stateMutability": "view",
+        "type": "function",
+        "name": "balanceOf",
+        "stateMutability": "view",
         "inputs": [{"name": "account", "type": "address"}],
         "outputs": [{"name": "", "type": "uint256"}],
     }
@@ -256,8 +278,13 @@ def invest_with_permit(
     max_amount = amount_units if max_amount_units is None else max_amount_units
     deadline = deadline_s if deadline_s is not None else w3.eth.get_block("latest")["timestamp"] + 3600
     signature = sign_investment_permit(
-        signer_key, chain_id=w3.eth.chain_id, round_address=round_.address, investor=investor,
-        max_amount=max_amount, deadline=deadline, nonce=nonce,
+        signer_key,
+        chain_id=w3.eth.chain_id,
+        round_address=round_.address,
+        investor=investor,
+        max_amount=max_amount,
+        deadline=deadline,
+        nonce=nonce,
     )
     return send(round_.functions.invest(amount_units, max_amount, deadline, nonce, signature), investor)
 
@@ -282,8 +309,10 @@ def deploy_rights_token(
     sender: str | None = None,
 ) -> Contract:
     rights = deploy_clone_of(w3, "RightsToken", sender)
-    send(rights.functions.initialize(admin, issuer, registry, royalty_receiver, royalty_bps),
-         sender or w3.eth.accounts[0])
+    send(
+        rights.functions.initialize(admin, issuer, registry, royalty_receiver, royalty_bps),
+        sender or w3.eth.accounts[0],
+    )
     return rights
 
 
@@ -330,8 +359,12 @@ class FundingBench:
     def invest(self, investor: str, amount_units: int) -> TxReceipt:
         self.next_nonce += 1
         return invest_with_permit(
-            self.w3, self.round, investor=investor, amount_units=amount_units,
-            signer_key=self.signer_key, nonce=self.next_nonce,
+            self.w3,
+            self.round,
+            investor=investor,
+            amount_units=amount_units,
+            signer_key=self.signer_key,
+            nonce=self.next_nonce,
         )
 
 
@@ -355,13 +388,25 @@ def setup_funding_bench(
     _, token = deploy_registry_and_token(w3, admin=admin, verified=investors)
     now = latest_timestamp(w3)
     terms = RoundTerms(
-        stablecoin=stablecoin.address, price_units=BENCH_PRICE_UNITS, soft_cap_units=soft_cap_units,
-        hard_cap_units=hard_cap_units, min_investment_units=USDC_UNIT, max_investment_units=hard_cap_units,
-        start_time_s=now, end_time_s=now + window_s, fee_bps=fee_bps, milestone_bps=milestone_bps,
+        stablecoin=stablecoin.address,
+        price_units=BENCH_PRICE_UNITS,
+        soft_cap_units=soft_cap_units,
+        hard_cap_units=hard_cap_units,
+        min_investment_units=USDC_UNIT,
+        max_investment_units=hard_cap_units,
+        start_time_s=now,
+        end_time_s=now + window_s,
+        fee_bps=fee_bps,
+        milestone_bps=milestone_bps,
     )
     config = RoundConfig(
-        token=token.address, treasury=treasury, fee_recipient=fee_recipient, compliance_signer=signer,
-        issuer=issuer, arbiter=arbiter, terms=terms,
+        token=token.address,
+        treasury=treasury,
+        fee_recipient=fee_recipient,
+        compliance_signer=signer,
+        issuer=issuer,
+        arbiter=arbiter,
+        terms=terms,
     )
     round_ = deploy_funding_round(w3, admin=admin, config=config)
     grant_minter(token, round_.address, admin)
@@ -407,7 +452,8 @@ def bench_donation(w3: Web3, *, erc20: bool = True) -> TxReceipt:
     if not erc20:
         return send(
             router.functions.donate(1, DonationKind.DONATION, "0x" + "00" * 20, 10**16, "thanks", False),
-            donor, value_wei=10**16,
+            donor,
+            value_wei=10**16,
         )
     stablecoin = deploy_contract(w3, "MockStablecoin")
     send(stablecoin.functions.mint(donor, 1_000 * USDC_UNIT), admin)

@@ -17,6 +17,7 @@ Scenarios (all on prague, optimizer 200 runs):
   (contracts.funding bench helpers).
 - portfolio_set_*: one `createPortfolio` transaction.
 """
+
 from __future__ import annotations
 
 import json
@@ -67,9 +68,15 @@ def _mint_many(w3: Web3, token: Any, issuer: ChecksumAddress, holders: list[str]
     last = None
     for offset, holder in enumerate(holders):
         data = token.functions.mint(holder, amount)._encode_transaction_data()
-        last = w3.eth.send_transaction({
-            "from": issuer, "to": token.address, "data": data, "gas": MINT_GAS_LIMIT, "nonce": Nonce(nonce + offset),
-        })
+        last = w3.eth.send_transaction(
+            {
+                "from": issuer,
+                "to": token.address,
+                "data": data,
+                "gas": MINT_GAS_LIMIT,
+                "nonce": Nonce(nonce + offset),
+            }
+        )
     if last is not None:
         receipt = w3.eth.wait_for_transaction_receipt(last, timeout=RECEIPT_TIMEOUT_S)
         if receipt["status"] != 1:
@@ -82,10 +89,18 @@ def _claim_scenario(
     """A fresh portfolio with `holder_count` holders; gas of one holder's first and repeat claim.
     `claimer` must be an unlocked account that never held the stablecoin (same start state)."""
     stable = _required(core.stablecoin, "stablecoin")
-    p = deploy_portfolio(w3, core, PortfolioSpec(
-        admin=admin, treasury=treasury, name=f"Claim{holder_count}", symbol="CLM", issuer=admin,
-        revenue_token=stable.address,
-    ))
+    p = deploy_portfolio(
+        w3,
+        core,
+        PortfolioSpec(
+            admin=admin,
+            treasury=treasury,
+            name=f"Claim{holder_count}",
+            symbol="CLM",
+            issuer=admin,
+            revenue_token=stable.address,
+        ),
+    )
     distributor = _required(p.distributor, f"revenue share on portfolio Claim{holder_count}")
     holders = [w3.eth.account.create().address for _ in range(holder_count - 1)]
     verify_investors(core, holders)
@@ -115,21 +130,50 @@ def _bench(w3: Web3) -> dict[str, Any]:
     gas["baseline_erc20_transfer_new"] = _gas(transact(base.functions.transfer(accounts[3], TOKEN), accounts[1]))
 
     # portfolio sets through the factory
-    lean = deploy_portfolio(w3, core, PortfolioSpec(
-        admin=admin, treasury=treasury, name="Bench Portfolio", symbol="BNCH", issuer=admin,
-        revenue_token=stable.address,
-    ))
+    lean = deploy_portfolio(
+        w3,
+        core,
+        PortfolioSpec(
+            admin=admin,
+            treasury=treasury,
+            name="Bench Portfolio",
+            symbol="BNCH",
+            issuer=admin,
+            revenue_token=stable.address,
+        ),
+    )
     distributor = _required(lean.distributor, "revenue share on the bench portfolio")
     gas["portfolio_set_token_with_revenue"] = lean.gas_used
     now = int(w3.eth.get_block("latest")["timestamp"])
-    full = deploy_portfolio(w3, core, PortfolioSpec(
-        admin=admin, treasury=treasury, name="Bench Full", symbol="BFUL", issuer=admin,
-        revenue_token=stable.address,
-        round=RoundTerms(stable.address, USDC, 100 * USDC, 1_000 * USDC, USDC, 1_000 * USDC,
-                         now, now + 7 * 86400, 250, (5_000, 5_000)),
-        payees=(accounts[1], accounts[2]), shares_bps=(6_000, 4_000), with_rights=True,
-        royalty_receiver=treasury, royalty_bps=500,
-    ))
+    full = deploy_portfolio(
+        w3,
+        core,
+        PortfolioSpec(
+            admin=admin,
+            treasury=treasury,
+            name="Bench Full",
+            symbol="BFUL",
+            issuer=admin,
+            revenue_token=stable.address,
+            round=RoundTerms(
+                stable.address,
+                USDC,
+                100 * USDC,
+                1_000 * USDC,
+                USDC,
+                1_000 * USDC,
+                now,
+                now + 7 * 86400,
+                250,
+                (5_000, 5_000),
+            ),
+            payees=(accounts[1], accounts[2]),
+            shares_bps=(6_000, 4_000),
+            with_rights=True,
+            royalty_receiver=treasury,
+            royalty_bps=500,
+        ),
+    )
     gas["portfolio_set_full"] = full.gas_used
 
     # compliant transfers
@@ -156,17 +200,20 @@ def _bench(w3: Web3) -> dict[str, Any]:
     # C2's funding round and donation scenarios (each on a fresh, self-contained setup)
     from contracts import funding
 
-    for name, fn in [("invest_with_permit", funding.bench_invest), ("refund", funding.bench_refund),
-                     ("milestone_release", funding.bench_milestone_release),
-                     ("donation_erc20", funding.bench_donation)]:
+    for name, fn in [
+        ("invest_with_permit", funding.bench_invest),
+        ("refund", funding.bench_refund),
+        ("milestone_release", funding.bench_milestone_release),
+        ("donation_erc20", funding.bench_donation),
+    ]:
         gas[name] = _gas(fn(w3))
     gas["donation_eth"] = _gas(funding.bench_donation(w3, erc20=False))
 
     ratios = {
         "transfer_existing_pre_revenue": gas["transfer_existing_pre_revenue"] / gas["baseline_erc20_transfer_existing"],
         "transfer_new_pre_revenue": gas["transfer_new_pre_revenue"] / gas["baseline_erc20_transfer_new"],
-        "transfer_existing_with_revenue":
-            gas["transfer_existing_with_revenue"] / gas["baseline_erc20_transfer_existing"],
+        "transfer_existing_with_revenue": gas["transfer_existing_with_revenue"]
+        / gas["baseline_erc20_transfer_existing"],
         "transfer_new_with_revenue": gas["transfer_new_with_revenue"] / gas["baseline_erc20_transfer_new"],
     }
     targets = {
@@ -178,8 +225,12 @@ def _bench(w3: Web3) -> dict[str, Any]:
         "portfolio_set_full_le_600k": gas["portfolio_set_full"] <= TARGET_PORTFOLIO_SET_GAS,
     }
     return {
-        "chain": "anvil", "hardfork": "prague", "solc": "0.8.28 (solc-js), optimizer 200 runs",
-        "gas": gas, "ratios": {k: round(v, 3) for k, v in ratios.items()}, "targets": targets,
+        "chain": "anvil",
+        "hardfork": "prague",
+        "solc": "0.8.28 (solc-js), optimizer 200 runs",
+        "gas": gas,
+        "ratios": {k: round(v, 3) for k, v in ratios.items()},
+        "targets": targets,
     }
 
 

@@ -11,6 +11,7 @@ Contract keys: registry, anchor, donation_router, factory, stablecoin (dev only)
 implementations impl_token, impl_round, impl_splitter, impl_rights_token.
 Per-portfolio contracts are not listed: the indexer discovers them from `PortfolioCreated`.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -54,12 +55,17 @@ class Manifest:
     @classmethod
     def of(cls, core: CoreDeployment) -> Manifest:
         """The manifest of a deployment just made (written_at: now)."""
-        contracts = {name: ManifestContract(rec.address, rec.block_number, rec.tx_hash)
-                     for name, rec in core.records.items()}
+        contracts = {
+            name: ManifestContract(rec.address, rec.block_number, rec.tx_hash) for name, rec in core.records.items()
+        }
         blocks = [rec.block_number for rec in core.records.values()]
-        return cls(chain_id=core.chain_id, deployer=core.deployer, start_block=min(blocks) if blocks else 0,
-                   contracts=MappingProxyType(contracts),
-                   written_at=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+        return cls(
+            chain_id=core.chain_id,
+            deployer=core.deployer,
+            start_block=min(blocks) if blocks else 0,
+            contracts=MappingProxyType(contracts),
+            written_at=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        )
 
     @classmethod
     def from_json(cls, data: Any, source: str = "manifest") -> Manifest:
@@ -68,21 +74,31 @@ class Manifest:
             version = data.get("version") if isinstance(data, dict) else None
             raise ManifestError(f"{source}: manifest version {version!r}, expected {MANIFEST_VERSION}")
         try:
-            contracts = {str(name): ManifestContract(str(entry["address"]), int(entry["block_number"]),
-                                                     str(entry["tx_hash"]))
-                         for name, entry in data["contracts"].items()}
-            return cls(chain_id=int(data["chain_id"]), deployer=str(data["deployer"]),
-                       start_block=int(data.get("start_block", 0)), contracts=MappingProxyType(contracts),
-                       written_at=str(data.get("written_at", "")))
+            contracts = {
+                str(name): ManifestContract(str(entry["address"]), int(entry["block_number"]), str(entry["tx_hash"]))
+                for name, entry in data["contracts"].items()
+            }
+            return cls(
+                chain_id=int(data["chain_id"]),
+                deployer=str(data["deployer"]),
+                start_block=int(data.get("start_block", 0)),
+                contracts=MappingProxyType(contracts),
+                written_at=str(data.get("written_at", "")),
+            )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ManifestError(f"{source}: malformed manifest ({type(exc).__name__}: {exc})") from exc
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "version": self.version, "chain_id": self.chain_id, "deployer": self.deployer,
-            "written_at": self.written_at, "start_block": self.start_block,
-            "contracts": {name: {"address": entry.address, "block_number": entry.block_number,
-                                 "tx_hash": entry.tx_hash} for name, entry in self.contracts.items()},
+            "version": self.version,
+            "chain_id": self.chain_id,
+            "deployer": self.deployer,
+            "written_at": self.written_at,
+            "start_block": self.start_block,
+            "contracts": {
+                name: {"address": entry.address, "block_number": entry.block_number, "tx_hash": entry.tx_hash}
+                for name, entry in self.contracts.items()
+            },
         }
 
     def addresses(self) -> dict[str, str]:

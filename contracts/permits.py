@@ -9,6 +9,7 @@ These constants must match contracts/src/FundingRound.sol (`__EIP712_init` and
 `INVESTMENT_PERMIT_TYPEHASH`); tests compare the Python digest with the contract's
 `investmentPermitDigest`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -29,9 +30,7 @@ PERMIT_FIELDS: list[dict[str, str]] = [
     {"name": "deadline", "type": "uint256"},
     {"name": "nonce", "type": "uint256"},
 ]
-PERMIT_TYPE_STRING = (
-    "InvestmentPermit(address investor,address round,uint256 maxAmount,uint256 deadline,uint256 nonce)"
-)
+PERMIT_TYPE_STRING = "InvestmentPermit(address investor,address round,uint256 maxAmount,uint256 deadline,uint256 nonce)"
 PERMIT_TYPEHASH = keccak(text=PERMIT_TYPE_STRING)
 UINT256_MAX = 2**256 - 1
 

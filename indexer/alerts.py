@@ -13,6 +13,7 @@ restarted in a loop hits the same reorg every time: an open alert with the same 
 identifying details (`IDENTITY_KEYS`: all details unless the kind lists some, e.g. not the growing
 chain head) is reused instead of writing one row per attempt.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -73,8 +74,13 @@ class Alert:
     def to_json(self) -> dict[str, Any]:
         """Plain JSON types (ISO-8601 times) for `--json` output and the API."""
         return {
-            "id": self.id, "chain_id": self.chain_id, "kind": self.kind, "severity": self.severity,
-            "message": self.message, "details": self.details, "created_at": self.created_at.isoformat(),
+            "id": self.id,
+            "chain_id": self.chain_id,
+            "kind": self.kind,
+            "severity": self.severity,
+            "message": self.message,
+            "details": self.details,
+            "created_at": self.created_at.isoformat(),
             "acknowledged_at": None if self.acknowledged_at is None else self.acknowledged_at.isoformat(),
             "acknowledged_by": self.acknowledged_by,
         }
@@ -95,8 +101,17 @@ def _utc(value: datetime | None) -> datetime | None:
 def _alert(row: Row[Any]) -> Alert:
     created = _utc(row.created_at)
     assert created is not None
-    return Alert(int(row.id), int(row.chain_id), row.kind, row.severity, row.message, json.loads(row.details),
-                 created, _utc(row.acknowledged_at), row.acknowledged_by)
+    return Alert(
+        int(row.id),
+        int(row.chain_id),
+        row.kind,
+        row.severity,
+        row.message,
+        json.loads(row.details),
+        created,
+        _utc(row.acknowledged_at),
+        row.acknowledged_by,
+    )
 
 
 def _serialize(conn: Connection, database: Database, chain_id: int, kind: str) -> None:
@@ -108,8 +123,16 @@ def _serialize(conn: Connection, database: Database, chain_id: int, kind: str) -
     conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
-def record_alert(database: Database, chain_id: int, kind: str, message: str, details: dict[str, Any],
-                 severity: str = "critical", *, dedupe_on: Sequence[str] | None = None) -> int:
+def record_alert(
+    database: Database,
+    chain_id: int,
+    kind: str,
+    message: str,
+    details: dict[str, Any],
+    severity: str = "critical",
+    *,
+    dedupe_on: Sequence[str] | None = None,
+) -> int:
     """Write an alert in its own transaction and return its id; an open alert of the same chain,
     kind and details is returned instead of a new row (a follower retrying the same failure).
 
@@ -127,23 +150,36 @@ def record_alert(database: Database, chain_id: int, kind: str, message: str, det
         if dedupe_on is None:
             return stored_details == body
         stored = json.loads(stored_details)
-        return all(key in stored for key in keys) and \
-            canonical_details({key: stored[key] for key in keys}) == identity
+        return all(key in stored for key in keys) and canonical_details({key: stored[key] for key in keys}) == identity
 
     def work(conn: Connection) -> int:
         _serialize(conn, database, chain_id, kind)
         open_rows = conn.execute(
-            select(alerts_t.c.id, alerts_t.c.details).where(
-                alerts_t.c.chain_id == chain_id, alerts_t.c.kind == kind, alerts_t.c.acknowledged_at.is_(None),
-            ).order_by(alerts_t.c.id)
+            select(alerts_t.c.id, alerts_t.c.details)
+            .where(
+                alerts_t.c.chain_id == chain_id,
+                alerts_t.c.kind == kind,
+                alerts_t.c.acknowledged_at.is_(None),
+            )
+            .order_by(alerts_t.c.id)
         ).all()  # open alerts of one chain and kind: a handful at most
         for row in open_rows:
             if same_event(row.details):
                 return int(row.id)
-        inserted = conn.execute(alerts_t.insert().values(
-            chain_id=chain_id, kind=kind, severity=severity, message=message, details=body,
-            created_at=datetime.now(UTC), acknowledged_at=None, acknowledged_by=None,
-        ).returning(alerts_t.c.id))
+        inserted = conn.execute(
+            alerts_t.insert()
+            .values(
+                chain_id=chain_id,
+                kind=kind,
+                severity=severity,
+                message=message,
+                details=body,
+                created_at=datetime.now(UTC),
+                acknowledged_at=None,
+                acknowledged_by=None,
+            )
+            .returning(alerts_t.c.id)
+        )
         return int(inserted.scalar_one())
 
     return database.run_write(work)
@@ -182,9 +218,13 @@ def acknowledge(database: Database, alert_id: int, by: str) -> Alert:
             assert found.acknowledged_at is not None
             raise AlertAlreadyAcknowledged(
                 f"alert {alert_id} was already acknowledged by {found.acknowledged_by} "
-                f"at {found.acknowledged_at.isoformat(timespec='seconds')}")
-        conn.execute(alerts_t.update().where(alerts_t.c.id == alert_id)
-                     .values(acknowledged_at=datetime.now(UTC), acknowledged_by=by))
+                f"at {found.acknowledged_at.isoformat(timespec='seconds')}"
+            )
+        conn.execute(
+            alerts_t.update()
+            .where(alerts_t.c.id == alert_id)
+            .values(acknowledged_at=datetime.now(UTC), acknowledged_by=by)
+        )
         updated = conn.execute(select(alerts_t).where(alerts_t.c.id == alert_id)).one()
         return _alert(updated)
 

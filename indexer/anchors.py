@@ -13,6 +13,7 @@ transaction (`delete_anchors_after`), so the table always matches the indexed ch
 - ledger-behind: the range ends after the ledger's head (the ledger lags, or is another database);
 - unchecked: the range cannot be recomputed here (over MAX_ANCHOR_RANGE, or starting before 1).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -82,23 +83,42 @@ def anchor_records(chain_id: int, events: Sequence[DecodedEvent]) -> list[Anchor
     for block_number, block_hash, contract_address, (raw_log, name, args) in events:
         if name != ANCHOR_EVENT:
             continue
-        records.append(AnchorRecord(
-            chain_id=chain_id, contract=contract_address.lower(), ledger_key=_hex(args["ledgerId"]),
-            anchor_index=int(args["anchorIndex"]), from_sequence=int(args["fromSequence"]),
-            to_sequence=int(args["toSequence"]), merkle_root=_hex(args["merkleRoot"]),
-            submitter=str(args["submitter"]).lower(), block_number=int(block_number), block_hash=block_hash.lower(),
-            tx_hash=str(raw_log["transactionHash"]).lower(), log_index=int(raw_log["logIndex"], 16),
-        ))
+        records.append(
+            AnchorRecord(
+                chain_id=chain_id,
+                contract=contract_address.lower(),
+                ledger_key=_hex(args["ledgerId"]),
+                anchor_index=int(args["anchorIndex"]),
+                from_sequence=int(args["fromSequence"]),
+                to_sequence=int(args["toSequence"]),
+                merkle_root=_hex(args["merkleRoot"]),
+                submitter=str(args["submitter"]).lower(),
+                block_number=int(block_number),
+                block_hash=block_hash.lower(),
+                tx_hash=str(raw_log["transactionHash"]).lower(),
+                log_index=int(raw_log["logIndex"], 16),
+            )
+        )
     return records
 
 
 def write_anchors(conn: Connection, chain_id: int, records: Sequence[AnchorRecord]) -> None:
     """Insert the records inside the caller's transaction; a replayed step's rows are ignored (PK)."""
     rows = [
-        dict(chain_id=chain_id, contract=r.contract, ledger_key=r.ledger_key, anchor_index=r.anchor_index,
-             from_sequence=r.from_sequence, to_sequence=r.to_sequence, merkle_root=r.merkle_root,
-             submitter=r.submitter, block_number=r.block_number, block_hash=r.block_hash, tx_hash=r.tx_hash,
-             log_index=r.log_index)
+        dict(
+            chain_id=chain_id,
+            contract=r.contract,
+            ledger_key=r.ledger_key,
+            anchor_index=r.anchor_index,
+            from_sequence=r.from_sequence,
+            to_sequence=r.to_sequence,
+            merkle_root=r.merkle_root,
+            submitter=r.submitter,
+            block_number=r.block_number,
+            block_hash=r.block_hash,
+            tx_hash=r.tx_hash,
+            log_index=r.log_index,
+        )
         for r in records
     ]
     if not rows:
@@ -114,10 +134,18 @@ def delete_anchors_after(conn: Connection, chain_id: int, block_number: int) -> 
 
 def _record(row: Any) -> AnchorRecord:
     return AnchorRecord(
-        chain_id=int(row.chain_id), contract=row.contract, ledger_key=row.ledger_key,
-        anchor_index=int(row.anchor_index), from_sequence=int(row.from_sequence), to_sequence=int(row.to_sequence),
-        merkle_root=row.merkle_root, submitter=row.submitter, block_number=int(row.block_number),
-        block_hash=row.block_hash, tx_hash=row.tx_hash, log_index=int(row.log_index),
+        chain_id=int(row.chain_id),
+        contract=row.contract,
+        ledger_key=row.ledger_key,
+        anchor_index=int(row.anchor_index),
+        from_sequence=int(row.from_sequence),
+        to_sequence=int(row.to_sequence),
+        merkle_root=row.merkle_root,
+        submitter=row.submitter,
+        block_number=int(row.block_number),
+        block_hash=row.block_hash,
+        tx_hash=row.tx_hash,
+        log_index=int(row.log_index),
     )
 
 
@@ -149,7 +177,13 @@ def verify_anchors(store: LedgerStore, db: Database, chain_id: int, ledger: str)
         if computed == anchor.merkle_root:
             checks.append(AnchorCheck(anchor, VERIFIED, computed))
         else:
-            checks.append(AnchorCheck(anchor, MISMATCH, computed,
-                                      f"journal {anchor.from_sequence}..{anchor.to_sequence} has root {computed}, "
-                                      f"anchored {anchor.merkle_root}"))
+            checks.append(
+                AnchorCheck(
+                    anchor,
+                    MISMATCH,
+                    computed,
+                    f"journal {anchor.from_sequence}..{anchor.to_sequence} has root {computed}, "
+                    f"anchored {anchor.merkle_root}",
+                )
+            )
     return checks

@@ -31,6 +31,7 @@ by the largest step (`largest_step_entries`). The follower adapts its step to ~2
 first step is 10 blocks; a step doubles only while twice its events still fit) and posts in
 ledger batches of up to 10,000 entries. Compare runs with different --events.
 """
+
 from __future__ import annotations
 
 import json
@@ -127,8 +128,9 @@ def seed_chain(anvil: Any, workload: Workload) -> BenchChain:
     accounts = w3.eth.accounts
     admin, treasury = accounts[0], accounts[7]
     core = deploy_core(w3, admin, compliance_signer=accounts[9], fee_recipient=accounts[8])
-    portfolio = deploy_portfolio(w3, core, PortfolioSpec(
-        admin=admin, treasury=treasury, name="Bench Indexer", symbol="BIDX", issuer=admin))
+    portfolio = deploy_portfolio(
+        w3, core, PortfolioSpec(admin=admin, treasury=treasury, name="Bench Indexer", symbol="BIDX", issuer=admin)
+    )
     token = portfolio.token
     fanout = deploy_contract(w3, "BenchTransferFanout", sender=admin)
     holder_count = max(1, min(workload.holders, workload.events))
@@ -145,8 +147,9 @@ def seed_chain(anvil: Any, workload: Workload) -> BenchChain:
     last = None
     for offset, batch in enumerate(batches):
         data = fanout.functions.fanOut(token.address, batch, TOKEN)._encode_transaction_data()
-        last = w3.eth.send_transaction({"from": admin, "to": fanout.address, "data": data, "gas": gas,
-                                        "nonce": nonce + offset})
+        last = w3.eth.send_transaction(
+            {"from": admin, "to": fanout.address, "data": data, "gas": gas, "nonce": nonce + offset}
+        )
     assert last is not None
     receipt = w3.eth.wait_for_transaction_receipt(last, timeout=RECEIPT_TIMEOUT_S)
     if receipt["status"] != 1:
@@ -154,22 +157,31 @@ def seed_chain(anvil: Any, workload: Workload) -> BenchChain:
     w3.provider.make_request("anvil_mine", [hex(TAIL_BLOCKS)])
     head = int(w3.eth.block_number)
     transfer_topic = "0x" + keccak(text="Transfer(address,address,uint256)").hex()
-    transfer_events = len(w3.eth.get_logs({"address": token.address, "fromBlock": portfolio.block_number,
-                                           "toBlock": head, "topics": [transfer_topic]}))
+    transfer_events = len(
+        w3.eth.get_logs(
+            {"address": token.address, "fromBlock": portfolio.block_number, "toBlock": head, "topics": [transfer_topic]}
+        )
+    )
     if transfer_events != workload.events + 1:
         raise RuntimeError(f"expected {workload.events + 1} Transfer logs on chain, found {transfer_events}")
     return BenchChain(
-        rpc_url=anvil.rpc_url, chain_id=int(w3.eth.chain_id), manifest=Manifest.of(core),
-        token=Web3.to_checksum_address(token.address), token_block=portfolio.block_number, head=head,
-        transfer_events=transfer_events, seed_seconds=time.perf_counter() - started,
+        rpc_url=anvil.rpc_url,
+        chain_id=int(w3.eth.chain_id),
+        manifest=Manifest.of(core),
+        token=Web3.to_checksum_address(token.address),
+        token_block=portfolio.block_number,
+        head=head,
+        transfer_events=transfer_events,
+        seed_seconds=time.perf_counter() - started,
     )
 
 
 # ------------------------------------------------------------------------- Kogi
 
 
-def _kogi_child(database_url: str, rpc_url: str, manifest: Manifest, head: int, expected_events: int,
-                conn: Any) -> None:
+def _kogi_child(
+    database_url: str, rpc_url: str, manifest: Manifest, head: int, expected_events: int, conn: Any
+) -> None:
     """Child process: migrate an empty database, follow to `head`, report timing and memory."""
     started = time.perf_counter()
     try:
@@ -184,9 +196,14 @@ def _kogi_child(database_url: str, rpc_url: str, manifest: Manifest, head: int, 
         ledger_upgrade(database.write_engine)
         indexer_migrate.upgrade(database.write_engine)
         rpc = RpcClient(rpc_url)
-        follower = Follower(LedgerStore(database, account_code_rules=DEFAULT_ACCOUNT_CODE_RULES), rpc, manifest,
-                            ledger=LEDGER, owner="kogi-bench",
-                            reader_process=True)
+        follower = Follower(
+            LedgerStore(database, account_code_rules=DEFAULT_ACCOUNT_CODE_RULES),
+            rpc,
+            manifest,
+            ledger=LEDGER,
+            owner="kogi-bench",
+            reader_process=True,
+        )
         sync_started = time.perf_counter()
         posted, steps, largest_step, samples = 0, 0, 0, [(0, _rss_mib(), _peak_rss_mib())]
         while True:
@@ -211,13 +228,20 @@ def _kogi_child(database_url: str, rpc_url: str, manifest: Manifest, head: int, 
             wanted = expected_events * share / 100
             _, rss, peak = next((sample for sample in samples if sample[0] >= wanted), samples[-1])
             current[f"{share}%"], high_water[f"{share}%"] = round(rss, 1), round(max(rss, peak), 1)
-        conn.send({
-            "seconds": finished - started, "sync_seconds": finished - sync_started, "entries_posted": posted,
-            "steps": steps, "largest_step_entries": largest_step, "last_block": cursor.last_block,
-            "peak_rss_mib": round(max(_peak_rss_mib(), *(rss for _, rss, _ in samples)), 1),
-            "reader_peak_rss_mib": round(reader_peak, 1),
-            "rss_mib_by_events_posted": current, "peak_rss_mib_by_events_posted": high_water,
-        })
+        conn.send(
+            {
+                "seconds": finished - started,
+                "sync_seconds": finished - sync_started,
+                "entries_posted": posted,
+                "steps": steps,
+                "largest_step_entries": largest_step,
+                "last_block": cursor.last_block,
+                "peak_rss_mib": round(max(_peak_rss_mib(), *(rss for _, rss, _ in samples)), 1),
+                "reader_peak_rss_mib": round(reader_peak, 1),
+                "rss_mib_by_events_posted": current,
+                "peak_rss_mib_by_events_posted": high_water,
+            }
+        )
     except BaseException as exc:  # reported to the parent, which puts it in the JSON
         conn.send({"error": f"{type(exc).__name__}: {exc}"})
     finally:
@@ -258,8 +282,9 @@ def _check_kogi(database_url: str, chain: BenchChain) -> dict[str, Any]:
 def run_kogi(database_url: str, chain: BenchChain, timeout_s: float) -> dict[str, Any]:
     context = multiprocessing.get_context("spawn")
     parent, child = context.Pipe(duplex=False)
-    process = context.Process(target=_kogi_child, args=(database_url, chain.rpc_url, chain.manifest, chain.head,
-                                                       chain.transfer_events, child))
+    process = context.Process(
+        target=_kogi_child, args=(database_url, chain.rpc_url, chain.manifest, chain.head, chain.transfer_events, child)
+    )
     started = time.perf_counter()
     process.start()
     child.close()
@@ -355,8 +380,11 @@ export default app;
 
 
 def _ponder_config(chain: BenchChain, postgres_dsn: str | None) -> str:
-    database = ('{ kind: "postgres", connectionString: process.env.KOGI_BENCH_PONDER_DATABASE_URL! }'
-                if postgres_dsn else '{ kind: "pglite", directory: "./.ponder/pglite" }')
+    database = (
+        '{ kind: "postgres", connectionString: process.env.KOGI_BENCH_PONDER_DATABASE_URL! }'
+        if postgres_dsn
+        else '{ kind: "pglite", directory: "./.ponder/pglite" }'
+    )
     return f"""import {{ createConfig }} from "ponder";
 import {{ TokenAbi }} from "./abis/TokenAbi";
 
@@ -375,8 +403,12 @@ export default createConfig({{
 def write_ponder_project(root: Path, chain: BenchChain, postgres_dsn: str | None) -> None:
     (root / "abis").mkdir(parents=True, exist_ok=True)
     (root / "src" / "api").mkdir(parents=True, exist_ok=True)
-    package = {"name": "kogi-bench-ponder", "private": True, "type": "module",
-               "dependencies": {"ponder": PONDER_VERSION, **PONDER_PEERS}}
+    package = {
+        "name": "kogi-bench-ponder",
+        "private": True,
+        "type": "module",
+        "dependencies": {"ponder": PONDER_VERSION, **PONDER_PEERS},
+    }
     (root / "package.json").write_text(json.dumps(package, indent=2) + "\n")
     (root / "abis" / "TokenAbi.ts").write_text(f"export const TokenAbi = {_TRANSFER_ABI};\n")
     (root / "ponder.config.ts").write_text(_ponder_config(chain, postgres_dsn))
@@ -427,8 +459,13 @@ def _npm_install_ponder(npm: str, workdir: Path) -> tuple[Path, float] | str:
     installed = time.perf_counter()
     try:
         with open(install_log, "wb") as log:
-            npm_run = subprocess.run([npm, "install", "--no-audit", "--no-fund", "--loglevel=error"], cwd=workdir,
-                                     stdout=log, stderr=subprocess.STDOUT, timeout=NPM_TIMEOUT_S)
+            npm_run = subprocess.run(
+                [npm, "install", "--no-audit", "--no-fund", "--loglevel=error"],
+                cwd=workdir,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                timeout=NPM_TIMEOUT_S,
+            )
     except subprocess.TimeoutExpired:
         return f"npm install ponder@{PONDER_VERSION} timed out after {NPM_TIMEOUT_S} s"
     if npm_run.returncode != 0:
@@ -444,11 +481,27 @@ def _ponder_command(
     node: Path, cli: Path, chain: BenchChain, port: int, postgres_dsn: str | None
 ) -> tuple[list[str], dict[str, str]]:
     """(argv, environment) of `ponder start` on the chain, serving its API on `port`."""
-    env = {**os.environ, f"PONDER_RPC_URL_{chain.chain_id}": chain.rpc_url, "PONDER_TELEMETRY_DISABLED": "true",
-           "CI": "true", "NODE_ENV": "production"}
+    env = {
+        **os.environ,
+        f"PONDER_RPC_URL_{chain.chain_id}": chain.rpc_url,
+        "PONDER_TELEMETRY_DISABLED": "true",
+        "CI": "true",
+        "NODE_ENV": "production",
+    }
     env.pop("DATABASE_URL", None)
-    argv = [str(node), str(cli), "--log-level", "warn", "start", "--port", str(port), "--hostname", "127.0.0.1",
-            "--schema", "kogi_bench"]
+    argv = [
+        str(node),
+        str(cli),
+        "--log-level",
+        "warn",
+        "start",
+        "--port",
+        str(port),
+        "--hostname",
+        "127.0.0.1",
+        "--schema",
+        "kogi_bench",
+    ]
     if postgres_dsn:
         env["KOGI_BENCH_PONDER_DATABASE_URL"] = postgres_dsn
     return argv, env
@@ -471,11 +524,14 @@ def _run_ponder_to_head(
             while True:
                 elapsed = time.perf_counter() - started
                 if process.poll() is not None:
-                    return (f"ponder exited with {process.returncode} before reaching block {chain.head}: "
-                            f"{_tail(run_log)}")
+                    return (
+                        f"ponder exited with {process.returncode} before reaching block {chain.head}: {_tail(run_log)}"
+                    )
                 if elapsed > timeout_s:
-                    return (f"ponder did not report block {chain.head} within {timeout_s:.0f} s "
-                            f"(last /status block {block})")
+                    return (
+                        f"ponder did not report block {chain.head} within {timeout_s:.0f} s "
+                        f"(last /status block {block})"
+                    )
                 hwm = _vm_hwm_mib(process.pid)
                 peak_rss = max(peak_rss or 0.0, hwm or 0.0)
                 try:
@@ -557,8 +613,14 @@ def _databases(database_url: str | None, tmp: Path, tag: str) -> tuple[str, str 
     return kogi_url, ponder_dsn
 
 
-def run_indexer_bench(workload: Workload, *, database_url: str | None = None, ponder: bool = True,
-                      timeout_s: float = DEFAULT_TIMEOUT_S, keep_dir: Path | None = None) -> dict[str, Any]:
+def run_indexer_bench(
+    workload: Workload,
+    *,
+    database_url: str | None = None,
+    ponder: bool = True,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    keep_dir: Path | None = None,
+) -> dict[str, Any]:
     """Seed one anvil chain, run Kogi then Ponder on it, return the JSON report."""
     from contracts.anvil import AnvilProcess
 
@@ -572,12 +634,20 @@ def run_indexer_bench(workload: Workload, *, database_url: str | None = None, po
         chain = seed_chain(anvil, workload)
         kogi_url, ponder_dsn = _databases(database_url, tmp, tag)
         report: dict[str, Any] = {
-            "workload": {**asdict(workload), "holders": min(workload.holders, workload.events),
-                         "events_per_block": workload.per_block, "tail_blocks": TAIL_BLOCKS},
-            "chain": {"head": chain.head, "token": chain.token, "token_block": chain.token_block,
-                      "transfer_events": chain.transfer_events, "seed_seconds": round(chain.seed_seconds, 1)},
-            "kogi": {"database": "postgresql" if ponder_dsn else "sqlite",
-                     **run_kogi(kogi_url, chain, timeout_s)},
+            "workload": {
+                **asdict(workload),
+                "holders": min(workload.holders, workload.events),
+                "events_per_block": workload.per_block,
+                "tail_blocks": TAIL_BLOCKS,
+            },
+            "chain": {
+                "head": chain.head,
+                "token": chain.token,
+                "token_block": chain.token_block,
+                "transfer_events": chain.transfer_events,
+                "seed_seconds": round(chain.seed_seconds, 1),
+            },
+            "kogi": {"database": "postgresql" if ponder_dsn else "sqlite", **run_kogi(kogi_url, chain, timeout_s)},
         }
         if ponder:
             ponder_dir = tmp / "ponder"
@@ -591,9 +661,12 @@ def run_indexer_bench(workload: Workload, *, database_url: str | None = None, po
         kogi, peer = report["kogi"], report["ponder"]
         if "events_per_s" in kogi and "events_per_s" in peer:
             ratio = round(kogi["events_per_s"] / peer["events_per_s"], 2)
-            report["ratio_kogi_vs_ponder"] = {"events_per_s": ratio,
-                                              "blocks_per_s": round(kogi["blocks_per_s"] / peer["blocks_per_s"], 2),
-                                              "target": 2.0, "target_met": ratio >= 2.0}
+            report["ratio_kogi_vs_ponder"] = {
+                "events_per_s": ratio,
+                "blocks_per_s": round(kogi["blocks_per_s"] / peer["blocks_per_s"], 2),
+                "target": 2.0,
+                "target_met": ratio >= 2.0,
+            }
         report["kogi_peak_rss_mib"] = kogi.get("peak_rss_mib_incl_reader", kogi.get("peak_rss_mib"))
         return report
     finally:

@@ -3,6 +3,7 @@
 Plain eth_abi over the event signature: no web3 contract objects on the hot path, and
 only the events listed in indexer.mapping are decoded (everything else is not fetched).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -93,8 +94,10 @@ def decode_erc20_transfer(log: dict[str, Any]) -> dict[str, Any] | None:
     if len(topics) != 3 or topics[0].lower() != ERC20_TRANSFER_TOPIC or len(data) != 66:
         return None
     return {
-        "token": log["address"].lower(), "from": "0x" + topics[1][-40:].lower(),
-        "to": "0x" + topics[2][-40:].lower(), "value": int(data, 16),
+        "token": log["address"].lower(),
+        "from": "0x" + topics[1][-40:].lower(),
+        "to": "0x" + topics[2][-40:].lower(),
+        "value": int(data, 16),
     }
 
 
@@ -142,8 +145,10 @@ def _word(type_: str, word: str) -> Any:
 
 @cache
 def _all_static_words(event: EventAbi) -> bool:
-    return all(t == "address" or t == "bool" or (t.startswith("uint") and "[" not in t)
-               for _, t in (*event.indexed, *event.data))
+    return all(
+        t == "address" or t == "bool" or (t.startswith("uint") and "[" not in t)
+        for _, t in (*event.indexed, *event.data)
+    )
 
 
 def _decode_static_words(event: EventAbi, topics: list[str], data: str) -> dict[str, Any] | None:
@@ -160,7 +165,7 @@ def _decode_static_words(event: EventAbi, topics: list[str], data: str) -> dict[
                 return None
             args[name] = _word(type_, topic[2:])
         for position, (name, type_) in enumerate(event.data):
-            args[name] = _word(type_, data[2 + 64 * position:66 + 64 * position])
+            args[name] = _word(type_, data[2 + 64 * position : 66 + 64 * position])
     except ValueError:
         return None
     return args

@@ -6,6 +6,7 @@ and is kept in `error` so /health can report it; it is never swallowed silently.
 what the thread does meanwhile (running, waiting for another owner's lease, backing off from RPC
 errors or a flapping chain, stopped), with a human reason, for /health.
 """
+
 from __future__ import annotations
 
 import logging
@@ -29,13 +30,20 @@ RPC_RETRY_DELAY_S = 1.0
 class EmbeddedIndexer:
     """Runs `Follower.run` on a daemon thread until `stop()`."""
 
-    def __init__(self, database: Database, rpc_url: str, manifest: Manifest, *, ledger: str = "main",
-                 confirmations: int | None = None, poll_s: float = 0.2) -> None:
+    def __init__(
+        self,
+        database: Database,
+        rpc_url: str,
+        manifest: Manifest,
+        *,
+        ledger: str = "main",
+        confirmations: int | None = None,
+        poll_s: float = 0.2,
+    ) -> None:
         self.rpc = RpcClient(rpc_url)
         """For callers' threads (lag queries); the follower thread has its own client."""
         store = LedgerStore(database, account_code_rules=DEFAULT_ACCOUNT_CODE_RULES)
-        self.follower = Follower(store, RpcClient(rpc_url), manifest, ledger=ledger,
-                                 confirmations=confirmations)
+        self.follower = Follower(store, RpcClient(rpc_url), manifest, ledger=ledger, confirmations=confirmations)
         self.poll_s = poll_s
         self.error: BaseException | None = None
         self._stop = threading.Event()

@@ -28,6 +28,7 @@ This module is the step loop and the lease; the parts live beside it: reading a 
 (indexer.ranges, shared with the reader process), posting it (indexer.posting), reorgs and
 flapping (indexer.reorg), what a step did (indexer.status).
 """
+
 from __future__ import annotations
 
 import logging
@@ -56,9 +57,21 @@ from ledger.chart import bootstrap_ledger
 from ledger.policy import EffectiveTimePolicy
 
 __all__ = [
-    "DEFAULT_CONFIRMATIONS", "FOLLOWER_STATES", "MAX_BACKOFF_S", "MAX_ENTRIES_PER_POST", "MAX_FLAP_BACKOFF_S",
-    "MAX_REPOSTS", "TRANSIENT_ERRORS", "ChainFlapping", "ChainMismatch", "Follower", "FollowerStatus",
-    "ReorgTooDeep", "StepResult", "default_confirmations", "default_owner",
+    "DEFAULT_CONFIRMATIONS",
+    "FOLLOWER_STATES",
+    "MAX_BACKOFF_S",
+    "MAX_ENTRIES_PER_POST",
+    "MAX_FLAP_BACKOFF_S",
+    "MAX_REPOSTS",
+    "TRANSIENT_ERRORS",
+    "ChainFlapping",
+    "ChainMismatch",
+    "Follower",
+    "FollowerStatus",
+    "ReorgTooDeep",
+    "StepResult",
+    "default_confirmations",
+    "default_owner",
 ]
 """What callers take from here; ReorgTooDeep, FollowerStatus, StepResult and the flapping bounds are
 defined in indexer.reorg and indexer.status and handed on, being part of what a Follower does."""
@@ -67,13 +80,13 @@ log = logging.getLogger("kogi.indexer")
 T = TypeVar("T")
 
 DEFAULT_CONFIRMATIONS = {
-    1: 64,          # Ethereum mainnet: finalized after two epochs (~13 min)
-    11155111: 64,   # Sepolia
-    10: 400,        # OP Mainnet (2 s blocks): ~L1 finality
-    8453: 400,      # Base (2 s blocks)
-    42161: 3_200,   # Arbitrum One (0.25 s blocks)
-    137: 256,       # Polygon PoS
-    31337: 5,       # anvil: instant blocks; reorgs only when a test makes them
+    1: 64,  # Ethereum mainnet: finalized after two epochs (~13 min)
+    11155111: 64,  # Sepolia
+    10: 400,  # OP Mainnet (2 s blocks): ~L1 finality
+    8453: 400,  # Base (2 s blocks)
+    42161: 3_200,  # Arbitrum One (0.25 s blocks)
+    137: 256,  # Polygon PoS
+    31337: 5,  # anvil: instant blocks; reorgs only when a test makes them
 }
 FALLBACK_CONFIRMATIONS = 64
 MAX_BLOCKS_PER_STEP = 10_000
@@ -155,13 +168,29 @@ class Follower:
         self._bootstrapped = False
         self.status = FollowerStatus("starting")
         """Updated by every step (and by `run` while it retries RPC errors); read from other threads."""
-        self.ranges = RangeFetcher(rpc, self.state, self.store, chain_id=self.chain_id, ledger=ledger,
-                                   confirmations=self.confirmations)
-        self.poster = LedgerPoster(self.store, self.state, rpc, chain_id=self.chain_id, ledger=ledger,
-                                   max_entries_per_post=max_entries_per_post)
+        self.ranges = RangeFetcher(
+            rpc, self.state, self.store, chain_id=self.chain_id, ledger=ledger, confirmations=self.confirmations
+        )
+        self.poster = LedgerPoster(
+            self.store,
+            self.state,
+            rpc,
+            chain_id=self.chain_id,
+            ledger=ledger,
+            max_entries_per_post=max_entries_per_post,
+        )
         self.flaps = FlapGuard(rpc, self.store, self.chain_id, clock_s)
-        self.reorgs = Reorgs(self.store, self.state, rpc, self.ranges, self.poster, self.flaps,
-                             chain_id=self.chain_id, ledger=ledger, confirmations=self.confirmations)
+        self.reorgs = Reorgs(
+            self.store,
+            self.state,
+            rpc,
+            self.ranges,
+            self.poster,
+            self.flaps,
+            chain_id=self.chain_id,
+            ledger=ledger,
+            confirmations=self.confirmations,
+        )
 
     # ---------------------------------------------------------------- bootstrap
 
@@ -230,8 +259,9 @@ class Follower:
         tip = self.rpc.get_headers([cursor.last_block])[cursor.last_block]
         if tip.hash != cursor.last_block_hash:
             self._reader_call(lambda reader: reader.drop())
-            return self.reorgs.rollback(cursor.last_block, head, self.lease, renew_lease=self._renew_lease,
-                                        ensure_assets=self._ensure_assets)
+            return self.reorgs.rollback(
+                cursor.last_block, head, self.lease, renew_lease=self._renew_lease, ensure_assets=self._ensure_assets
+            )
         if cursor.last_block >= head:
             return StepResult(cursor.last_block + 1, cursor.last_block, 0)
         plan, bodies = self._next_range(cursor, head)
@@ -245,8 +275,15 @@ class Follower:
             next_to = min(head, plan.to_block + self.step_blocks)
             self._reader_call(lambda reader: reader.submit(plan.to_block, plan.to_header.hash, next_to))
         window_entries, checkpoints = self._post(plan, bodies)
-        self.state.advance(plan.to_header, plan.kept, window_entries, plan.keep_from, self.lease,
-                           checkpoints=checkpoints, anchors=plan.anchors)
+        self.state.advance(
+            plan.to_header,
+            plan.kept,
+            window_entries,
+            plan.keep_from,
+            self.lease,
+            checkpoints=checkpoints,
+            anchors=plan.anchors,
+        )
         return StepResult(plan.from_block, plan.to_block, len(plan.requests))
 
     def _next_range(self, cursor: Cursor, head: int) -> tuple[Range | None, list[EntryBody] | None]:
@@ -273,16 +310,18 @@ class Follower:
         elif blocks >= self.step_blocks and events * 2 <= self.max_events_per_step:
             self.step_blocks = min(self.max_blocks_per_step, self.step_blocks * 2)
 
-    def _post(self, plan: Range,
-              bodies: Sequence[EntryBody] | None = None) -> tuple[list[BlockEntry], list[Checkpoint]]:
+    def _post(
+        self, plan: Range, bodies: Sequence[EntryBody] | None = None
+    ) -> tuple[list[BlockEntry], list[Checkpoint]]:
         """Create the range's assets, then post its entries in ledger batches (indexer.posting).
         Returns the entries of blocks inside the reorg window (kept for rollbacks) and each
         block's checkpoint (its last entry)."""
         self._ensure_assets(plan.assets)
         lease = self.lease
         assert lease is not None
-        return self.poster.post(plan, bodies, lease, renew_lease=self._renew_lease,
-                                note_comeback=self.flaps.note_comeback)
+        return self.poster.post(
+            plan, bodies, lease, renew_lease=self._renew_lease, note_comeback=self.flaps.note_comeback
+        )
 
     def _ensure_assets(self, codes: set[str]) -> None:
         """The assets a step (or a rollback) posts in, created before its first ledger batch."""
@@ -321,7 +360,9 @@ class Follower:
             f"chain {self.chain_id} is leased to {holder.owner} (epoch {holder.epoch}) until "
             f"{until.isoformat(timespec='seconds')} (in {max(0.0, expires_s - now_s):.0f} s); this indexer "
             f"({self.owner}) takes over if that holder stops renewing it (a crashed process's lease runs out "
-            "after its TTL)", until)
+            "after its TTL)",
+            until,
+        )
 
     def _renew_lease(self) -> None:
         """Renew right before each ledger write so a healthy follower keeps the chain. A follower
@@ -348,19 +389,28 @@ class Follower:
             posted += result.entries_posted
             cursor = self.state.cursor()
             assert cursor is not None
-            if not result.standby and result.backing_off is None and result.reorg_depth == 0 \
-                    and cursor.last_block >= self.rpc.head():
+            if (
+                not result.standby
+                and result.backing_off is None
+                and result.reorg_depth == 0
+                and cursor.last_block >= self.rpc.head()
+            ):
                 return posted
             if deadline_s is not None and time.monotonic() - started > deadline_s:
-                raise TimeoutError(f"indexer did not reach the head within {deadline_s}s"
-                                   + (f" ({result.backing_off})" if result.backing_off else ""))
+                raise TimeoutError(
+                    f"indexer did not reach the head within {deadline_s}s"
+                    + (f" ({result.backing_off})" if result.backing_off else "")
+                )
             if result.standby:
                 time.sleep(STANDBY_POLL_S)
             elif result.backing_off is not None:
                 time.sleep(min(result.retry_in_s, STANDBY_POLL_S * 10))
 
     def run(
-        self, *, should_stop: Callable[[], bool] = lambda: False, poll_s: float = IDLE_POLL_S,
+        self,
+        *,
+        should_stop: Callable[[], bool] = lambda: False,
+        poll_s: float = IDLE_POLL_S,
         sleep: Callable[[float], object] = time.sleep,
     ) -> None:
         """Follow until `should_stop()`, pausing (`sleep`) only when caught up, standing by or
@@ -373,8 +423,10 @@ class Follower:
             except TRANSIENT_ERRORS as exc:  # RPC hiccups: retry with backoff; fatal errors propagate
                 log.warning("chain %s: RPC error, retrying in %.1fs: %s", self.chain_id, backoff_s, exc)
                 self.status = FollowerStatus(
-                    "backing_off", f"RPC error, retrying in {backoff_s:.1f} s: {exc}",
-                    datetime.fromtimestamp(self.clock_s() + backoff_s, tz=UTC))
+                    "backing_off",
+                    f"RPC error, retrying in {backoff_s:.1f} s: {exc}",
+                    datetime.fromtimestamp(self.clock_s() + backoff_s, tz=UTC),
+                )
                 sleep(backoff_s)
                 backoff_s = min(MAX_BACKOFF_S, backoff_s * 2)
                 continue
@@ -383,8 +435,14 @@ class Follower:
                 sleep(max(poll_s, min(result.retry_in_s, self.lease_ttl_s * RENEW_AFTER_TTL_SHARE)))
             elif result.blocks:
                 cursor = self.state.cursor()
-                log.info("chain %s: blocks %s-%s, %s entries, cursor %s", self.chain_id, result.from_block,
-                         result.to_block, result.entries_posted, cursor.last_block if cursor else None)
+                log.info(
+                    "chain %s: blocks %s-%s, %s entries, cursor %s",
+                    self.chain_id,
+                    result.from_block,
+                    result.to_block,
+                    result.entries_posted,
+                    cursor.last_block if cursor else None,
+                )
             elif result.reorg_depth == 0:
                 sleep(poll_s)
 

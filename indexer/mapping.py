@@ -18,6 +18,7 @@ Conventions (addresses lower-case hex, `<chain>` = chain id):
   a reorg, the SAME transaction re-included in another block must post a NEW entry (the old
   one was reversed), while a re-run over the same block replays the same key (exactly once).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
@@ -86,12 +87,21 @@ def _entry(
 ) -> EntryRequest:
     key = f"{event.ref}{suffix}@{event.block_hash[2:14]}"
     metadata = {
-        "chain_id": event.chain_id, "block_number": event.block_number, "block_hash": event.block_hash,
-        "tx_hash": event.tx_hash, "log_index": event.log_index, "contract": event.address,
-        "event": f"{event.contract_kind}.{event.name}", **extra,
+        "chain_id": event.chain_id,
+        "block_number": event.block_number,
+        "block_hash": event.block_hash,
+        "tx_hash": event.tx_hash,
+        "log_index": event.log_index,
+        "contract": event.address,
+        "event": f"{event.contract_kind}.{event.name}",
+        **extra,
     }
     return EntryRequest(
-        idempotency_key=key, kind=kind, legs=legs, external_ref=key, metadata=metadata,
+        idempotency_key=key,
+        kind=kind,
+        legs=legs,
+        external_ref=key,
+        metadata=metadata,
         effective_at=datetime.fromtimestamp(event.block_timestamp_s, tz=UTC),
     )
 
@@ -119,18 +129,34 @@ def map_token_transfer(event: ChainEvent, contract: ContractInfo) -> list[EntryR
     return [_units_entry(event, token_asset(chain, event.address), sender, receiver, value, "", extra)]
 
 
-def _units_entry(event: ChainEvent, asset: str, sender: str, receiver: str, value: int, suffix: str,
-                 extra: dict[str, Any]) -> EntryRequest:
+def _units_entry(
+    event: ChainEvent, asset: str, sender: str, receiver: str, value: int, suffix: str, extra: dict[str, Any]
+) -> EntryRequest:
     """Mint / burn / transfer of `value` units between holders (mint account for the zero address)."""
     chain = event.chain_id
     if sender == ZERO_ADDRESS:
-        return _entry(event, "mint", transfer_legs(mint_account(chain), holder_account(chain, receiver), asset, value),
-                      extra, suffix)
+        return _entry(
+            event,
+            "mint",
+            transfer_legs(mint_account(chain), holder_account(chain, receiver), asset, value),
+            extra,
+            suffix,
+        )
     if receiver == ZERO_ADDRESS:
-        return _entry(event, "burn", transfer_legs(holder_account(chain, sender), mint_account(chain), asset, value),
-                      extra, suffix)
-    return _entry(event, "transfer", transfer_legs(
-        holder_account(chain, sender), holder_account(chain, receiver), asset, value), extra, suffix)
+        return _entry(
+            event,
+            "burn",
+            transfer_legs(holder_account(chain, sender), mint_account(chain), asset, value),
+            extra,
+            suffix,
+        )
+    return _entry(
+        event,
+        "transfer",
+        transfer_legs(holder_account(chain, sender), holder_account(chain, receiver), asset, value),
+        extra,
+        suffix,
+    )
 
 
 def map_rights_transfer_single(event: ChainEvent, contract: ContractInfo) -> list[EntryRequest]:
@@ -153,8 +179,17 @@ def map_rights_transfer_batch(event: ChainEvent, contract: ContractInfo) -> list
         if int(value) == 0:
             continue
         extra = {"from": sender, "to": receiver, "right_id": str(int(right_id))}
-        entries.append(_units_entry(event, rights_asset(event.chain_id, event.address, int(right_id)), sender, receiver,
-                                    int(value), f".{position}", extra))
+        entries.append(
+            _units_entry(
+                event,
+                rights_asset(event.chain_id, event.address, int(right_id)),
+                sender,
+                receiver,
+                int(value),
+                f".{position}",
+                extra,
+            )
+        )
     return entries
 
 
@@ -162,8 +197,9 @@ def map_revenue_deposited(event: ChainEvent, contract: ContractInfo) -> list[Ent
     amount = int(event.args["amountCredited"])
     if amount == 0:
         return []
-    legs = transfer_legs(world_account(event.chain_id), pool_account(event.chain_id, event.address),
-                         _held_asset(event, contract), amount)
+    legs = transfer_legs(
+        world_account(event.chain_id), pool_account(event.chain_id, event.address), _held_asset(event, contract), amount
+    )
     return [_entry(event, "distribution", legs, {"depositor": _addr(event.args["depositor"])})]
 
 
@@ -171,8 +207,9 @@ def map_revenue_claimed(event: ChainEvent, contract: ContractInfo) -> list[Entry
     amount = int(event.args["amount"])
     if amount == 0:
         return []
-    legs = transfer_legs(pool_account(event.chain_id, event.address), world_account(event.chain_id),
-                         _held_asset(event, contract), amount)
+    legs = transfer_legs(
+        pool_account(event.chain_id, event.address), world_account(event.chain_id), _held_asset(event, contract), amount
+    )
     return [_entry(event, "claim", legs, {"holder": _addr(event.args["holder"])})]
 
 
@@ -180,8 +217,9 @@ def map_dust_swept(event: ChainEvent, contract: ContractInfo) -> list[EntryReque
     amount = int(event.args["amount"])
     if amount == 0:
         return []
-    legs = transfer_legs(pool_account(event.chain_id, event.address), world_account(event.chain_id),
-                         _held_asset(event, contract), amount)
+    legs = transfer_legs(
+        pool_account(event.chain_id, event.address), world_account(event.chain_id), _held_asset(event, contract), amount
+    )
     return [_entry(event, "dust_sweep", legs, {"to": _addr(event.args["to"])})]
 
 
@@ -189,18 +227,32 @@ def map_invested(event: ChainEvent, contract: ContractInfo) -> list[EntryRequest
     amount = int(event.args["amount"])
     if amount == 0:
         return []
-    legs = transfer_legs(world_account(event.chain_id), escrow_account(event.chain_id, event.address),
-                         _held_asset(event, contract), amount)
-    return [_entry(event, "investment", legs, {"investor": _addr(event.args["investor"]),
-                                               "portfolio_id": contract.portfolio_id})]
+    legs = transfer_legs(
+        world_account(event.chain_id),
+        escrow_account(event.chain_id, event.address),
+        _held_asset(event, contract),
+        amount,
+    )
+    return [
+        _entry(
+            event,
+            "investment",
+            legs,
+            {"investor": _addr(event.args["investor"]), "portfolio_id": contract.portfolio_id},
+        )
+    ]
 
 
 def map_refunded(event: ChainEvent, contract: ContractInfo) -> list[EntryRequest]:
     amount = int(event.args["amount"])
     if amount == 0:
         return []
-    legs = transfer_legs(escrow_account(event.chain_id, event.address), world_account(event.chain_id),
-                         _held_asset(event, contract), amount)
+    legs = transfer_legs(
+        escrow_account(event.chain_id, event.address),
+        world_account(event.chain_id),
+        _held_asset(event, contract),
+        amount,
+    )
     return [_entry(event, "refund", legs, {"investor": _addr(event.args["investor"])})]
 
 
@@ -219,10 +271,19 @@ def map_milestone_released(event: ChainEvent, contract: ContractInfo) -> list[En
         legs.append(Leg(treasury_account(event.chain_id, contract.portfolio_id), asset, Side.CREDIT, net))
     if fee:
         legs.append(Leg(FEES_ACCOUNT, asset, Side.CREDIT, fee))
-    return [_entry(event, "milestone_release", tuple(legs), {
-        "milestone": int(event.args["index"]), "treasury": _addr(event.args["treasury"]),
-        "fee_recipient": _addr(event.args["feeRecipient"]), "portfolio_id": contract.portfolio_id,
-    })]
+    return [
+        _entry(
+            event,
+            "milestone_release",
+            tuple(legs),
+            {
+                "milestone": int(event.args["index"]),
+                "treasury": _addr(event.args["treasury"]),
+                "fee_recipient": _addr(event.args["feeRecipient"]),
+                "portfolio_id": contract.portfolio_id,
+            },
+        )
+    ]
 
 
 DONATION_KINDS = {0: "donation", 1: "tip", 2: "gift"}
@@ -244,11 +305,20 @@ def map_donated(event: ChainEvent, contract: ContractInfo) -> list[EntryRequest]
     if fee:
         legs.append(Leg(FEES_ACCOUNT, asset, Side.CREDIT, fee))
     anonymous = bool(event.args["isAnonymous"])
-    return [_entry(event, "donation", tuple(legs), {
-        "donation_kind": DONATION_KINDS.get(int(event.args["kind"]), str(event.args["kind"])),
-        "donor": None if anonymous else _addr(event.args["donor"]), "anonymous": anonymous,
-        "message": str(event.args["message"])[:MAX_MESSAGE_CHARS], "portfolio_id": portfolio_id,
-    })]
+    return [
+        _entry(
+            event,
+            "donation",
+            tuple(legs),
+            {
+                "donation_kind": DONATION_KINDS.get(int(event.args["kind"]), str(event.args["kind"])),
+                "donor": None if anonymous else _addr(event.args["donor"]),
+                "anonymous": anonymous,
+                "message": str(event.args["message"])[:MAX_MESSAGE_CHARS],
+                "portfolio_id": portfolio_id,
+            },
+        )
+    ]
 
 
 SPLITTER_TOKEN_TRANSFER = "ERC20Transfer"
@@ -272,8 +342,12 @@ def map_splitter_token_transfer(event: ChainEvent, contract: ContractInfo) -> li
     if value == 0:
         return []
     token = _addr(event.args["token"])
-    legs = transfer_legs(world_account(event.chain_id), splitter_account(event.chain_id, event.address),
-                         erc20_asset(event.chain_id, token), value)
+    legs = transfer_legs(
+        world_account(event.chain_id),
+        splitter_account(event.chain_id, event.address),
+        erc20_asset(event.chain_id, token),
+        value,
+    )
     return [_entry(event, "split_receipt", legs, {"from": _addr(event.args["from"]), "token": token})]
 
 
@@ -283,8 +357,12 @@ def map_payment_received(event: ChainEvent, contract: ContractInfo) -> list[Entr
     amount = int(event.args["amount"])
     if _addr(event.args["token"]) != ZERO_ADDRESS or amount == 0:
         return []
-    legs = transfer_legs(world_account(event.chain_id), splitter_account(event.chain_id, event.address),
-                         native_asset(event.chain_id), amount)
+    legs = transfer_legs(
+        world_account(event.chain_id),
+        splitter_account(event.chain_id, event.address),
+        native_asset(event.chain_id),
+        amount,
+    )
     return [_entry(event, "split_receipt", legs, {"from": _addr(event.args["from"]), "token": ZERO_ADDRESS})]
 
 
@@ -293,11 +371,24 @@ def map_payment_released(event: ChainEvent, contract: ContractInfo) -> list[Entr
     amount = int(event.args["amount"])
     if amount == 0:
         return []
-    legs = transfer_legs(splitter_account(event.chain_id, event.address), world_account(event.chain_id),
-                         _token_or_eth(event.chain_id, event.args["token"]), amount)
-    return [_entry(event, "split_release", legs, {
-        "payee": _addr(event.args["payee"]), "by": _addr(event.args["by"]), "token": _addr(event.args["token"]),
-    })]
+    legs = transfer_legs(
+        splitter_account(event.chain_id, event.address),
+        world_account(event.chain_id),
+        _token_or_eth(event.chain_id, event.args["token"]),
+        amount,
+    )
+    return [
+        _entry(
+            event,
+            "split_release",
+            legs,
+            {
+                "payee": _addr(event.args["payee"]),
+                "by": _addr(event.args["by"]),
+                "token": _addr(event.args["token"]),
+            },
+        )
+    ]
 
 
 Handler = Callable[[ChainEvent, ContractInfo], list[EntryRequest]]
@@ -315,81 +406,111 @@ class EventMapping:
 
 MAPPINGS: tuple[EventMapping, ...] = (
     EventMapping(
-        "token", "Transfer", "mint",
+        "token",
+        "Transfer",
+        "mint",
         "from = 0: `chain:<chain>:mint` → `holder:<chain>:<to>` in `PTK:<chain>:<token>` (round token claims too)",
         map_token_transfer,
     ),
     EventMapping(
-        "token", "Transfer", "burn",
+        "token",
+        "Transfer",
+        "burn",
         "to = 0: `holder:<chain>:<from>` → `chain:<chain>:mint` in `PTK:<chain>:<token>`",
         map_token_transfer,
     ),
     EventMapping(
-        "token", "Transfer", "transfer",
+        "token",
+        "Transfer",
+        "transfer",
         "`holder:<chain>:<from>` → `holder:<chain>:<to>` in `PTK:<chain>:<token>` (forced transfers too)",
         map_token_transfer,
     ),
     EventMapping(
-        "token", "RevenueDeposited", "distribution",
+        "token",
+        "RevenueDeposited",
+        "distribution",
         "`external:<chain>:world` → `distribution:<chain>:<token>:pool`, amountCredited in the revenue token",
         map_revenue_deposited,
     ),
     EventMapping(
-        "token", "RevenueClaimed", "claim",
+        "token",
+        "RevenueClaimed",
+        "claim",
         "`distribution:<chain>:<token>:pool` → `external:<chain>:world` (holder in metadata)",
         map_revenue_claimed,
     ),
     EventMapping(
-        "token", "DustSwept", "dust_sweep",
+        "token",
+        "DustSwept",
+        "dust_sweep",
         "`distribution:<chain>:<token>:pool` → `external:<chain>:world` (recipient in metadata)",
         map_dust_swept,
     ),
     EventMapping(
-        "round", "Invested", "investment",
+        "round",
+        "Invested",
+        "investment",
         "`external:<chain>:world` → `round:<chain>:<round>:escrow` in the round's stablecoin",
         map_invested,
     ),
     EventMapping(
-        "round", "Refunded", "refund",
+        "round",
+        "Refunded",
+        "refund",
         "`round:<chain>:<round>:escrow` → `external:<chain>:world`",
         map_refunded,
     ),
     EventMapping(
-        "round", "MilestoneReleased", "milestone_release",
+        "round",
+        "MilestoneReleased",
+        "milestone_release",
         "`round:<chain>:<round>:escrow` (gross) → `portfolio:<chain>:<pid>:treasury` (net) + `platform:fees` (fee)",
         map_milestone_released,
     ),
     EventMapping(
-        "rights_token", "TransferSingle", "mint/burn/transfer",
+        "rights_token",
+        "TransferSingle",
+        "mint/burn/transfer",
         "like the token's Transfer, in `RGT:<chain>:<rights token>:<hex id>` (scale 0)",
         map_rights_transfer_single,
     ),
     EventMapping(
-        "rights_token", "TransferBatch", "mint/burn/transfer",
+        "rights_token",
+        "TransferBatch",
+        "mint/burn/transfer",
         "one entry per id (key suffix `.<position>`), as TransferSingle",
         map_rights_transfer_batch,
     ),
     EventMapping(
-        "splitter", SPLITTER_TOKEN_TRANSFER, "split_receipt",
+        "splitter",
+        SPLITTER_TOKEN_TRANSFER,
+        "split_receipt",
         "the ERC-20's own `Transfer(from, to = splitter, value)` log of a watched token (deposit() and plain "
         "transfers alike; see below): `external:<chain>:world` → `splitter:<chain>:<splitter>:pool` in "
         "`ERC20:<chain>:<token>` (from, token in metadata)",
         map_splitter_token_transfer,
     ),
     EventMapping(
-        "splitter", "PaymentReceived", "split_receipt",
+        "splitter",
+        "PaymentReceived",
+        "split_receipt",
         "token = 0 (ETH through receive()): `external:<chain>:world` → `splitter:<chain>:<splitter>:pool` in "
         "`ETH:<chain>` (from in metadata)",
         map_payment_received,
     ),
     EventMapping(
-        "splitter", "PaymentReleased", "split_release",
+        "splitter",
+        "PaymentReleased",
+        "split_release",
         "`splitter:<chain>:<splitter>:pool` → `external:<chain>:world` in `ERC20:<chain>:<token>` or `ETH:<chain>` "
         "(payee, by in metadata)",
         map_payment_released,
     ),
     EventMapping(
-        "donation_router", "Donated", "donation",
+        "donation_router",
+        "Donated",
+        "donation",
         "`external:<chain>:world` (gross) → `portfolio:<chain>:<pid>:treasury` (net) + `platform:fees` (fee) in "
         "`ERC20:<chain>:<token>` or `ETH:<chain>`; kind donation/tip/gift, message, anonymity in metadata",
         map_donated,
@@ -423,8 +544,10 @@ NO_LEDGER_EFFECT: dict[tuple[str, str], str] = {
 }
 
 RECORDED_EVENTS: dict[tuple[str, str], str] = {
-    ("anchor", "LedgerAnchored"):
-        "recorded in indexer_anchors; `kogi indexer anchors` verifies the root against the journal",
+    (
+        "anchor",
+        "LedgerAnchored",
+    ): "recorded in indexer_anchors; `kogi indexer anchors` verifies the root against the journal",
 }
 """Fetched events that make no ledger entry but are kept elsewhere (see indexer.anchors)."""
 

@@ -1,4 +1,5 @@
 """Apply the indexer's Alembic migrations (its own chain and version table; see indexer/schema.py)."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -10,6 +10,7 @@ or a node briefly served another fork). Replaying its original idempotency key w
 reversed entry and leave the block unposted, so it is posted under the first free `<key>~<n>`
 (external reference `<ref>~<n>`); generation 0 is the request itself.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -41,8 +42,16 @@ class LedgerPoster:
     """Writes one chain's entries into one ledger (the follower's only way into the ledger, with
     the rollback's transaction in indexer.reorg)."""
 
-    def __init__(self, store: LedgerStore, state: IndexerState, rpc: RpcClient, *, chain_id: int, ledger: str,
-                 max_entries_per_post: int = MAX_ENTRIES_PER_POST) -> None:
+    def __init__(
+        self,
+        store: LedgerStore,
+        state: IndexerState,
+        rpc: RpcClient,
+        *,
+        chain_id: int,
+        ledger: str,
+        max_entries_per_post: int = MAX_ENTRIES_PER_POST,
+    ) -> None:
         self.store = store
         self.state = state
         self.rpc = rpc
@@ -68,17 +77,20 @@ class LedgerPoster:
         prefix, _, rest = code.partition(":")
         if prefix == "PTK":
             address = rest.split(":", 1)[1]
-            self.store.create_asset(self.ledger, code, 18, AssetKind.PORTFOLIO_TOKEN, chain_id=self.chain_id,
-                                    contract_address=address)
+            self.store.create_asset(
+                self.ledger, code, 18, AssetKind.PORTFOLIO_TOKEN, chain_id=self.chain_id, contract_address=address
+            )
         elif prefix == "ERC20":
             address = rest.split(":", 1)[1]
             decimals = int(self.rpc.eth_call(address, ERC20_DECIMALS), 16)
-            self.store.create_asset(self.ledger, code, decimals, AssetKind.STABLECOIN, chain_id=self.chain_id,
-                                    contract_address=address)
+            self.store.create_asset(
+                self.ledger, code, decimals, AssetKind.STABLECOIN, chain_id=self.chain_id, contract_address=address
+            )
         elif prefix == "RGT":
             address = rest.split(":")[1]
-            self.store.create_asset(self.ledger, code, 0, AssetKind.RIGHTS_TOKEN, chain_id=self.chain_id,
-                                    contract_address=address)
+            self.store.create_asset(
+                self.ledger, code, 0, AssetKind.RIGHTS_TOKEN, chain_id=self.chain_id, contract_address=address
+            )
         elif prefix == "ETH":
             self.store.create_asset(self.ledger, code, 18, AssetKind.NATIVE, chain_id=self.chain_id)
         else:  # pragma: no cover - mapping only produces the prefixes above
@@ -86,9 +98,15 @@ class LedgerPoster:
 
     # -------------------------------------------------------------------- post
 
-    def post(self, plan: Range, bodies: Sequence[EntryBody] | None, lease: Lease, *,
-             renew_lease: Callable[[], None], note_comeback: Callable[[int, str], None],
-             ) -> tuple[list[BlockEntry], list[Checkpoint]]:
+    def post(
+        self,
+        plan: Range,
+        bodies: Sequence[EntryBody] | None,
+        lease: Lease,
+        *,
+        renew_lease: Callable[[], None],
+        note_comeback: Callable[[int, str], None],
+    ) -> tuple[list[BlockEntry], list[Checkpoint]]:
         """Post the range's entries in ledger batches (its assets must exist). Returns the entries
         of blocks inside the reorg window (kept for rollbacks) and each block's checkpoint (its last
         entry). `renew_lease` runs before every batch (it raises once the lease is lost);
@@ -99,11 +117,14 @@ class LedgerPoster:
         posted: list[tuple[int, str, str]] = []
         came_back = False
         for start in range(0, len(requests), self.max_entries_per_post):
-            chunk = requests[start:start + self.max_entries_per_post]
+            chunk = requests[start : start + self.max_entries_per_post]
             renew_lease()
-            entries = self.store.post_many(self.ledger, [request for request, _, _ in chunk],
-                                           in_transaction=lambda conn, _ids: self.state.fence(conn, lease),
-                                           bodies=bodies[start:start + self.max_entries_per_post] if bodies else None)
+            entries = self.store.post_many(
+                self.ledger,
+                [request for request, _, _ in chunk],
+                in_transaction=lambda conn, _ids: self.state.fence(conn, lease),
+                bodies=bodies[start : start + self.max_entries_per_post] if bodies else None,
+            )
             for offset, (entry, (request, number, block_hash)) in enumerate(zip(entries, chunk, strict=False)):
                 if entry.replayed and self.is_reversed(entry.id):
                     if not came_back:  # one come-back per step, however many entries the blocks hold
@@ -119,8 +140,11 @@ class LedgerPoster:
         """A replayed key whose entry was reversed by a rollback means its block came back (the
         chain flipped back, or a node briefly served another fork): the replay would leave the
         block unposted, so post it again under the next free `<key>~<n>`."""
-        return self.store.post_many(self.ledger, [self.free_generation(request, set())],
-                                    in_transaction=lambda conn, _ids: self.state.fence(conn, lease))[0]
+        return self.store.post_many(
+            self.ledger,
+            [self.free_generation(request, set())],
+            in_transaction=lambda conn, _ids: self.state.fence(conn, lease),
+        )[0]
 
     def free_generation(self, request: EntryRequest, reversing: set[str]) -> EntryRequest:
         """The request under its first generation whose key is unused, or whose entry is neither
@@ -145,5 +169,6 @@ class LedgerPoster:
     def checkpoints(self, posted: Iterable[tuple[int, str, str]]) -> list[Checkpoint]:
         """Each block's last entry, from (block number, block hash, entry id) in posting order."""
         last = {number: (block_hash, entry_id) for number, block_hash, entry_id in posted}
-        return [Checkpoint(number, block_hash, self.ledger, entry_id)
-                for number, (block_hash, entry_id) in last.items()]
+        return [
+            Checkpoint(number, block_hash, self.ledger, entry_id) for number, (block_hash, entry_id) in last.items()
+        ]

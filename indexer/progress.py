@@ -8,6 +8,7 @@ a redrawn bar in a log file is noise, a line per interval is greppable.
 Rate: blocks per second over the last `RATE_WINDOW_S` (a backfill slows down in dense eras; an
 average since the start would hide that and make the ETA optimistic).
 """
+
 from __future__ import annotations
 
 import time
@@ -67,8 +68,14 @@ class Snapshot:
 class BackfillProgress:
     """Accumulates what the steps did; `snapshot()` gives the numbers to show."""
 
-    def __init__(self, start_block: int, head: int, *, clock: Callable[[], float] = time.monotonic,
-                 rate_window_s: float = RATE_WINDOW_S) -> None:
+    def __init__(
+        self,
+        start_block: int,
+        head: int,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        rate_window_s: float = RATE_WINDOW_S,
+    ) -> None:
         self.clock = clock
         self.started = clock()
         self.start_block = start_block
@@ -97,8 +104,15 @@ class BackfillProgress:
         return 0.0 if t1 <= t0 else (b1 - b0) / (t1 - t0)
 
     def snapshot(self) -> Snapshot:
-        return Snapshot(self.cursor, self.head, self.start_block, self.blocks, self.entries, self.blocks_per_s(),
-                        self.clock() - self.started)
+        return Snapshot(
+            self.cursor,
+            self.head,
+            self.start_block,
+            self.blocks,
+            self.entries,
+            self.blocks_per_s(),
+            self.clock() - self.started,
+        )
 
     def line(self) -> str:
         """The periodic log line (also printed once when a `--once` run finishes)."""
@@ -109,24 +123,43 @@ class BackfillProgress:
 class RichBar:
     """The bar on a terminal (stderr), fed with snapshots; `close()` leaves the final state on screen."""
 
-    def __init__(self, chain_id: int, *, file: IO[str] | None = None, force_terminal: bool | None = None,
-                 width: int | None = None) -> None:
+    def __init__(
+        self,
+        chain_id: int,
+        *,
+        file: IO[str] | None = None,
+        force_terminal: bool | None = None,
+        width: int | None = None,
+    ) -> None:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
         console = Console(file=file, stderr=file is None, force_terminal=force_terminal, width=width)
         self._progress = Progress(
-            TextColumn(f"chain {chain_id}"), BarColumn(bar_width=24), MofNCompleteColumn(), TextColumn("blocks"),
-            TextColumn("{task.fields[rate]:.1f} blocks/s, {task.fields[entries]} entries, lag {task.fields[lag]}, "
-                       "eta {task.fields[eta]}"),
-            console=console, transient=False,
+            TextColumn(f"chain {chain_id}"),
+            BarColumn(bar_width=24),
+            MofNCompleteColumn(),
+            TextColumn("blocks"),
+            TextColumn(
+                "{task.fields[rate]:.1f} blocks/s, {task.fields[entries]} entries, lag {task.fields[lag]}, "
+                "eta {task.fields[eta]}"
+            ),
+            console=console,
+            transient=False,
         )
         self._task: Any = self._progress.add_task("backfill", total=None, rate=0.0, entries=0, lag=0, eta="-")
         self._progress.start()
 
     def show(self, snapshot: Snapshot) -> None:
-        self._progress.update(self._task, completed=snapshot.done, total=snapshot.total, rate=snapshot.blocks_per_s,
-                              entries=snapshot.entries, lag=snapshot.lag, eta=format_eta(snapshot.eta_s))
+        self._progress.update(
+            self._task,
+            completed=snapshot.done,
+            total=snapshot.total,
+            rate=snapshot.blocks_per_s,
+            entries=snapshot.entries,
+            lag=snapshot.lag,
+            eta=format_eta(snapshot.eta_s),
+        )
 
     def close(self) -> None:
         self._progress.stop()

@@ -7,6 +7,7 @@ the next range ahead and must not depend on the follower. A read only reads; wha
 is registered through the `ContractRegistry` it is given (the follower's state, or the reader's
 capturing one that sends the discoveries back).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -81,8 +82,16 @@ class RangeFetcher:
     splitters_per_log_filter = 100
     """Splitter addresses per OR-list in topic position 2 (providers bound filter sizes)."""
 
-    def __init__(self, rpc: RpcClient, registry: ContractRegistry, store: LedgerStore, *, chain_id: int,
-                 ledger: str, confirmations: int) -> None:
+    def __init__(
+        self,
+        rpc: RpcClient,
+        registry: ContractRegistry,
+        store: LedgerStore,
+        *,
+        chain_id: int,
+        ledger: str,
+        confirmations: int,
+    ) -> None:
         self.rpc = rpc
         self.registry = registry
         self.store = store
@@ -111,17 +120,29 @@ class RangeFetcher:
         events, discovered = self._fetch_events(from_block, to_block, contracts)
         missing = sorted({e[0] for e in events} - set(headers))
         headers.update(self.rpc.get_headers(missing))
-        if any(headers[number].hash != block_hash for number, block_hash, _, _ in events) or \
-                self.rpc.get_headers([to_block])[to_block].hash != headers[to_block].hash:
+        if (
+            any(headers[number].hash != block_hash for number, block_hash, _, _ in events)
+            or self.rpc.get_headers([to_block])[to_block].hash != headers[to_block].hash
+        ):
             return None  # nothing was registered: the discoveries go with the read
         requests, anchors = self._requests(events, contracts, headers)
         if register and discovered:
             self.registry.add_contracts(discovered, replace=True)
-        return Range(from_block, to_block, headers[to_block], [headers[n] for n in window], keep_from, requests,
-                     len(events), anchors, discovered)
+        return Range(
+            from_block,
+            to_block,
+            headers[to_block],
+            [headers[n] for n in window],
+            keep_from,
+            requests,
+            len(events),
+            anchors,
+            discovered,
+        )
 
-    def _requests(self, events: Sequence[DecodedEvent], contracts: dict[str, ContractInfo],
-                  headers: dict[int, BlockHeader]) -> tuple[list[PlacedRequest], list[AnchorRecord]]:
+    def _requests(
+        self, events: Sequence[DecodedEvent], contracts: dict[str, ContractInfo], headers: dict[int, BlockHeader]
+    ) -> tuple[list[PlacedRequest], list[AnchorRecord]]:
         """The events mapped to entry requests in chain order, and the anchors among them (an
         anchor moves no value: it is recorded beside the ledger, indexer.anchors)."""
         requests: list[PlacedRequest] = []
@@ -132,9 +153,16 @@ class RangeFetcher:
             if contract.kind == "anchor":
                 anchor_events.append(event_tuple)
             event = ChainEvent(
-                chain_id=self.chain_id, address=contract_address, contract_kind=contract.kind, name=name, args=args,
-                block_number=number, block_hash=block_hash, block_timestamp_s=headers[number].timestamp_s,
-                tx_hash=raw_log["transactionHash"].lower(), log_index=int(raw_log["logIndex"], 16),
+                chain_id=self.chain_id,
+                address=contract_address,
+                contract_kind=contract.kind,
+                name=name,
+                args=args,
+                block_number=number,
+                block_hash=block_hash,
+                block_timestamp_s=headers[number].timestamp_s,
+                tx_hash=raw_log["transactionHash"].lower(),
+                log_index=int(raw_log["logIndex"], 16),
             )
             for request in entries_for(event, contract):
                 requests.append((request, number, block_hash))
@@ -144,7 +172,10 @@ class RangeFetcher:
         return requests, anchors
 
     def _fetch_events(
-        self, from_block: int, to_block: int, contracts: dict[str, ContractInfo],
+        self,
+        from_block: int,
+        to_block: int,
+        contracts: dict[str, ContractInfo],
     ) -> tuple[list[DecodedEvent], list[Discovery]]:
         """Decoded followed events in [from_block, to_block] and the contracts discovered there:
         portfolios created in the range are added to `contracts` (not registered: the caller
@@ -170,8 +201,13 @@ class RangeFetcher:
         decoded.sort(key=lambda item: (item[0], int(item[3][0]["logIndex"], 16)))
         return decoded, found
 
-    def _decode_new(self, raw_logs: Sequence[dict[str, Any]], contracts: dict[str, ContractInfo],
-                    seen: set[tuple[int, int]], decoded: list[DecodedEvent]) -> list[Discovery]:
+    def _decode_new(
+        self,
+        raw_logs: Sequence[dict[str, Any]],
+        contracts: dict[str, ContractInfo],
+        seen: set[tuple[int, int]],
+        decoded: list[DecodedEvent],
+    ) -> list[Discovery]:
         """Decode the logs not seen before into `decoded`; returns the contracts that the factory's
         PortfolioCreated events among them created (their logs are fetched next)."""
         discovered: list[Discovery] = []
@@ -205,8 +241,12 @@ class RangeFetcher:
         return token is not None and token.kind == "token"
 
     def _splitter_token_transfers(
-        self, from_block: int, to_block: int, contracts: dict[str, ContractInfo],
-        decoded: Sequence[DecodedEvent], seen: set[tuple[int, int]],
+        self,
+        from_block: int,
+        to_block: int,
+        contracts: dict[str, ContractInfo],
+        decoded: Sequence[DecodedEvent],
+        seen: set[tuple[int, int]],
     ) -> list[DecodedEvent]:
         """ERC-20 Transfer logs INTO followed splitters, handed over as events of the splitter
         (mapping.SPLITTER_TOKEN_TRANSFER): a plain transfer leaves no splitter log, so the token's
@@ -217,15 +257,16 @@ class RangeFetcher:
         if not tokens:
             return found
         for start in range(0, len(splitters), self.splitters_per_log_filter):
-            recipients = [address_topic(a) for a in splitters[start:start + self.splitters_per_log_filter]]
+            recipients = [address_topic(a) for a in splitters[start : start + self.splitters_per_log_filter]]
             for raw_log in self.rpc.get_logs(from_block, to_block, tokens, [[ERC20_TRANSFER_TOPIC], None, recipients]):
                 position = (int(raw_log["blockNumber"], 16), int(raw_log["logIndex"], 16))
                 args = decode_erc20_transfer(raw_log)
                 if position in seen or raw_log.get("removed") or args is None or args["to"] not in contracts:
                     continue
                 seen.add(position)
-                found.append((position[0], raw_log["blockHash"].lower(), args["to"],
-                               (raw_log, SPLITTER_TOKEN_TRANSFER, args)))
+                found.append(
+                    (position[0], raw_log["blockHash"].lower(), args["to"], (raw_log, SPLITTER_TOKEN_TRANSFER, args))
+                )
         return found
 
     def _watched_tokens(self, contracts: dict[str, ContractInfo], decoded: Sequence[DecodedEvent]) -> list[str]:
@@ -235,9 +276,12 @@ class RangeFetcher:
         are left out: their own Transfer logs are mirrored already."""
         tokens = {c.asset_address for c in contracts.values() if c.asset_address}
         prefix = f"ERC20:{self.chain_id}:"
-        tokens |= {a.code[len(prefix):] for a in self.store.list_assets(self.ledger) if a.code.startswith(prefix)}
-        tokens |= {str(args["token"]).lower() for _, _, address, (_, name, args) in decoded
-                   if contracts[address].kind == "splitter" and name in ("PaymentReceived", "PaymentReleased")}
+        tokens |= {a.code[len(prefix) :] for a in self.store.list_assets(self.ledger) if a.code.startswith(prefix)}
+        tokens |= {
+            str(args["token"]).lower()
+            for _, _, address, (_, name, args) in decoded
+            if contracts[address].kind == "splitter" and name in ("PaymentReceived", "PaymentReleased")
+        }
         return sorted(t.lower() for t in tokens if t.lower() != ZERO_ADDRESS and t.lower() not in contracts)
 
     def _portfolio_contracts(self, args: dict[str, Any], block: int) -> list[Discovery]:
@@ -246,8 +290,18 @@ class RangeFetcher:
         portfolio_id = int(args["portfolioId"])
         found: list[Discovery] = []
         token = str(args["token"]).lower()
-        found.append((ContractInfo(self.chain_id, token, "token", portfolio_id,
-                                   self._address_call(token, SELECTOR_REVENUE_TOKEN, block)), block))
+        found.append(
+            (
+                ContractInfo(
+                    self.chain_id,
+                    token,
+                    "token",
+                    portfolio_id,
+                    self._address_call(token, SELECTOR_REVENUE_TOKEN, block),
+                ),
+                block,
+            )
+        )
         for kind, key in (("round", "round"), ("splitter", "splitter"), ("rights_token", "rightsToken")):
             address = str(args[key]).lower()
             if address == ZERO_ADDRESS:

@@ -16,6 +16,7 @@ cursor and block hash; otherwise the range is dropped and read again inline.
 Used by `kogi indexer run` and `kogi bench indexer`; the in-process follower of `kogi serve`
 and the Celery task read inline (no child processes inside a server or a worker).
 """
+
 from __future__ import annotations
 
 import logging
@@ -44,6 +45,7 @@ READ_TIMEOUT_S = 600.0
 class ReaderFailed(RuntimeError):
     """The reader process died or hangs: the follower goes on reading inline."""
 
+
 ReadAhead = tuple[Range | None, list[Discovery], list[EntryBody]]
 """A range read ahead: the range (None: the chain moved while it was read), the contracts it
 discovered, and the body of each of its entry requests."""
@@ -67,8 +69,9 @@ class CapturingRegistry:
         self.captured.extend(contracts)  # the follower registers them with replace=True
 
 
-def _serve(connection: Connection, database_url: str, rpc_url: str, manifest: Manifest, ledger: str,
-           confirmations: int) -> None:
+def _serve(
+    connection: Connection, database_url: str, rpc_url: str, manifest: Manifest, ledger: str, confirmations: int
+) -> None:
     """Child process: answer ("read", after_block, after_hash, to_block) until ("stop",) or until
     the pipe closes (the follower exited or died)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the follower decides
@@ -77,8 +80,7 @@ def _serve(connection: Connection, database_url: str, rpc_url: str, manifest: Ma
     chain_id = manifest.chain_id
     capturing = CapturingRegistry(IndexerState(database, chain_id))
     store = LedgerStore(database, account_code_rules=DEFAULT_ACCOUNT_CODE_RULES)
-    fetcher = RangeFetcher(rpc, capturing, store, chain_id=chain_id, ledger=ledger,
-                           confirmations=confirmations)
+    fetcher = RangeFetcher(rpc, capturing, store, chain_id=chain_id, ledger=ledger, confirmations=confirmations)
     try:
         connection.send(("ready",))
         while True:
@@ -98,8 +100,15 @@ def _serve(connection: Connection, database_url: str, rpc_url: str, manifest: Ma
         database.dispose()
 
 
-def _answer(connection: Connection, fetcher: RangeFetcher, capturing: CapturingRegistry, ledger: str,
-            after_block: int, after_hash: str, to_block: int) -> None:
+def _answer(
+    connection: Connection,
+    fetcher: RangeFetcher,
+    capturing: CapturingRegistry,
+    ledger: str,
+    after_block: int,
+    after_hash: str,
+    to_block: int,
+) -> None:
     """Read (after_block, to_block] and send it with its discoveries and entry bodies, or the
     error (the follower re-raises it as if it had read inline)."""
     try:
@@ -108,12 +117,24 @@ def _answer(connection: Connection, fetcher: RangeFetcher, capturing: CapturingR
         read_s = time.perf_counter() - started
         requests = plan.requests if plan is not None else []
         bodies = [entry_body(ledger, request) for request, _, _ in requests]
-        log.debug("read blocks %s-%s in %.2fs, bodies in %.2fs", after_block + 1, to_block, read_s,
-                  time.perf_counter() - started - read_s)
+        log.debug(
+            "read blocks %s-%s in %.2fs, bodies in %.2fs",
+            after_block + 1,
+            to_block,
+            read_s,
+            time.perf_counter() - started - read_s,
+        )
         if plan is not None:  # requests travel as plain tuples: cheaper to send and rebuild
             plan = replace(plan, requests=[])
-        connection.send(("ok", plan, capturing.captured if plan is not None else [], bodies,
-                         [_pack(request) + (number, block_hash) for request, number, block_hash in requests]))
+        connection.send(
+            (
+                "ok",
+                plan,
+                capturing.captured if plan is not None else [],
+                bodies,
+                [_pack(request) + (number, block_hash) for request, number, block_hash in requests],
+            )
+        )
     except Exception as exc:  # the follower re-raises it as if it had read inline
         try:
             connection.send(("error", exc))
@@ -127,15 +148,27 @@ def _pack(request: EntryRequest) -> tuple[Any, ...]:
     """An entry request as builtins (a pickled frozen dataclass costs several times more to load)."""
     effective_at = request.effective_at
     assert effective_at is not None  # the mapping sets the block time
-    return (request.idempotency_key, request.kind, effective_at, request.external_ref, request.metadata,
-            tuple((leg.account, leg.asset, leg.side.value, leg.amount_units) for leg in request.legs))
+    return (
+        request.idempotency_key,
+        request.kind,
+        effective_at,
+        request.external_ref,
+        request.metadata,
+        tuple((leg.account, leg.asset, leg.side.value, leg.amount_units) for leg in request.legs),
+    )
 
 
 def _unpack(item: tuple[Any, ...]) -> EntryRequest:
     """Rebuilt with the ledger's own validation (the follower posts what an inline read would)."""
     key, kind, effective_at, external_ref, metadata, legs = item[:6]
-    return EntryRequest(idempotency_key=key, kind=kind, effective_at=effective_at, external_ref=external_ref,
-                        metadata=metadata, legs=tuple(Leg(a, s, _SIDES[side], amount) for a, s, side, amount in legs))
+    return EntryRequest(
+        idempotency_key=key,
+        kind=kind,
+        effective_at=effective_at,
+        external_ref=external_ref,
+        metadata=metadata,
+        legs=tuple(Leg(a, s, _SIDES[side], amount) for a, s, side, amount in legs),
+    )
 
 
 _SIDES = {side.value: side for side in Side}
@@ -144,16 +177,17 @@ _SIDES = {side.value: side for side in Side}
 class RangeReader:
     """One child process reading ranges ahead for one follower (at most one read in flight)."""
 
-    def __init__(self, database_url: str, rpc_url: str, manifest: Manifest, ledger: str,
-                 confirmations: int) -> None:
+    def __init__(self, database_url: str, rpc_url: str, manifest: Manifest, ledger: str, confirmations: int) -> None:
         # spawn, not fork: a forked child would run the parent's after-fork hooks (kombu's, for
         # one, blocks on the parent's Redis socket) and inherit its locks mid-use. The child
         # imports for a second or two; the follower reads inline until it says it is ready.
         context = multiprocessing.get_context("spawn")
         self._connection, child = context.Pipe()
         self._process = context.Process(
-            target=_serve, args=(child, database_url, rpc_url, manifest, ledger, confirmations),
-            name="kogi-indexer-reader", daemon=True,
+            target=_serve,
+            args=(child, database_url, rpc_url, manifest, ledger, confirmations),
+            name="kogi-indexer-reader",
+            daemon=True,
         )
         self._process.start()
         child.close()

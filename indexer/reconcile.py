@@ -26,6 +26,7 @@ followed factory's `PortfolioCreated` at the registered block, with the register
 portfolio id. A reorg that replaced a portfolio's creation leaves a stale registration that
 balances alone may not show.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -57,8 +58,9 @@ SELECTOR_TOTAL_SUPPLY_ID = "0x" + keccak(text="totalSupply(uint256)")[:4].hex()
 SELECTOR_REVENUE_TOKEN = "0x" + keccak(text="revenueToken()")[:4].hex()
 SELECTOR_STABLECOIN = "0x" + keccak(text="stablecoin()")[:4].hex()
 SELECTOR_TOKEN = "0x" + keccak(text="token()")[:4].hex()
-PORTFOLIO_CREATED_TOPIC = next(topic for topic, event in events_of_kind("factory").items()
-                               if event.name == "PortfolioCreated")
+PORTFOLIO_CREATED_TOPIC = next(
+    topic for topic, event in events_of_kind("factory").items() if event.name == "PortfolioCreated"
+)
 CREATED_KIND_OF_KEY = {"token": "token", "round": "round", "splitter": "splitter", "rightsToken": "rights_token"}
 """PortfolioCreated argument → the kind the follower registers that address as."""
 CALLS_PER_BATCH = 100
@@ -69,8 +71,16 @@ MAX_SCANNED_ENTRIES = 10_000
 a ledger shared with a busy chain must not be scanned to its end)."""
 SCAN_PAGE = 1_000
 ARCHIVE_ERROR_MARKERS = (
-    "missing trie node", "header not found", "pruned", "historical state", "state not available",
-    "state is not available", "state unavailable", "state histories", "unknown block", "no state",
+    "missing trie node",
+    "header not found",
+    "pruned",
+    "historical state",
+    "state not available",
+    "state is not available",
+    "state unavailable",
+    "state histories",
+    "unknown block",
+    "no state",
 )
 """Texts of nodes answering for a block whose state they no longer keep (geth, erigon, reth,
 nethermind, hosted providers): reconciling there needs an archive node."""
@@ -193,8 +203,15 @@ def _checks(store: LedgerStore, state: IndexerState, ledger: str) -> list[_Check
                     holder = account.rsplit(":", 1)[1]
                     checks.append(_Check(account, asset, address, SELECTOR_BALANCE_OF + holder[2:].rjust(64, "0"), 1))
             if contract.asset_address:
-                checks.append(_Check(pool_account(chain_id, address), erc20_asset(chain_id, contract.asset_address),
-                                     contract.asset_address, SELECTOR_BALANCE_OF + address[2:].rjust(64, "0"), 1))
+                checks.append(
+                    _Check(
+                        pool_account(chain_id, address),
+                        erc20_asset(chain_id, contract.asset_address),
+                        contract.asset_address,
+                        SELECTOR_BALANCE_OF + address[2:].rjust(64, "0"),
+                        1,
+                    )
+                )
         elif contract.kind == "rights_token":
             prefix = f"RGT:{chain_id}:{address}:"
             right_ids = sorted({asset for assets in holders.values() for asset in assets if asset.startswith(prefix)})
@@ -204,13 +221,23 @@ def _checks(store: LedgerStore, state: IndexerState, ledger: str) -> list[_Check
                 for account, assets in sorted(holders.items()):
                     if asset in assets:
                         holder = account.rsplit(":", 1)[1]
-                        checks.append(_Check(account, asset, address,
-                                             SELECTOR_BALANCE_OF_ID + holder[2:].rjust(64, "0") + id_word, 1))
+                        checks.append(
+                            _Check(
+                                account, asset, address, SELECTOR_BALANCE_OF_ID + holder[2:].rjust(64, "0") + id_word, 1
+                            )
+                        )
         elif contract.kind == "splitter":
             checks.extend(_splitter_checks(store, ledger, chain_id, address))
         elif contract.kind == "round" and contract.asset_address:
-            checks.append(_Check(escrow_account(chain_id, address), erc20_asset(chain_id, contract.asset_address),
-                                 contract.asset_address, SELECTOR_BALANCE_OF + address[2:].rjust(64, "0"), 1))
+            checks.append(
+                _Check(
+                    escrow_account(chain_id, address),
+                    erc20_asset(chain_id, contract.asset_address),
+                    contract.asset_address,
+                    SELECTOR_BALANCE_OF + address[2:].rjust(64, "0"),
+                    1,
+                )
+            )
     return checks
 
 
@@ -242,7 +269,7 @@ def _rpc_call(check: _Check, block_tag: object) -> tuple[str, list[object]]:
 def _chain_values(rpc: RpcClient, checks: Sequence[_Check], block: int) -> list[int]:
     values: list[int] = []
     for start in range(0, len(checks), CALLS_PER_BATCH):
-        chunk = checks[start:start + CALLS_PER_BATCH]
+        chunk = checks[start : start + CALLS_PER_BATCH]
         results = rpc.batch([_rpc_call(c, hex(block)) for c in chunk])
         values.extend(int(result, 16) if result not in ("0x", None) else 0 for result in results)
     return values
@@ -317,8 +344,10 @@ def _check_not_reorganised(
 ) -> None:
     for block_number, indexed_hash in indexed:
         if chain[block_number].lower() != indexed_hash.lower():
-            which = "" if block_number == number else (
-                f" (block {block_number}, whose entries the ledger holds at it, differs)"
+            which = (
+                ""
+                if block_number == number
+                else (f" (block {block_number}, whose entries the ledger holds at it, differs)")
             )
             raise BlockReorganised(
                 f"block {number} of chain {chain_id} was reorganised; the ledger has not caught up{which}: the chain "
@@ -412,15 +441,17 @@ def _config_rows(rpc: RpcClient, state: IndexerState, number: int, chain_id: int
     for info, _ in registered:
         calls.append(("eth_getCode", [info.address, tag]))
         wanted.append((info, "code"))
-        selectors = {"token": [("revenueToken", SELECTOR_REVENUE_TOKEN)],
-                     "round": [("stablecoin", SELECTOR_STABLECOIN), ("token", SELECTOR_TOKEN)]}.get(info.kind, [])
+        selectors = {
+            "token": [("revenueToken", SELECTOR_REVENUE_TOKEN)],
+            "round": [("stablecoin", SELECTOR_STABLECOIN), ("token", SELECTOR_TOKEN)],
+        }.get(info.kind, [])
         for item, selector in selectors:
             calls.append(("eth_call", [{"to": info.address, "data": selector}, tag]))
             wanted.append((info, item))
     try:
         results: list[object] = []
         for start in range(0, len(calls), CALLS_PER_BATCH):
-            results.extend(rpc.batch(calls[start:start + CALLS_PER_BATCH]))
+            results.extend(rpc.batch(calls[start : start + CALLS_PER_BATCH]))
         created = _created(rpc, registered, number)
     except RpcError as exc:
         archive = _archive_error(exc, number, chain_id)
@@ -428,21 +459,37 @@ def _config_rows(rpc: RpcClient, state: IndexerState, number: int, chain_id: int
             raise archive from exc
         raise
     tokens = {info.portfolio_id: info.address for info, _ in registered if info.kind == "token"}
-    has_code = {info.address: result not in (None, "0x", "")
-                for (info, item), result in zip(wanted, results, strict=True) if item == "code"}
+    has_code = {
+        info.address: result not in (None, "0x", "")
+        for (info, item), result in zip(wanted, results, strict=True)
+        if item == "code"
+    }
     rows: list[ConfigRow] = []
     for (info, item), result in zip(wanted, results, strict=True):
         if item == "code":
-            rows.append(ConfigRow(info.address, info.kind, "code", "contract",
-                                  "contract" if has_code[info.address] else f"no code at block {number}"))
+            rows.append(
+                ConfigRow(
+                    info.address,
+                    info.kind,
+                    "code",
+                    "contract",
+                    "contract" if has_code[info.address] else f"no code at block {number}",
+                )
+            )
         elif has_code[info.address]:  # a contract without code answers nothing: its code row says why
             indexed = tokens.get(info.portfolio_id) if item == "token" else info.asset_address
             rows.append(ConfigRow(info.address, info.kind, item, (indexed or "none").lower(), _address_word(result)))
     for info, block in registered:
         if info.kind in FACTORY_KINDS:
-            rows.append(ConfigRow(info.address, info.kind, "created",
-                                  f"{info.kind} of portfolio {info.portfolio_id} at block {block}",
-                                  created.get(info.address, f"not created by a followed factory up to block {number}")))
+            rows.append(
+                ConfigRow(
+                    info.address,
+                    info.kind,
+                    "created",
+                    f"{info.kind} of portfolio {info.portfolio_id} at block {block}",
+                    created.get(info.address, f"not created by a followed factory up to block {number}"),
+                )
+            )
     return rows
 
 
@@ -465,12 +512,16 @@ def reconcile(
             raise NotIndexed(f"chain {chain_id} has not been indexed into this database")
         number = cursor.last_block if block is None else block
         if number > cursor.last_block:
-            raise NotIndexed(f"block {number} is not indexed yet: the ledger mirrors chain {chain_id} up to block "
-                             f"{cursor.last_block}")
+            raise NotIndexed(
+                f"block {number} is not indexed yet: the ledger mirrors chain {chain_id} up to block "
+                f"{cursor.last_block}"
+            )
         first = _first_block(state)
         if first is not None and number < first:
-            raise NotIndexed(f"block {number} was never indexed: the indexer of chain {chain_id} starts at block "
-                             f"{first} (the ledger knows nothing before it)")
+            raise NotIndexed(
+                f"block {number} was never indexed: the indexer of chain {chain_id} starts at block "
+                f"{first} (the ledger knows nothing before it)"
+            )
         try:
             sequence, checkpoint = _ledger_sequence(store, state, ledger, number)
         except LedgerNotFound as exc:

@@ -17,6 +17,7 @@ wrote, and it reads best on its own:
   between forks) make the follower back off instead of dying: one `chain_flapping` alert, then
   bounded exponential waits until the chain keeps the same block across a wait.
 """
+
 from __future__ import annotations
 
 import logging
@@ -108,7 +109,10 @@ class FlapGuard:
             raise ChainFlapping(
                 f"chain {self.chain_id}: blocks came back after their reversal {len(self.comebacks)} times in "
                 f"{FLAP_WINDOW_S:.0f} s (block {number} {block_hash} the last time): the chain is flapping between "
-                "forks (an RPC provider switching between nodes?)", number, block_hash)
+                "forks (an RPC provider switching between nodes?)",
+                number,
+                block_hash,
+            )
 
     def back_off(self, exc: ChainFlapping, cursor: Cursor) -> StepResult:
         """First sign of a flapping chain (or again after it seemed to settle): one alert in the
@@ -119,9 +123,19 @@ class FlapGuard:
         self.last_flap_s = now_s
         log.warning("%s; backing off", exc)
         try:
-            record_alert(self.store.db, self.chain_id, "chain_flapping", str(exc), {
-                "block": exc.block_number, "block_hash": exc.block_hash, "comebacks": len(self.comebacks),
-                "window_s": FLAP_WINDOW_S}, severity="warning")
+            record_alert(
+                self.store.db,
+                self.chain_id,
+                "chain_flapping",
+                str(exc),
+                {
+                    "block": exc.block_number,
+                    "block_hash": exc.block_hash,
+                    "comebacks": len(self.comebacks),
+                    "window_s": FLAP_WINDOW_S,
+                },
+                severity="warning",
+            )
         except Exception:  # the backoff must not turn into another error; the log line above stands
             log.exception("chain %s: the chain_flapping alert could not be written to the outbox", self.chain_id)
         self.flapping = Flapping(exc.block_number, exc.block_hash, now_s, str(exc))
@@ -141,8 +155,12 @@ class FlapGuard:
         except RpcError:  # the block is gone (a shorter fork): not settled
             seen = None
         if seen == flapping.block_hash:
-            log.warning("chain %s: block %s kept hash %s over the backoff: the chain settled, following it again",
-                        self.chain_id, flapping.block_number, seen)
+            log.warning(
+                "chain %s: block %s kept hash %s over the backoff: the chain settled, following it again",
+                self.chain_id,
+                flapping.block_number,
+                seen,
+            )
             self.flapping = None
             self.comebacks.clear()
             return None
@@ -161,8 +179,10 @@ class FlapGuard:
         flapping = self.flapping
         assert flapping is not None
         retry_in_s = max(0.0, flapping.until_s - now_s)
-        reason = (f"{flapping.message}; waiting for it to settle: block {flapping.block_number} is looked at "
-                  f"again in {retry_in_s:.0f} s")
+        reason = (
+            f"{flapping.message}; waiting for it to settle: block {flapping.block_number} is looked at "
+            f"again in {retry_in_s:.0f} s"
+        )
         self.status = FollowerStatus("backing_off", reason, datetime.fromtimestamp(flapping.until_s, tz=UTC))
         return StepResult(cursor.last_block + 1, cursor.last_block, 0, backing_off=reason, retry_in_s=retry_in_s)
 
@@ -173,8 +193,19 @@ class FlapGuard:
 class Reorgs:
     """Detects and undoes one chain's reorgs for one follower (its store, state, reads and posts)."""
 
-    def __init__(self, store: LedgerStore, state: IndexerState, rpc: RpcClient, fetcher: RangeFetcher,
-                 poster: LedgerPoster, flaps: FlapGuard, *, chain_id: int, ledger: str, confirmations: int) -> None:
+    def __init__(
+        self,
+        store: LedgerStore,
+        state: IndexerState,
+        rpc: RpcClient,
+        fetcher: RangeFetcher,
+        poster: LedgerPoster,
+        flaps: FlapGuard,
+        *,
+        chain_id: int,
+        ledger: str,
+        confirmations: int,
+    ) -> None:
         self.store = store
         self.state = state
         self.rpc = rpc
@@ -185,8 +216,15 @@ class Reorgs:
         self.ledger = ledger
         self.confirmations = confirmations
 
-    def rollback(self, last_block: int, head: int, lease: Lease, *, renew_lease: Callable[[], None],
-                 ensure_assets: Callable[[set[str]], None]) -> StepResult:
+    def rollback(
+        self,
+        last_block: int,
+        head: int,
+        lease: Lease,
+        *,
+        renew_lease: Callable[[], None],
+        ensure_assets: Callable[[set[str]], None],
+    ) -> StepResult:
         """Walk back to the common ancestor; in ONE ledger transaction reverse the orphaned blocks'
         entries (newest first), post the canonical blocks' entries up to the old tip's height and
         move the cursor there. When that does not fit one ledger batch (a window holding more
@@ -212,32 +250,67 @@ class Reorgs:
             ensure_assets({leg.asset for request, _, _ in requests for leg in request.legs})
             renew_lease()
             self._swap(ancestor, stored[ancestor], ids, plan, requests, lease)
-            log.warning("chain %s: reorg of depth %s at block %s: %s entries reversed, %s canonical entries posted "
-                        "(one transaction)", self.chain_id, depth, ancestor + 1, len(ids), len(requests))
+            log.warning(
+                "chain %s: reorg of depth %s at block %s: %s entries reversed, %s canonical entries posted "
+                "(one transaction)",
+                self.chain_id,
+                depth,
+                ancestor + 1,
+                len(ids),
+                len(requests),
+            )
             return StepResult(ancestor + 1, plan.to_block, len(requests), reorg_depth=depth)
         renew_lease()
         self._reverse_and_rewind(ancestor, stored[ancestor], ids, lease)
-        log.warning("chain %s: reorg of depth %s at block %s: %s entries reversed; canonical blocks follow",
-                    self.chain_id, depth, ancestor + 1, len(ids))
+        log.warning(
+            "chain %s: reorg of depth %s at block %s: %s entries reversed; canonical blocks follow",
+            self.chain_id,
+            depth,
+            ancestor + 1,
+            len(ids),
+        )
         return StepResult(ancestor + 1, ancestor, 0, reorg_depth=depth)
 
-    def _swap(self, ancestor: int, ancestor_hash: str, ids: list[str], plan: Range, requests: list[PlacedRequest],
-              lease: Lease) -> None:
+    def _swap(
+        self,
+        ancestor: int,
+        ancestor_hash: str,
+        ids: list[str],
+        plan: Range,
+        requests: list[PlacedRequest],
+        lease: Lease,
+    ) -> None:
         """The one-transaction rollback: reverse `ids`, post `requests`, rewind to the ancestor and
         advance over the canonical blocks (with their discoveries), all in the ledger's transaction."""
 
         def swap(conn: Connection, entry_ids: list[str]) -> None:
-            posted = [BlockEntry(entry_id, number, block_hash, ordinal) for ordinal, (entry_id, (_, number, block_hash))
-                      in enumerate(zip(entry_ids[len(ids):], requests, strict=False))]
+            posted = [
+                BlockEntry(entry_id, number, block_hash, ordinal)
+                for ordinal, (entry_id, (_, number, block_hash)) in enumerate(
+                    zip(entry_ids[len(ids) :], requests, strict=False)
+                )
+            ]
             self.state.rewind_in(conn, ancestor, ancestor_hash, lease)
-            self.state.advance_in(conn, plan.to_header, plan.kept, posted, plan.keep_from, lease,
-                                  checkpoints=self.poster.checkpoints((b.block_number, b.block_hash, b.entry_id)
-                                                                      for b in posted),
-                                  anchors=plan.anchors, contracts=plan.discovered)
+            self.state.advance_in(
+                conn,
+                plan.to_header,
+                plan.kept,
+                posted,
+                plan.keep_from,
+                lease,
+                checkpoints=self.poster.checkpoints((b.block_number, b.block_hash, b.entry_id) for b in posted),
+                anchors=plan.anchors,
+                contracts=plan.discovered,
+            )
 
         if ids or requests:
-            self.store.post_many(self.ledger, [request for request, _, _ in requests], reverse=ids,
-                                 reverse_reason=self._reason(), in_transaction=swap)
+            self.store.post_many(
+                self.ledger,
+                [request for request, _, _ in requests],
+                reverse=ids,
+                reverse_reason=self._reason(),
+                in_transaction=swap,
+            )
         else:  # blocks without entries on both sides: post_many would not open a transaction
             self.store.db.run_write(lambda conn: swap(conn, []))
 
@@ -245,16 +318,20 @@ class Reorgs:
         """The fallback: reverse `ids` in batches of `max_entries_per_post` (each fenced, replay-safe)
         and rewind to the ancestor in the last batch's transaction (alone when there is nothing to reverse)."""
         size = self.poster.max_entries_per_post
-        batches = [ids[i:i + size] for i in range(0, len(ids), size)] or [[]]
+        batches = [ids[i : i + size] for i in range(0, len(ids), size)] or [[]]
         for number, batch in enumerate(batches):
             last = number == len(batches) - 1
             if last and not batch:
                 self.state.rewind(ancestor, ancestor_hash, lease)
                 break
             self.store.post_many(
-                self.ledger, [], reverse=batch, reverse_reason=self._reason(),
+                self.ledger,
+                [],
+                reverse=batch,
+                reverse_reason=self._reason(),
                 in_transaction=(lambda conn, _ids: self.state.rewind_in(conn, ancestor, ancestor_hash, lease))
-                if last else (lambda conn, _ids: self.state.fence(conn, lease)),
+                if last
+                else (lambda conn, _ids: self.state.fence(conn, lease)),
             )
 
     def _reason(self) -> str:
@@ -280,12 +357,19 @@ class Reorgs:
     def too_deep(self, last_block: int, ancestor: int | None, head: int) -> NoReturn:
         """Stop loudly: a CRITICAL log, an alert in the outbox (indexer.alerts), ReorgTooDeep."""
         depth = "beyond the kept window" if ancestor is None else f"of depth {last_block - ancestor}"
-        message = (f"chain {self.chain_id}: reorg {depth} exceeds the confirmation window "
-                   f"({self.confirmations} blocks) below block {last_block}; indexer stopped, ledger untouched")
+        message = (
+            f"chain {self.chain_id}: reorg {depth} exceeds the confirmation window "
+            f"({self.confirmations} blocks) below block {last_block}; indexer stopped, ledger untouched"
+        )
         log.critical(message)
         try:
-            record_alert(self.store.db, self.chain_id, "reorg_too_deep", message, {
-                "last_block": last_block, "ancestor": ancestor, "confirmations": self.confirmations, "head": head})
+            record_alert(
+                self.store.db,
+                self.chain_id,
+                "reorg_too_deep",
+                message,
+                {"last_block": last_block, "ancestor": ancestor, "confirmations": self.confirmations, "head": head},
+            )
         except Exception:  # the stop must not turn into another error; the log line above stands
             log.exception("chain %s: the reorg_too_deep alert could not be written to the outbox", self.chain_id)
         raise ReorgTooDeep(message)
@@ -304,6 +388,8 @@ class Reorgs:
                 self.too_deep(cursor.last_block, None, head)
             return
         checkpoint = self.state.checkpoint_at(head, self.ledger)
-        if checkpoint is not None and \
-                self.rpc.get_headers([checkpoint.block_number])[checkpoint.block_number].hash != checkpoint.block_hash:
+        if (
+            checkpoint is not None
+            and self.rpc.get_headers([checkpoint.block_number])[checkpoint.block_number].hash != checkpoint.block_hash
+        ):
             self.too_deep(cursor.last_block, None, head)

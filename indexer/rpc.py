@@ -5,6 +5,7 @@ disagree on — error texts that mean "range too large", hints with a suggested 
 timeouts that should shrink the range rather than fail — and JSON-RPC batches for
 headers. Plain httpx keeps that logic visible and works against any JSON-RPC URL.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -32,8 +33,18 @@ MAX_SHRINK_ATTEMPTS = 40
 
 _RANGE_HINT_RE = re.compile(r"\[\s*(0x[0-9a-fA-F]+)\s*,\s*(0x[0-9a-fA-F]+)\s*\]")
 _TOO_MUCH_MARKERS = (
-    "more than", "too many", "limit exceeded", "response size", "size exceeded", "range", "too large",
-    "query timeout", "timed out", "timeout", "exceed", "-32005",
+    "more than",
+    "too many",
+    "limit exceeded",
+    "response size",
+    "size exceeded",
+    "range",
+    "too large",
+    "query timeout",
+    "timed out",
+    "timeout",
+    "exceed",
+    "-32005",
 )
 
 
@@ -144,10 +155,12 @@ class RpcClient:
         if not calls:
             return []
         ids = [next(self._ids) for _ in calls]
-        body = self._post([
-            {"jsonrpc": "2.0", "id": call_id, "method": method, "params": list(params)}
-            for call_id, (method, params) in zip(ids, calls, strict=True)
-        ])
+        body = self._post(
+            [
+                {"jsonrpc": "2.0", "id": call_id, "method": method, "params": list(params)}
+                for call_id, (method, params) in zip(ids, calls, strict=True)
+            ]
+        )
         if isinstance(body, dict):  # some nodes answer a whole failed batch with one error
             self._result(body)
             raise RpcError("batch answered with a single response")
@@ -168,7 +181,7 @@ class RpcClient:
         wanted = sorted(set(numbers))
         headers: dict[int, BlockHeader] = {}
         for start in range(0, len(wanted), MAX_HEADERS_PER_BATCH):
-            chunk = wanted[start:start + MAX_HEADERS_PER_BATCH]
+            chunk = wanted[start : start + MAX_HEADERS_PER_BATCH]
             results = self.batch([("eth_getBlockByNumber", [_hex(n), False]) for n in chunk])
             for number, block in zip(chunk, results, strict=True):
                 if block is None:
@@ -189,8 +202,11 @@ class RpcClient:
         address_list = sorted({address.lower() for address in addresses})
         logs: list[dict[str, Any]] = []
         for start in range(0, len(address_list), MAX_ADDRESSES_PER_FILTER):
-            logs.extend(self._get_logs_adaptive(
-                from_block, to_block, address_list[start:start + MAX_ADDRESSES_PER_FILTER], topics))
+            logs.extend(
+                self._get_logs_adaptive(
+                    from_block, to_block, address_list[start : start + MAX_ADDRESSES_PER_FILTER], topics
+                )
+            )
         logs.sort(key=lambda log: (int(log["blockNumber"], 16), int(log["logIndex"], 16)))
         return logs
 
@@ -240,6 +256,8 @@ class RpcClient:
 
 def _header(block: dict[str, Any]) -> BlockHeader:
     return BlockHeader(
-        number=int(block["number"], 16), hash=block["hash"], parent_hash=block["parentHash"],
+        number=int(block["number"], 16),
+        hash=block["hash"],
+        parent_hash=block["parentHash"],
         timestamp_s=int(block["timestamp"], 16),
     )

@@ -16,6 +16,7 @@ learns about chains.
 - indexer_anchors: LedgerAnchored events (journal ranges whose Merkle root is on chain).
 - indexer_alerts: an outbox of alert events (a reorg deeper than the window, …) for operators.
 """
+
 from __future__ import annotations
 
 from datetime import datetime

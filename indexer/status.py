@@ -4,6 +4,7 @@ Apart from indexer.follower because the reorg handling (indexer.reorg) returns t
 progress display (indexer.progress) and /health (via indexer.embedded) read them without needing
 the follower's machinery.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -42,4 +43,3 @@ class StepResult:
     @property
     def blocks(self) -> int:
         return max(0, self.to_block - self.from_block + 1)
-

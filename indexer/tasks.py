@@ -8,6 +8,7 @@ resumes from the stored cursor. Any number of workers is safe: the lease (with f
 inside every ledger write) lets exactly one of them write a chain at a time; the others
 return `standby`.
 """
+
 from __future__ import annotations
 
 import json
@@ -54,15 +55,21 @@ def _worker_owner() -> str:
 
 @app.task(name="kogi.indexer.follow")  # type: ignore[untyped-decorator]  # celery ships no type hints
 def follow(
-    rpc_url: str, manifest_path: str, *, database_url: str | None = None, ledger: str = "main",
-    confirmations: int | None = None, budget_s: float = DEFAULT_BUDGET_S,
+    rpc_url: str,
+    manifest_path: str,
+    *,
+    database_url: str | None = None,
+    ledger: str = "main",
+    confirmations: int | None = None,
+    budget_s: float = DEFAULT_BUDGET_S,
 ) -> dict[str, Any]:
     """Follow one chain for at most `budget_s` seconds; return where it stands."""
     database = Database(database_url or LedgerSettings().database_url)
     rpc = RpcClient(rpc_url)
     store = LedgerStore(database, account_code_rules=DEFAULT_ACCOUNT_CODE_RULES)
-    follower = Follower(store, rpc, read_manifest(manifest_path), ledger=ledger,
-                        confirmations=confirmations, owner=_worker_owner())
+    follower = Follower(
+        store, rpc, read_manifest(manifest_path), ledger=ledger, confirmations=confirmations, owner=_worker_owner()
+    )
     started = time.monotonic()
     posted, standby = 0, False
     try:
@@ -79,8 +86,13 @@ def follow(
             if result.reorg_depth == 0 and cursor is not None and cursor.last_block >= rpc.head():
                 break
         cursor = follower.state.cursor()
-        return {"chain_id": follower.chain_id, "standby": standby, "entries_posted": posted,
-                "cursor": cursor.last_block if cursor else None, "owner": follower.owner}
+        return {
+            "chain_id": follower.chain_id,
+            "standby": standby,
+            "entries_posted": posted,
+            "cursor": cursor.last_block if cursor else None,
+            "owner": follower.owner,
+        }
     finally:
         if not standby:
             follower.close()  # hand the lease over at once: the next tick may run anywhere

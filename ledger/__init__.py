@@ -4,6 +4,7 @@ Knows nothing about chains or HTTP. Entry point: `LedgerStore(Database(url), acc
 after `ledger.migrate.upgrade(...)` has created the schema; the platform's chart of accounts
 (ledger.chart) brings its rules, `DEFAULT_ACCOUNT_CODE_RULES`.
 """
+
 from ledger.database import Database
 from ledger.model import (
     Account,
@@ -23,6 +24,21 @@ from ledger.model import (
 from ledger.store import EntryBody, LedgerStore, entry_body
 
 __all__ = [
-    "Account", "AccountTemplate", "AccountingType", "Asset", "AssetKind", "Balance", "Database", "Entry",
-    "EntryBody", "EntryRequest", "Hold", "HoldStatus", "Leg", "LedgerStore", "Side", "entry_body", "transfer_legs",
+    "Account",
+    "AccountTemplate",
+    "AccountingType",
+    "Asset",
+    "AssetKind",
+    "Balance",
+    "Database",
+    "Entry",
+    "EntryBody",
+    "EntryRequest",
+    "Hold",
+    "HoldStatus",
+    "Leg",
+    "LedgerStore",
+    "Side",
+    "entry_body",
+    "transfer_legs",
 ]

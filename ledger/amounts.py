@@ -3,6 +3,7 @@
 The column type stores base units exactly on both backends: PostgreSQL NUMERIC(78,0)
 (78 digits hold 2^256-1) and, on SQLite, the decimal text of the integer (never REAL).
 """
+
 from __future__ import annotations
 
 import re
@@ -41,7 +42,7 @@ def parse_units(text: str) -> int:
 def parse_decimal(text: str, scale: int) -> int:
     """Parse "12.50" at `scale` decimals into base units; more decimals than the scale is an error."""
     if not isinstance(text, str) or not _DECIMAL_RE.fullmatch(text):
-        raise InvalidAmount(f"amount must be a plain decimal string like \"12.50\", got {text!r}")
+        raise InvalidAmount(f'amount must be a plain decimal string like "12.50", got {text!r}')
     whole, _, fraction = text.partition(".")
     if len(fraction) > scale:
         raise InvalidAmount(f"amount {text} has more than {scale} decimal places")

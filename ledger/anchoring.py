@@ -28,6 +28,7 @@ The commitment (version 1), for outside auditors and for `LedgerAnchor.verify`:
 Ranges are 1 ≤ from ≤ to ≤ head and at most MAX_ANCHOR_RANGE entries: the leaves (32 bytes each)
 are held in memory while the levels are built, and seals are read in pages of SEAL_PAGE.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -107,9 +108,9 @@ def _next_level(level: bytes | bytearray) -> bytes:
     out = bytearray()
     for i in range(0, count - 1, 2):
         start = i * NODE
-        out += hash_pair(bytes(level[start:start + NODE]), bytes(level[start + NODE:start + 2 * NODE]))
+        out += hash_pair(bytes(level[start : start + NODE]), bytes(level[start + NODE : start + 2 * NODE]))
     if count % 2:
-        out += level[(count - 1) * NODE:]
+        out += level[(count - 1) * NODE :]
     return bytes(out)
 
 
@@ -143,7 +144,7 @@ def merkle_proof_of(leaves: Sequence[bytes] | bytes | bytearray, position: int) 
     while count > 1:
         sibling = position ^ 1
         if sibling < count:  # else: the last node of an odd level, promoted without a sibling
-            proof.append(level[sibling * NODE:(sibling + 1) * NODE])
+            proof.append(level[sibling * NODE : (sibling + 1) * NODE])
         level = _next_level(level)
         count = len(level) // NODE
         position //= 2
@@ -177,7 +178,8 @@ def check_range(from_sequence: int, to_sequence: int) -> None:
     if size > MAX_ANCHOR_RANGE:
         raise AnchorRangeError(
             f"range {from_sequence}..{to_sequence} has {size} entries, more than MAX_ANCHOR_RANGE "
-            f"({MAX_ANCHOR_RANGE}); anchor it in smaller ranges")
+            f"({MAX_ANCHOR_RANGE}); anchor it in smaller ranges"
+        )
 
 
 def journal_leaves(store: LedgerStore, ledger: str, from_sequence: int, to_sequence: int) -> bytes:
@@ -212,6 +214,12 @@ def merkle_proof(store: LedgerStore, ledger: str, from_sequence: int, to_sequenc
         raise AnchorRangeError(f"sequence {sequence} is outside the range {from_sequence}..{to_sequence}")
     leaves = journal_leaves(store, ledger, from_sequence, to_sequence)
     position = sequence - from_sequence
-    leaf, proof = leaves[position * NODE:(position + 1) * NODE], merkle_proof_of(leaves, position)
-    return JournalProof(sequence=sequence, from_sequence=from_sequence, to_sequence=to_sequence, leaf=leaf,
-                        proof=proof, root=process_proof(leaf, proof))  # the path rebuilds the root: one pass
+    leaf, proof = leaves[position * NODE : (position + 1) * NODE], merkle_proof_of(leaves, position)
+    return JournalProof(
+        sequence=sequence,
+        from_sequence=from_sequence,
+        to_sequence=to_sequence,
+        leaf=leaf,
+        proof=proof,
+        root=process_proof(leaf, proof),
+    )  # the path rebuilds the root: one pass

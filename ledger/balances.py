@@ -5,6 +5,7 @@ every row it touches in (account id, asset id) order — the one global lock ord
 concurrent writers queue instead of deadlocking — applies its changes to `BalanceState`s in
 memory, checks each touched row once (`check_balance`), and writes each dirty row once.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -40,9 +41,13 @@ def lock_balances(conn: Connection, pairs: list[Pair]) -> dict[Pair, BalanceStat
     Every pair must have its row (the write opened the missing ones before locking)."""
     query = (
         select(
-            balances_t.c.account_id, balances_t.c.asset_id, balances_t.c.debits_posted_units,
-            balances_t.c.credits_posted_units, balances_t.c.debits_pending_units,
-            balances_t.c.credits_pending_units, balances_t.c.version,
+            balances_t.c.account_id,
+            balances_t.c.asset_id,
+            balances_t.c.debits_posted_units,
+            balances_t.c.credits_posted_units,
+            balances_t.c.debits_pending_units,
+            balances_t.c.credits_pending_units,
+            balances_t.c.version,
         )
         .where(tuple_(balances_t.c.account_id, balances_t.c.asset_id).in_(pairs))
         .order_by(balances_t.c.account_id, balances_t.c.asset_id)
@@ -50,8 +55,11 @@ def lock_balances(conn: Connection, pairs: list[Pair]) -> dict[Pair, BalanceStat
     )
     balances = {
         (int(row.account_id), int(row.asset_id)): BalanceState(
-            row.debits_posted_units, row.credits_posted_units, row.debits_pending_units,
-            row.credits_pending_units, int(row.version),
+            row.debits_posted_units,
+            row.credits_posted_units,
+            row.debits_pending_units,
+            row.credits_pending_units,
+            int(row.version),
         )
         for row in conn.execute(query)
     }
@@ -68,9 +76,13 @@ def store_balances(conn: Connection, balances: dict[Pair, BalanceState]) -> None
     """Write every dirty row back (one executemany), its version moved on by one."""
     rows = [
         dict(
-            b_account_id=account_id, b_asset_id=asset_id, debits_posted_units=bal.debits_posted,
-            credits_posted_units=bal.credits_posted, debits_pending_units=bal.debits_pending,
-            credits_pending_units=bal.credits_pending, version=bal.version + 1,
+            b_account_id=account_id,
+            b_asset_id=asset_id,
+            debits_posted_units=bal.debits_posted,
+            credits_posted_units=bal.credits_posted,
+            debits_pending_units=bal.debits_pending,
+            credits_pending_units=bal.credits_pending,
+            version=bal.version + 1,
         )
         for (account_id, asset_id), bal in balances.items()
         if bal.dirty
@@ -92,7 +104,11 @@ def store_balances(conn: Connection, balances: dict[Pair, BalanceState]) -> None
 
 
 def check_balance(
-    catalog: Catalog, conn: Connection, pair: Pair, bal: BalanceState, key: str,
+    catalog: Catalog,
+    conn: Connection,
+    pair: Pair,
+    bal: BalanceState,
+    key: str,
     uncommitted: dict[int, Account] | None = None,
 ) -> None:
     """Overflow and overdraft checks of one balance row after a change; `uncommitted` are the
@@ -111,5 +127,6 @@ def check_balance(
         asset = catalog.asset_by_id(conn, pair[1])
         raise Overdraft(
             f"{key}: account {account.code} would have {available} {asset.code} base units available",
-            account=account.code, asset=asset.code,
+            account=account.code,
+            asset=asset.code,
         )

@@ -12,6 +12,7 @@ Transfers are generated lazily per client from a seed (nothing accumulates), so 
 clients' memory stays flat however many transfers run; each client reports its peak
 RSS and the parent reports the maximum.
 """
+
 from __future__ import annotations
 
 import multiprocessing
@@ -75,7 +76,8 @@ def _kogi_client(url: str, workload: Workload, client: int, batch_size: int, run
     batch: list[EntryRequest] = []
     for number, (source, target, amount) in enumerate(workload.client_transfers(client)):
         request = EntryRequest(
-            f"{run_tag}-{client}-{number}", "transfer",
+            f"{run_tag}-{client}-{number}",
+            "transfer",
             transfer_legs(account_code(source), account_code(target), ASSET, amount),
         )
         if batch_size == 1:
@@ -119,8 +121,12 @@ def _check_kogi(url: str, expected_entries: int) -> dict[str, Any]:
     trial = store.trial_balance(LEDGER)
     report = store.verify(LEDGER)
     database.dispose()
-    return {"entries": sequence, "expected_entries": expected_entries, "trial_balance_ok": trial.balanced,
-            "verify_ok": report.ok}
+    return {
+        "entries": sequence,
+        "expected_entries": expected_entries,
+        "trial_balance_ok": trial.balanced,
+        "verify_ok": report.ok,
+    }
 
 
 # ------------------------------------------------------------ pgledger clients
@@ -132,8 +138,10 @@ def _pgledger_client(dsn: str, workload: Workload, client: int, account_ids: lis
     posted = 0
     with psycopg.connect(dsn, autocommit=True) as conn:
         for source, target, amount in workload.client_transfers(client):
-            conn.execute("SELECT id FROM pgledger_create_transfer(%s, %s, %s)",
-                         (account_ids[source], account_ids[target], amount))
+            conn.execute(
+                "SELECT id FROM pgledger_create_transfer(%s, %s, %s)",
+                (account_ids[source], account_ids[target], amount),
+            )
             posted += 1
     return {"posted": posted, "peak_rss_mib": _peak_rss_mib()}
 
@@ -154,7 +162,9 @@ def _setup_pgledger(dsn: str, pgledger_path: Path, workload: Workload) -> list[s
             conn.execute(path.read_text())
         ids = []
         for index in range(workload.accounts):
-            row = conn.execute("SELECT id FROM pgledger_create_account(%s, %s)", (account_code(index), ASSET)).fetchone()
+            row = conn.execute(
+                "SELECT id FROM pgledger_create_account(%s, %s)", (account_code(index), ASSET)
+            ).fetchone()
             assert row is not None
             ids.append(row[0])
     return ids
@@ -184,8 +194,10 @@ def fresh_database(admin_url: str, name: str) -> tuple[str, str]:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
         conn.execute(f'CREATE DATABASE "{name}"')
     target = url.set(database=name)
-    return (target.set(drivername="postgresql+psycopg").render_as_string(hide_password=False),
-            target.set(drivername="postgresql").render_as_string(hide_password=False))
+    return (
+        target.set(drivername="postgresql+psycopg").render_as_string(hide_password=False),
+        target.set(drivername="postgresql").render_as_string(hide_password=False),
+    )
 
 
 def run_ledger_bench(database_url: str, workload: Workload, pgledger_path: Path | None) -> dict[str, Any]:
@@ -204,7 +216,8 @@ def run_ledger_bench(database_url: str, workload: Workload, pgledger_path: Path 
         )
         posted = sum(result["posted"] for result in results)
         contenders[name] = {
-            "transfers": posted, "seconds": round(elapsed, 3),
+            "transfers": posted,
+            "seconds": round(elapsed, 3),
             "transfers_per_s": round(posted / elapsed, 1),
             "entries_per_transaction": batch_size,
             "peak_rss_mib_per_client": round(max(result["peak_rss_mib"] for result in results), 1),
@@ -219,7 +232,9 @@ def run_ledger_bench(database_url: str, workload: Workload, pgledger_path: Path 
         )
         posted = sum(result["posted"] for result in results)
         contenders["pgledger"] = {
-            "transfers": posted, "seconds": round(elapsed, 3), "transfers_per_s": round(posted / elapsed, 1),
+            "transfers": posted,
+            "seconds": round(elapsed, 3),
+            "transfers_per_s": round(posted / elapsed, 1),
             "entries_per_transaction": 1,
         }
         base = contenders["pgledger"]["transfers_per_s"]

@@ -6,6 +6,7 @@ indexer meets millions of holders; an unbounded cache would grow with them until
 is killed. Forgetting is always safe: every reader of these caches falls back to the database
 on a miss, and the write path resolves what it needs into its own snapshot first.
 """
+
 from __future__ import annotations
 
 import itertools

@@ -6,6 +6,7 @@ read: a write resolves its accounts and assets without a query. The caches hold 
 rows only and are bounded (ledger.cache, bounds in ledger.limits); a miss reads the database.
 Account codes go through the chart's rules (`account_code`) before every lookup.
 """
+
 from __future__ import annotations
 
 import json
@@ -67,15 +68,22 @@ def page_limit(limit: int) -> int:
 
 def account_from_row(row: Any) -> Account:
     return Account(
-        id=int(row.id), code=row.code, accounting_type=AccountingType(row.accounting_type),
-        no_overdraft=bool(row.no_overdraft), metadata=json.loads(row.metadata_json),
+        id=int(row.id),
+        code=row.code,
+        accounting_type=AccountingType(row.accounting_type),
+        no_overdraft=bool(row.no_overdraft),
+        metadata=json.loads(row.metadata_json),
     )
 
 
 def asset_from_row(row: Any) -> Asset:
     return Asset(
-        id=int(row.id), code=row.code, scale=int(row.scale), kind=AssetKind(row.kind),
-        chain_id=row.chain_id, contract_address=row.contract_address,
+        id=int(row.id),
+        code=row.code,
+        scale=int(row.scale),
+        kind=AssetKind(row.kind),
+        chain_id=row.chain_id,
+        contract_address=row.contract_address,
     )
 
 
@@ -154,8 +162,14 @@ class Catalog:
     # ------------------------------------------------------------------- assets
 
     def create_asset(
-        self, ledger: str, code: str, scale: int, kind: AssetKind | str, *,
-        chain_id: int | None = None, contract_address: str | None = None,
+        self,
+        ledger: str,
+        code: str,
+        scale: int,
+        kind: AssetKind | str,
+        *,
+        chain_id: int | None = None,
+        contract_address: str | None = None,
     ) -> Asset:
         """Register an asset; re-creating it with identical attributes is a no-op."""
         check_code(code, "asset code", MAX_ASSET_CODE_LENGTH)
@@ -177,8 +191,13 @@ class Catalog:
                 return existing
             conn.execute(
                 assets_t.insert().values(
-                    ledger_id=ledger_id, code=code, scale=scale, kind=kind.value, chain_id=chain_id,
-                    contract_address=contract_address, created_at=from_us(now_us()),
+                    ledger_id=ledger_id,
+                    code=code,
+                    scale=scale,
+                    kind=kind.value,
+                    chain_id=chain_id,
+                    contract_address=contract_address,
+                    created_at=from_us(now_us()),
                 )
             )
             asset = self.load_asset(conn, ledger_id, code)
@@ -199,9 +218,7 @@ class Catalog:
 
     def load_asset(self, conn: Connection, ledger_id: int, code: str) -> Asset | None:
         """The asset from the database (cached), or None."""
-        row = conn.execute(
-            select(assets_t).where(assets_t.c.ledger_id == ledger_id, assets_t.c.code == code)
-        ).first()
+        row = conn.execute(select(assets_t).where(assets_t.c.ledger_id == ledger_id, assets_t.c.code == code)).first()
         if row is None:
             return None
         asset = asset_from_row(row)
@@ -227,8 +244,13 @@ class Catalog:
     # ----------------------------------------------------------------- accounts
 
     def create_account(
-        self, ledger: str, code: str, accounting_type: AccountingType | str, *,
-        no_overdraft: bool = False, metadata: dict[str, Any] | None = None,
+        self,
+        ledger: str,
+        code: str,
+        accounting_type: AccountingType | str,
+        *,
+        no_overdraft: bool = False,
+        metadata: dict[str, Any] | None = None,
     ) -> Account:
         """Open an account; re-opening it with identical attributes is a no-op."""
         code = self.account_code(code)
@@ -244,8 +266,12 @@ class Catalog:
                 return existing
             conn.execute(
                 accounts_t.insert().values(
-                    ledger_id=ledger_id, code=code, accounting_type=accounting_type.value,
-                    no_overdraft=no_overdraft, metadata_json=metadata_json, created_at=from_us(now_us()),
+                    ledger_id=ledger_id,
+                    code=code,
+                    accounting_type=accounting_type.value,
+                    no_overdraft=no_overdraft,
+                    metadata_json=metadata_json,
+                    created_at=from_us(now_us()),
                 )
             )
             account = self.load_account(conn, ledger_id, code)
@@ -308,8 +334,13 @@ class Catalog:
     # ---------------------------------------------------------------- templates
 
     def add_account_template(
-        self, ledger: str, pattern: str, accounting_type: AccountingType | str, *,
-        no_overdraft: bool, priority: int = 100,
+        self,
+        ledger: str,
+        pattern: str,
+        accounting_type: AccountingType | str,
+        *,
+        no_overdraft: bool,
+        priority: int = 100,
     ) -> AccountTemplate:
         """Accounts whose code matches `pattern` (a glob, e.g. "holder:*") are opened on first use."""
         if not pattern or len(pattern) > MAX_TEMPLATE_PATTERN_LENGTH:
@@ -324,12 +355,17 @@ class Catalog:
             if row is None:
                 conn.execute(
                     templates_t.insert().values(
-                        ledger_id=ledger_id, pattern=pattern, accounting_type=template.accounting_type.value,
-                        no_overdraft=no_overdraft, priority=priority,
+                        ledger_id=ledger_id,
+                        pattern=pattern,
+                        accounting_type=template.accounting_type.value,
+                        no_overdraft=no_overdraft,
+                        priority=priority,
                     )
                 )
             elif (row.accounting_type, row.no_overdraft, row.priority) != (
-                template.accounting_type.value, no_overdraft, priority,
+                template.accounting_type.value,
+                no_overdraft,
+                priority,
             ):
                 raise AlreadyExists(f"template {pattern} exists with different attributes")
             self.templates.pop(ledger_id, None)
@@ -344,7 +380,8 @@ class Catalog:
     def load_templates(self, conn: Connection, ledger_id: int) -> list[AccountTemplate]:
         """The ledger's templates in matching order (priority, then age), from the database."""
         rows = conn.execute(
-            select(templates_t).where(templates_t.c.ledger_id == ledger_id)
+            select(templates_t)
+            .where(templates_t.c.ledger_id == ledger_id)
             .order_by(templates_t.c.priority, templates_t.c.id)
         )
         return [

@@ -19,6 +19,7 @@ Hex-encoded (lowercase) digests and hashes are stored on each entry.
 The body digest is computed before the writer takes the ledger's head lock; inside
 the lock only step 3 (one SHA-256 over 112 bytes) remains per entry.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -93,8 +94,9 @@ def body_digest(
             _json_repeated(kind),
             _json_repeated(ledger),
             metadata_json,
-            "[" + ",".join(_leg_prefix(account, asset, side) + '%d"]' % amount
-                           for account, asset, side, amount in postings) + "]",
+            "["
+            + ",".join(_leg_prefix(account, asset, side) + '%d"]' % amount for account, asset, side, amount in postings)
+            + "]",
             _json(reverses_entry_id),
             CANONICAL_VERSION,
         )
@@ -117,7 +119,7 @@ def _json(value: str | None) -> str:
 @lru_cache(maxsize=65_536)
 def _leg_prefix(account: str, asset: str, side: str) -> str:
     """`[<account>,<asset>,<side>,"` of a posting in the body: legs repeat across entries."""
-    return "[%s,%s,%s,\"" % (_json(account), _json(asset), _json(side))
+    return '[%s,%s,%s,"' % (_json(account), _json(asset), _json(side))
 
 
 _json_repeated = lru_cache(maxsize=65_536)(_json)

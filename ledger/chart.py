@@ -41,6 +41,7 @@ Codes (addresses lower-case hex, `<chain>` = chain id): portfolio token `PTK:<ch
 rights token id `RGT:<chain>:<rights token>:<hex id>`, ERC-20 `ERC20:<chain>:<address>`, native
 coin `ETH:<chain>`; accounts as the builders below spell them.
 """
+
 from __future__ import annotations
 
 from ledger.database import Database
@@ -131,8 +132,9 @@ def splitter_account(chain_id: int, address: str) -> str:
 
 def platform_store(database: Database, *, effective_time_policy: EffectiveTimePolicy | None = None) -> LedgerStore:
     """A `LedgerStore` under the platform's chart: `DEFAULT_ACCOUNT_CODE_RULES`."""
-    return LedgerStore(database, account_code_rules=DEFAULT_ACCOUNT_CODE_RULES,
-                       effective_time_policy=effective_time_policy)
+    return LedgerStore(
+        database, account_code_rules=DEFAULT_ACCOUNT_CODE_RULES, effective_time_policy=effective_time_policy
+    )
 
 
 def bootstrap_ledger(store: LedgerStore, ledger: str) -> None:

@@ -1,4 +1,5 @@
 """Ledger settings (pydantic-settings, KOGI_ env vars). Embedded default: a SQLite file."""
+
 from __future__ import annotations
 
 from pydantic import Field

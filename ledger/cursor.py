@@ -6,6 +6,7 @@ starts. Clients must pass a `next_cursor` back unchanged; anything else is an In
 - statement pages: `p<posting_seq>` (`encode_posting_cursor`);
 - API lists: `<kind>:<value>`, e.g. `sequence:42` or `account:holder:1:0xab…` (`encode_cursor`).
 """
+
 from __future__ import annotations
 
 import base64

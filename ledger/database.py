@@ -9,6 +9,7 @@ processes of the embedded stack never see "database is locked":
 PostgreSQL writers run at READ COMMITTED with row locks taken in a fixed order
 (see ledger.posting); transient conflicts are retried by `run_write`.
 """
+
 from __future__ import annotations
 
 import random
@@ -32,7 +33,8 @@ T = TypeVar("T")
 _POSTGRES_RETRYABLE_SQLSTATES = {"40001", "40P01", "55P03"}  # serialization, deadlock, lock not available
 
 _INSERT_BY_DIALECT: dict[str, Callable[[Table], postgresql.Insert | sqlite.Insert]] = {
-    "postgresql": postgresql.insert, "sqlite": sqlite.insert,
+    "postgresql": postgresql.insert,
+    "sqlite": sqlite.insert,
 }
 
 
@@ -58,9 +60,7 @@ class Database:
             self.write_engine = _sqlite_engine(url, busy_timeout_s, immediate=True)
             self.read_engine = _sqlite_engine(url, busy_timeout_s, immediate=False)
         else:
-            self.write_engine = create_engine(
-                url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800
-            )
+            self.write_engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
             self.read_engine = self.write_engine
 
     @property
@@ -103,7 +103,7 @@ class Database:
                 attempt += 1
                 if attempt >= WRITE_RETRY_LIMIT or not _is_retryable(exc, retry_on_integrity):
                     raise
-                time.sleep(min(0.2, 0.002 * 2**min(attempt, 7)) * random.random())
+                time.sleep(min(0.2, 0.002 * 2 ** min(attempt, 7)) * random.random())
 
     def dispose(self) -> None:
         self.write_engine.dispose()

@@ -7,6 +7,7 @@ ledger's state.
 Nothing is written when one of these is raised: every check happens before or inside
 the one database transaction of the write, which then rolls back.
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -6,6 +6,7 @@ it, and per (account, asset) posting order is sequence order (see PostingRow), s
 newest posting at or before a sequence holds the balance. Effective-time history (back-dated
 entries land in their period) sums the postings instead, exactly on both backends.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -67,12 +68,16 @@ class History:
             return sequence_at_us(conn, self.catalog.ledger_id(conn, ledger), to_us(moment))
 
     def side_sums(
-        self, conn: Connection, where: Sequence[Any], group_by: Sequence[Any] = (),
+        self,
+        conn: Connection,
+        where: Sequence[Any],
+        group_by: Sequence[Any] = (),
     ) -> dict[tuple[Any, ...], tuple[int, int]]:
         """(Σ debits, Σ credits) of the postings matching `where` (postings joined to their entry
         and seal), per `group_by` key; exact on both backends (ledger.backends)."""
         source = postings_t.join(entries_t, entries_t.c.id == postings_t.c.entry_id).join(
-            seals_t, seals_t.c.entry_id == postings_t.c.entry_id)
+            seals_t, seals_t.c.entry_id == postings_t.c.entry_id
+        )
         width = len(group_by)
         sums: dict[tuple[Any, ...], list[int]] = {}
         for row in conn.execute(self.backend.side_sums_select(source, where, group_by)):
@@ -83,8 +88,14 @@ class History:
     # ----------------------------------------------------------------- balances
 
     def get_balance(
-        self, ledger: str, account: str, asset: str, *, as_of_sequence: int | None = None,
-        as_of: datetime | None = None, effective_as_of: datetime | None = None,
+        self,
+        ledger: str,
+        account: str,
+        asset: str,
+        *,
+        as_of_sequence: int | None = None,
+        as_of: datetime | None = None,
+        effective_as_of: datetime | None = None,
     ) -> Balance:
         """Current balance (with pending amounts and version), or the posted balance as of a
         sequence number / recorded time (history has no pending part: holds are not history),
@@ -110,15 +121,24 @@ class History:
             return self._recorded_balance(conn, account_row, asset_row, as_of_sequence)
 
     def _effective_balance(
-        self, conn: Connection, ledger_id: int, account: Account, asset: Asset, effective_as_of: datetime,
+        self,
+        conn: Connection,
+        ledger_id: int,
+        account: Account,
+        asset: Asset,
+        effective_as_of: datetime,
     ) -> Balance:
         head = head_sequence(conn, ledger_id)
-        debits, credits = self.side_sums(conn, [
-            postings_t.c.account_id == account.id, postings_t.c.asset_id == asset.id,
-            entries_t.c.effective_at_us <= to_us(effective_as_of), seals_t.c.sequence <= head,
-        ]).get((), (0, 0))
-        return Balance(account.code, asset.code, account.accounting_type, debits, credits, 0, 0, 0,
-                       as_of_sequence=head)
+        debits, credits = self.side_sums(
+            conn,
+            [
+                postings_t.c.account_id == account.id,
+                postings_t.c.asset_id == asset.id,
+                entries_t.c.effective_at_us <= to_us(effective_as_of),
+                seals_t.c.sequence <= head,
+            ],
+        ).get((), (0, 0))
+        return Balance(account.code, asset.code, account.accounting_type, debits, credits, 0, 0, 0, as_of_sequence=head)
 
     def _current_balance(self, conn: Connection, account: Account, asset: Asset) -> Balance:
         row = conn.execute(
@@ -127,8 +147,14 @@ class History:
         if row is None:
             return Balance(account.code, asset.code, account.accounting_type, 0, 0, 0, 0, 0)
         return Balance(
-            account.code, asset.code, account.accounting_type, row.debits_posted_units, row.credits_posted_units,
-            row.debits_pending_units, row.credits_pending_units, int(row.version),
+            account.code,
+            asset.code,
+            account.accounting_type,
+            row.debits_posted_units,
+            row.credits_posted_units,
+            row.debits_pending_units,
+            row.credits_pending_units,
+            int(row.version),
         )
 
     def _recorded_balance(self, conn: Connection, account: Account, asset: Asset, as_of_sequence: int) -> Balance:
@@ -137,13 +163,18 @@ class History:
         row = conn.execute(
             select(postings_t.c.debits_after_units, postings_t.c.credits_after_units)
             .join(seals_t, seals_t.c.entry_id == postings_t.c.entry_id)
-            .where(postings_t.c.account_id == account.id, postings_t.c.asset_id == asset.id,
-                   seals_t.c.sequence <= as_of_sequence)
-            .order_by(postings_t.c.posting_seq.desc()).limit(1)
+            .where(
+                postings_t.c.account_id == account.id,
+                postings_t.c.asset_id == asset.id,
+                seals_t.c.sequence <= as_of_sequence,
+            )
+            .order_by(postings_t.c.posting_seq.desc())
+            .limit(1)
         ).first()
         debits, credits = (row.debits_after_units, row.credits_after_units) if row else (0, 0)
-        return Balance(account.code, asset.code, account.accounting_type, debits, credits, 0, 0, 0,
-                       as_of_sequence=as_of_sequence)
+        return Balance(
+            account.code, asset.code, account.accounting_type, debits, credits, 0, 0, 0, as_of_sequence=as_of_sequence
+        )
 
     def list_balances(self, ledger: str, account: str) -> list[Balance]:
         account = self.catalog.account_code(account)
@@ -153,9 +184,16 @@ class History:
             rows = conn.execute(select(balances_t).where(balances_t.c.account_id == account_row.id))
             return sorted(
                 (
-                    Balance(account, self.catalog.asset_by_id(conn, int(row.asset_id)).code,
-                            account_row.accounting_type, row.debits_posted_units, row.credits_posted_units,
-                            row.debits_pending_units, row.credits_pending_units, int(row.version))
+                    Balance(
+                        account,
+                        self.catalog.asset_by_id(conn, int(row.asset_id)).code,
+                        account_row.accounting_type,
+                        row.debits_posted_units,
+                        row.credits_posted_units,
+                        row.debits_pending_units,
+                        row.credits_pending_units,
+                        int(row.version),
+                    )
                     for row in rows
                 ),
                 key=lambda balance: balance.asset,
@@ -164,9 +202,17 @@ class History:
     # --------------------------------------------------------------- statements
 
     def statement(
-        self, ledger: str, account: str, asset: str, *, start: datetime | None = None, end: datetime | None = None,
-        effective_start: datetime | None = None, effective_end: datetime | None = None,
-        cursor: str | None = None, limit: int = DEFAULT_PAGE_SIZE,
+        self,
+        ledger: str,
+        account: str,
+        asset: str,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        effective_start: datetime | None = None,
+        effective_end: datetime | None = None,
+        cursor: str | None = None,
+        limit: int = DEFAULT_PAGE_SIZE,
     ) -> StatementPage:
         """Postings of (account, asset) with a running balance, in sequence order, either recorded
         in [start, end) or — `effective_start` / `effective_end` — whose entry is effective in
@@ -193,8 +239,12 @@ class History:
         with self.db.read() as conn:
             ledger_id = self.catalog.ledger_id(conn, ledger)
             page = _StatementQuery(
-                self, conn, ledger_id, self.catalog.account(conn, ledger_id, account),
-                self.catalog.asset(conn, ledger_id, asset), after_posting,
+                self,
+                conn,
+                ledger_id,
+                self.catalog.account(conn, ledger_id, account),
+                self.catalog.asset(conn, ledger_id, asset),
+                after_posting,
             )
             if effective:
                 return page.effective(effective_start, effective_end, limit)
@@ -203,7 +253,11 @@ class History:
     # ------------------------------------------------------------ trial balance
 
     def trial_balance(
-        self, ledger: str, *, as_of_sequence: int | None = None, effective_as_of: datetime | None = None,
+        self,
+        ledger: str,
+        *,
+        as_of_sequence: int | None = None,
+        effective_as_of: datetime | None = None,
     ) -> TrialBalance:
         """Σ debits and Σ credits per (asset, accounting type), and per asset over the whole ledger:
         now, after a sequence number, or — `effective_as_of` — over the postings whose entry is
@@ -217,12 +271,18 @@ class History:
             check_sequence(as_of_sequence)
             if effective_as_of is not None:
                 as_of_sequence = head
-                sums = self.side_sums(conn, [
-                    postings_t.c.ledger_id == ledger_id, entries_t.c.effective_at_us <= to_us(effective_as_of),
-                    seals_t.c.sequence <= head,
-                ], (postings_t.c.account_id, postings_t.c.asset_id))
-                rows: Sequence[Any] = [TotalsRow(account_id, asset_id, d, c)
-                                       for (account_id, asset_id), (d, c) in sums.items()]
+                sums = self.side_sums(
+                    conn,
+                    [
+                        postings_t.c.ledger_id == ledger_id,
+                        entries_t.c.effective_at_us <= to_us(effective_as_of),
+                        seals_t.c.sequence <= head,
+                    ],
+                    (postings_t.c.account_id, postings_t.c.asset_id),
+                )
+                rows: Sequence[Any] = [
+                    TotalsRow(account_id, asset_id, d, c) for (account_id, asset_id), (d, c) in sums.items()
+                ]
             elif as_of_sequence is None or as_of_sequence >= head:
                 as_of_sequence = head
                 rows = _current_totals(conn, ledger_id)
@@ -255,9 +315,12 @@ class History:
 
 def _current_totals(conn: Connection, ledger_id: int) -> Sequence[Any]:
     return conn.execute(
-        select(balances_t.c.account_id, balances_t.c.asset_id, balances_t.c.debits_posted_units.label("d"),
-               balances_t.c.credits_posted_units.label("c"))
-        .where(balances_t.c.ledger_id == ledger_id)
+        select(
+            balances_t.c.account_id,
+            balances_t.c.asset_id,
+            balances_t.c.debits_posted_units.label("d"),
+            balances_t.c.credits_posted_units.label("c"),
+        ).where(balances_t.c.ledger_id == ledger_id)
     ).all()
 
 
@@ -265,12 +328,16 @@ def _totals_at(conn: Connection, ledger_id: int, as_of_sequence: int) -> Sequenc
     """Each (account, asset)'s totals after its newest posting sealed at or before the sequence."""
     ranked = (
         select(
-            postings_t.c.account_id, postings_t.c.asset_id, postings_t.c.debits_after_units.label("d"),
+            postings_t.c.account_id,
+            postings_t.c.asset_id,
+            postings_t.c.debits_after_units.label("d"),
             postings_t.c.credits_after_units.label("c"),
-            func.row_number().over(
+            func.row_number()
+            .over(
                 partition_by=(postings_t.c.account_id, postings_t.c.asset_id),
                 order_by=postings_t.c.posting_seq.desc(),
-            ).label("rank"),
+            )
+            .label("rank"),
         )
         .join(seals_t, seals_t.c.entry_id == postings_t.c.entry_id)
         .where(postings_t.c.ledger_id == ledger_id, seals_t.c.sequence <= as_of_sequence)
@@ -284,16 +351,33 @@ def _totals_at(conn: Connection, ledger_id: int, as_of_sequence: int) -> Sequenc
 class _StatementQuery:
     """One statement page of (account, asset): the query, its opening balance, its lines."""
 
-    def __init__(self, history: History, conn: Connection, ledger_id: int, account: Account, asset: Asset,
-                 after_posting: int | None) -> None:
+    def __init__(
+        self,
+        history: History,
+        conn: Connection,
+        ledger_id: int,
+        account: Account,
+        asset: Asset,
+        after_posting: int | None,
+    ) -> None:
         self.history, self.conn, self.ledger_id = history, conn, ledger_id
         self.account, self.asset, self.after_posting = account, asset, after_posting
         self.of_pair = [postings_t.c.account_id == account.id, postings_t.c.asset_id == asset.id]
         self.query = (
-            select(postings_t.c.posting_seq, seals_t.c.sequence, postings_t.c.leg_index, postings_t.c.entry_id,
-                   postings_t.c.side, postings_t.c.amount_units, postings_t.c.debits_after_units,
-                   postings_t.c.credits_after_units, entries_t.c.kind, entries_t.c.effective_at_us,
-                   seals_t.c.recorded_at_us, entries_t.c.external_ref)
+            select(
+                postings_t.c.posting_seq,
+                seals_t.c.sequence,
+                postings_t.c.leg_index,
+                postings_t.c.entry_id,
+                postings_t.c.side,
+                postings_t.c.amount_units,
+                postings_t.c.debits_after_units,
+                postings_t.c.credits_after_units,
+                entries_t.c.kind,
+                entries_t.c.effective_at_us,
+                seals_t.c.recorded_at_us,
+                entries_t.c.external_ref,
+            )
             .join(entries_t, entries_t.c.id == postings_t.c.entry_id)
             .join(seals_t, seals_t.c.entry_id == postings_t.c.entry_id)
             .where(*self.of_pair)
@@ -319,8 +403,7 @@ class _StatementQuery:
         lines = [self._line(row, self._recorded_after(row)) for row in rows[:limit]]
         return self._page(rows, lines, opening, limit)
 
-    def effective(self, effective_start: datetime | None, effective_end: datetime | None,
-                  limit: int) -> StatementPage:
+    def effective(self, effective_start: datetime | None, effective_end: datetime | None, limit: int) -> StatementPage:
         """Lines effective in [effective_start, effective_end), with a running balance from the
         postings effective before the window (and the window's lines on earlier pages)."""
         window: list[Any] = []
@@ -339,7 +422,8 @@ class _StatementQuery:
         opening = 0
         if before:
             debits, credits = self.history.side_sums(
-                self.conn, [*self.of_pair, seals_t.c.sequence <= head, or_(*before)]).get((), (0, 0))
+                self.conn, [*self.of_pair, seals_t.c.sequence <= head, or_(*before)]
+            ).get((), (0, 0))
             opening = signed(self.account, Side.DEBIT.value, debits) + signed(self.account, Side.CREDIT.value, credits)
         lines = []
         running = opening
@@ -354,10 +438,16 @@ class _StatementQuery:
 
     def _line(self, row: Any, balance_after: int) -> StatementLine:
         return StatementLine(
-            sequence=int(row.sequence), leg_index=int(row.leg_index), entry_id=row.entry_id,
-            kind=row.kind, effective_at_us=int(row.effective_at_us),
-            recorded_at_us=int(row.recorded_at_us), side=Side(row.side), amount_units=row.amount_units,
-            balance_after_units=balance_after, external_ref=row.external_ref,
+            sequence=int(row.sequence),
+            leg_index=int(row.leg_index),
+            entry_id=row.entry_id,
+            kind=row.kind,
+            effective_at_us=int(row.effective_at_us),
+            recorded_at_us=int(row.recorded_at_us),
+            side=Side(row.side),
+            amount_units=row.amount_units,
+            balance_after_units=balance_after,
+            external_ref=row.external_ref,
         )
 
     def _page(self, rows: Sequence[Any], lines: list[StatementLine], opening: int, limit: int) -> StatementPage:

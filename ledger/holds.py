@@ -2,6 +2,7 @@
 rows, so the available balance shrinks at once); phase two posts all or part of it as a
 journal entry, or voids it, or it expires. A hold changes no posted total until it is posted.
 """
+
 from __future__ import annotations
 
 import json
@@ -70,20 +71,39 @@ class Holds:
         self.posting = posting
 
     def create_hold(
-        self, ledger: str, *, idempotency_key: str, debit_account: str, credit_account: str, asset: str,
-        amount_units: int, expires_at: datetime | None = None, kind: str = "transfer",
+        self,
+        ledger: str,
+        *,
+        idempotency_key: str,
+        debit_account: str,
+        credit_account: str,
+        asset: str,
+        amount_units: int,
+        expires_at: datetime | None = None,
+        kind: str = "transfer",
         metadata: dict[str, Any] | None = None,
     ) -> Hold:
         """Reserve `amount_units` (two-phase transfer, phase one). Reduces available balance."""
         debit_account = self.catalog.account_code(debit_account)
         credit_account = self.catalog.account_code(credit_account)
-        legs = (Leg(debit_account, asset, Side.DEBIT, amount_units),
-                Leg(credit_account, asset, Side.CREDIT, amount_units))  # validates the amount and codes
+        legs = (
+            Leg(debit_account, asset, Side.DEBIT, amount_units),
+            Leg(credit_account, asset, Side.CREDIT, amount_units),
+        )  # validates the amount and codes
         check_key(idempotency_key, "idempotency key", MAX_IDEMPOTENCY_KEY_LENGTH)
         check_kind(kind)
         metadata_json = chain.canonical_metadata(metadata or {})
-        request = HoldRequest(ledger, idempotency_key, debit_account, credit_account, asset, amount_units,
-                              to_us(expires_at) if expires_at else None, kind, metadata_json)
+        request = HoldRequest(
+            ledger,
+            idempotency_key,
+            debit_account,
+            credit_account,
+            asset,
+            amount_units,
+            to_us(expires_at) if expires_at else None,
+            kind,
+            metadata_json,
+        )
         if request.expires_at_us is not None and request.expires_at_us <= now_us():
             raise ValidationFailed("expires_at must be in the future")
         if debit_account == credit_account:
@@ -113,16 +133,30 @@ class Holds:
         """The hold already created under the request's key (replayed), IdempotencyConflict if it
         differs, None if there is none."""
         row = conn.execute(
-            select(holds_t).where(holds_t.c.ledger_id == ledger_id,
-                                  holds_t.c.idempotency_key == request.idempotency_key)
+            select(holds_t).where(
+                holds_t.c.ledger_id == ledger_id, holds_t.c.idempotency_key == request.idempotency_key
+            )
         ).first()
         if row is None:
             return None
         existing = self._hold_from_row(conn, request.ledger, row)
-        same = (existing.debit_account, existing.credit_account, existing.asset, existing.amount_units,
-                existing.kind, existing.expires_at_us, row.metadata_json) == (
-            request.debit_account, request.credit_account, request.asset, request.amount_units, request.kind,
-            request.expires_at_us, request.metadata_json)
+        same = (
+            existing.debit_account,
+            existing.credit_account,
+            existing.asset,
+            existing.amount_units,
+            existing.kind,
+            existing.expires_at_us,
+            row.metadata_json,
+        ) == (
+            request.debit_account,
+            request.credit_account,
+            request.asset,
+            request.amount_units,
+            request.kind,
+            request.expires_at_us,
+            request.metadata_json,
+        )
         if not same:
             raise IdempotencyConflict(f"idempotency key {request.idempotency_key} was used for a different hold")
         return replace(existing, replayed=True)
@@ -142,19 +176,37 @@ class Holds:
         created_at_us = now_us()
         conn.execute(
             holds_t.insert().values(
-                id=hold_id, ledger_id=ledger_id, idempotency_key=request.idempotency_key, kind=request.kind,
-                debit_account_id=debit_id, credit_account_id=credit_id, asset_id=asset_id,
-                amount_units=request.amount_units, status=HoldStatus.PENDING.value,
-                expires_at_us=request.expires_at_us, created_at_us=created_at_us, resolved_at_us=None,
-                posted_entry_id=None, metadata_json=request.metadata_json,
+                id=hold_id,
+                ledger_id=ledger_id,
+                idempotency_key=request.idempotency_key,
+                kind=request.kind,
+                debit_account_id=debit_id,
+                credit_account_id=credit_id,
+                asset_id=asset_id,
+                amount_units=request.amount_units,
+                status=HoldStatus.PENDING.value,
+                expires_at_us=request.expires_at_us,
+                created_at_us=created_at_us,
+                resolved_at_us=None,
+                posted_entry_id=None,
+                metadata_json=request.metadata_json,
             )
         )
         store_balances(conn, balances)
         return Hold(
-            id=hold_id, ledger=request.ledger, idempotency_key=request.idempotency_key, kind=request.kind,
-            debit_account=request.debit_account, credit_account=request.credit_account, asset=request.asset,
-            amount_units=request.amount_units, status=HoldStatus.PENDING, expires_at_us=request.expires_at_us,
-            created_at_us=created_at_us, resolved_at_us=None, posted_entry_id=None,
+            id=hold_id,
+            ledger=request.ledger,
+            idempotency_key=request.idempotency_key,
+            kind=request.kind,
+            debit_account=request.debit_account,
+            credit_account=request.credit_account,
+            asset=request.asset,
+            amount_units=request.amount_units,
+            status=HoldStatus.PENDING,
+            expires_at_us=request.expires_at_us,
+            created_at_us=created_at_us,
+            resolved_at_us=None,
+            posted_entry_id=None,
             metadata=json.loads(request.metadata_json),
         )
 
@@ -168,17 +220,29 @@ class Holds:
 
     def _hold_from_row(self, conn: Connection, ledger: str, row: Any) -> Hold:
         return Hold(
-            id=row.id, ledger=ledger, idempotency_key=row.idempotency_key, kind=row.kind,
+            id=row.id,
+            ledger=ledger,
+            idempotency_key=row.idempotency_key,
+            kind=row.kind,
             debit_account=self.catalog.account_by_id(conn, int(row.debit_account_id)).code,
             credit_account=self.catalog.account_by_id(conn, int(row.credit_account_id)).code,
-            asset=self.catalog.asset_by_id(conn, int(row.asset_id)).code, amount_units=row.amount_units,
-            status=HoldStatus(row.status), expires_at_us=row.expires_at_us, created_at_us=row.created_at_us,
-            resolved_at_us=row.resolved_at_us, posted_entry_id=row.posted_entry_id,
+            asset=self.catalog.asset_by_id(conn, int(row.asset_id)).code,
+            amount_units=row.amount_units,
+            status=HoldStatus(row.status),
+            expires_at_us=row.expires_at_us,
+            created_at_us=row.created_at_us,
+            resolved_at_us=row.resolved_at_us,
+            posted_entry_id=row.posted_entry_id,
             metadata=json.loads(row.metadata_json),
         )
 
     def post_hold(
-        self, ledger: str, hold_id: str, *, amount_units: int | None = None, idempotency_key: str | None = None,
+        self,
+        ledger: str,
+        hold_id: str,
+        *,
+        amount_units: int | None = None,
+        idempotency_key: str | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> Entry:
         """Phase two: post all (default) or part of the hold as a journal entry; release the rest."""
@@ -192,9 +256,12 @@ class Holds:
         if amount > hold.amount_units:
             raise HoldAmountExceeded(f"cannot post {amount} of a hold of {hold.amount_units}")
         request = EntryRequest(
-            idempotency_key=key, kind=hold.kind,
-            legs=(Leg(hold.debit_account, hold.asset, Side.DEBIT, amount),
-                  Leg(hold.credit_account, hold.asset, Side.CREDIT, amount)),
+            idempotency_key=key,
+            kind=hold.kind,
+            legs=(
+                Leg(hold.debit_account, hold.asset, Side.DEBIT, amount),
+                Leg(hold.credit_account, hold.asset, Side.CREDIT, amount),
+            ),
             metadata={**hold.metadata, **(metadata or {}), "hold_id": hold_id},
         )
         ledger_id = self.catalog.ledger_cached(ledger).id
@@ -225,7 +292,8 @@ class Holds:
         if status is HoldStatus.POSTED and row.expires_at_us is not None and row.expires_at_us <= now_us():
             raise HoldExpired(f"hold {hold_id} expired")
         result = conn.execute(
-            update(holds_t).where(holds_t.c.id == hold_id, holds_t.c.status == HoldStatus.PENDING.value)
+            update(holds_t)
+            .where(holds_t.c.id == hold_id, holds_t.c.status == HoldStatus.PENDING.value)
             .values(status=status.value, resolved_at_us=now_us(), posted_entry_id=entry_id)
         )
         if result.rowcount != 1:  # pragma: no cover - the balance locks serialise resolvers
@@ -248,11 +316,17 @@ class Holds:
         with self.db.read() as conn:
             ledger_id = self.catalog.ledger_id(conn, ledger)
             ids = [
-                row.id for row in conn.execute(
-                    select(holds_t.c.id).where(
-                        holds_t.c.ledger_id == ledger_id, holds_t.c.status == HoldStatus.PENDING.value,
-                        holds_t.c.expires_at_us.is_not(None), holds_t.c.expires_at_us <= moment_us,
-                    ).order_by(holds_t.c.id).limit(limit)
+                row.id
+                for row in conn.execute(
+                    select(holds_t.c.id)
+                    .where(
+                        holds_t.c.ledger_id == ledger_id,
+                        holds_t.c.status == HoldStatus.PENDING.value,
+                        holds_t.c.expires_at_us.is_not(None),
+                        holds_t.c.expires_at_us <= moment_us,
+                    )
+                    .order_by(holds_t.c.id)
+                    .limit(limit)
                 )
             ]
         if not ids:
@@ -264,10 +338,13 @@ class Holds:
         amounts; returns how many moved. Holds resolved meanwhile (by a concurrent writer) are
         skipped; with `strict` (one hold) a hold already in `status` counts as done (0) and one
         in any other state raises HoldNotPending."""
+
         def work(conn: Connection) -> int:
             rows = conn.execute(
-                select(holds_t).where(holds_t.c.id.in_(hold_ids), holds_t.c.status == HoldStatus.PENDING.value)
-                .order_by(holds_t.c.id).with_for_update()
+                select(holds_t)
+                .where(holds_t.c.id.in_(hold_ids), holds_t.c.status == HoldStatus.PENDING.value)
+                .order_by(holds_t.c.id)
+                .with_for_update()
             ).all()
             if not rows:
                 if strict:
@@ -275,8 +352,10 @@ class Holds:
                     if current != status.value:
                         raise HoldNotPending(f"hold {hold_ids[0]} is {current}")
                 return 0
-            pairs = sorted({(int(r.debit_account_id), int(r.asset_id)) for r in rows}
-                           | {(int(r.credit_account_id), int(r.asset_id)) for r in rows})
+            pairs = sorted(
+                {(int(r.debit_account_id), int(r.asset_id)) for r in rows}
+                | {(int(r.credit_account_id), int(r.asset_id)) for r in rows}
+            )
             balances = lock_balances(conn, pairs)
             for row in rows:
                 balances[(int(row.debit_account_id), int(row.asset_id))].debits_pending -= row.amount_units
@@ -294,7 +373,11 @@ class Holds:
         return self.db.run_write(work)
 
     def list_holds(
-        self, ledger: str, *, status: HoldStatus | None = None, limit: int = DEFAULT_PAGE_SIZE,
+        self,
+        ledger: str,
+        *,
+        status: HoldStatus | None = None,
+        limit: int = DEFAULT_PAGE_SIZE,
     ) -> list[Hold]:
         with self.db.read() as conn:
             ledger_id = self.catalog.ledger_id(conn, ledger)

@@ -3,6 +3,7 @@
 Entries are append-only; their sequence number, recorded time and chain hash live in
 `entry_seals` (one row per committed entry), so every read of a sealed entry joins the two.
 """
+
 from __future__ import annotations
 
 import json
@@ -33,10 +34,19 @@ def sealed_entries() -> Select[Any]:
 
 def entry_from_row(ledger: str, row: Any, legs: tuple[Leg, ...]) -> Entry:
     return Entry(
-        id=row.id, ledger=ledger, sequence=int(row.sequence), idempotency_key=row.idempotency_key, kind=row.kind,
-        effective_at_us=int(row.effective_at_us), recorded_at_us=int(row.recorded_at_us),
-        external_ref=row.external_ref, reverses_entry_id=row.reverses_entry_id,
-        metadata=json.loads(row.metadata_json), legs=legs, body_digest=row.body_digest, hash=row.hash,
+        id=row.id,
+        ledger=ledger,
+        sequence=int(row.sequence),
+        idempotency_key=row.idempotency_key,
+        kind=row.kind,
+        effective_at_us=int(row.effective_at_us),
+        recorded_at_us=int(row.recorded_at_us),
+        external_ref=row.external_ref,
+        reverses_entry_id=row.reverses_entry_id,
+        metadata=json.loads(row.metadata_json),
+        legs=legs,
+        body_digest=row.body_digest,
+        hash=row.hash,
     )
 
 
@@ -71,7 +81,8 @@ class Journal:
             ledger_id = self.catalog.ledger_id(conn, ledger)
             row = conn.execute(
                 select(entries_t.c.id).where(
-                    entries_t.c.ledger_id == ledger_id, entries_t.c.idempotency_key == idempotency_key)
+                    entries_t.c.ledger_id == ledger_id, entries_t.c.idempotency_key == idempotency_key
+                )
             ).first()
             if row is None:
                 raise EntryNotFound(f"no entry with idempotency key {idempotency_key}")
@@ -92,14 +103,24 @@ class Journal:
         """The legs of each entry, in leg order, with account and asset codes."""
         result: dict[str, list[Leg]] = {entry_id: [] for entry_id in entry_ids}
         rows = conn.execute(
-            select(postings_t.c.entry_id, postings_t.c.account_id, postings_t.c.asset_id, postings_t.c.side,
-                   postings_t.c.amount_units)
-            .where(postings_t.c.entry_id.in_(entry_ids)).order_by(postings_t.c.entry_id, postings_t.c.leg_index)
+            select(
+                postings_t.c.entry_id,
+                postings_t.c.account_id,
+                postings_t.c.asset_id,
+                postings_t.c.side,
+                postings_t.c.amount_units,
+            )
+            .where(postings_t.c.entry_id.in_(entry_ids))
+            .order_by(postings_t.c.entry_id, postings_t.c.leg_index)
         )
         for row in rows:
             result[row.entry_id].append(
-                Leg(self.catalog.account_by_id(conn, int(row.account_id)).code,
-                    self.catalog.asset_by_id(conn, int(row.asset_id)).code, Side(row.side), row.amount_units)
+                Leg(
+                    self.catalog.account_by_id(conn, int(row.account_id)).code,
+                    self.catalog.asset_by_id(conn, int(row.asset_id)).code,
+                    Side(row.side),
+                    row.amount_units,
+                )
             )
         return result
 
@@ -108,8 +129,10 @@ class Journal:
             ledger_id = self.catalog.ledger_id(conn, ledger)
             check_sequence(after_sequence)
             rows = conn.execute(
-                sealed_entries().where(seals_t.c.ledger_id == ledger_id, seals_t.c.sequence > after_sequence)
-                .order_by(seals_t.c.sequence).limit(page_limit(limit))
+                sealed_entries()
+                .where(seals_t.c.ledger_id == ledger_id, seals_t.c.sequence > after_sequence)
+                .order_by(seals_t.c.sequence)
+                .limit(page_limit(limit))
             ).all()
             legs = self.legs(conn, [row.id for row in rows]) if rows else {}
             return [entry_from_row(ledger, row, tuple(legs[row.id])) for row in rows]
@@ -134,7 +157,8 @@ class Journal:
         with self.db.read() as conn:
             ledger_id = self.catalog.ledger_id(conn, ledger)
             query = select(seals_t.c.sequence, seals_t.c.hash).where(
-                seals_t.c.ledger_id == ledger_id, seals_t.c.sequence > after_sequence)
+                seals_t.c.ledger_id == ledger_id, seals_t.c.sequence > after_sequence
+            )
             if to_sequence is not None:
                 query = query.where(seals_t.c.sequence <= to_sequence)
             rows = conn.execute(query.order_by(seals_t.c.sequence).limit(limit)).all()

@@ -1,4 +1,5 @@
 """Named limits of the ledger (TigerBeetle style: every bound explicit and in one place)."""
+
 from __future__ import annotations
 
 MAX_AMOUNT_UNITS = 2**256 - 1

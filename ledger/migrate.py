@@ -3,6 +3,7 @@
 A `MigrationChain` is one migrations folder with its own version table, so other
 packages sharing the database (the indexer) keep chains independent of the ledger's.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,5 @@
 """Ledger domain types: plain frozen dataclasses, independent of storage and HTTP."""
+
 from __future__ import annotations
 
 import re

@@ -6,6 +6,7 @@ account behind. Before the transaction, a read fills the catalog's caches with t
 accounts and balance rows the write will touch (`preload`), so that in the common case the
 transaction itself runs no lookup at all.
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -28,12 +29,20 @@ T = TypeVar("T")
 def chunks(items: Sequence[T], size: int = IN_CLAUSE_CHUNK) -> Iterator[Sequence[T]]:
     """`items` in slices of `size` (bounded IN lists and insert batches)."""
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 def empty_balance_row(ledger_id: int, account_id: int, asset_id: int) -> dict[str, int]:
-    return dict(account_id=account_id, asset_id=asset_id, ledger_id=ledger_id, debits_posted_units=0,
-                credits_posted_units=0, debits_pending_units=0, credits_pending_units=0, version=0)
+    return dict(
+        account_id=account_id,
+        asset_id=asset_id,
+        ledger_id=ledger_id,
+        debits_posted_units=0,
+        credits_posted_units=0,
+        debits_pending_units=0,
+        credits_pending_units=0,
+        version=0,
+    )
 
 
 @dataclass
@@ -53,8 +62,13 @@ class Opened:
         return {account.id: account for account in self.accounts.values()}
 
 
-def preload(catalog: Catalog, ledger_id: int, codes: Iterable[str], pairs: Iterable[tuple[str, str]],
-            assets: Mapping[str, Asset]) -> None:
+def preload(
+    catalog: Catalog,
+    ledger_id: int,
+    codes: Iterable[str],
+    pairs: Iterable[tuple[str, str]],
+    assets: Mapping[str, Asset],
+) -> None:
     """Fill the caches with the committed accounts and balance rows a write will touch (a read,
     no transaction of its own to write in). What does not exist yet is opened by the write
     itself (`open_in`), inside its own transaction."""
@@ -66,8 +80,9 @@ def preload(catalog: Catalog, ledger_id: int, codes: Iterable[str], pairs: Itera
         _load_bulk(catalog, conn, ledger_id, missing_codes, wanted_pairs)
 
 
-def _pairs_known(catalog: Catalog, ledger_id: int, pairs: Iterable[tuple[str, str]],
-                 assets: Mapping[str, Asset]) -> bool:
+def _pairs_known(
+    catalog: Catalog, ledger_id: int, pairs: Iterable[tuple[str, str]], assets: Mapping[str, Asset]
+) -> bool:
     for account_code, asset_code in pairs:
         account = catalog.accounts.get((ledger_id, account_code))
         if account is None or (account.id, assets[asset_code].id) not in catalog.balance_rows:
@@ -75,8 +90,9 @@ def _pairs_known(catalog: Catalog, ledger_id: int, pairs: Iterable[tuple[str, st
     return True
 
 
-def _load_bulk(catalog: Catalog, conn: Connection, ledger_id: int, codes: set[str],
-               pairs: set[tuple[str, str]]) -> None:
+def _load_bulk(
+    catalog: Catalog, conn: Connection, ledger_id: int, codes: set[str], pairs: set[tuple[str, str]]
+) -> None:
     """Fill the caches for many accounts and their balance rows: one query per 1,000 codes."""
     wanted = sorted(codes | {account for account, _ in pairs})
     for chunk in chunks(wanted):
@@ -92,8 +108,14 @@ def _load_bulk(catalog: Catalog, conn: Connection, ledger_id: int, codes: set[st
                 catalog.balance_rows[(int(row.id), int(row.balance_asset_id))] = True
 
 
-def open_in(catalog: Catalog, conn: Connection, ledger_id: int, codes: set[str],
-            pairs: Iterable[tuple[str, str]], assets: Mapping[str, Asset]) -> Opened:
+def open_in(
+    catalog: Catalog,
+    conn: Connection,
+    ledger_id: int,
+    codes: set[str],
+    pairs: Iterable[tuple[str, str]],
+    assets: Mapping[str, Asset],
+) -> Opened:
     """Inside the write transaction: every account of `codes` (opening template-matched ones
     that do not exist yet) and a balance row for every (account code, asset code) of `pairs`.
 
@@ -123,8 +145,9 @@ def open_in(catalog: Catalog, conn: Connection, ledger_id: int, codes: set[str],
     return opened
 
 
-def _find_or_open(catalog: Catalog, conn: Connection, ledger_id: int, missing: list[str],
-                  found: dict[str, Account]) -> None:
+def _find_or_open(
+    catalog: Catalog, conn: Connection, ledger_id: int, missing: list[str], found: dict[str, Account]
+) -> None:
     """Read the `missing` accounts into `found`; open those that do not exist from the templates
     (AccountNotFound when none matches), then read them back."""
     _select_into(conn, ledger_id, missing, found)
@@ -138,10 +161,16 @@ def _find_or_open(catalog: Catalog, conn: Connection, ledger_id: int, missing: l
         template = next((t for t in templates if fnmatch.fnmatchcase(code, t.pattern)), None)
         if template is None:
             raise AccountNotFound(f"account {code!r} does not exist and no template matches it")
-        values.append(dict(
-            ledger_id=ledger_id, code=code, accounting_type=template.accounting_type.value,
-            no_overdraft=template.no_overdraft, metadata_json="{}", created_at=created_at,
-        ))
+        values.append(
+            dict(
+                ledger_id=ledger_id,
+                code=code,
+                accounting_type=template.accounting_type.value,
+                no_overdraft=template.no_overdraft,
+                metadata_json="{}",
+                created_at=created_at,
+            )
+        )
     for chunk in chunks(values):
         conn.execute(catalog.db.insert_ignore(accounts_t), list(chunk))
     _select_into(conn, ledger_id, absent, found)
@@ -166,8 +195,13 @@ def remember(catalog: Catalog, ledger_id: int, opened: Opened | None) -> None:
 
 
 def open_accounts(
-    catalog: Catalog, ledger: str, codes: Sequence[str], accounting_type: AccountingType | str, *,
-    no_overdraft: bool = False, assets: Sequence[str] = (),
+    catalog: Catalog,
+    ledger: str,
+    codes: Sequence[str],
+    accounting_type: AccountingType | str,
+    *,
+    no_overdraft: bool = False,
+    assets: Sequence[str] = (),
 ) -> int:
     """Bulk-open accounts (existing codes are left as they are) with balance rows for
     `assets`, e.g. to import a holder registry. Returns how many codes were given."""
@@ -177,21 +211,39 @@ def open_accounts(
     with catalog.db.read() as conn:
         asset_ids = [catalog.asset(conn, ledger_id, asset).id for asset in assets]
     for chunk in chunks(codes):
+
         def work(conn: Connection, chunk: Sequence[str] = chunk) -> None:
             created_at = from_us(now_us())
-            conn.execute(catalog.db.insert_ignore(accounts_t), [
-                dict(ledger_id=ledger_id, code=code, accounting_type=accounting_type.value,
-                     no_overdraft=no_overdraft, metadata_json="{}", created_at=created_at)
-                for code in chunk
-            ])
-            ids = conn.execute(
-                select(accounts_t.c.id).where(accounts_t.c.ledger_id == ledger_id, accounts_t.c.code.in_(chunk))
-            ).scalars().all()
+            conn.execute(
+                catalog.db.insert_ignore(accounts_t),
+                [
+                    dict(
+                        ledger_id=ledger_id,
+                        code=code,
+                        accounting_type=accounting_type.value,
+                        no_overdraft=no_overdraft,
+                        metadata_json="{}",
+                        created_at=created_at,
+                    )
+                    for code in chunk
+                ],
+            )
+            ids = (
+                conn.execute(
+                    select(accounts_t.c.id).where(accounts_t.c.ledger_id == ledger_id, accounts_t.c.code.in_(chunk))
+                )
+                .scalars()
+                .all()
+            )
             if asset_ids:
-                conn.execute(catalog.db.insert_ignore(balances_t), [
-                    empty_balance_row(ledger_id, int(account_id), asset_id)
-                    for account_id in ids for asset_id in asset_ids
-                ])
+                conn.execute(
+                    catalog.db.insert_ignore(balances_t),
+                    [
+                        empty_balance_row(ledger_id, int(account_id), asset_id)
+                        for account_id in ids
+                        for asset_id in asset_ids
+                    ],
+                )
 
         catalog.db.run_write(work, retry_on_integrity=True)
     return len(codes)

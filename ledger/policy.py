@@ -5,6 +5,7 @@ The ledger core is chain-agnostic: it checks the generic code alphabet (ledger.m
 applies whatever `AccountCodeRule`s its chart brings. The platform's chart (ledger.chart)
 brings the one rule that knows about chains — holder codes carry an EVM address.
 """
+
 from __future__ import annotations
 
 import re

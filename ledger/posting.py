@@ -18,6 +18,7 @@ failures are retried by `Database.run_write` (safe: writes are idempotent).
 The first attempt is optimistic (no idempotency lookup); any ledger error or unique
 violation sends the batch down the checked path, which finds replays first.
 """
+
 from __future__ import annotations
 
 import json
@@ -83,12 +84,18 @@ class Posting:
     def check_effective(self, ledger: str, ref: LedgerRef, request: EntryRequest, now: int) -> None:
         """The effective-time policy on a request that names its effective time."""
         if request.effective_at is not None:
-            self.policy.check(to_us(request.effective_at), ledger=ledger, ledger_created_us=ref.created_us,
-                              recorded_us=now)
+            self.policy.check(
+                to_us(request.effective_at), ledger=ledger, ledger_created_us=ref.created_us, recorded_us=now
+            )
 
     def post_many(
-        self, ledger: str, requests: Sequence[EntryRequest], *, reverse: Sequence[str] = (),
-        reverse_reason: str | None = None, in_transaction: BeforeSeal | None = None,
+        self,
+        ledger: str,
+        requests: Sequence[EntryRequest],
+        *,
+        reverse: Sequence[str] = (),
+        reverse_reason: str | None = None,
+        in_transaction: BeforeSeal | None = None,
         bodies: Sequence[EntryBody] | None = None,
     ) -> list[Entry]:
         """Post a batch in ONE transaction: all entries or none (see LedgerStore.post_many)."""
@@ -97,8 +104,9 @@ class Posting:
         if len(requests) + len(reverse) > MAX_ENTRIES_PER_BATCH:
             raise ValidationFailed(f"a batch holds at most {MAX_ENTRIES_PER_BATCH} entries")
         ref = self.catalog.ledger_cached(ledger)
-        reversals = [reversal_request(self.journal, ledger, entry_id, None, reverse_reason, None)
-                     for entry_id in reverse]
+        reversals = [
+            reversal_request(self.journal, ledger, entry_id, None, reverse_reason, None) for entry_id in reverse
+        ]
         prepared = [prepare_one(ledger, request, entry_id, now_us()) for request, entry_id in reversals]
         if bodies is not None and len(bodies) != len(requests):
             raise ValidationFailed(f"{len(bodies)} precomputed bodies for {len(requests)} requests")
@@ -107,7 +115,12 @@ class Posting:
         return self.commit(ledger, ref.id, prepared, assets, before_seal=in_transaction)
 
     def reverse(
-        self, ledger: str, entry_id: str, *, idempotency_key: str | None = None, reason: str | None = None,
+        self,
+        ledger: str,
+        entry_id: str,
+        *,
+        idempotency_key: str | None = None,
+        reason: str | None = None,
         effective_at: datetime | None = None,
     ) -> Entry:
         """Post the mirror of `entry_id` (sides swapped), linked to it. An entry is reversed once."""
@@ -119,8 +132,9 @@ class Posting:
         assets = self.resolve(ref.id, [request])
         return self.commit(ledger, ref.id, [item], assets)[0]
 
-    def prepare(self, ledger: str, ref: LedgerRef, requests: Sequence[EntryRequest],
-                bodies: Sequence[EntryBody] | None = None) -> list[Prepared]:
+    def prepare(
+        self, ledger: str, ref: LedgerRef, requests: Sequence[EntryRequest], bodies: Sequence[EntryBody] | None = None
+    ) -> list[Prepared]:
         """Validate (effective time, balance per asset) and digest each request: no database work."""
         prepared = []
         default_effective_us = now_us()
@@ -145,8 +159,9 @@ class Posting:
         codes = [self.catalog.account_code(leg.account) for leg in request.legs]
         if all(code == leg.account for code, leg in zip(codes, request.legs, strict=True)):
             return request
-        return replace(request, legs=tuple(
-            replace(leg, account=code) for code, leg in zip(codes, request.legs, strict=True)))
+        return replace(
+            request, legs=tuple(replace(leg, account=code) for code, leg in zip(codes, request.legs, strict=True))
+        )
 
     def resolve(self, ledger_id: int, requests: Sequence[EntryRequest]) -> dict[str, Asset]:
         """Every asset the requests name (AssetNotFound otherwise), by code — a snapshot the write
@@ -167,7 +182,12 @@ class Posting:
         return assets
 
     def commit(
-        self, ledger: str, ledger_id: int, prepared: list[Prepared], assets: Mapping[str, Asset], *,
+        self,
+        ledger: str,
+        ledger_id: int,
+        prepared: list[Prepared],
+        assets: Mapping[str, Asset],
+        *,
         before_seal: BeforeSeal | None = None,
     ) -> list[Entry]:
         """Run the write transaction (optimistic first, then checked) and cache what it opened."""
@@ -180,8 +200,14 @@ class Posting:
             opened.clear()
             try:
                 return self.write(
-                    conn, ledger, ledger_id, prepared, check_existing=not optimistic, before_seal=before_seal,
-                    opened=opened, assets=assets,
+                    conn,
+                    ledger,
+                    ledger_id,
+                    prepared,
+                    check_existing=not optimistic,
+                    before_seal=before_seal,
+                    opened=opened,
+                    assets=assets,
                 )
             except LedgerError:
                 if optimistic:  # maybe a replay: decide with the idempotency check first
@@ -193,8 +219,16 @@ class Posting:
         return entries
 
     def write(
-        self, conn: Connection, ledger: str, ledger_id: int, prepared: list[Prepared], *, check_existing: bool,
-        assets: Mapping[str, Asset], before_seal: BeforeSeal | None = None, opened: list[Opened] | None = None,
+        self,
+        conn: Connection,
+        ledger: str,
+        ledger_id: int,
+        prepared: list[Prepared],
+        *,
+        check_existing: bool,
+        assets: Mapping[str, Asset],
+        before_seal: BeforeSeal | None = None,
+        opened: list[Opened] | None = None,
     ) -> list[Entry]:
         """The main write transaction body (see the module docstring for the lock order).
 
@@ -212,35 +246,50 @@ class Posting:
         # Open what the entries need and does not exist yet (template accounts, balance rows),
         # then resolve every leg to ids.
         found = open_in(
-            self.catalog, conn, ledger_id, {leg.account for item in fresh for leg in item.request.legs},
-            {(leg.account, leg.asset) for item in fresh for leg in item.request.legs}, assets,
+            self.catalog,
+            conn,
+            ledger_id,
+            {leg.account for item in fresh for leg in item.request.legs},
+            {(leg.account, leg.asset) for item in fresh for leg in item.request.legs},
+            assets,
         )
         if opened is not None:
             opened.append(found)
         resolved = found.resolved
         for item in fresh:
-            item.legs = [(resolved[leg.account].id, assets[leg.asset].id, leg.side, leg.amount_units)
-                         for leg in item.request.legs]
+            item.legs = [
+                (resolved[leg.account].id, assets[leg.asset].id, leg.side, leg.amount_units)
+                for leg in item.request.legs
+            ]
         balances = self.backend.lock_for_write(conn, _pairs_to_lock(fresh))
         running = self._apply(conn, fresh, balances, found.by_id if found.accounts else None)
         entry_rows, posting_rows = _rows(ledger_id, fresh, running)
         sealed = self.backend.persist_and_seal(
-            conn, PendingWrite(ledger_id, entry_rows, posting_rows, balances, before_seal, ids_in_order))
+            conn, PendingWrite(ledger_id, entry_rows, posting_rows, balances, before_seal, ids_in_order)
+        )
         written = iter(
             Entry(
-                id=item.entry_id, ledger=ledger, sequence=sealed.first_sequence + offset,
-                idempotency_key=item.request.idempotency_key, kind=item.request.kind,
-                effective_at_us=item.effective_at_us, recorded_at_us=sealed.recorded_at_us,
-                external_ref=item.request.external_ref, reverses_entry_id=item.reverses_entry_id,
-                metadata=metadata_copy(item.request.metadata, item.metadata_json), legs=item.request.legs,
-                body_digest=item.digest, hash=sealed.hashes[offset],
+                id=item.entry_id,
+                ledger=ledger,
+                sequence=sealed.first_sequence + offset,
+                idempotency_key=item.request.idempotency_key,
+                kind=item.request.kind,
+                effective_at_us=item.effective_at_us,
+                recorded_at_us=sealed.recorded_at_us,
+                external_ref=item.request.external_ref,
+                reverses_entry_id=item.reverses_entry_id,
+                metadata=metadata_copy(item.request.metadata, item.metadata_json),
+                legs=item.request.legs,
+                body_digest=item.digest,
+                hash=sealed.hashes[offset],
             )
             for offset, item in enumerate(fresh)
         )
         return [replays[index] if index in replays else next(written) for index in range(len(prepared))]
 
-    def _replays(self, conn: Connection, ledger: str, ledger_id: int, prepared: list[Prepared],
-                 check_existing: bool) -> dict[int, Entry]:
+    def _replays(
+        self, conn: Connection, ledger: str, ledger_id: int, prepared: list[Prepared], check_existing: bool
+    ) -> dict[int, Entry]:
         """The checked path: entries already recorded (by index in the batch). The optimistic path
         only refuses in-batch duplicate keys (RetryChecked: the checked path decides)."""
         if check_existing:
@@ -253,7 +302,10 @@ class Posting:
         return {}
 
     def _apply(
-        self, conn: Connection, fresh: list[Prepared], balances: dict[Pair, BalanceState],
+        self,
+        conn: Connection,
+        fresh: list[Prepared],
+        balances: dict[Pair, BalanceState],
         uncommitted: dict[int, Any] | None,
     ) -> list[list[tuple[int, int]]]:
         """Apply every leg (and hold release) to the locked balances in order, checking each
@@ -284,40 +336,63 @@ class Posting:
 
 def _pairs_to_lock(fresh: list[Prepared]) -> list[Pair]:
     """Every balance row the entries touch (hold releases included), in lock order."""
-    return sorted({(a, s) for item in fresh for a, s, _, _ in item.legs} | {
-        pair for item in fresh if item.hold_release
-        for pair in ((item.hold_release[1], item.hold_release[3]), (item.hold_release[2], item.hold_release[3]))
-    })
+    return sorted(
+        {(a, s) for item in fresh for a, s, _, _ in item.legs}
+        | {
+            pair
+            for item in fresh
+            if item.hold_release
+            for pair in ((item.hold_release[1], item.hold_release[3]), (item.hold_release[2], item.hold_release[3]))
+        }
+    )
 
 
-def _rows(ledger_id: int, fresh: list[Prepared],
-          running: list[list[tuple[int, int]]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _rows(
+    ledger_id: int, fresh: list[Prepared], running: list[list[tuple[int, int]]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The journal_entries and postings rows of the new entries."""
     entry_rows: list[dict[str, Any]] = []
     posting_rows: list[dict[str, Any]] = []
     for item, after in zip(fresh, running, strict=True):
         request = item.request
-        entry_rows.append(dict(
-            id=item.entry_id, ledger_id=ledger_id, idempotency_key=request.idempotency_key, kind=request.kind,
-            effective_at_us=item.effective_at_us, external_ref=request.external_ref,
-            reverses_entry_id=item.reverses_entry_id, metadata_json=item.metadata_json, body_digest=item.digest,
-        ))
+        entry_rows.append(
+            dict(
+                id=item.entry_id,
+                ledger_id=ledger_id,
+                idempotency_key=request.idempotency_key,
+                kind=request.kind,
+                effective_at_us=item.effective_at_us,
+                external_ref=request.external_ref,
+                reverses_entry_id=item.reverses_entry_id,
+                metadata_json=item.metadata_json,
+                body_digest=item.digest,
+            )
+        )
         for leg_index, ((account_id, asset_id, side, amount), (debits_after, credits_after)) in enumerate(
             zip(item.legs, after, strict=True)
         ):
-            posting_rows.append(dict(
-                entry_id=item.entry_id, leg_index=leg_index, ledger_id=ledger_id, account_id=account_id,
-                asset_id=asset_id, side=side.value, amount_units=amount,
-                debits_after_units=debits_after, credits_after_units=credits_after,
-            ))
+            posting_rows.append(
+                dict(
+                    entry_id=item.entry_id,
+                    leg_index=leg_index,
+                    ledger_id=ledger_id,
+                    account_id=account_id,
+                    asset_id=asset_id,
+                    side=side.value,
+                    amount_units=amount,
+                    debits_after_units=debits_after,
+                    credits_after_units=credits_after,
+                )
+            )
     return entry_rows, posting_rows
 
 
 # -------------------------------------------------------------- replays and reversals
 
 
-def find_replays(journal: Journal, conn: Connection, ledger: str, ledger_id: int,
-                 prepared: list[Prepared]) -> dict[int, Entry]:
+def find_replays(
+    journal: Journal, conn: Connection, ledger: str, ledger_id: int, prepared: list[Prepared]
+) -> dict[int, Entry]:
     """Entries already recorded under the batch's idempotency keys, by index in the batch; an
     external reference or a reversal already recorded by another entry is a conflict."""
     keys = [item.request.idempotency_key for item in prepared]
@@ -329,8 +404,11 @@ def find_replays(journal: Journal, conn: Connection, ledger: str, ledger_id: int
         row.idempotency_key: row
         for row in conn.execute(
             select(
-                entries_t.c.id, entries_t.c.idempotency_key, entries_t.c.external_ref,
-                entries_t.c.body_digest, entries_t.c.effective_at_us,
+                entries_t.c.id,
+                entries_t.c.idempotency_key,
+                entries_t.c.external_ref,
+                entries_t.c.body_digest,
+                entries_t.c.effective_at_us,
             ).where(entries_t.c.ledger_id == ledger_id, condition)
         )
     }
@@ -359,8 +437,9 @@ def find_replays(journal: Journal, conn: Connection, ledger: str, ledger_id: int
     return replays
 
 
-def _check_not_reversed(conn: Connection, ledger_id: int, prepared: list[Prepared],
-                        existing: Mapping[str, Any]) -> None:
+def _check_not_reversed(
+    conn: Connection, ledger_id: int, prepared: list[Prepared], existing: Mapping[str, Any]
+) -> None:
     """AlreadyReversed if an entry the batch reverses was reversed by an entry not of this batch."""
     reversed_ids = [item.reverses_entry_id for item in prepared if item.reverses_entry_id is not None]
     if not reversed_ids:
@@ -371,9 +450,7 @@ def _check_not_reversed(conn: Connection, ledger_id: int, prepared: list[Prepare
         )
     ):
         if row.idempotency_key not in existing:
-            raise AlreadyReversed(
-                f"entry {row.reverses_entry_id} was already reversed by {row.id}", reversal_id=row.id
-            )
+            raise AlreadyReversed(f"entry {row.reverses_entry_id} was already reversed by {row.id}", reversal_id=row.id)
 
 
 def check_same(ledger: str, item: Prepared, stored_digest: str, stored_effective_us: int) -> None:
@@ -383,13 +460,15 @@ def check_same(ledger: str, item: Prepared, stored_digest: str, stored_effective
     if not item.effective_given:
         item_digest = digest(ledger, item.request, stored_effective_us, item.metadata_json, item.reverses_entry_id)
     if item_digest != stored_digest:
-        raise IdempotencyConflict(
-            f"idempotency key {item.request.idempotency_key} was used for a different entry"
-        )
+        raise IdempotencyConflict(f"idempotency key {item.request.idempotency_key} was used for a different entry")
 
 
 def reversal_request(
-    journal: Journal, ledger: str, entry_id: str, idempotency_key: str | None, reason: str | None,
+    journal: Journal,
+    ledger: str,
+    entry_id: str,
+    idempotency_key: str | None,
+    reason: str | None,
     effective_at: datetime | None,
 ) -> tuple[EntryRequest, str]:
     """The mirror of `entry_id` (sides swapped) as a request; checks it may be reversed."""
@@ -405,8 +484,9 @@ def reversal_request(
     if original.reverses_entry_id is not None:
         raise NotReversible(f"entry {entry_id} is itself a reversal; post a new entry instead")
     metadata: dict[str, Any] = {"reason": reason} if reason else {}
-    if existing is not None and (existing.idempotency_key != key
-                                 or journal.get_entry(ledger, existing.id).metadata != metadata):
+    if existing is not None and (
+        existing.idempotency_key != key or journal.get_entry(ledger, existing.id).metadata != metadata
+    ):
         # Only an exact repeat replays; another key or another reason meets the reversal already made.
         raise AlreadyReversed(f"entry {entry_id} was already reversed by {existing.id}", reversal_id=existing.id)
     request = EntryRequest(

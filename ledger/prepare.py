@@ -4,6 +4,7 @@ Everything here is pure (no database work), so it runs before the transaction op
 another process altogether: `entry_body` lets the indexer's reader digest entries ahead of
 the writer (ledger.posting re-derives a sample of them).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -67,7 +68,10 @@ class Prepared:
 
 
 def prepare_one(
-    ledger: str, request: EntryRequest, reverses_entry_id: str | None, default_effective_us: int,
+    ledger: str,
+    request: EntryRequest,
+    reverses_entry_id: str | None,
+    default_effective_us: int,
     body: EntryBody | None = None,
 ) -> Prepared:
     """Check that `request` balances per asset and digest it (`body`: its precomputed digest)."""
@@ -88,7 +92,12 @@ def prepare_one(
     else:
         metadata_json, body_digest = body.metadata_json, body.digest
     return Prepared(
-        request=request, entry_id=new_id(), effective_at_us=effective_us,
-        effective_given=request.effective_at is not None, metadata_json=metadata_json,
-        reverses_entry_id=reverses_entry_id, legs=[], digest=body_digest,
+        request=request,
+        entry_id=new_id(),
+        effective_at_us=effective_us,
+        effective_given=request.effective_at is not None,
+        metadata_json=metadata_json,
+        reverses_entry_id=reverses_entry_id,
+        legs=[],
+        digest=body_digest,
     )

@@ -4,6 +4,7 @@ Mutable tables: ledgers, ledger_heads (the per-ledger sequence/hash head), asset
 accounts, account_templates, balances, holds. Append-only tables (UPDATE/DELETE rejected
 by database triggers): journal_entries, entry_seals, postings.
 """
+
 from __future__ import annotations
 
 from datetime import datetime

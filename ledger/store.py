@@ -14,6 +14,7 @@
 The store applies the account-code rules it is given and knows no chart: the platform's chart
 of accounts (ledger.chart) depends on the store, never the reverse.
 """
+
 from __future__ import annotations
 
 import copy
@@ -66,7 +67,10 @@ class LedgerStore:
     """
 
     def __init__(
-        self, database: Database, *, account_code_rules: Sequence[AccountCodeRule],
+        self,
+        database: Database,
+        *,
+        account_code_rules: Sequence[AccountCodeRule],
         effective_time_policy: EffectiveTimePolicy | None = None,
     ) -> None:
         self.db = database
@@ -100,12 +104,19 @@ class LedgerStore:
         return self.catalog.list_ledgers()
 
     def create_asset(
-        self, ledger: str, code: str, scale: int, kind: AssetKind | str, *,
-        chain_id: int | None = None, contract_address: str | None = None,
+        self,
+        ledger: str,
+        code: str,
+        scale: int,
+        kind: AssetKind | str,
+        *,
+        chain_id: int | None = None,
+        contract_address: str | None = None,
     ) -> Asset:
         """Register an asset; re-creating it with identical attributes is a no-op."""
-        return self.catalog.create_asset(ledger, code, scale, kind, chain_id=chain_id,
-                                         contract_address=contract_address)
+        return self.catalog.create_asset(
+            ledger, code, scale, kind, chain_id=chain_id, contract_address=contract_address
+        )
 
     def get_asset(self, ledger: str, code: str) -> Asset:
         return self.catalog.get_asset(ledger, code)
@@ -114,20 +125,30 @@ class LedgerStore:
         return self.catalog.list_assets(ledger)
 
     def create_account(
-        self, ledger: str, code: str, accounting_type: AccountingType | str, *,
-        no_overdraft: bool = False, metadata: dict[str, Any] | None = None,
+        self,
+        ledger: str,
+        code: str,
+        accounting_type: AccountingType | str,
+        *,
+        no_overdraft: bool = False,
+        metadata: dict[str, Any] | None = None,
     ) -> Account:
         """Open an account; re-opening it with identical attributes is a no-op."""
-        return self.catalog.create_account(ledger, code, accounting_type, no_overdraft=no_overdraft,
-                                           metadata=metadata)
+        return self.catalog.create_account(ledger, code, accounting_type, no_overdraft=no_overdraft, metadata=metadata)
 
     def add_account_template(
-        self, ledger: str, pattern: str, accounting_type: AccountingType | str, *,
-        no_overdraft: bool, priority: int = 100,
+        self,
+        ledger: str,
+        pattern: str,
+        accounting_type: AccountingType | str,
+        *,
+        no_overdraft: bool,
+        priority: int = 100,
     ) -> AccountTemplate:
         """Accounts whose code matches `pattern` (a glob, e.g. "holder:*") are opened on first use."""
-        return self.catalog.add_account_template(ledger, pattern, accounting_type, no_overdraft=no_overdraft,
-                                                 priority=priority)
+        return self.catalog.add_account_template(
+            ledger, pattern, accounting_type, no_overdraft=no_overdraft, priority=priority
+        )
 
     def list_account_templates(self, ledger: str) -> list[AccountTemplate]:
         return self.catalog.list_account_templates(ledger)
@@ -141,13 +162,17 @@ class LedgerStore:
         return self.catalog.list_accounts(ledger, prefix=prefix, after=after, limit=limit)
 
     def open_accounts(
-        self, ledger: str, codes: Sequence[str], accounting_type: AccountingType | str, *,
-        no_overdraft: bool = False, assets: Sequence[str] = (),
+        self,
+        ledger: str,
+        codes: Sequence[str],
+        accounting_type: AccountingType | str,
+        *,
+        no_overdraft: bool = False,
+        assets: Sequence[str] = (),
     ) -> int:
         """Bulk-open accounts (existing codes are left as they are) with balance rows for
         `assets`, e.g. to import a holder registry. Returns how many codes were given."""
-        return open_accounts(self.catalog, ledger, codes, accounting_type, no_overdraft=no_overdraft,
-                             assets=assets)
+        return open_accounts(self.catalog, ledger, codes, accounting_type, no_overdraft=no_overdraft, assets=assets)
 
     # ------------------------------------------------------------------ posting
 
@@ -156,8 +181,13 @@ class LedgerStore:
         return self.post_many(ledger, [request])[0]
 
     def post_many(
-        self, ledger: str, requests: Sequence[EntryRequest], *, reverse: Sequence[str] = (),
-        reverse_reason: str | None = None, in_transaction: BeforeSeal | None = None,
+        self,
+        ledger: str,
+        requests: Sequence[EntryRequest],
+        *,
+        reverse: Sequence[str] = (),
+        reverse_reason: str | None = None,
+        in_transaction: BeforeSeal | None = None,
         bodies: Sequence[EntryBody] | None = None,
     ) -> list[Entry]:
         """Post a batch in ONE transaction: all entries or none.
@@ -172,40 +202,73 @@ class LedgerStore:
         check a fence; `entry_ids` are the result's ids in order. An exception aborts all.
         `bodies`, aligned with `requests`, are their precomputed bodies (`entry_body`).
         """
-        return self.posting.post_many(ledger, requests, reverse=reverse, reverse_reason=reverse_reason,
-                                      in_transaction=in_transaction, bodies=bodies)
+        return self.posting.post_many(
+            ledger,
+            requests,
+            reverse=reverse,
+            reverse_reason=reverse_reason,
+            in_transaction=in_transaction,
+            bodies=bodies,
+        )
 
     def reverse(
-        self, ledger: str, entry_id: str, *, idempotency_key: str | None = None, reason: str | None = None,
+        self,
+        ledger: str,
+        entry_id: str,
+        *,
+        idempotency_key: str | None = None,
+        reason: str | None = None,
         effective_at: datetime | None = None,
     ) -> Entry:
         """Post the mirror of `entry_id` (sides swapped), linked to it. An entry is reversed once."""
-        return self.posting.reverse(ledger, entry_id, idempotency_key=idempotency_key, reason=reason,
-                                    effective_at=effective_at)
+        return self.posting.reverse(
+            ledger, entry_id, idempotency_key=idempotency_key, reason=reason, effective_at=effective_at
+        )
 
     # -------------------------------------------------------------------- holds
 
     def create_hold(
-        self, ledger: str, *, idempotency_key: str, debit_account: str, credit_account: str, asset: str,
-        amount_units: int, expires_at: datetime | None = None, kind: str = "transfer",
+        self,
+        ledger: str,
+        *,
+        idempotency_key: str,
+        debit_account: str,
+        credit_account: str,
+        asset: str,
+        amount_units: int,
+        expires_at: datetime | None = None,
+        kind: str = "transfer",
         metadata: dict[str, Any] | None = None,
     ) -> Hold:
         """Reserve `amount_units` (two-phase transfer, phase one). Reduces available balance."""
         return self.holds.create_hold(
-            ledger, idempotency_key=idempotency_key, debit_account=debit_account, credit_account=credit_account,
-            asset=asset, amount_units=amount_units, expires_at=expires_at, kind=kind, metadata=metadata,
+            ledger,
+            idempotency_key=idempotency_key,
+            debit_account=debit_account,
+            credit_account=credit_account,
+            asset=asset,
+            amount_units=amount_units,
+            expires_at=expires_at,
+            kind=kind,
+            metadata=metadata,
         )
 
     def get_hold(self, ledger: str, hold_id: str) -> Hold:
         return self.holds.get_hold(ledger, hold_id)
 
     def post_hold(
-        self, ledger: str, hold_id: str, *, amount_units: int | None = None, idempotency_key: str | None = None,
+        self,
+        ledger: str,
+        hold_id: str,
+        *,
+        amount_units: int | None = None,
+        idempotency_key: str | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> Entry:
         """Phase two: post all (default) or part of the hold as a journal entry; release the rest."""
-        return self.holds.post_hold(ledger, hold_id, amount_units=amount_units, idempotency_key=idempotency_key,
-                                    metadata=metadata)
+        return self.holds.post_hold(
+            ledger, hold_id, amount_units=amount_units, idempotency_key=idempotency_key, metadata=metadata
+        )
 
     def void_hold(self, ledger: str, hold_id: str) -> Hold:
         """Release a pending hold without posting (a repeated void is `replayed`)."""
@@ -216,7 +279,11 @@ class LedgerStore:
         return self.holds.expire_holds(ledger, now=now, limit=limit)
 
     def list_holds(
-        self, ledger: str, *, status: HoldStatus | None = None, limit: int = DEFAULT_PAGE_SIZE,
+        self,
+        ledger: str,
+        *,
+        status: HoldStatus | None = None,
+        limit: int = DEFAULT_PAGE_SIZE,
     ) -> list[Hold]:
         return self.holds.list_holds(ledger, status=status, limit=limit)
 
@@ -248,30 +315,57 @@ class LedgerStore:
         return self.history.sequence_at(ledger, moment)
 
     def get_balance(
-        self, ledger: str, account: str, asset: str, *, as_of_sequence: int | None = None,
-        as_of: datetime | None = None, effective_as_of: datetime | None = None,
+        self,
+        ledger: str,
+        account: str,
+        asset: str,
+        *,
+        as_of_sequence: int | None = None,
+        as_of: datetime | None = None,
+        effective_as_of: datetime | None = None,
     ) -> Balance:
         """Current balance, or the posted balance as of a sequence / recorded time / effective time
         (ledger.history.History.get_balance)."""
-        return self.history.get_balance(ledger, account, asset, as_of_sequence=as_of_sequence, as_of=as_of,
-                                        effective_as_of=effective_as_of)
+        return self.history.get_balance(
+            ledger, account, asset, as_of_sequence=as_of_sequence, as_of=as_of, effective_as_of=effective_as_of
+        )
 
     def list_balances(self, ledger: str, account: str) -> list[Balance]:
         return self.history.list_balances(ledger, account)
 
     def statement(
-        self, ledger: str, account: str, asset: str, *, start: datetime | None = None, end: datetime | None = None,
-        effective_start: datetime | None = None, effective_end: datetime | None = None,
-        cursor: str | None = None, limit: int = DEFAULT_PAGE_SIZE,
+        self,
+        ledger: str,
+        account: str,
+        asset: str,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        effective_start: datetime | None = None,
+        effective_end: datetime | None = None,
+        cursor: str | None = None,
+        limit: int = DEFAULT_PAGE_SIZE,
     ) -> StatementPage:
         """Postings of (account, asset) with a running balance, recorded in [start, end) or effective
         in [effective_start, effective_end); cursor-paginated (ledger.history.History.statement)."""
-        return self.history.statement(ledger, account, asset, start=start, end=end,
-                                      effective_start=effective_start, effective_end=effective_end,
-                                      cursor=cursor, limit=limit)
+        return self.history.statement(
+            ledger,
+            account,
+            asset,
+            start=start,
+            end=end,
+            effective_start=effective_start,
+            effective_end=effective_end,
+            cursor=cursor,
+            limit=limit,
+        )
 
     def trial_balance(
-        self, ledger: str, *, as_of_sequence: int | None = None, effective_as_of: datetime | None = None,
+        self,
+        ledger: str,
+        *,
+        as_of_sequence: int | None = None,
+        effective_as_of: datetime | None = None,
     ) -> TrialBalance:
         """Σ debits and Σ credits per (asset, accounting type) and per asset: now, after a sequence
         number, or by effective time (ledger.history.History.trial_balance)."""

@@ -5,6 +5,7 @@ Nothing is trusted but the rows: digests are recomputed from the entries and pos
 from the digests, sums from the postings. The first entry that fails is named, so an operator
 knows where the journal was altered, inserted into or cut.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
@@ -45,26 +46,50 @@ def verify(catalog: Catalog, ledger: str) -> VerifyReport:
                     total[0 if side == "D" else 1] += amount
         head = conn.execute(select(heads_t).where(heads_t.c.ledger_id == ledger_id)).one()
         if int(head.last_sequence) != checked or head.last_hash != prev_hash:
-            return VerifyReport(ledger, checked, False, checked + 1, None,
-                                "ledger head does not match the last entry (entries removed?)")
+            return VerifyReport(
+                ledger,
+                checked,
+                False,
+                checked + 1,
+                None,
+                "ledger head does not match the last entry (entries removed?)",
+            )
         mismatches = _balance_mismatches(catalog, conn, ledger_id, sums)
         if mismatches:
-            return VerifyReport(ledger, checked, False, reason="stored balances differ from the journal",
-                                balance_mismatches=tuple(mismatches))
+            return VerifyReport(
+                ledger,
+                checked,
+                False,
+                reason="stored balances differ from the journal",
+                balance_mismatches=tuple(mismatches),
+            )
         return VerifyReport(ledger, checked, True)
 
 
-def _entry_failure(catalog: Catalog, conn: Connection, ledger: str, row: Any, legs: Sequence[LegRow],
-                   expected_sequence: int, prev_hash: str) -> str | None:
+def _entry_failure(
+    catalog: Catalog,
+    conn: Connection,
+    ledger: str,
+    row: Any,
+    legs: Sequence[LegRow],
+    expected_sequence: int,
+    prev_hash: str,
+) -> str | None:
     """Why the entry `row` breaks the chain after `prev_hash`, or None when it holds."""
     if int(row.sequence) != expected_sequence:
         return f"sequence gap: expected {expected_sequence}, found {row.sequence}"
     digest = chain.body_digest(
-        ledger=ledger, idempotency_key=row.idempotency_key, kind=row.kind,
-        effective_at_us=int(row.effective_at_us), external_ref=row.external_ref,
-        reverses_entry_id=row.reverses_entry_id, metadata_json=row.metadata_json,
-        postings=[(catalog.account_by_id(conn, a).code, catalog.asset_by_id(conn, s).code, side, amount)
-                  for a, s, side, amount in legs],
+        ledger=ledger,
+        idempotency_key=row.idempotency_key,
+        kind=row.kind,
+        effective_at_us=int(row.effective_at_us),
+        external_ref=row.external_ref,
+        reverses_entry_id=row.reverses_entry_id,
+        metadata_json=row.metadata_json,
+        postings=[
+            (catalog.account_by_id(conn, a).code, catalog.asset_by_id(conn, s).code, side, amount)
+            for a, s, side, amount in legs
+        ],
     )
     if digest != row.body_digest:
         return "content does not match its body digest (entry or postings altered)"
@@ -73,8 +98,9 @@ def _entry_failure(catalog: Catalog, conn: Connection, ledger: str, row: Any, le
     return None
 
 
-def _balance_mismatches(catalog: Catalog, conn: Connection, ledger_id: int,
-                        sums: dict[tuple[int, int], list[int]]) -> list[str]:
+def _balance_mismatches(
+    catalog: Catalog, conn: Connection, ledger_id: int, sums: dict[tuple[int, int], list[int]]
+) -> list[str]:
     """Each stored balance row whose posted totals differ from the sums of its postings."""
     mismatches = []
     for row in conn.execute(select(balances_t).where(balances_t.c.ledger_id == ledger_id)):
@@ -94,15 +120,22 @@ def entry_chunks(conn: Connection, ledger_id: int) -> Iterator[tuple[Sequence[An
     after = 0
     while True:
         rows = conn.execute(
-            sealed_entries().where(seals_t.c.ledger_id == ledger_id, seals_t.c.sequence > after)
-            .order_by(seals_t.c.sequence).limit(VERIFY_CHUNK_ENTRIES)
+            sealed_entries()
+            .where(seals_t.c.ledger_id == ledger_id, seals_t.c.sequence > after)
+            .order_by(seals_t.c.sequence)
+            .limit(VERIFY_CHUNK_ENTRIES)
         ).all()
         if not rows:
             return
         postings: dict[str, list[LegRow]] = {}
         for posting in conn.execute(
-            select(postings_t.c.entry_id, postings_t.c.account_id, postings_t.c.asset_id, postings_t.c.side,
-                   postings_t.c.amount_units)
+            select(
+                postings_t.c.entry_id,
+                postings_t.c.account_id,
+                postings_t.c.asset_id,
+                postings_t.c.side,
+                postings_t.c.amount_units,
+            )
             .where(postings_t.c.entry_id.in_([row.id for row in rows]))
             .order_by(postings_t.c.entry_id, postings_t.c.leg_index)
         ):

@@ -10,6 +10,7 @@ before the first anchor — the journal starts at sequence 1, so the first ancho
 One call publishes at most `max_range` entries (MAX_ANCHOR_RANGE); `remaining` says how many are
 left for the next call.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -91,9 +92,12 @@ def publish_anchor(
     head = store.head(ledger)[0]
     from_sequence = max(1, int(contract.functions.nextSequence(key).call()))
     if from_sequence > head:
-        reason = (f"sequences up to {head} are already anchored" if from_sequence == head + 1 else
-                  f"the chain has anchored up to sequence {from_sequence - 1} but the ledger ends at {head} "
-                  "(ledger behind the chain: another database?)")
+        reason = (
+            f"sequences up to {head} are already anchored"
+            if from_sequence == head + 1
+            else f"the chain has anchored up to sequence {from_sequence - 1} but the ledger ends at {head} "
+            "(ledger behind the chain: another database?)"
+        )
         return AnchorPublished(ledger, _hex(key), from_sequence, from_sequence - 1, head, reason=reason)
     to_sequence = min(head, from_sequence + max_range - 1)
     root = journal_merkle_root(store, ledger, from_sequence, to_sequence)
@@ -102,18 +106,30 @@ def publish_anchor(
     receipt = _send(w3, call, account, address)
     events = contract.events.LedgerAnchored().process_receipt(receipt, errors=DISCARD)
     if len(events) != 1:
-        raise AnchorPublishError(f"expected one LedgerAnchored event in {_hex(receipt['transactionHash'])}, "
-                                 f"got {len(events)}")
+        raise AnchorPublishError(
+            f"expected one LedgerAnchored event in {_hex(receipt['transactionHash'])}, got {len(events)}"
+        )
     return AnchorPublished(
-        ledger=ledger, ledger_key=_hex(key), from_sequence=from_sequence, to_sequence=to_sequence, head_sequence=head,
-        merkle_root=_hex(root), anchor_index=int(events[0]["args"]["anchorIndex"]),
-        tx_hash=_hex(receipt["transactionHash"]), block_number=int(receipt["blockNumber"]),
+        ledger=ledger,
+        ledger_key=_hex(key),
+        from_sequence=from_sequence,
+        to_sequence=to_sequence,
+        head_sequence=head,
+        merkle_root=_hex(root),
+        anchor_index=int(events[0]["args"]["anchorIndex"]),
+        tx_hash=_hex(receipt["transactionHash"]),
+        block_number=int(receipt["blockNumber"]),
         remaining=head - to_sequence,
     )
 
 
 def publish_anchors(
-    store: LedgerStore, w3: Web3, anchor_address: str, ledger: str, *, private_key: bytes | str | None = None,
+    store: LedgerStore,
+    w3: Web3,
+    anchor_address: str,
+    ledger: str,
+    *,
+    private_key: bytes | str | None = None,
     sender: str | None = None,
 ) -> Iterator[AnchorPublished]:
     """Anchor everything unanchored of `ledger`, one `publish_anchor` (at most MAX_ANCHOR_RANGE entries)
@@ -141,10 +157,13 @@ def _send(w3: Web3, call: Any, account: Any, address: str) -> Any:
     try:
         if account is None:
             return transact(call, address)
-        tx = call.build_transaction({
-            "from": account.address, "chainId": int(w3.eth.chain_id),
-            "nonce": w3.eth.get_transaction_count(account.address, "pending"),
-        })
+        tx = call.build_transaction(
+            {
+                "from": account.address,
+                "chainId": int(w3.eth.chain_id),
+                "nonce": w3.eth.get_transaction_count(account.address, "pending"),
+            }
+        )
         signed = account.sign_transaction(tx)
         tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
         receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=RECEIPT_TIMEOUT_S)

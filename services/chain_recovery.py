@@ -28,6 +28,7 @@ Refused while a `kogi serve` runs on the same state (its lock), while a live ind
 chain's lease, and when the chain answers at its RPC URL with the block the ledger mirrors (it is
 not lost).
 """
+
 from __future__ import annotations
 
 import json
@@ -92,8 +93,9 @@ class RecoveryPlan:
         return sum(len(ids) for ids in self.pending.values())
 
 
-def plan_recovery(database: Database, chain_id: int, rpc_url: str, *, state_file: Path | None = None,
-                  manifest: Path | None = None) -> RecoveryPlan:
+def plan_recovery(
+    database: Database, chain_id: int, rpc_url: str, *, state_file: Path | None = None, manifest: Path | None = None
+) -> RecoveryPlan:
     """What recovering `chain_id` would reverse and set aside (`state_file`, `manifest`: the embedded
     chain's files, None when no anvil is started here). Raises ChainNotLost when the chain at
     `rpc_url` still has the mirrored block, and SQLAlchemyError when the indexer's tables cannot be
@@ -104,8 +106,10 @@ def plan_recovery(database: Database, chain_id: int, rpc_url: str, *, state_file
     pending = mirrored_entries(database, chain_id)
     cursor = None if row is None else (row.last_block, row.last_block_hash)
     if cursor is not None and chain_still_mirrored(rpc_url, cursor, chain_id):
-        raise ChainNotLost(f"chain {chain_id} at {rpc_url} still has block {cursor[0]} as the ledger mirrors it: "
-                           "it is not lost, nothing to recover")
+        raise ChainNotLost(
+            f"chain {chain_id} at {rpc_url} still has block {cursor[0]} as the ledger mirrors it: "
+            "it is not lost, nothing to recover"
+        )
     return RecoveryPlan(chain_id, cursor, pending, state_file, manifest)
 
 
@@ -127,16 +131,21 @@ def mirrored_entries(database: Database, chain_id: int) -> dict[str, list[str]]:
 
     reversal = entries.alias("reversal")
     window = [item.entry_id for item in IndexerState(database, chain_id).entries_after(-1)]
-    by_key = and_(entries.c.idempotency_key.like(f"{chain_id}:0x%"),
-                  entries.c.external_ref == entries.c.idempotency_key)
+    by_key = and_(
+        entries.c.idempotency_key.like(f"{chain_id}:0x%"), entries.c.external_ref == entries.c.idempotency_key
+    )
     query = (
         select(entries.c.id, entries.c.metadata_json, ledgers.c.code, entries.c.idempotency_key)
-        .select_from(entries.join(ledgers, ledgers.c.id == entries.c.ledger_id)
-                     .join(seals, and_(seals.c.ledger_id == entries.c.ledger_id, seals.c.entry_id == entries.c.id)))
-        .where(or_(by_key, entries.c.id.in_(window)) if window else by_key,
-               entries.c.reverses_entry_id.is_(None),
-               ~exists().where(reversal.c.ledger_id == entries.c.ledger_id,
-                               reversal.c.reverses_entry_id == entries.c.id))
+        .select_from(
+            entries.join(ledgers, ledgers.c.id == entries.c.ledger_id).join(
+                seals, and_(seals.c.ledger_id == entries.c.ledger_id, seals.c.entry_id == entries.c.id)
+            )
+        )
+        .where(
+            or_(by_key, entries.c.id.in_(window)) if window else by_key,
+            entries.c.reverses_entry_id.is_(None),
+            ~exists().where(reversal.c.ledger_id == entries.c.ledger_id, reversal.c.reverses_entry_id == entries.c.id),
+        )
         .order_by(ledgers.c.code, seals.c.sequence.desc())
     )
     found: dict[str, list[str]] = {}
@@ -156,12 +165,21 @@ def _mirrored(metadata_json: str, chain_id: int, key: str) -> bool:
     except ValueError:
         return False
     block_hash = metadata.get("block_hash") if isinstance(metadata, dict) else None
-    return (isinstance(metadata, dict) and metadata.get("chain_id") == chain_id and isinstance(block_hash, str)
-            and f"@{block_hash[2:14]}" in key)
+    return (
+        isinstance(metadata, dict)
+        and metadata.get("chain_id") == chain_id
+        and isinstance(block_hash, str)
+        and f"@{block_hash[2:14]}" in key
+    )
 
 
-def recover_chain(database: Database, chain_id: int, *, now_s: Callable[[], float] = time.time,
-                  on_batch: Callable[[str, int], None] | None = None) -> RecoveryReport:
+def recover_chain(
+    database: Database,
+    chain_id: int,
+    *,
+    now_s: Callable[[], float] = time.time,
+    on_batch: Callable[[str, int], None] | None = None,
+) -> RecoveryReport:
     """Reverse the entries mirrored from the lost chain and reset the indexer's state for it (see the
     module docstring). Safe to run again after a crash: replayed reversals are idempotent."""
     from indexer.schema import ContractRow, CursorRow, table_of
@@ -188,15 +206,21 @@ def recover_chain(database: Database, chain_id: int, *, now_s: Callable[[], floa
         for table in (table_of(ContractRow), table_of(CursorRow)):
             conn.execute(delete(table).where(table.c.chain_id == chain_id))
 
-    batches = [(ledger, ids[start:start + BATCH_ENTRIES])
-               for ledger, ids in sorted(mirrored_entries(database, chain_id).items())
-               for start in range(0, len(ids), BATCH_ENTRIES)]
+    batches = [
+        (ledger, ids[start : start + BATCH_ENTRIES])
+        for ledger, ids in sorted(mirrored_entries(database, chain_id).items())
+        for start in range(0, len(ids), BATCH_ENTRIES)
+    ]
     for number, (ledger, batch) in enumerate(batches):
         current = lease()
         last = number == len(batches) - 1
-        store.post_many(ledger, [], reverse=batch, reverse_reason=reason,
-                        in_transaction=(lambda conn, _ids: reset(conn)) if last
-                        else _fenced(state, current))
+        store.post_many(
+            ledger,
+            [],
+            reverse=batch,
+            reverse_reason=reason,
+            in_transaction=(lambda conn, _ids: reset(conn)) if last else _fenced(state, current),
+        )
         report.reversed[ledger] = report.reversed.get(ledger, 0) + len(batch)
         if on_batch is not None:
             on_batch(ledger, len(batch))
@@ -225,9 +249,11 @@ def _lease_busy(state: IndexerState, now_s: Callable[[], float]) -> str:
         row = conn.execute(select(table).where(table.c.chain_id == state.chain_id)).first()
     left = "" if row is None else f" for another {max(0, int(row.expires_at_us / 1e6 - now_s())) + 1} s"
     who = "" if row is None else f" ({row.owner})"
-    return (f"an indexer holds chain {state.chain_id}'s lease{who}{left}: a `kogi serve` or "
-            "`kogi indexer run` follows this chain, or one was killed less than its lease ago; stop it, or retry "
-            "once the lease has expired")
+    return (
+        f"an indexer holds chain {state.chain_id}'s lease{who}{left}: a `kogi serve` or "
+        "`kogi indexer run` follows this chain, or one was killed less than its lease ago; stop it, or retry "
+        "once the lease has expired"
+    )
 
 
 def set_aside_chain_files(state_file: Path | None, manifest: Path | None) -> list[tuple[Path, Path]]:
@@ -251,8 +277,9 @@ def chain_still_mirrored(rpc_url: str, cursor: tuple[int, str] | None, chain_id:
     import requests
 
     def call(method: str, params: list[object]) -> object:
-        response = requests.post(rpc_url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params},
-                                 timeout=3)
+        response = requests.post(
+            rpc_url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params}, timeout=3
+        )
         return response.json().get("result")
 
     try:

@@ -19,6 +19,7 @@ with a message. Safe to run again: each run creates a new portfolio.
 A story that cannot go on for a reason the user can fix raises `DemoError` (one readable message);
 a chain that goes away raises what web3 raises, and the command reports either in one line.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -52,8 +53,12 @@ from ledger.database import Database
 USDC = 10**6
 TOKEN = 10**18
 ROUND_WINDOW_S = 3_600
-INVESTMENTS = (("Alice", 2, 2_500 * USDC, 840), ("Bob", 3, 1_500 * USDC, 276),
-               ("Carol", 4, 750 * USDC, 250), ("Dave", 5, 1 * USDC, 392))
+INVESTMENTS = (
+    ("Alice", 2, 2_500 * USDC, 840),
+    ("Bob", 3, 1_500 * USDC, 276),
+    ("Carol", 4, 750 * USDC, 250),
+    ("Dave", 5, 1 * USDC, 392),
+)
 """(name, dev account, investment, ISO 3166-1 numeric country: US, DE, FR, JP). Dave's is the $1 one."""
 CREATOR, PLATFORM, FAN = 1, 0, 7
 DEV_ACCOUNTS_NEEDED = 10
@@ -66,10 +71,18 @@ KYC_VALIDITY_S = 365 * 86_400
 def demo_round_terms(stablecoin: str, start_time_s: int) -> RoundTerms:
     """The album's round: $2.50 per token, soft cap $1,000, hard cap $10,000, $1 to $5,000 per
     investor, open for ROUND_WINDOW_S from `start_time_s`, 2.5% platform fee, two 50% milestones."""
-    return RoundTerms(stablecoin, price_units=2_500_000, soft_cap_units=1_000 * USDC, hard_cap_units=10_000 * USDC,
-                      min_investment_units=1 * USDC, max_investment_units=5_000 * USDC,
-                      start_time_s=start_time_s, end_time_s=start_time_s + ROUND_WINDOW_S, fee_bps=250,
-                      milestone_bps=(5_000, 5_000))
+    return RoundTerms(
+        stablecoin,
+        price_units=2_500_000,
+        soft_cap_units=1_000 * USDC,
+        hard_cap_units=10_000 * USDC,
+        min_investment_units=1 * USDC,
+        max_investment_units=5_000 * USDC,
+        start_time_s=start_time_s,
+        end_time_s=start_time_s + ROUND_WINDOW_S,
+        fee_bps=250,
+        milestone_bps=(5_000, 5_000),
+    )
 
 
 class DemoError(RuntimeError):
@@ -113,8 +126,7 @@ def units(amount: int, scale: int) -> str:
     return f"{whole:,}" + (f".{frac:0{scale}d}".rstrip("0").rstrip(".") if frac else "")
 
 
-def open_demo_chain(w3: Web3, chain_id: int, rpc_url: str, manifest: Path | None,
-                    deployments_dir: Path) -> DemoChain:
+def open_demo_chain(w3: Web3, chain_id: int, rpc_url: str, manifest: Path | None, deployments_dir: Path) -> DemoChain:
     """The core of the manifest (`manifest`, else the one the embedded stack wrote for `chain_id`),
     checked to be a dev chain the story can run on (dev stablecoin, ten unlocked dev accounts, a dev
     compliance signer); DemoError otherwise."""
@@ -127,8 +139,9 @@ def open_demo_chain(w3: Web3, chain_id: int, rpc_url: str, manifest: Path | None
         raise DemoError("the manifest has no dev stablecoin: the demo runs on the embedded dev chain only")
     accounts = list(w3.eth.accounts)
     if len(accounts) < DEV_ACCOUNTS_NEEDED:
-        raise DemoError(f"the node at {rpc_url} has {len(accounts)} unlocked accounts; "
-                        "the demo needs anvil's 10 dev accounts")
+        raise DemoError(
+            f"the node at {rpc_url} has {len(accounts)} unlocked accounts; the demo needs anvil's 10 dev accounts"
+        )
     signer = core.factory.functions.complianceSigner().call()
     keys = [dev_private_key(i) for i in range(DEV_ACCOUNTS_NEEDED)]
     signer_key = next((k for k in keys if Account.from_key(k).address.lower() == signer.lower()), None)
@@ -176,8 +189,9 @@ class _Story:
         self.names = [name for name, _, _, _ in INVESTMENTS]
         self.arbiter = Web3.to_checksum_address(self.core.factory.functions.arbiter().call())
         if self.arbiter == self.creator:
-            raise DemoError("the factory's arbiter is the demo's creator account: "
-                            "the milestone needs two different approvers")
+            raise DemoError(
+                "the factory's arbiter is the demo's creator account: the milestone needs two different approvers"
+            )
         self.terms = demo_round_terms(self.usdc.address, 0)
         """The round's terms; `issue` sets its window from the chain's time."""
 
@@ -187,26 +201,48 @@ class _Story:
     def kyc(self) -> None:
         self.say.step("Compliance: KYC for four investors (ComplianceRegistry.batchSetInvestors)")
         kyc_until = self._now() + KYC_VALIDITY_S
-        transact(self.core.registry.functions.batchSetInvestors(
-            [self.investors[n] for n in self.names], [kyc_until] * len(self.names),
-            [country for _, _, _, country in INVESTMENTS], [True] * len(self.names)), self.platform)
+        transact(
+            self.core.registry.functions.batchSetInvestors(
+                [self.investors[n] for n in self.names],
+                [kyc_until] * len(self.names),
+                [country for _, _, _, country in INVESTMENTS],
+                [True] * len(self.names),
+            ),
+            self.platform,
+        )
         for name, _, _, country in INVESTMENTS:
             self.say.line(f"  {name:6} {self.investors[name]}  verified, country {country}")
 
     def issue(self) -> PortfolioDeployment:
         self.say.step("Issuance: the platform creates a portfolio set for the creator (PortfolioFactory)")
         self.terms = terms = demo_round_terms(self.usdc.address, self._now())
-        portfolio = deploy_portfolio(self.w3, self.core, PortfolioSpec(
-            admin=self.creator, issuer=self.creator, treasury=self.creator, name="Kogi Demo Album", symbol="KDA",
-            revenue_token=self.usdc.address, with_rights=True, royalty_receiver=self.creator, royalty_bps=500,
-            round=terms,
-        ), sender=self.platform)
+        portfolio = deploy_portfolio(
+            self.w3,
+            self.core,
+            PortfolioSpec(
+                admin=self.creator,
+                issuer=self.creator,
+                treasury=self.creator,
+                name="Kogi Demo Album",
+                symbol="KDA",
+                revenue_token=self.usdc.address,
+                with_rights=True,
+                royalty_receiver=self.creator,
+                royalty_bps=500,
+                round=terms,
+            ),
+            sender=self.platform,
+        )
         round_ = portfolio.round
         assert round_ is not None
-        self.say.line(f"  portfolio {portfolio.portfolio_id}: token {portfolio.token.address}, round {round_.address}, "
-                      f"rights {portfolio.rights_token.address if portfolio.rights_token else '-'}")
-        self.say.line(f"  round: $2.50 per token, soft cap $1,000, hard cap $10,000, fee {terms.fee_bps / 100}%, "
-                      "milestones 50% + 50%")
+        self.say.line(
+            f"  portfolio {portfolio.portfolio_id}: token {portfolio.token.address}, round {round_.address}, "
+            f"rights {portfolio.rights_token.address if portfolio.rights_token else '-'}"
+        )
+        self.say.line(
+            f"  round: $2.50 per token, soft cap $1,000, hard cap $10,000, fee {terms.fee_bps / 100}%, "
+            "milestones 50% + 50%"
+        )
         return portfolio
 
     def fund(self, round_: Contract) -> None:
@@ -215,8 +251,9 @@ class _Story:
             investor = self.investors[name]
             transact(self.usdc.functions.mint(investor, amount), self.platform)  # dev stablecoin: anyone may mint
             transact(self.usdc.functions.approve(round_.address, amount), investor)
-            invest_with_permit(self.w3, round_, investor=investor, amount_units=amount, signer_key=self.signer_key,
-                               nonce=nonce)
+            invest_with_permit(
+                self.w3, round_, investor=investor, amount_units=amount, signer_key=self.signer_key, nonce=nonce
+            )
             tokens = amount * TOKEN // self.terms.price_units
             self.say.line(f"  {name:6} invests ${units(amount, 6):>8} → {units(tokens, 18)} KDA")
 
@@ -244,8 +281,10 @@ class _Story:
         receipt = transact(round_.functions.releaseMilestone(0), self.creator)
         (released,) = round_.events.MilestoneReleased().process_receipt(receipt, errors=DISCARD)
         args = released["args"]
-        self.say.line(f"  gross ${units(args['gross'], 6)}: treasury ${units(args['net'], 6)}, "
-                      f"platform fee ${units(args['fee'], 6)}")
+        self.say.line(
+            f"  gross ${units(args['gross'], 6)}: treasury ${units(args['net'], 6)}, "
+            f"platform fee ${units(args['fee'], 6)}"
+        )
 
     def share_revenue(self, token: Contract) -> None:
         self.say.step("Revenue: the creator deposits sales revenue; holders claim their share")
@@ -282,6 +321,8 @@ class _Story:
         router = self.core.donation_router
         transact(self.usdc.functions.mint(self.fan, DONATION_UNITS), self.platform)
         transact(self.usdc.functions.approve(router.address, DONATION_UNITS), self.fan)
-        transact(router.functions.donate(portfolio_id, 0, self.usdc.address, DONATION_UNITS, DONATION_MESSAGE, False),
-                 self.fan)
-        self.say.line(f"  the fan donates ${units(DONATION_UNITS, 6)}: \"{DONATION_MESSAGE}\"")
+        transact(
+            router.functions.donate(portfolio_id, 0, self.usdc.address, DONATION_UNITS, DONATION_MESSAGE, False),
+            self.fan,
+        )
+        self.say.line(f'  the fan donates ${units(DONATION_UNITS, 6)}: "{DONATION_MESSAGE}"')

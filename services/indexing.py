@@ -13,6 +13,7 @@ of the command so that the command only parses, prints and maps errors to exit c
 What happens is told to a `FollowObserver` (the command prints it); the progress numbers come
 from indexer.progress.BackfillProgress.
 """
+
 from __future__ import annotations
 
 import time
@@ -54,9 +55,17 @@ def backfill_progress(follower: Follower, rpc: RpcClient) -> BackfillProgress:
     return BackfillProgress(start.last_block if start else 0, rpc.head())
 
 
-def follow(follower: Follower, rpc: RpcClient, progress: BackfillProgress, observer: FollowObserver, *,
-           once: bool, lease_ttl_s: float, stopping: Callable[[], bool],
-           sleep: Callable[[float], None] = time.sleep) -> None:
+def follow(
+    follower: Follower,
+    rpc: RpcClient,
+    progress: BackfillProgress,
+    observer: FollowObserver,
+    *,
+    once: bool,
+    lease_ttl_s: float,
+    stopping: Callable[[], bool],
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
     """Step `follower` until `stopping()` or, with `once`, until caught up (module docstring).
     Raises what the follower raises (ReorgTooDeep, LeaseLost, …) and, with `once`, the RPC error
     that repeated ONCE_MAX_FAILURES times."""
@@ -70,7 +79,7 @@ def follow(follower: Follower, rpc: RpcClient, progress: BackfillProgress, obser
             if once and failures >= ONCE_MAX_FAILURES:
                 raise
             observer.retrying(failures, exc)
-            sleep(min(MAX_BACKOFF_S, 0.5 * 2**min(failures, 6)))
+            sleep(min(MAX_BACKOFF_S, 0.5 * 2 ** min(failures, 6)))
             continue
         failures = 0
         cursor = follower.state.cursor()

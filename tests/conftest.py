@@ -1,4 +1,5 @@
 """Session-wide real servers. Each fixture starts its server once and stops it at the end."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator

@@ -1,5 +1,6 @@
 """Real `kogi` processes for end-to-end tests: a `kogi serve` on free ports in a temporary working
 directory (its own .kogi/), and a command that must fail with one readable line."""
+
 from __future__ import annotations
 
 import os
@@ -33,9 +34,13 @@ class KogiServer:
 
     def start(self) -> KogiServer:
         with open(self.log, "wb") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(self.port)],
-                                            cwd=self.cwd, env=kogi_env(self.chain_port), stdout=log,
-                                            stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "api.cli", "serve", "--port", str(self.port)],
+                cwd=self.cwd,
+                env=kogi_env(self.chain_port),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:
             assert self.process.poll() is None, f"kogi serve exited: {self.log.read_text()[-3000:]}"
@@ -45,7 +50,8 @@ class KogiServer:
             except httpx.HTTPError:
                 pass
             assert time.monotonic() < deadline, (
-                f"kogi serve not up in {START_TIMEOUT_S}s: {self.log.read_text()[-3000:]}")
+                f"kogi serve not up in {START_TIMEOUT_S}s: {self.log.read_text()[-3000:]}"
+            )
             time.sleep(0.2)
 
     def health_chain(self) -> dict:
@@ -70,8 +76,9 @@ class KogiServer:
 
 
 def kogi(argv: list[str], cwd: Path, env: dict[str, str], timeout_s: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "api.cli", *argv], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=timeout_s)
+    return subprocess.run(
+        [sys.executable, "-m", "api.cli", *argv], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout_s
+    )
 
 
 def one_error_line(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:

@@ -5,6 +5,7 @@ server is started as the `postgres` system user via `runuser`. Each server lives
 its own temporary directory and listens on a free loopback port; `stop()` removes it.
 With CI=true a missing binary is an error (never a skip): see `require_binary`.
 """
+
 from __future__ import annotations
 
 import glob
@@ -78,25 +79,48 @@ class PostgresServer:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
 
     def start(self) -> PostgresServer:
-        bin_dir = Path(
-            require_binary("pg_ctl", ["/usr/lib/postgresql/*/bin/pg_ctl"])
-        ).resolve().parent
+        bin_dir = Path(require_binary("pg_ctl", ["/usr/lib/postgresql/*/bin/pg_ctl"])).resolve().parent
         if os.geteuid() == 0:
             shutil.chown(self.root, user="postgres", group="postgres")
         subprocess.run(
             _as_postgres_user(
-                [str(bin_dir / "initdb"), "-D", str(self.data_dir), "-U", "postgres",
-                 "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync"]
+                [
+                    str(bin_dir / "initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--locale=C",
+                    "--no-sync",
+                ]
             ),
-            check=True, capture_output=True,
+            check=True,
+            capture_output=True,
         )
         self.process = subprocess.Popen(
             _as_postgres_user(
-                [str(bin_dir / "postgres"), "-D", str(self.data_dir), "-p", str(self.port),
-                 "-h", "127.0.0.1", "-k", str(self.root), "-c", "max_connections=200",
-                 "-c", "shared_buffers=256MB", "-c", "max_locks_per_transaction=256"]
+                [
+                    str(bin_dir / "postgres"),
+                    "-D",
+                    str(self.data_dir),
+                    "-p",
+                    str(self.port),
+                    "-h",
+                    "127.0.0.1",
+                    "-k",
+                    str(self.root),
+                    "-c",
+                    "max_connections=200",
+                    "-c",
+                    "shared_buffers=256MB",
+                    "-c",
+                    "max_locks_per_transaction=256",
+                ]
             ),
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         wait_for_port(self.port)
         self._wait_ready()
@@ -118,9 +142,7 @@ class PostgresServer:
     def create_database(self, name: str) -> str:
         import psycopg
 
-        with psycopg.connect(
-            f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres", autocommit=True
-        ) as conn:
+        with psycopg.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres", autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
@@ -148,9 +170,9 @@ class RedisServer:
     def start(self) -> RedisServer:
         binary = require_binary("redis-server")
         self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         wait_for_port(self.port)
         return self

@@ -1,4 +1,5 @@
 """`kogi --help` lists every command a newcomer is told about in the README."""
+
 from __future__ import annotations
 
 import os
@@ -11,11 +12,18 @@ COMMANDS = ["db", "ledger", "bench", "chain", "contracts", "indexer", "reconcile
 
 
 def test_kogi_help_lists_every_command() -> None:
-    result = subprocess.run([sys.executable, "-m", "api.cli", "--help"], capture_output=True, text=True,
-                            cwd=Path(__file__).resolve().parents[1], env={"COLUMNS": "120", "PATH": ""}, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "api.cli", "--help"],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+        env={"COLUMNS": "120", "PATH": ""},
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
-    listed = {line.strip("│ ").split()[0] for line in result.stdout.splitlines() if line.startswith("│ ") and
-              line.strip("│ ")}
+    listed = {
+        line.strip("│ ").split()[0] for line in result.stdout.splitlines() if line.startswith("│ ") and line.strip("│ ")
+    }
     assert set(COMMANDS) <= listed, set(COMMANDS) - listed
 
 
@@ -25,8 +33,9 @@ def test_make_run_passes_host_and_port_to_kogi_serve() -> None:
     env = {key: value for key, value in os.environ.items() if key not in ("PORT", "HOST", "MAKEFLAGS")}
     make = shutil.which("make")
     assert make is not None, "make is not installed"
-    custom = subprocess.run([make, "-n", "run", "PORT=9123", "HOST=0.0.0.0"], cwd=root, env=env, capture_output=True,
-                            text=True, timeout=60)
+    custom = subprocess.run(
+        [make, "-n", "run", "PORT=9123", "HOST=0.0.0.0"], cwd=root, env=env, capture_output=True, text=True, timeout=60
+    )
     assert custom.returncode == 0, custom.stderr
     assert ".venv/bin/kogi serve --host 0.0.0.0 --port 9123" in custom.stdout.splitlines()
     default = subprocess.run([make, "-n", "run"], cwd=root, env=env, capture_output=True, text=True, timeout=60)
@@ -34,9 +43,16 @@ def test_make_run_passes_host_and_port_to_kogi_serve() -> None:
 
 
 def test_kogi_chain_help_lists_the_recovery_command() -> None:
-    result = subprocess.run([sys.executable, "-m", "api.cli", "chain", "--help"], capture_output=True, text=True,
-                            cwd=Path(__file__).resolve().parents[1], env={"COLUMNS": "120", "PATH": ""}, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "api.cli", "chain", "--help"],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+        env={"COLUMNS": "120", "PATH": ""},
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
-    listed = {line.strip("│ ").split()[0] for line in result.stdout.splitlines() if line.startswith("│ ") and
-              line.strip("│ ")}
+    listed = {
+        line.strip("│ ").split()[0] for line in result.stdout.splitlines() if line.startswith("│ ") and line.strip("│ ")
+    }
     assert {"up", "recover"} <= listed, listed

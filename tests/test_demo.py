@@ -1,6 +1,7 @@
 """The embedded stack end to end: `kogi serve` brings up anvil + core contracts + indexer + API,
 `kogi demo` drives the story against it and reconciles to zero differences; a restart keeps the
 chain (the saved chain state) and the ledger mirror in step. Real processes, free ports, a temp .kogi/."""
+
 from __future__ import annotations
 
 import os
@@ -32,8 +33,14 @@ def test_make_run_stack_runs_the_demo_to_zero_differences(tmp_path: Path) -> Non
         assert chain["chain_id"] == 31337 and chain["indexer_running"] is True and chain["error"] is None
         assert (tmp_path / ".kogi" / "deployments" / "31337.json").exists()
 
-        demo = subprocess.run([sys.executable, "-m", "api.cli", "demo", "--api-url", server.url, "--timeout-s", "60"],
-                              cwd=tmp_path, env=kogi_env(chain_port), capture_output=True, text=True, timeout=120)
+        demo = subprocess.run(
+            [sys.executable, "-m", "api.cli", "demo", "--api-url", server.url, "--timeout-s", "60"],
+            cwd=tmp_path,
+            env=kogi_env(chain_port),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr[-3000:]
         out = demo.stdout
         assert "balanced: True" in out
@@ -54,9 +61,14 @@ def test_make_run_stack_runs_the_demo_to_zero_differences(tmp_path: Path) -> Non
         again = server.health_chain()
         assert again["error"] is None and again["head_block"] >= indexed["head_block"]
         assert (tmp_path / ".kogi" / "deployments" / "31337.json").read_text() == manifest
-        reconcile = subprocess.run([sys.executable, "-m", "api.cli", "reconcile",
-                                    "--rpc-url", f"http://127.0.0.1:{chain_port}"],
-                                   cwd=tmp_path, env=kogi_env(chain_port), capture_output=True, text=True, timeout=60)
+        reconcile = subprocess.run(
+            [sys.executable, "-m", "api.cli", "reconcile", "--rpc-url", f"http://127.0.0.1:{chain_port}"],
+            cwd=tmp_path,
+            env=kogi_env(chain_port),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert reconcile.returncode == 0, reconcile.stdout[-2000:] + reconcile.stderr[-2000:]
     finally:
         assert server.stopped_cleanly(), server.log.read_text()[-3000:]
@@ -108,13 +120,21 @@ def _post_off_chain_then_run_the_demo(tmp_path: Path, port: int, chain_port: int
         key = (tmp_path / ".kogi" / "admin_api_key").read_text().strip()
         headers = {"Authorization": f"Bearer {key}"}
         api = f"{server.url}/v1/ledger/main"
-        for path, body in (("assets", {"code": "USD", "scale": 2, "kind": "fiat"}),
-                           ("accounts", {"code": "external:bank", "accounting_type": "asset"})):
+        for path, body in (
+            ("assets", {"code": "USD", "scale": 2, "kind": "fiat"}),
+            ("accounts", {"code": "external:bank", "accounting_type": "asset"}),
+        ):
             response = httpx.post(f"{api}/{path}", json=body, headers=headers, timeout=30)
             assert response.status_code == 201, response.text
-        response = httpx.post(f"{api}/entries", headers={**headers, "Idempotency-Key": "dep-1"}, timeout=30, json={
-            "kind": "deposit",
-            "transfers": [{"from": "external:bank", "to": ALICE_OFF_CHAIN, "asset": "USD", "amount": "125.00"}]})
+        response = httpx.post(
+            f"{api}/entries",
+            headers={**headers, "Idempotency-Key": "dep-1"},
+            timeout=30,
+            json={
+                "kind": "deposit",
+                "transfers": [{"from": "external:bank", "to": ALICE_OFF_CHAIN, "asset": "USD", "amount": "125.00"}],
+            },
+        )
         assert response.status_code == 201, response.text
 
         no_chain_port = kogi_env(chain_port)
@@ -135,8 +155,10 @@ def _ledger_before_the_loss(tmp_path: Path) -> _LedgerBeforeTheLoss:
         assert len(mirrored) >= 10 and len(entries) == len(mirrored) + 1
         mirrored_pairs = {(leg.account, leg.asset) for entry in mirrored for leg in entry.legs}
         assert any(store.get_balance("main", *pair).posted_units for pair in mirrored_pairs)
-        off_chain = {pair: store.get_balance("main", *pair).posted_units
-                     for pair in ((ALICE_OFF_CHAIN, "USD"), ("external:bank", "USD"))}
+        off_chain = {
+            pair: store.get_balance("main", *pair).posted_units
+            for pair in ((ALICE_OFF_CHAIN, "USD"), ("external:bank", "USD"))
+        }
         assert off_chain[(ALICE_OFF_CHAIN, "USD")] == 12_500
     finally:
         store.db.dispose()
@@ -165,8 +187,9 @@ def _lose_the_chain_then_recover(tmp_path: Path, port: int, chain_port: int, bef
 def _assert_mirrored_reversed_and_off_chain_kept(tmp_path: Path, before: _LedgerBeforeTheLoss) -> None:
     store = _ledger_store(tmp_path)
     try:
-        assert {pair: store.get_balance("main", *pair).posted_units for pair in before.mirrored_pairs} == \
-            dict.fromkeys(before.mirrored_pairs, 0)
+        assert {pair: store.get_balance("main", *pair).posted_units for pair in before.mirrored_pairs} == dict.fromkeys(
+            before.mirrored_pairs, 0
+        )
         assert {pair: store.get_balance("main", *pair).posted_units for pair in before.off_chain} == before.off_chain
         assert store.head("main")[0] == len(before.entries) + len(before.mirrored)  # reversed, nothing deleted
     finally:
@@ -195,12 +218,15 @@ class _HealthOnlyApi:
     def __init__(self, base_url: str, key: str) -> None:
         import httpx
 
-        self.http = httpx.Client(transport=httpx.MockTransport(
-            lambda request: httpx.Response(200, json={"status": "ok", "chains": []})), base_url=base_url)
+        self.http = httpx.Client(
+            transport=httpx.MockTransport(lambda request: httpx.Response(200, json={"status": "ok", "chains": []})),
+            base_url=base_url,
+        )
 
 
 def test_demo_reports_a_chain_that_vanishes_mid_story_in_one_line(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from typer.testing import CliRunner
 
@@ -215,8 +241,10 @@ def test_demo_reports_a_chain_that_vanishes_mid_story_in_one_line(
     try:
         w3 = anvil.web3()
         accounts = w3.eth.accounts
-        manifest = write_manifest(deploy_core(w3, accounts[0], compliance_signer=accounts[9], fee_recipient=accounts[8],
-                                              arbiter=accounts[6]), tmp_path / "31337.json")
+        manifest = write_manifest(
+            deploy_core(w3, accounts[0], compliance_signer=accounts[9], fee_recipient=accounts[8], arbiter=accounts[6]),
+            tmp_path / "31337.json",
+        )
         steps: list[str] = []
         real_step = cli_demo._step
 
@@ -231,12 +259,14 @@ def test_demo_reports_a_chain_that_vanishes_mid_story_in_one_line(
         for name in [key for key in os.environ if key.startswith("KOGI_")]:
             monkeypatch.delenv(name)
         monkeypatch.setenv("KOGI_ADMIN_API_KEY", "k" * 32)
-        result = CliRunner().invoke(app, ["demo", "--api-url", "http://kogi.test", "--rpc-url", anvil.rpc_url,
-                                          "--manifest", str(manifest)])
+        result = CliRunner().invoke(
+            app, ["demo", "--api-url", "http://kogi.test", "--rpc-url", anvil.rpc_url, "--manifest", str(manifest)]
+        )
     finally:
         anvil.stop()
     assert result.exit_code == 1, result.output
     assert len(steps) == 3 and "Traceback" not in result.output
     last = result.output.strip().splitlines()[-1]
-    assert last.startswith("kogi: error: the demo stopped: ConnectionError: ") and \
-        last.endswith(f"(chain {anvil.rpc_url}, API http://kogi.test: is `make run` still running?)"), last
+    assert last.startswith("kogi: error: the demo stopped: ConnectionError: ") and last.endswith(
+        f"(chain {anvil.rpc_url}, API http://kogi.test: is `make run` still running?)"
+    ), last

@@ -1,4 +1,5 @@
 """`.env.example` documents every setting a newcomer can change."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -4,6 +4,7 @@ The modules only parse arguments, call the use case (services/, or a ledger/inde
 function when the use case is a single call) and print. Errors end with a non-zero exit and one
 readable line on stderr (`api.cli.errors.fail`). `python -m api.cli` runs it (`__main__.py`).
 """
+
 from __future__ import annotations
 
 import typer

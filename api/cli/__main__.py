@@ -1,4 +1,5 @@
 """`python -m api.cli …`: the same `kogi` app as the console script (tests and `make` use both)."""
+
 from __future__ import annotations
 
 from api.cli import app

@@ -1,4 +1,5 @@
 """`kogi chain …` and `kogi contracts …`: the local chain and the Solidity build/deploy."""
+
 from __future__ import annotations
 
 import os
@@ -70,7 +71,8 @@ def up(
     block_time_s: float = typer.Option(0, help="Seconds per block; 0 mines on every transaction."),
     deploy: bool = typer.Option(False, help="Also deploy the Kogi core and write its manifest."),
     manifest: Path | None = typer.Option(
-        None, help="Manifest path for --deploy (default .kogi/deployments/<chain id>.json)."),
+        None, help="Manifest path for --deploy (default .kogi/deployments/<chain id>.json)."
+    ),
 ) -> None:
     """Run anvil with the funded dev accounts (dev mnemonic) until Ctrl-C; print accounts, keys and RPC URL."""
     from contracts.anvil import AnvilProcess
@@ -109,16 +111,28 @@ def up(
     typer.echo("anvil stopped")
 
 
-def _deploy_core(w3: Web3, deployer: str | None, manifest: Path | None, compliance_signer: str | None,
-                 fee_recipient: str | None, *, mock_stablecoin: bool = True) -> Path:
+def _deploy_core(
+    w3: Web3,
+    deployer: str | None,
+    manifest: Path | None,
+    compliance_signer: str | None,
+    fee_recipient: str | None,
+    *,
+    mock_stablecoin: bool = True,
+) -> Path:
     """services.deployment deploys the core and writes the manifest; print each contract, return the path
     (a role without an account to default to is the CLI's one error line)."""
     from services.deployment import DeploymentRefused, deploy_core_with_manifest
 
     try:
-        deployed = deploy_core_with_manifest(w3, deployer=deployer, manifest=manifest,
-                                             compliance_signer=compliance_signer, fee_recipient=fee_recipient,
-                                             mock_stablecoin=mock_stablecoin)
+        deployed = deploy_core_with_manifest(
+            w3,
+            deployer=deployer,
+            manifest=manifest,
+            compliance_signer=compliance_signer,
+            fee_recipient=fee_recipient,
+            mock_stablecoin=mock_stablecoin,
+        )
     except DeploymentRefused as exc:
         fail(str(exc))
     for name, record in deployed.core.records.items():
@@ -143,18 +157,21 @@ def _refuse_live_manifest(w3: Web3, chain_id: int, manifest: Path | None) -> Non
     except (RequestException, OSError, ValueError) as exc:
         fail(f"cannot check the contracts of {target} on the chain ({exc.__class__.__name__})")
     if live:
-        fail(f"{target} already describes live contracts on chain {chain_id} (a running `kogi serve` or indexer "
-             "uses it): pass --manifest PATH to write the new deployment elsewhere, or --force to overwrite it")
+        fail(
+            f"{target} already describes live contracts on chain {chain_id} (a running `kogi serve` or indexer "
+            "uses it): pass --manifest PATH to write the new deployment elsewhere, or --force to overwrite it"
+        )
 
 
 @contracts_app.command("deploy")
 def deploy_command(
     rpc_url: str = typer.Option(..., help="JSON-RPC URL of the chain, e.g. http://127.0.0.1:18545."),
     manifest: Path | None = typer.Option(
-        None, help="Where to write the manifest (default .kogi/deployments/<chain id>.json)."),
+        None, help="Where to write the manifest (default .kogi/deployments/<chain id>.json)."
+    ),
     private_key_env: str | None = typer.Option(
-        None, help="Name of an environment variable holding the deployer's private key "
-                   "(else: first unlocked account)."),
+        None, help="Name of an environment variable holding the deployer's private key (else: first unlocked account)."
+    ),
     compliance_signer: str | None = typer.Option(None, help="Signer of investment permits (default: dev account 9)."),
     fee_recipient: str | None = typer.Option(None, help="Platform fee recipient (default: dev account 8)."),
     mock_stablecoin: bool = typer.Option(True, help="Deploy the dev-only MockStablecoin."),
@@ -227,9 +244,14 @@ def recover(
         typer.echo(f"ledger {ledger!r}: {reversed_count} entries reversed")
     for old, new in report.set_aside:
         typer.echo(f"{old} -> {new}")
-    typer.echo(f"chain {chain_id}: indexer state reset; {report.total_reversed} entries reversed. "
-               + ("Start again with `kogi serve` (or `make run`): a fresh chain is deployed and mirrored."
-                  if embedded else "Deploy the core on the new chain (`kogi contracts deploy`) and start the indexer."))
+    typer.echo(
+        f"chain {chain_id}: indexer state reset; {report.total_reversed} entries reversed. "
+        + (
+            "Start again with `kogi serve` (or `make run`): a fresh chain is deployed and mirrored."
+            if embedded
+            else "Deploy the core on the new chain (`kogi contracts deploy`) and start the indexer."
+        )
+    )
 
 
 def _recovery_plan_or_fail(database: Database, chain_id: int, settings: ApiSettings, embedded: bool) -> RecoveryPlan:
@@ -242,9 +264,13 @@ def _recovery_plan_or_fail(database: Database, chain_id: int, settings: ApiSetti
     from services.chain_recovery import ChainNotLost, plan_recovery
 
     try:
-        return plan_recovery(database, chain_id, rpc_url_of(settings),
-                             state_file=settings.chain_state_file if embedded else None,
-                             manifest=manifest_path(chain_id, settings.deployments_dir) if embedded else None)
+        return plan_recovery(
+            database,
+            chain_id,
+            rpc_url_of(settings),
+            state_file=settings.chain_state_file if embedded else None,
+            manifest=manifest_path(chain_id, settings.deployments_dir) if embedded else None,
+        )
     except SQLAlchemyError as exc:
         fail(f"cannot read the indexer's state ({str(exc).splitlines()[0]}): run `kogi db upgrade` first")
     except ChainNotLost as exc:
@@ -253,12 +279,16 @@ def _recovery_plan_or_fail(database: Database, chain_id: int, settings: ApiSetti
 
 def _show_recovery_plan(plan: RecoveryPlan, embedded: bool) -> None:
     where = ", ".join(f"{len(ids)} in ledger {ledger!r}" for ledger, ids in sorted(plan.pending.items())) or "none"
-    typer.echo(f"chain {plan.chain_id}: the ledger mirrors it up to block "
-               f"{'-' if plan.cursor is None else plan.cursor[0]}; {plan.entry_count} mirrored entries to reverse "
-               f"({where}); off-chain entries stay as they are")
+    typer.echo(
+        f"chain {plan.chain_id}: the ledger mirrors it up to block "
+        f"{'-' if plan.cursor is None else plan.cursor[0]}; {plan.entry_count} mirrored entries to reverse "
+        f"({where}); off-chain entries stay as they are"
+    )
     if embedded:
-        typer.echo(f"the chain state ({plan.state_file}, .exit, .prev) and {plan.manifest} will be set aside "
-                   "(….lost-<time>); the next `kogi serve` starts a fresh chain")
+        typer.echo(
+            f"the chain state ({plan.state_file}, .exit, .prev) and {plan.manifest} will be set aside "
+            "(….lost-<time>); the next `kogi serve` starts a fresh chain"
+        )
 
 
 def _recover_or_fail(database: Database, plan: RecoveryPlan) -> RecoveryReport:
@@ -273,7 +303,9 @@ def _recover_or_fail(database: Database, plan: RecoveryPlan) -> RecoveryReport:
     except RecoveryRefused as exc:
         fail(str(exc))
     except LedgerError as exc:
-        fail(f"cannot reverse the mirrored entries: {exc.detail} (an off-chain entry moved mirrored funds? "
-             "reverse it first)")
+        fail(
+            f"cannot reverse the mirrored entries: {exc.detail} (an off-chain entry moved mirrored funds? "
+            "reverse it first)"
+        )
     except SQLAlchemyError as exc:
         fail(f"database error: {str(exc).splitlines()[0]}")

@@ -1,4 +1,5 @@
 """`kogi db …`: the schema is created and changed only by Alembic migrations."""
+
 from __future__ import annotations
 
 import typer
@@ -10,8 +11,9 @@ app = typer.Typer(no_args_is_help=True)
 
 @app.command("upgrade")
 def upgrade(
-    database_url: str = typer.Option(None, "--database-url", envvar="KOGI_DATABASE_URL",
-                                     help="SQLAlchemy URL (default: the embedded SQLite file)."),
+    database_url: str = typer.Option(
+        None, "--database-url", envvar="KOGI_DATABASE_URL", help="SQLAlchemy URL (default: the embedded SQLite file)."
+    ),
     revision: str = typer.Option("head", help="Target revision."),
 ) -> None:
     """Apply migrations up to REVISION (idempotent)."""

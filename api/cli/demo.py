@@ -13,6 +13,7 @@ finds the stack, prints what the story narrates, waits for the indexer through t
 trial balance and a holder's statement, and the reconciliation. Exit 1 if reconciliation finds any
 difference.
 """
+
 from __future__ import annotations
 
 import time
@@ -36,8 +37,7 @@ class _Api:
     def __init__(self, base_url: str, key: str) -> None:
         import httpx
 
-        self.http = httpx.Client(base_url=base_url.rstrip("/"), timeout=30,
-                                 headers={"Authorization": f"Bearer {key}"})
+        self.http = httpx.Client(base_url=base_url.rstrip("/"), timeout=30, headers={"Authorization": f"Bearer {key}"})
 
     def get(self, path: str, **params: Any) -> Any:
         response = self.http.get(path, params=params)
@@ -82,8 +82,12 @@ def _print_trial_balance(api: _Api, ledger: str) -> bool:
     header = ("asset", "type", "debits", "credits")
     widths = [max([len(h), *(len(row[i]) for row in rows)]) for i, h in enumerate(header)]
     for row in [header, *rows]:
-        typer.echo("  " + "  ".join(cell.rjust(w) if i > 1 else cell.ljust(w) for i, (cell, w) in
-                                    enumerate(zip(row, widths, strict=False))))
+        typer.echo(
+            "  "
+            + "  ".join(
+                cell.rjust(w) if i > 1 else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=False))
+            )
+        )
     typer.echo(f"  balanced: {body['balanced']}")
     return bool(body["balanced"])
 
@@ -93,18 +97,25 @@ def _print_statement(api: _Api, ledger: str, account: str, asset: str) -> None:
     _step(f"Statement of {account} in {asset}")
     for line in body["lines"]:
         sign = "+" if line["side"] == "credit" else "-"  # holder accounts are liabilities: credit = more
-        typer.echo(f"  #{line['sequence']:<5} {line['kind']:18} {sign}{line['amount']:>12}  "
-                   f"balance {line['balance_after']:>12}  {line['external_ref'] or ''}")
+        typer.echo(
+            f"  #{line['sequence']:<5} {line['kind']:18} {sign}{line['amount']:>12}  "
+            f"balance {line['balance_after']:>12}  {line['external_ref'] or ''}"
+        )
 
 
 def demo(
-    api_url: str = typer.Option("http://127.0.0.1:8000", "--api-url", envvar="KOGI_API_URL",
-                                help="The running API (`make run`)."),
+    api_url: str = typer.Option(
+        "http://127.0.0.1:8000", "--api-url", envvar="KOGI_API_URL", help="The running API (`make run`)."
+    ),
     rpc_url: str | None = typer.Option(
-        None, "--rpc-url", help="Chain JSON-RPC URL (default: KOGI_RPC_URL, else the chain the server at --api-url "
-                                "reports in /health, else the embedded anvil on KOGI_CHAIN_PORT)."),
+        None,
+        "--rpc-url",
+        help="Chain JSON-RPC URL (default: KOGI_RPC_URL, else the chain the server at --api-url "
+        "reports in /health, else the embedded anvil on KOGI_CHAIN_PORT).",
+    ),
     manifest: Path | None = typer.Option(
-        None, help="Deployment manifest (default KOGI_DEPLOYMENTS_DIR/<chain id>.json)."),
+        None, help="Deployment manifest (default KOGI_DEPLOYMENTS_DIR/<chain id>.json)."
+    ),
     timeout_s: float = typer.Option(60.0, min=1, help="How long to wait for the indexer to catch up."),
 ) -> None:
     """Drive a funding/revenue/donation story on the running embedded stack, then print the trial balance,
@@ -121,8 +132,10 @@ def demo(
 
     settings = ApiSettings()
     if settings.admin_api_key is None and not settings.admin_api_key_file.exists():
-        fail(f"no admin API key (KOGI_ADMIN_API_KEY unset, {settings.admin_api_key_file} missing): "
-             "run the demo where `make run` runs, with the same settings")
+        fail(
+            f"no admin API key (KOGI_ADMIN_API_KEY unset, {settings.admin_api_key_file} missing): "
+            "run the demo where `make run` runs, with the same settings"
+        )
     api = _Api(api_url, settings.resolve_admin_api_key())
     try:
         response = api.http.get("/health")
@@ -136,8 +149,10 @@ def demo(
     except DemoError as exc:
         fail(str(exc))
     except (RequestException, OSError, httpx.HTTPError, Web3Exception, TransactionFailed, RpcError) as exc:
-        fail(f"the demo stopped: {exc.__class__.__name__}: {_first_line(exc)} (chain {url}, API {api_url}: "
-             "is `make run` still running?)")
+        fail(
+            f"the demo stopped: {exc.__class__.__name__}: {_first_line(exc)} (chain {url}, API {api_url}: "
+            "is `make run` still running?)"
+        )
 
 
 def served_rpc_url(health: Any) -> str | None:
@@ -169,8 +184,7 @@ def _run(api: _Api, api_url: str, url: str, manifest: Path | None, settings: Any
 
     ledger = settings.default_ledger
     balanced = _print_trial_balance(api, ledger)
-    _print_statement(api, ledger, holder_account(chain.chain_id, story.alice),
-                     token_asset(chain.chain_id, story.token))
+    _print_statement(api, ledger, holder_account(chain.chain_id, story.alice), token_asset(chain.chain_id, story.token))
 
     database = database_or_fail(settings.database_url)
     try:
@@ -188,8 +202,10 @@ def _print_reconciliation(report: ReconcileReport, balanced: bool) -> None:
     _step(f"Reconciliation: ledger vs chain at block {report.block}")
     typer.echo(f"  {len(report.rows)} balances compared, {len(differences)} differences")
     for diff in differences:
-        typer.echo(f"  DIFF {diff.account} {diff.asset}: ledger {diff.ledger_units}, chain {diff.chain_units}, "
-                   f"diff {diff.diff_units}")
+        typer.echo(
+            f"  DIFF {diff.account} {diff.asset}: ledger {diff.ledger_units}, chain {diff.chain_units}, "
+            f"diff {diff.diff_units}"
+        )
     if differences:
         fail(f"{len(differences)} difference(s) between the ledger and the chain")
     if not balanced:

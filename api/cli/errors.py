@@ -1,4 +1,5 @@
 """One readable line on stderr and a non-zero exit: the CLI's only error style."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, NoReturn

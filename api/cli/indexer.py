@@ -3,6 +3,7 @@
 Thin: parse options, build Database/LedgerStore/RpcClient, call services.indexing (the follow
 loop), indexer.reconcile, indexer.anchors or indexer.alerts, print. Registered in api/cli/__init__.py.
 """
+
 from __future__ import annotations
 
 import signal
@@ -43,8 +44,9 @@ def alerts(
     ack: int | None = typer.Option(None, "--ack", metavar="ID", help="Acknowledge the alert with this id."),
     by: str | None = typer.Option(None, "--by", metavar="NAME", help="Who acknowledges (required with --ack)."),
     chain_id: int | None = typer.Option(None, "--chain-id", help="Only this chain's alerts."),
-    database_url: str | None = typer.Option(None, "--database-url", envvar="KOGI_DATABASE_URL",
-                                            help="SQLAlchemy URL (default: the embedded SQLite file)."),
+    database_url: str | None = typer.Option(
+        None, "--database-url", envvar="KOGI_DATABASE_URL", help="SQLAlchemy URL (default: the embedded SQLite file)."
+    ),
 ) -> None:
     """List the indexer's alerts (e.g. a reorg deeper than the window), or acknowledge one with --ack."""
     import json
@@ -66,8 +68,11 @@ def alerts(
                 done = acknowledge(database, ack, by)
             except (AlertError, ValueError) as exc:
                 fail(str(exc))
-            typer.echo(json.dumps(done.to_json(), sort_keys=True) if as_json else
-                       f"alert {done.id} ({done.kind}, chain {done.chain_id}) acknowledged by {done.acknowledged_by}")
+            typer.echo(
+                json.dumps(done.to_json(), sort_keys=True)
+                if as_json
+                else f"alert {done.id} ({done.kind}, chain {done.chain_id}) acknowledged by {done.acknowledged_by}"
+            )
             return
         found = list_alerts(database, chain_id=chain_id, include_acknowledged=show_all)
     except SQLAlchemyError as exc:
@@ -82,8 +87,10 @@ def alerts(
         return
     for alert in found:
         state = "open" if alert.open else f"acknowledged by {alert.acknowledged_by}"
-        typer.echo(f"#{alert.id} {alert.created_at.isoformat(timespec='seconds')} chain {alert.chain_id} "
-                   f"{alert.severity} {alert.kind} [{state}]: {alert.message}")
+        typer.echo(
+            f"#{alert.id} {alert.created_at.isoformat(timespec='seconds')} chain {alert.chain_id} "
+            f"{alert.severity} {alert.kind} [{state}]: {alert.message}"
+        )
 
 
 @indexer_app.command("run")
@@ -91,19 +98,25 @@ def run(
     rpc_url: str = typer.Option(..., "--rpc-url", help="JSON-RPC URL of the chain (any provider)."),
     manifest: Path | None = typer.Option(None, help="Deployment manifest (default .kogi/deployments/<chain id>.json)."),
     confirmations: int | None = typer.Option(
-        None, min=0, help="Reorg window / finality depth in blocks (default per chain: anvil 5, mainnet 64, …)."),
+        None, min=0, help="Reorg window / finality depth in blocks (default per chain: anvil 5, mainnet 64, …)."
+    ),
     once: bool = typer.Option(False, "--once", help="Catch up with the head, then exit."),
     ledger: str = typer.Option("main", help="Ledger to post into."),
-    database_url: str | None = typer.Option(None, "--database-url", envvar="KOGI_DATABASE_URL",
-                                            help="SQLAlchemy URL (default: the embedded SQLite file)."),
+    database_url: str | None = typer.Option(
+        None, "--database-url", envvar="KOGI_DATABASE_URL", help="SQLAlchemy URL (default: the embedded SQLite file)."
+    ),
     max_blocks_per_step: int = typer.Option(10_000, min=1, max=100_000, help="Blocks per step (bounds memory)."),
     owner: str | None = typer.Option(
-        None, help="Lease owner name. Default: unique per process (a restart waits for the old lease to expire); "
-                   "pass the old name to resume at once when the old process is known to be gone."),
+        None,
+        help="Lease owner name. Default: unique per process (a restart waits for the old lease to expire); "
+        "pass the old name to resume at once when the old process is known to be gone.",
+    ),
     lease_ttl_s: float = typer.Option(30.0, min=0.1, help="Seconds before a silent follower's chain is taken over."),
     reader_process: bool = typer.Option(
-        True, "--reader-process/--no-reader-process",
-        help="Read and digest the next block range in a second process while posting (uses a second core)."),
+        True,
+        "--reader-process/--no-reader-process",
+        help="Read and digest the next block range in a second process while posting (uses a second core).",
+    ),
 ) -> None:
     """Follow the chain into the ledger (posting provisionally, undoing reorgs inside the window).
 
@@ -129,15 +142,24 @@ def run(
         with _run_errors(rpc_url):
             chain_id = rpc.chain_id()
             store = platform_store(database)
-            follower = Follower(store, rpc, manifest_or_fail(manifest, chain_id), ledger=ledger,
-                                confirmations=confirmations, max_blocks_per_step=max_blocks_per_step,
-                                owner=owner, lease_ttl_s=lease_ttl_s, reader_process=reader_process)
+            follower = Follower(
+                store,
+                rpc,
+                manifest_or_fail(manifest, chain_id),
+                ledger=ledger,
+                confirmations=confirmations,
+                max_blocks_per_step=max_blocks_per_step,
+                owner=owner,
+                lease_ttl_s=lease_ttl_s,
+                reader_process=reader_process,
+            )
             follower.bootstrap()
             typer.echo(f"indexing chain {chain_id} into ledger {ledger!r} (confirmations {follower.confirmations})")
             progress = backfill_progress(follower, rpc)
             report = _RunReport(chain_id, progress, once=once)
-            follow(follower, rpc, progress, report, once=once, lease_ttl_s=lease_ttl_s,
-                   stopping=lambda: stopping["now"])
+            follow(
+                follower, rpc, progress, report, once=once, lease_ttl_s=lease_ttl_s, stopping=lambda: stopping["now"]
+            )
     finally:
         if report is not None:
             report.close()
@@ -227,15 +249,23 @@ class _RunReport:
 def reconcile(
     rpc_url: str = typer.Option(..., "--rpc-url", help="JSON-RPC URL of the chain (its state at --block is read)."),
     block: int | None = typer.Option(
-        None, min=0, help="Block to compare at, inside the indexed range (default: the indexed block). Blocks older "
-                          "than the node's recent state need an archive node."),
+        None,
+        min=0,
+        help="Block to compare at, inside the indexed range (default: the indexed block). Blocks older "
+        "than the node's recent state need an archive node.",
+    ),
     chain: int | None = typer.Option(
-        None, "--chain", "--chain-id", min=1,
-        help="Chain to reconcile when the database mirrors several (default: the RPC's chain); the RPC must serve it."),
+        None,
+        "--chain",
+        "--chain-id",
+        min=1,
+        help="Chain to reconcile when the database mirrors several (default: the RPC's chain); the RPC must serve it.",
+    ),
     ledger: str = typer.Option("main", help="Ledger holding the mirror."),
     as_json: bool = typer.Option(False, "--json", help="The report as one JSON object on stdout."),
-    database_url: str | None = typer.Option(None, "--database-url", envvar="KOGI_DATABASE_URL",
-                                            help="SQLAlchemy URL (default: the embedded SQLite file)."),
+    database_url: str | None = typer.Option(
+        None, "--database-url", envvar="KOGI_DATABASE_URL", help="SQLAlchemy URL (default: the embedded SQLite file)."
+    ),
 ) -> None:
     """Compare every mirrored balance with the chain at a block; print the table; exit 1 on any difference."""
     import httpx
@@ -269,23 +299,43 @@ def reconcile(
 def _print_reconcile_json(report: ReconcileReport) -> None:
     import json
 
-    typer.echo(json.dumps({
-        "chain_id": report.chain_id, "block": report.block, "compared": len(report.rows),
-        "differences": len(report.differences),
-        "rows": [{"account": r.account, "asset": r.asset, "ledger": str(r.ledger_units),
-                  "chain": str(r.chain_units), "diff": str(r.diff_units)} for r in report.rows],
-        "configuration_compared": len(report.config),
-        "configuration_differences": [{"contract": c.contract, "kind": c.kind, "item": c.item,
-                                       "ledger": c.indexed, "chain": c.chain} for c in report.config_differences],
-    }, sort_keys=True, indent=2))
+    typer.echo(
+        json.dumps(
+            {
+                "chain_id": report.chain_id,
+                "block": report.block,
+                "compared": len(report.rows),
+                "differences": len(report.differences),
+                "rows": [
+                    {
+                        "account": r.account,
+                        "asset": r.asset,
+                        "ledger": str(r.ledger_units),
+                        "chain": str(r.chain_units),
+                        "diff": str(r.diff_units),
+                    }
+                    for r in report.rows
+                ],
+                "configuration_compared": len(report.config),
+                "configuration_differences": [
+                    {"contract": c.contract, "kind": c.kind, "item": c.item, "ledger": c.indexed, "chain": c.chain}
+                    for c in report.config_differences
+                ],
+            },
+            sort_keys=True,
+            indent=2,
+        )
+    )
 
 
 def _print_reconcile_table(report: ReconcileReport) -> None:
     header = ("account", "asset", "ledger", "chain", "diff")
     rows = [(r.account, r.asset, str(r.ledger_units), str(r.chain_units), str(r.diff_units)) for r in report.rows]
     widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(header)]
-    typer.echo(f"chain {report.chain_id} at block {report.block}: {len(report.rows)} balances and "
-               f"{len(report.config)} contract configuration items compared")
+    typer.echo(
+        f"chain {report.chain_id} at block {report.block}: {len(report.rows)} balances and "
+        f"{len(report.config)} contract configuration items compared"
+    )
     for row in [header, *rows]:
         typer.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)).rstrip())
 
@@ -300,9 +350,13 @@ def _fail_on_differences(report: ReconcileReport, as_json: bool) -> None:
         for c in configuration:
             typer.echo(f"  {c.kind} {c.contract} {c.item}: indexed {c.indexed}, chain {c.chain}")
     if differences or configuration:
-        named = "; ".join([f"{r.account} {r.asset} diff {r.diff_units}" for r in differences[:5]]
-                          + [f"{c.kind} {c.contract} {c.item} indexed {c.indexed} chain {c.chain}"
-                             for c in configuration[:max(0, 5 - len(differences))]])
+        named = "; ".join(
+            [f"{r.account} {r.asset} diff {r.diff_units}" for r in differences[:5]]
+            + [
+                f"{c.kind} {c.contract} {c.item} indexed {c.indexed} chain {c.chain}"
+                for c in configuration[: max(0, 5 - len(differences))]
+            ]
+        )
         total = len(differences) + len(configuration)
         more = f" (and {total - 5} more)" if total > 5 else ""
         fail(f"{total} difference(s) at block {report.block}: {named}{more}", EXIT_DIFFERENCES)
@@ -314,8 +368,9 @@ def _fail_on_differences(report: ReconcileReport, as_json: bool) -> None:
 def anchors(
     rpc_url: str = typer.Option(..., "--rpc-url", help="JSON-RPC URL of the chain (its chain id selects the anchors)."),
     ledger: str = typer.Option("main", help="Ledger whose anchors are checked."),
-    database_url: str | None = typer.Option(None, "--database-url", envvar="KOGI_DATABASE_URL",
-                                            help="SQLAlchemy URL (default: the embedded SQLite file)."),
+    database_url: str | None = typer.Option(
+        None, "--database-url", envvar="KOGI_DATABASE_URL", help="SQLAlchemy URL (default: the embedded SQLite file)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the checks as JSON."),
 ) -> None:
     """List the indexed LedgerAnchored ranges with their check against the journal (verified / mismatch /
@@ -346,22 +401,41 @@ def anchors(
         rpc.close()
         database.dispose()
     if as_json:
-        typer.echo(json.dumps([{
-            "anchor_index": c.anchor.anchor_index, "contract": c.anchor.contract, "ledger_key": c.anchor.ledger_key,
-            "from_sequence": c.anchor.from_sequence, "to_sequence": c.anchor.to_sequence,
-            "merkle_root": c.anchor.merkle_root, "block_number": c.anchor.block_number, "tx_hash": c.anchor.tx_hash,
-            "status": c.status, "computed_root": c.computed_root, "detail": c.detail,
-        } for c in checks], indent=2))
+        typer.echo(
+            json.dumps(
+                [
+                    {
+                        "anchor_index": c.anchor.anchor_index,
+                        "contract": c.anchor.contract,
+                        "ledger_key": c.anchor.ledger_key,
+                        "from_sequence": c.anchor.from_sequence,
+                        "to_sequence": c.anchor.to_sequence,
+                        "merkle_root": c.anchor.merkle_root,
+                        "block_number": c.anchor.block_number,
+                        "tx_hash": c.anchor.tx_hash,
+                        "status": c.status,
+                        "computed_root": c.computed_root,
+                        "detail": c.detail,
+                    }
+                    for c in checks
+                ],
+                indent=2,
+            )
+        )
     else:
         typer.echo(f"chain {chain_id}, ledger {ledger}: {len(checks)} anchor(s)")
         for c in checks:
-            typer.echo(f"  #{c.anchor.anchor_index} sequences {c.anchor.from_sequence}..{c.anchor.to_sequence} "
-                       f"block {c.anchor.block_number} root {c.anchor.merkle_root}: {c.status}"
-                       + (f" ({c.detail})" if c.detail and c.status != MISMATCH else ""))
+            typer.echo(
+                f"  #{c.anchor.anchor_index} sequences {c.anchor.from_sequence}..{c.anchor.to_sequence} "
+                f"block {c.anchor.block_number} root {c.anchor.merkle_root}: {c.status}"
+                + (f" ({c.detail})" if c.detail and c.status != MISMATCH else "")
+            )
     mismatches = [c for c in checks if c.status == MISMATCH]
     if mismatches:
-        named = "; ".join(f"#{c.anchor.anchor_index} ({c.anchor.from_sequence}..{c.anchor.to_sequence})"
-                          for c in mismatches[:5])
+        named = "; ".join(
+            f"#{c.anchor.anchor_index} ({c.anchor.from_sequence}..{c.anchor.to_sequence})" for c in mismatches[:5]
+        )
         more = f" (and {len(mismatches) - 5} more)" if len(mismatches) > 5 else ""
-        fail(f"{len(mismatches)} anchor(s) do not match the journal of ledger {ledger}: {named}{more}",
-             EXIT_DIFFERENCES)
+        fail(
+            f"{len(mismatches)} anchor(s) do not match the journal of ledger {ledger}: {named}{more}", EXIT_DIFFERENCES
+        )

@@ -1,4 +1,5 @@
 """`kogi ledger …`: maintenance commands over the journal (verify, expire holds, anchor on chain)."""
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,9 @@ if TYPE_CHECKING:
 
 app = typer.Typer(no_args_is_help=True)
 
-DATABASE_URL = typer.Option(None, "--database-url", envvar="KOGI_DATABASE_URL",
-                            help="SQLAlchemy URL (default: the embedded SQLite file).")
+DATABASE_URL = typer.Option(
+    None, "--database-url", envvar="KOGI_DATABASE_URL", help="SQLAlchemy URL (default: the embedded SQLite file)."
+)
 LEDGER = typer.Option(None, "--ledger", help="Ledger code (default: KOGI_DEFAULT_LEDGER, 'main').")
 
 
@@ -52,25 +54,39 @@ def _ledger_code(ledger: str | None) -> str:
 
 
 @app.command("verify")
-def verify(database_url: str = DATABASE_URL, ledger: str = LEDGER,
-           as_json: bool = typer.Option(False, "--json", help="Print the report as JSON.")) -> None:
+def verify(
+    database_url: str = DATABASE_URL,
+    ledger: str = LEDGER,
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
     """Recompute the hash chain and balances; exit 1 naming the first entry that does not match."""
     with open_store(database_url) as store:
         report = store.verify(_ledger_code(ledger))
     if as_json:
-        typer.echo(json.dumps({
-            "ledger": report.ledger, "ok": report.ok, "entries_checked": report.entries_checked,
-            "first_bad_sequence": report.first_bad_sequence, "first_bad_entry_id": report.first_bad_entry_id,
-            "reason": report.reason, "balance_mismatches": list(report.balance_mismatches),
-        }))
+        typer.echo(
+            json.dumps(
+                {
+                    "ledger": report.ledger,
+                    "ok": report.ok,
+                    "entries_checked": report.entries_checked,
+                    "first_bad_sequence": report.first_bad_sequence,
+                    "first_bad_entry_id": report.first_bad_entry_id,
+                    "reason": report.reason,
+                    "balance_mismatches": list(report.balance_mismatches),
+                }
+            )
+        )
     if report.ok:
         if not as_json:
-            typer.echo(f"ledger {report.ledger}: {report.entries_checked} entries verified, "
-                       "hash chain and balances intact")
+            typer.echo(
+                f"ledger {report.ledger}: {report.entries_checked} entries verified, hash chain and balances intact"
+            )
         return
     if report.first_bad_sequence is not None:
-        fail(f"ledger {report.ledger}: entry {report.first_bad_entry_id} (sequence {report.first_bad_sequence}) "
-             f"fails verification: {report.reason}")
+        fail(
+            f"ledger {report.ledger}: entry {report.first_bad_entry_id} (sequence {report.first_bad_sequence}) "
+            f"fails verification: {report.reason}"
+        )
     fail(f"ledger {report.ledger}: {report.reason}: " + "; ".join(report.balance_mismatches))
 
 
@@ -94,8 +110,10 @@ def anchor(
     database_url: str = DATABASE_URL,
     ledger: str = LEDGER,
     private_key_env: str | None = typer.Option(
-        None, help="Name of an environment variable holding the sender's private key (needs ANCHOR_ROLE). "
-                   "Default: the dev account that deployed the core (dev chains only: its key is public)."),
+        None,
+        help="Name of an environment variable holding the sender's private key (needs ANCHOR_ROLE). "
+        "Default: the dev account that deployed the core (dev chains only: its key is public).",
+    ),
 ) -> None:
     """Publish the Merkle root of the journal since the last anchor on LedgerAnchor (one transaction per
     MAX_ANCHOR_RANGE entries); prints each range and transaction hash."""
@@ -118,8 +136,10 @@ def anchor(
         deployer = data.deployer
         key = dev_key_of(deployer)
         if key is None:
-            fail(f"the deployer {deployer or '(none)'} is not a dev account: pass --private-key-env NAME with a key "
-                 "that holds ANCHOR_ROLE")
+            fail(
+                f"the deployer {deployer or '(none)'} is not a dev account: pass --private-key-env NAME with a key "
+                "that holds ANCHOR_ROLE"
+            )
     try:
         Account.from_key(key)
     except ValueError:
@@ -140,9 +160,11 @@ def _publish(w3: Web3, rpc_url: str, address: str, code: str, key: bytes | str, 
                 if not result.published:
                     typer.echo(f"ledger {code}: nothing to anchor ({result.reason})")
                     break
-                typer.echo(f"ledger {code}: anchored sequences {result.from_sequence}..{result.to_sequence} "
-                           f"as anchor #{result.anchor_index}, root {result.merkle_root}, "
-                           f"tx {result.tx_hash} (block {result.block_number})")
+                typer.echo(
+                    f"ledger {code}: anchored sequences {result.from_sequence}..{result.to_sequence} "
+                    f"as anchor #{result.anchor_index}, root {result.merkle_root}, "
+                    f"tx {result.tx_hash} (block {result.block_number})"
+                )
         except AnchorPublishError as exc:
             fail(str(exc))
         except (RequestException, OSError) as exc:

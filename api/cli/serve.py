@@ -14,6 +14,7 @@ line on stderr (`kogi: error: …`) with exit 1, never a traceback:
    bound socket; on Ctrl-C / SIGTERM it shuts down gracefully and the lifespan's shutdown (indexer,
    then a last state save and anvil) runs before the command exits 0.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -70,8 +71,9 @@ def load_settings() -> ApiSettings:
     try:
         return ApiSettings()
     except ValidationError as exc:
-        problems = "; ".join(f"KOGI_{'_'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
-                             for error in exc.errors())
+        problems = "; ".join(
+            f"KOGI_{'_'.join(str(part) for part in error['loc']).upper()}: {error['msg']}" for error in exc.errors()
+        )
         fail(f"invalid settings: {problems}")
 
 
@@ -85,8 +87,9 @@ def bind_api_socket(host: str, port: int) -> socket.socket:
     from contracts.anvil import port_holder
 
     try:
-        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
-                                                             flags=socket.AI_PASSIVE)[0]
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
     except socket.gaierror as exc:
         fail(f"cannot serve the API on {host}:{port}: {exc.strerror}")
     sock = socket.socket(family, kind, proto)
@@ -102,8 +105,10 @@ def bind_api_socket(host: str, port: int) -> socket.socket:
             if holder is not None:
                 name = " ".join(holder.argv[:4]) if holder.argv else "?"
                 who = f" by pid {holder.pid} ({name})"
-            fail(f"cannot serve the API on {host}:{port}: the port is already in use{who}; stop that process or "
-                 f"choose another --port")
+            fail(
+                f"cannot serve the API on {host}:{port}: the port is already in use{who}; stop that process or "
+                f"choose another --port"
+            )
         fail(f"cannot serve the API on {host}:{port}: {exc.strerror or exc}")
     return sock
 
@@ -120,8 +125,13 @@ def check_chain_port(settings: ApiSettings) -> None:
         fail(busy_port_message(PortBusy(port, port_holder(port)), settings.chain_state_file))
 
 
-def acquire_instance_lock(settings: ApiSettings, command: str, *, elsewhere: str = ", or give this one its own "
-                          "KOGI_CHAIN_STATE_FILE, KOGI_CHAIN_PORT and --port", **info: Any) -> InstanceLock | None:
+def acquire_instance_lock(
+    settings: ApiSettings,
+    command: str,
+    *,
+    elsewhere: str = ", or give this one its own KOGI_CHAIN_STATE_FILE, KOGI_CHAIN_PORT and --port",
+    **info: Any,
+) -> InstanceLock | None:
     """The state file's lock (None when no anvil is started here), or the CLI's one error line
     (`elsewhere`: the advice after "stop it first")."""
     from api.instance_lock import InstanceRunning, acquire
@@ -132,9 +142,12 @@ def acquire_instance_lock(settings: ApiSettings, command: str, *, elsewhere: str
     try:
         return acquire(state, command=command, **info)
     except InstanceRunning as exc:
-        fail(f"{exc} is running with the chain state file {state}: stop it first (Ctrl-C in its terminal"
-             + (f", or `kill {exc.holder['pid']}`" if exc.holder.get("pid") else "")
-             + ")" + elsewhere)
+        fail(
+            f"{exc} is running with the chain state file {state}: stop it first (Ctrl-C in its terminal"
+            + (f", or `kill {exc.holder['pid']}`" if exc.holder.get("pid") else "")
+            + ")"
+            + elsewhere
+        )
     except OSError as exc:
         fail(f"cannot lock {state} ({exc.strerror or exc})")
 

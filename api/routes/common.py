@@ -1,6 +1,7 @@
 """Shared route plumbing: the store dependency, asset scales, amounts, idempotency keys.
 
 Cursors are ledger.cursor's (one codec for the ledger's statements and the API's lists)."""
+
 from __future__ import annotations
 
 import re
@@ -45,8 +46,12 @@ def reject_control_characters(request: Request) -> None:
     refused by PostgreSQL but stored by SQLite): a 422 problem on both backends."""
     values = [*request.path_params.values(), *request.query_params.values()]
     if any(isinstance(value, str) and _CONTROL_RE.search(value) for value in values):
-        raise ApiProblem(422, "request-validation", "Request validation failed",
-                         "path and query parameters may not contain control characters")
+        raise ApiProblem(
+            422,
+            "request-validation",
+            "Request validation failed",
+            "path and query parameters may not contain control characters",
+        )
 
 
 class HexIdConvertor(Convertor[str]):
@@ -64,16 +69,26 @@ class HexIdConvertor(Convertor[str]):
 
 register_url_convertor("hexid", HexIdConvertor())
 
-LedgerPath = Annotated[str, Path(pattern=LEDGER_CODE_PATTERN, max_length=MAX_LEDGER_CODE_LENGTH,
-                                  description="Ledger code.", examples=["main"])]
-AccountPath = Annotated[str, Path(pattern=CODE_PATTERN, max_length=MAX_CODE_LENGTH, description="Account code.",
-                                  examples=["platform:fees"])]
-AssetPath = Annotated[str, Path(pattern=ASSET_CODE_PATTERN, max_length=MAX_ASSET_CODE_LENGTH,
-                                description="Asset code.", examples=["USD"])]
+LedgerPath = Annotated[
+    str,
+    Path(pattern=LEDGER_CODE_PATTERN, max_length=MAX_LEDGER_CODE_LENGTH, description="Ledger code.", examples=["main"]),
+]
+AccountPath = Annotated[
+    str, Path(pattern=CODE_PATTERN, max_length=MAX_CODE_LENGTH, description="Account code.", examples=["platform:fees"])
+]
+AssetPath = Annotated[
+    str, Path(pattern=ASSET_CODE_PATTERN, max_length=MAX_ASSET_CODE_LENGTH, description="Asset code.", examples=["USD"])
+]
 EntryIdPath = Annotated[str, Path(pattern=ID_PATTERN, description="Entry id (32 hex digits).")]
 HoldIdPath = Annotated[str, Path(pattern=ID_PATTERN, description="Hold id (32 hex digits).")]
-CursorQuery = Annotated[str | None, Query(pattern=CURSOR_PATTERN, max_length=MAX_CURSOR_LENGTH,
-                                          description="Opaque: a `next_cursor` from the previous page, unchanged.")]
+CursorQuery = Annotated[
+    str | None,
+    Query(
+        pattern=CURSOR_PATTERN,
+        max_length=MAX_CURSOR_LENGTH,
+        description="Opaque: a `next_cursor` from the previous page, unchanged.",
+    ),
+]
 
 
 def get_store(request: Request) -> LedgerStore:
@@ -132,13 +147,20 @@ def checked_decimal(amount: str, scale: int) -> int:
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 IdempotencyKey = Annotated[
     str,
-    Header(alias=IDEMPOTENCY_HEADER, pattern=KEY_PATTERN, max_length=MAX_IDEMPOTENCY_KEY_LENGTH,
-           description="Required. 1-128 printable ASCII characters, no spaces. A missing key is a 400 problem "
-                       "`idempotency-key-required`."),
+    Header(
+        alias=IDEMPOTENCY_HEADER,
+        pattern=KEY_PATTERN,
+        max_length=MAX_IDEMPOTENCY_KEY_LENGTH,
+        description="Required. 1-128 printable ASCII characters, no spaces. A missing key is a 400 problem "
+        "`idempotency-key-required`.",
+    ),
 ]
 OptionalIdempotencyKey = Annotated[
     str | None,
-    Header(alias=IDEMPOTENCY_HEADER, pattern=KEY_PATTERN, max_length=MAX_IDEMPOTENCY_KEY_LENGTH,
-           description="Optional; a key derived from the resource id is used when absent."),
+    Header(
+        alias=IDEMPOTENCY_HEADER,
+        pattern=KEY_PATTERN,
+        max_length=MAX_IDEMPOTENCY_KEY_LENGTH,
+        description="Optional; a key derived from the resource id is used when absent.",
+    ),
 ]
-

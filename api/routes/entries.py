@@ -1,4 +1,5 @@
 """Journal entries: post (idempotent), read, list by sequence, reverse."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -35,23 +36,47 @@ def entry_request(body: EntryIn, idempotency_key: str, scale_of: Callable[[str],
     legs: list[Leg] = []
     if body.postings is not None:
         for posting in body.postings:
-            legs.append(Leg(posting.account, posting.asset, SIDES_IN[posting.side],
-                            amount_units_of(posting, scale_of, posting.asset)))
+            legs.append(
+                Leg(
+                    posting.account,
+                    posting.asset,
+                    SIDES_IN[posting.side],
+                    amount_units_of(posting, scale_of, posting.asset),
+                )
+            )
     else:
         assert body.transfers is not None
         for transfer in body.transfers:
-            legs.extend(transfer_legs(transfer.from_account, transfer.to_account, transfer.asset,
-                                      amount_units_of(transfer, scale_of, transfer.asset)))
+            legs.extend(
+                transfer_legs(
+                    transfer.from_account,
+                    transfer.to_account,
+                    transfer.asset,
+                    amount_units_of(transfer, scale_of, transfer.asset),
+                )
+            )
     return EntryRequest(
-        idempotency_key=idempotency_key, kind=body.kind, legs=tuple(legs), effective_at=body.effective_at,
-        external_ref=body.external_ref, metadata=body.metadata,
+        idempotency_key=idempotency_key,
+        kind=body.kind,
+        legs=tuple(legs),
+        effective_at=body.effective_at,
+        external_ref=body.external_ref,
+        metadata=body.metadata,
     )
 
 
-@router.post("/{ledger}/entries", status_code=201, response_model=EntryOut,
-             responses={**REPLAY_RESPONSE, **created("Recorded now.", ENTRY_CREATED)})
+@router.post(
+    "/{ledger}/entries",
+    status_code=201,
+    response_model=EntryOut,
+    responses={**REPLAY_RESPONSE, **created("Recorded now.", ENTRY_CREATED)},
+)
 def post_entry(
-    ledger: LedgerPath, body: EntryIn, idempotency_key: IdempotencyKey, response: Response, store: Store,
+    ledger: LedgerPath,
+    body: EntryIn,
+    idempotency_key: IdempotencyKey,
+    response: Response,
+    store: Store,
     scales: Scales,
 ) -> EntryOut:
     """Post a balanced entry. 201 when recorded now; 200 with the original entry when the same
@@ -85,8 +110,12 @@ def get_entry(ledger: LedgerPath, entry_id: EntryIdPath, store: Store, scales: S
     return entry_out(store.get_entry(ledger, entry_id), scales.for_ledger(ledger))
 
 
-@router.post("/{ledger}/entries/{entry_id:hexid}/reversal", status_code=201, response_model=EntryOut,
-             responses={**REPLAY_RESPONSE, **created("The reversal, recorded now.", ENTRY_CREATED)})
+@router.post(
+    "/{ledger}/entries/{entry_id:hexid}/reversal",
+    status_code=201,
+    response_model=EntryOut,
+    responses={**REPLAY_RESPONSE, **created("The reversal, recorded now.", ENTRY_CREATED)},
+)
 def reverse_entry(
     ledger: LedgerPath,
     entry_id: EntryIdPath,
@@ -99,8 +128,9 @@ def reverse_entry(
     """Post the mirror of an entry, linked to it. An entry is reversed once: a second reversal
     with another key is a 409 `already-reversed`; the same key replays (200)."""
     body = body or ReversalIn()
-    entry = store.reverse(ledger, entry_id, idempotency_key=idempotency_key, reason=body.reason,
-                          effective_at=body.effective_at)
+    entry = store.reverse(
+        ledger, entry_id, idempotency_key=idempotency_key, reason=body.reason, effective_at=body.effective_at
+    )
     if entry.replayed:
         response.status_code = 200
     return entry_out(entry, scales.for_ledger(ledger))

@@ -5,6 +5,7 @@ and its open alerts (indexer/alerts.py). An open critical alert turns the status
 so does an in-process indexer that is not advancing although it runs: `indexer_state`
 waiting_for_lease (another owner's lease, e.g. after a kill -9) or backing_off (RPC errors, a
 flapping chain), with `indexer_reason` saying why."""
+
 from __future__ import annotations
 
 import logging
@@ -31,23 +32,43 @@ def _chains(request: Request, store: Store) -> list[HealthChain]:
     from indexer.state import chain_progress
 
     progress = chain_progress(store.db)
-    chains = {row.chain_id: HealthChain(chain_id=row.chain_id, indexed_block=row.indexed_block, head_block=None,
-                                        lag_blocks=None, indexer_running=None)
-              for row in progress}
+    chains = {
+        row.chain_id: HealthChain(
+            chain_id=row.chain_id,
+            indexed_block=row.indexed_block,
+            head_block=None,
+            lag_blocks=None,
+            indexer_running=None,
+        )
+        for row in progress
+    }
     chain = getattr(request.app.state, "chain", None)
     status = chain.status() if chain is not None else None
     if status is not None:
         chains[status.chain_id] = HealthChain(
-            chain_id=status.chain_id, indexed_block=status.indexed_block, head_block=status.head_block,
-            lag_blocks=status.lag_blocks, indexer_running=status.indexer_running, error=status.error,
-            indexer_state=status.indexer_state, indexer_reason=status.indexer_reason,
-            indexer_until=status.indexer_until, rpc_url=status.rpc_url,
+            chain_id=status.chain_id,
+            indexed_block=status.indexed_block,
+            head_block=status.head_block,
+            lag_blocks=status.lag_blocks,
+            indexer_running=status.indexer_running,
+            error=status.error,
+            indexer_state=status.indexer_state,
+            indexer_reason=status.indexer_reason,
+            indexer_until=status.indexer_until,
+            rpc_url=status.rpc_url,
         )
     for row in progress:
         if row.open_alerts:
             chains[row.chain_id].alerts = [
-                HealthAlert(id=alert.id, kind=alert.kind, severity=alert.severity, message=alert.message,
-                            created_at=alert.created_at) for alert in row.open_alerts]
+                HealthAlert(
+                    id=alert.id,
+                    kind=alert.kind,
+                    severity=alert.severity,
+                    message=alert.message,
+                    created_at=alert.created_at,
+                )
+                for alert in row.open_alerts
+            ]
             chains[row.chain_id].open_alerts = len(row.open_alerts)
     return [chains[key] for key in sorted(chains)]
 

@@ -1,4 +1,5 @@
 """Holds (two-phase transfers): reserve, post all or part, void, expire."""
+
 from __future__ import annotations
 
 from typing import Annotated, Any
@@ -34,18 +35,33 @@ HOLD_REPLAY: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.post("/{ledger}/holds", status_code=201, response_model=HoldOut,
-             responses={**HOLD_REPLAY, **created("Reserved now.", HOLD_CREATED)})
+@router.post(
+    "/{ledger}/holds",
+    status_code=201,
+    response_model=HoldOut,
+    responses={**HOLD_REPLAY, **created("Reserved now.", HOLD_CREATED)},
+)
 def create_hold(
-    ledger: LedgerPath, body: HoldIn, idempotency_key: IdempotencyKey, response: Response, store: Store, scales: Scales,
+    ledger: LedgerPath,
+    body: HoldIn,
+    idempotency_key: IdempotencyKey,
+    response: Response,
+    store: Store,
+    scales: Scales,
 ) -> HoldOut:
     """Reserve an amount moving `from` -> `to`: it stops counting as available on `from`
     (and is checked against its overdraft rule) until posted, voided or expired."""
     scale = scales.of(ledger, body.asset)
     hold = store.create_hold(
-        ledger, idempotency_key=idempotency_key, debit_account=body.from_account, credit_account=body.to_account,
-        asset=body.asset, amount_units=amount_units_of(body, lambda _: scale, body.asset),
-        expires_at=body.expires_at, kind=body.kind, metadata=body.metadata,
+        ledger,
+        idempotency_key=idempotency_key,
+        debit_account=body.from_account,
+        credit_account=body.to_account,
+        asset=body.asset,
+        amount_units=amount_units_of(body, lambda _: scale, body.asset),
+        expires_at=body.expires_at,
+        kind=body.kind,
+        metadata=body.metadata,
     )
     if hold.replayed:
         response.status_code = 200
@@ -70,8 +86,12 @@ def get_hold(ledger: LedgerPath, hold_id: HoldIdPath, store: Store, scales: Scal
     return hold_out(hold, scales.of(ledger, hold.asset))
 
 
-@router.post("/{ledger}/holds/{hold_id:hexid}/post", status_code=201, response_model=EntryOut,
-             responses={**REPLAY_RESPONSE, **created("The posted entry.", ENTRY_CREATED)})
+@router.post(
+    "/{ledger}/holds/{hold_id:hexid}/post",
+    status_code=201,
+    response_model=EntryOut,
+    responses={**REPLAY_RESPONSE, **created("The posted entry.", ENTRY_CREATED)},
+)
 def post_hold(
     ledger: LedgerPath,
     hold_id: HoldIdPath,
@@ -89,8 +109,9 @@ def post_hold(
         amount_units = int(body.amount_units)
     elif body.amount is not None:
         amount_units = checked_decimal(body.amount, scales.of(ledger, store.get_hold(ledger, hold_id).asset))
-    entry = store.post_hold(ledger, hold_id, amount_units=amount_units, idempotency_key=idempotency_key,
-                            metadata=body.metadata)
+    entry = store.post_hold(
+        ledger, hold_id, amount_units=amount_units, idempotency_key=idempotency_key, metadata=body.metadata
+    )
     if entry.replayed:
         response.status_code = 200
     return entry_out(entry, scales.for_ledger(ledger))
@@ -101,4 +122,3 @@ def void_hold(ledger: LedgerPath, hold_id: HoldIdPath, store: Store, scales: Sca
     """Release a pending hold without posting. Voiding a voided hold returns it unchanged."""
     hold = store.void_hold(ledger, hold_id)
     return hold_out(hold, scales.of(ledger, hold.asset))
-

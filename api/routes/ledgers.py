@@ -1,4 +1,5 @@
 """Ledgers, assets, accounts and account templates."""
+
 from __future__ import annotations
 
 from typing import Annotated
@@ -44,8 +45,13 @@ router = APIRouter()
 # ------------------------------------------------------------------ ledgers
 
 
-@router.post("/ledgers", status_code=201, response_model=LedgerOut, tags=["ledgers"],
-             responses=created("Created, or already there.", LEDGER_CREATED))
+@router.post(
+    "/ledgers",
+    status_code=201,
+    response_model=LedgerOut,
+    tags=["ledgers"],
+    responses=created("Created, or already there.", LEDGER_CREATED),
+)
 def create_ledger(body: LedgerIn, store: Store) -> LedgerOut:
     """Create a ledger namespace. Idempotent: an existing code is returned as is."""
     return LedgerOut(code=store.create_ledger(body.code, body.name))
@@ -59,13 +65,19 @@ def list_ledgers(store: Store) -> LedgerList:
 # ------------------------------------------------------------------- assets
 
 
-@router.post("/{ledger}/assets", status_code=201, response_model=AssetOut, tags=["assets"],
-             responses=created("Registered, or already there with these attributes.", ASSET_CREATED))
+@router.post(
+    "/{ledger}/assets",
+    status_code=201,
+    response_model=AssetOut,
+    tags=["assets"],
+    responses=created("Registered, or already there with these attributes.", ASSET_CREATED),
+)
 def create_asset(ledger: LedgerPath, body: AssetIn, store: Store) -> AssetOut:
     """Register an asset. Idempotent for identical attributes; different ones are a 409."""
     return asset_out(
-        store.create_asset(ledger, body.code, body.scale, body.kind, chain_id=body.chain_id,
-                           contract_address=body.contract_address)
+        store.create_asset(
+            ledger, body.code, body.scale, body.kind, chain_id=body.chain_id, contract_address=body.contract_address
+        )
     )
 
 
@@ -82,13 +94,13 @@ def get_asset(ledger: LedgerPath, code: AssetPath, store: Store) -> AssetOut:
 # ---------------------------------------------------------- account templates
 
 
-@router.post("/{ledger}/account-templates", status_code=201, response_model=AccountTemplateOut,
-             tags=["accounts"])
+@router.post("/{ledger}/account-templates", status_code=201, response_model=AccountTemplateOut, tags=["accounts"])
 def create_account_template(ledger: LedgerPath, body: AccountTemplateIn, store: Store) -> AccountTemplateOut:
     """Accounts whose code matches `pattern` are opened with these attributes on first use."""
     return template_out(
-        store.add_account_template(ledger, body.pattern, body.accounting_type, no_overdraft=body.no_overdraft,
-                                   priority=body.priority)
+        store.add_account_template(
+            ledger, body.pattern, body.accounting_type, no_overdraft=body.no_overdraft, priority=body.priority
+        )
     )
 
 
@@ -100,13 +112,19 @@ def list_account_templates(ledger: LedgerPath, store: Store) -> AccountTemplateL
 # ----------------------------------------------------------------- accounts
 
 
-@router.post("/{ledger}/accounts", status_code=201, response_model=AccountOut, tags=["accounts"],
-             responses=created("Opened, or already there with these attributes.", ACCOUNT_CREATED))
+@router.post(
+    "/{ledger}/accounts",
+    status_code=201,
+    response_model=AccountOut,
+    tags=["accounts"],
+    responses=created("Opened, or already there with these attributes.", ACCOUNT_CREATED),
+)
 def create_account(ledger: LedgerPath, body: AccountIn, store: Store) -> AccountOut:
     """Open an account. Idempotent for identical attributes; different ones are a 409."""
     return account_out(
-        store.create_account(ledger, body.code, body.accounting_type, no_overdraft=body.no_overdraft,
-                             metadata=body.metadata)
+        store.create_account(
+            ledger, body.code, body.accounting_type, no_overdraft=body.no_overdraft, metadata=body.metadata
+        )
     )
 
 
@@ -114,8 +132,9 @@ def create_account(ledger: LedgerPath, body: AccountIn, store: Store) -> Account
 def list_accounts(
     ledger: LedgerPath,
     store: Store,
-    prefix: Annotated[str | None, Query(max_length=256, pattern=CODE_PREFIX_PATTERN,
-                                        description="Only codes starting with this.")] = None,
+    prefix: Annotated[
+        str | None, Query(max_length=256, pattern=CODE_PREFIX_PATTERN, description="Only codes starting with this.")
+    ] = None,
     cursor: CursorQuery = None,
     limit: Annotated[int, Query(ge=1, le=API_MAX_PAGE_SIZE)] = API_DEFAULT_PAGE_SIZE,
 ) -> AccountList:

@@ -1,4 +1,5 @@
 """Balances (current and historical), account statements, trial balance, chain verification."""
+
 from __future__ import annotations
 
 from typing import Annotated
@@ -44,17 +45,26 @@ def get_balance(
         int | None, Query(ge=0, le=MAX_API_INTEGER, description="Posted balance after this sequence.")
     ] = None,
     as_of: Annotated[Timestamp | None, Query(description="Posted balance at this recorded time (RFC 3339).")] = None,
-    effective_as_of: Annotated[Timestamp | None, Query(
-        description="Posted balance of the entries effective at or before this time, back-dated ones included "
-                    "(RFC 3339); `as_of_sequence` in the answer is the last sequence read.")] = None,
+    effective_as_of: Annotated[
+        Timestamp | None,
+        Query(
+            description="Posted balance of the entries effective at or before this time, back-dated ones included "
+            "(RFC 3339); `as_of_sequence` in the answer is the last sequence read."
+        ),
+    ] = None,
 ) -> BalanceOut:
     """Current balance (posted, pending, available, version), or the posted balance as of a
     sequence number, a recorded time or an effective time (history has no pending part)."""
     if sum(value is not None for value in (as_of_sequence, as_of, effective_as_of)) > 1:
-        raise ApiProblem(422, "conflicting-parameters", "Conflicting parameters",
-                         "give at most one of as_of_sequence, as_of and effective_as_of")
-    balance = store.get_balance(ledger, code, asset, as_of_sequence=as_of_sequence, as_of=as_of,
-                                effective_as_of=effective_as_of)
+        raise ApiProblem(
+            422,
+            "conflicting-parameters",
+            "Conflicting parameters",
+            "give at most one of as_of_sequence, as_of and effective_as_of",
+        )
+    balance = store.get_balance(
+        ledger, code, asset, as_of_sequence=as_of_sequence, as_of=as_of, effective_as_of=effective_as_of
+    )
     return balance_out(balance, scales.of(ledger, asset))
 
 
@@ -77,10 +87,23 @@ def get_statement(
     balance sums the postings effective before the window and each line's balance is that opening
     plus the window's lines so far (back-dated entries land in their period)."""
     if (start is not None or end is not None) and (effective_start is not None or effective_end is not None):
-        raise ApiProblem(422, "conflicting-parameters", "Conflicting parameters",
-                         "give either start/end (recorded time) or effective_start/effective_end")
-    page = store.statement(ledger, code, asset, start=start, end=end, effective_start=effective_start,
-                           effective_end=effective_end, cursor=cursor, limit=limit)
+        raise ApiProblem(
+            422,
+            "conflicting-parameters",
+            "Conflicting parameters",
+            "give either start/end (recorded time) or effective_start/effective_end",
+        )
+    page = store.statement(
+        ledger,
+        code,
+        asset,
+        start=start,
+        end=end,
+        effective_start=effective_start,
+        effective_end=effective_end,
+        cursor=cursor,
+        limit=limit,
+    )
     return statement_out(page, scales.of(ledger, asset))
 
 
@@ -90,13 +113,18 @@ def get_trial_balance(
     store: Store,
     scales: Scales,
     as_of_sequence: Annotated[int | None, Query(ge=0, le=MAX_API_INTEGER)] = None,
-    effective_as_of: Annotated[Timestamp | None, Query(
-        description="Over the entries effective at or before this time (RFC 3339).")] = None,
+    effective_as_of: Annotated[
+        Timestamp | None, Query(description="Over the entries effective at or before this time (RFC 3339).")
+    ] = None,
 ) -> TrialBalanceOut:
     """Σ debits and Σ credits per (asset, accounting type) and per asset; equal when sound."""
     if as_of_sequence is not None and effective_as_of is not None:
-        raise ApiProblem(422, "conflicting-parameters", "Conflicting parameters",
-                         "give at most one of as_of_sequence and effective_as_of")
+        raise ApiProblem(
+            422,
+            "conflicting-parameters",
+            "Conflicting parameters",
+            "give at most one of as_of_sequence and effective_as_of",
+        )
     report = store.trial_balance(ledger, as_of_sequence=as_of_sequence, effective_as_of=effective_as_of)
     return trial_balance_out(report, scales.for_ledger(ledger))
 

@@ -3,6 +3,7 @@
 Nothing outside this package branches on the dialect: the rest of the ledger is one code path
 over SQLAlchemy Core and asks its backend (ledger.backends.base.Backend) for the rest.
 """
+
 from __future__ import annotations
 
 from ledger.backends.base import Backend, BeforeSeal, PendingWrite, Sealed

@@ -5,6 +5,7 @@ must differ for speed or exactness: how a write locks its balance rows, persists
 entries (PostgreSQL: three pipelined round trips and `kogi_seal()`; SQLite: DB-API
 `executemany` and the seal in Python), and how postings are summed exactly.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence

@@ -16,6 +16,7 @@ pipeline, so balance-row locks are held for two round trips. Semantics equal the
 generic path.
 Postings are summed by the database (NUMERIC(78) is exact).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -68,10 +69,28 @@ FROM unnest(%s::bigint[], %s::bigint[], %s::numeric[], %s::numeric[], %s::numeri
 WHERE b.account_id = v.account_id AND b.asset_id = v.asset_id
 """
 
-ENTRY_COLUMNS = ("id", "ledger_id", "idempotency_key", "kind", "effective_at_us", "external_ref",
-                 "reverses_entry_id", "metadata_json", "body_digest")
-POSTING_COLUMNS = ("entry_id", "leg_index", "ledger_id", "account_id", "asset_id", "side",
-                   "amount_units", "debits_after_units", "credits_after_units")
+ENTRY_COLUMNS = (
+    "id",
+    "ledger_id",
+    "idempotency_key",
+    "kind",
+    "effective_at_us",
+    "external_ref",
+    "reverses_entry_id",
+    "metadata_json",
+    "body_digest",
+)
+POSTING_COLUMNS = (
+    "entry_id",
+    "leg_index",
+    "ledger_id",
+    "account_id",
+    "asset_id",
+    "side",
+    "amount_units",
+    "debits_after_units",
+    "credits_after_units",
+)
 NUMERIC_POSTING_COLUMNS = {"amount_units", "debits_after_units", "credits_after_units"}
 
 
@@ -93,7 +112,8 @@ def write_arrays(
 ) -> tuple[list[list[Any]], list[list[Any]], list[list[Any]]]:
     entry_arrays = [[row[column] for row in entry_rows] for column in ENTRY_COLUMNS]
     posting_arrays = [
-        [str(row[column]) for row in posting_rows] if column in NUMERIC_POSTING_COLUMNS
+        [str(row[column]) for row in posting_rows]
+        if column in NUMERIC_POSTING_COLUMNS
         else [row[column] for row in posting_rows]
         for column in POSTING_COLUMNS
     ]
@@ -102,7 +122,8 @@ def write_arrays(
 
 def balance_arrays(balance_rows: list[BalanceRowValues]) -> list[list[Any]]:
     return [
-        [row[0] for row in balance_rows], [row[1] for row in balance_rows],
+        [row[0] for row in balance_rows],
+        [row[1] for row in balance_rows],
         *[[str(row[i]) for row in balance_rows] for i in range(2, 6)],
         [row[6] for row in balance_rows],
     ]
@@ -129,8 +150,9 @@ COPY_ENTRIES_SQL = f"COPY journal_entries ({', '.join(ENTRY_COLUMNS)}) FROM STDI
 COPY_POSTINGS_SQL = f"COPY postings ({', '.join(POSTING_COLUMNS)}) FROM STDIN"
 
 
-def _copy_rows(cursor: psycopg.Cursor[Any], entry_rows: list[dict[str, Any]],
-               posting_rows: list[dict[str, Any]]) -> None:
+def _copy_rows(
+    cursor: psycopg.Cursor[Any], entry_rows: list[dict[str, Any]], posting_rows: list[dict[str, Any]]
+) -> None:
     """Entries and postings of a large batch through COPY (same columns and values as the inserts)."""
     with cursor.copy(COPY_ENTRIES_SQL) as copy:
         for row in entry_rows:
@@ -185,8 +207,10 @@ def persist_seal_and_commit(
             _update_balances(writes, balance_rows)
         else:
             _queue_writes(writes, entry_rows, posting_rows, balance_rows)
-        seal.execute(SEAL_SQL, (ledger_id, [row["id"] for row in entry_rows],
-                                [row["body_digest"] for row in entry_rows], recorded_us))
+        seal.execute(
+            SEAL_SQL,
+            (ledger_id, [row["id"] for row in entry_rows], [row["body_digest"] for row in entry_rows], recorded_us),
+        )
         raw.commit()
     row = seal.fetchone()
     assert row is not None
@@ -236,7 +260,8 @@ class PostgresBackend:
         raw = driver_connection(conn)
         balance_rows = [
             (a, s, b.debits_posted, b.credits_posted, b.debits_pending, b.credits_pending, b.version + 1)
-            for (a, s), b in sorted(write.balances.items()) if b.dirty
+            for (a, s), b in sorted(write.balances.items())
+            if b.dirty
         ]
         if write.before_seal is None:
             first_sequence, recorded_at_us, hashes = persist_seal_and_commit(
@@ -246,12 +271,19 @@ class PostgresBackend:
             persist(raw, write.entry_rows, write.posting_rows, balance_rows)
             write.before_seal(conn, write.ids_in_order)
             first_sequence, recorded_at_us, hashes = seal_and_commit(
-                raw, write.ledger_id, [row["id"] for row in write.entry_rows],
-                [row["body_digest"] for row in write.entry_rows], now_us(),
+                raw,
+                write.ledger_id,
+                [row["id"] for row in write.entry_rows],
+                [row["body_digest"] for row in write.entry_rows],
+                now_us(),
             )
         return Sealed(first_sequence, recorded_at_us, hashes)
 
     def side_sums_select(self, source: FromClause, where: Sequence[Any], group_by: Sequence[Any]) -> Select[Any]:
         """Summed in the database, per (*group_by, side)."""
-        return (select(*group_by, postings_t.c.side, func.sum(postings_t.c.amount_units))
-                .select_from(source).where(*where).group_by(*group_by, postings_t.c.side))
+        return (
+            select(*group_by, postings_t.c.side, func.sum(postings_t.c.amount_units))
+            .select_from(source)
+            .where(*where)
+            .group_by(*group_by, postings_t.c.side)
+        )

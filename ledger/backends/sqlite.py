@@ -9,6 +9,7 @@ The seal is the Python twin of PostgreSQL's kogi_seal() (SQLite's writers are se
 BEGIN IMMEDIATE anyway). Postings are summed in Python: SQLite stores amounts as decimal text,
 and its SUM would go through floats.
 """
+
 from __future__ import annotations
 
 import sqlite3
@@ -50,16 +51,42 @@ def _executemany(conn: Connection, sql: str, rows: Iterable[Sequence[Any]]) -> N
 
 
 def insert_entries(conn: Connection, entry_rows: list[dict[str, Any]], posting_rows: list[dict[str, Any]]) -> None:
-    _executemany(conn, INSERT_ENTRIES_SQL, [
-        (r["id"], r["ledger_id"], r["idempotency_key"], r["kind"], r["effective_at_us"], r["external_ref"],
-         r["reverses_entry_id"], r["metadata_json"], r["body_digest"])
-        for r in entry_rows
-    ])
-    _executemany(conn, INSERT_POSTINGS_SQL, [
-        (r["entry_id"], r["leg_index"], r["ledger_id"], r["account_id"], r["asset_id"], r["side"],
-         str(r["amount_units"]), str(r["debits_after_units"]), str(r["credits_after_units"]))
-        for r in posting_rows
-    ])
+    _executemany(
+        conn,
+        INSERT_ENTRIES_SQL,
+        [
+            (
+                r["id"],
+                r["ledger_id"],
+                r["idempotency_key"],
+                r["kind"],
+                r["effective_at_us"],
+                r["external_ref"],
+                r["reverses_entry_id"],
+                r["metadata_json"],
+                r["body_digest"],
+            )
+            for r in entry_rows
+        ],
+    )
+    _executemany(
+        conn,
+        INSERT_POSTINGS_SQL,
+        [
+            (
+                r["entry_id"],
+                r["leg_index"],
+                r["ledger_id"],
+                r["account_id"],
+                r["asset_id"],
+                r["side"],
+                str(r["amount_units"]),
+                str(r["debits_after_units"]),
+                str(r["credits_after_units"]),
+            )
+            for r in posting_rows
+        ],
+    )
 
 
 def insert_seals(conn: Connection, seal_rows: list[tuple[int, int, str, int, str]]) -> None:
@@ -71,7 +98,8 @@ def seal(conn: Connection, ledger_id: int, entry_ids: list[str], digests: list[s
     """Number and chain-hash entries under the head lock (the Python twin of kogi_seal())."""
     head = conn.execute(
         select(heads_t.c.last_sequence, heads_t.c.last_hash, heads_t.c.last_recorded_at_us)
-        .where(heads_t.c.ledger_id == ledger_id).with_for_update()
+        .where(heads_t.c.ledger_id == ledger_id)
+        .with_for_update()
     ).one()
     sequence, prev_hash = int(head.last_sequence), str(head.last_hash)
     recorded_at_us = max(now_us(), int(head.last_recorded_at_us))
@@ -84,7 +112,8 @@ def seal(conn: Connection, ledger_id: int, entry_ids: list[str], digests: list[s
         seal_rows.append((ledger_id, sequence, entry_id, recorded_at_us, prev_hash))
     insert_seals(conn, seal_rows)
     conn.execute(
-        heads_t.update().where(heads_t.c.ledger_id == ledger_id)
+        heads_t.update()
+        .where(heads_t.c.ledger_id == ledger_id)
         .values(last_sequence=sequence, last_hash=prev_hash, last_recorded_at_us=recorded_at_us)
     )
     return Sealed(first_sequence, recorded_at_us, hashes)
@@ -103,8 +132,12 @@ class SqliteBackend:
         store_balances(conn, write.balances)
         if write.before_seal is not None:
             write.before_seal(conn, write.ids_in_order)
-        return seal(conn, write.ledger_id, [row["id"] for row in write.entry_rows],
-                    [row["body_digest"] for row in write.entry_rows])
+        return seal(
+            conn,
+            write.ledger_id,
+            [row["id"] for row in write.entry_rows],
+            [row["body_digest"] for row in write.entry_rows],
+        )
 
     def side_sums_select(self, source: FromClause, where: Sequence[Any], group_by: Sequence[Any]) -> Select[Any]:
         """Every matching posting's amount (exact integers once read; summed by the caller)."""

@@ -1,4 +1,5 @@
 """Alembic environment: the connection is handed in by ledger.migrate (no alembic.ini needed)."""
+
 from __future__ import annotations
 
 from alembic import context

@@ -1,5 +1,6 @@
 """One API app per backend (SQLite file, real PostgreSQL) for the module; each test gets its
 own fresh ledger, so tests stay independent without paying for migrations every time."""
+
 from __future__ import annotations
 
 import uuid
@@ -29,7 +30,8 @@ def backend_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
 @pytest.fixture(scope="module")
 def settings(backend_url: str, tmp_path_factory: pytest.TempPathFactory) -> ApiSettings:
     return ApiSettings(
-        database_url=backend_url, admin_api_key=ADMIN_KEY,
+        database_url=backend_url,
+        admin_api_key=ADMIN_KEY,
         admin_api_key_file=Path(tmp_path_factory.mktemp("key")) / "admin_api_key",
         embedded_chain=False,
     )
@@ -75,7 +77,9 @@ def post_entry(client: TestClient, ledger: str, key: str, body: dict) -> httpx.R
 def fund(client: TestClient, ledger: str, account: str, units: int, asset: str = "USD", key: str | None = None) -> dict:
     """Move `units` from the outside world into `account`; returns the entry."""
     response = post_entry(
-        client, ledger, key or f"fund-{uuid.uuid4().hex}",
+        client,
+        ledger,
+        key or f"fund-{uuid.uuid4().hex}",
         {"kind": "transfer", "transfers": [transfer("world:outside", account, units, asset)]},
     )
     assert response.status_code == 201, response.text

@@ -1,5 +1,6 @@
 """A real `kogi serve` process (uvicorn, no embedded chain) for tests that must hit the server as an
 outside client does: the hostile-input module (a crash must not kill it) and the schemathesis run."""
+
 from __future__ import annotations
 
 import os
@@ -49,12 +50,17 @@ class LiveServer:
 @contextmanager
 def live_server(database_url: str, workdir: Path) -> Iterator[LiveServer]:
     port = free_port()
-    env = {**os.environ, "KOGI_DATABASE_URL": database_url, "KOGI_EMBEDDED_CHAIN": "false",
-           "KOGI_ADMIN_API_KEY": LIVE_ADMIN_KEY}
+    env = {
+        **os.environ,
+        "KOGI_DATABASE_URL": database_url,
+        "KOGI_EMBEDDED_CHAIN": "false",
+        "KOGI_ADMIN_API_KEY": LIVE_ADMIN_KEY,
+    }
     log_path = workdir / "server.log"
     with log_path.open("wb") as log:
-        process = subprocess.Popen([str(KOGI), "serve", "--port", str(port)], cwd=workdir, env=env,
-                                   stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [str(KOGI), "serve", "--port", str(port)], cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
     server = LiveServer(process, f"http://127.0.0.1:{port}", log_path)
     try:
         wait_for_port(port)

@@ -11,6 +11,7 @@
   never touched: they must stay invalid.
 - `EveryOperationReached`: the run fails if an operation never answered 2xx.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -20,10 +21,17 @@ from typing import Any
 
 import schemathesis
 
-DOMAIN_RULE_PROBLEMS = frozenset({
-    "unbalanced-entry", "invalid-amount", "invalid-cursor", "conflicting-parameters",
-    "effective-at-out-of-range", "hold-amount-exceeded", "same-account",
-})
+DOMAIN_RULE_PROBLEMS = frozenset(
+    {
+        "unbalanced-entry",
+        "invalid-amount",
+        "invalid-cursor",
+        "conflicting-parameters",
+        "effective-at-out-of-range",
+        "hold-amount-exceeded",
+        "same-account",
+    }
+)
 """422 problem types for ledger rules a schema cannot state (see PROBLEM_RESPONSES in api/problems.py)."""
 
 SEED: dict[str, Any] = json.loads(os.environ.get("KOGI_SCHEMATHESIS_SEED", "{}"))

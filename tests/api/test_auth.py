@@ -1,4 +1,5 @@
 """The admin API key guards every /v1 route; /health and the docs are public."""
+
 from __future__ import annotations
 
 import os
@@ -82,8 +83,12 @@ def test_default_ledger_is_bootstrapped_with_templates(client: TestClient) -> No
     ledgers = client.get("/v1/ledger/ledgers").json()["items"]
     assert {"code": "main"} in ledgers
     templates = {t["pattern"]: t for t in client.get("/v1/ledger/main/account-templates").json()["items"]}
-    assert templates["holder:*"] == {"pattern": "holder:*", "accounting_type": "liability", "no_overdraft": True,
-                                     "priority": 100}
+    assert templates["holder:*"] == {
+        "pattern": "holder:*",
+        "accounting_type": "liability",
+        "no_overdraft": True,
+        "priority": 100,
+    }
     assert templates["platform:*"]["accounting_type"] == "income"
     assert templates["external:*"]["no_overdraft"] is False
     assert set(templates) >= {"round:*", "portfolio:*", "distribution:*", "chain:*", "world:*"}
@@ -91,8 +96,9 @@ def test_default_ledger_is_bootstrapped_with_templates(client: TestClient) -> No
 
 def test_embedded_key_is_generated_once_with_private_permissions(tmp_path: Path) -> None:
     key_file = tmp_path / ".kogi" / "admin_api_key"
-    settings = ApiSettings(database_url=f"sqlite:///{tmp_path}/kogi.db", admin_api_key=None,
-                           admin_api_key_file=key_file)
+    settings = ApiSettings(
+        database_url=f"sqlite:///{tmp_path}/kogi.db", admin_api_key=None, admin_api_key_file=key_file
+    )
     app = create_app(settings)
     key = key_file.read_text().strip()
     assert len(key) >= 32
@@ -105,8 +111,11 @@ def test_embedded_key_is_generated_once_with_private_permissions(tmp_path: Path)
 
 
 def test_distributed_mode_requires_an_explicit_key(tmp_path: Path) -> None:
-    settings = ApiSettings(database_url="postgresql+psycopg://nobody@127.0.0.1:1/none", admin_api_key=None,
-                           admin_api_key_file=tmp_path / "key")
+    settings = ApiSettings(
+        database_url="postgresql+psycopg://nobody@127.0.0.1:1/none",
+        admin_api_key=None,
+        admin_api_key_file=tmp_path / "key",
+    )
     with pytest.raises(RuntimeError, match="KOGI_ADMIN_API_KEY"):
         create_app(settings)
     assert not (tmp_path / "key").exists()

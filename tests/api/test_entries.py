@@ -1,4 +1,5 @@
 """Posting entries over HTTP: idempotency, strict amounts, typed problems, reversals."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
@@ -11,34 +12,53 @@ MAX_UNITS = 2**256 - 1
 
 
 def test_create_asset_and_account_then_read_them_back(client: TestClient, ledger: str) -> None:
-    asset = client.post(f"/v1/ledger/{ledger}/assets",
-                        json={"code": "PTK:31337:0xabc", "scale": 18, "kind": "portfolio_token", "chain_id": 31337,
-                              "contract_address": "0xabc"})
+    asset = client.post(
+        f"/v1/ledger/{ledger}/assets",
+        json={
+            "code": "PTK:31337:0xabc",
+            "scale": 18,
+            "kind": "portfolio_token",
+            "chain_id": 31337,
+            "contract_address": "0xabc",
+        },
+    )
     assert asset.status_code == 201, asset.text
     assert client.get(f"/v1/ledger/{ledger}/assets/PTK:31337:0xabc").json()["scale"] == 18
     codes = [item["code"] for item in client.get(f"/v1/ledger/{ledger}/assets").json()["items"]]
     assert codes == ["PTK:31337:0xabc", "USD"]
     again = client.post(f"/v1/ledger/{ledger}/assets", json={"code": "USD", "scale": 2, "kind": "fiat"})
     assert again.status_code == 201  # idempotent re-create
-    assert_problem(client.post(f"/v1/ledger/{ledger}/assets", json={"code": "USD", "scale": 6, "kind": "fiat"}),
-                   409, "already-exists")
+    assert_problem(
+        client.post(f"/v1/ledger/{ledger}/assets", json={"code": "USD", "scale": 6, "kind": "fiat"}),
+        409,
+        "already-exists",
+    )
 
     # Account codes carry ':' and '/': path parameters must take them whole.
     code = "portfolio:p1:treasury"
-    created = client.post(f"/v1/ledger/{ledger}/accounts",
-                          json={"code": code, "accounting_type": "liability", "no_overdraft": True,
-                                "metadata": {"label": "Treasury"}})
+    created = client.post(
+        f"/v1/ledger/{ledger}/accounts",
+        json={"code": code, "accounting_type": "liability", "no_overdraft": True, "metadata": {"label": "Treasury"}},
+    )
     assert created.status_code == 201, created.text
     account = client.get(f"/v1/ledger/{ledger}/accounts/{code}").json()
-    assert account == {"code": code, "accounting_type": "liability", "no_overdraft": True,
-                       "metadata": {"label": "Treasury"}, "balances": []}
+    assert account == {
+        "code": code,
+        "accounting_type": "liability",
+        "no_overdraft": True,
+        "metadata": {"label": "Treasury"},
+        "balances": [],
+    }
     assert_problem(client.get(f"/v1/ledger/{ledger}/accounts/holder:1:0x{'0' * 40}"), 404, "account-not-found")
     assert_problem(client.get(f"/v1/ledger/{ledger}/assets/EUR"), 404, "asset-not-found")
 
 
 def test_post_entry_201_then_replay_200_then_conflict_409(client: TestClient, ledger: str) -> None:
-    body = {"kind": "investment", "metadata": {"round": "r1"},
-            "transfers": [transfer("external:stripe", "round:r1:escrow", 10_000)]}
+    body = {
+        "kind": "investment",
+        "metadata": {"round": "r1"},
+        "transfers": [transfer("external:stripe", "round:r1:escrow", 10_000)],
+    }
     first = post_entry(client, ledger, "inv-1", body)
     assert first.status_code == 201, first.text
     entry = first.json()
@@ -52,8 +72,10 @@ def test_post_entry_201_then_replay_200_then_conflict_409(client: TestClient, le
     assert replay.json() == entry
 
     # The same amount given as a decimal string is the same request.
-    as_decimal = {**body, "transfers": [{"from": "external:stripe", "to": "round:r1:escrow", "asset": "USD",
-                                         "amount": "100.00"}]}
+    as_decimal = {
+        **body,
+        "transfers": [{"from": "external:stripe", "to": "round:r1:escrow", "asset": "USD", "amount": "100.00"}],
+    }
     assert post_entry(client, ledger, "inv-1", as_decimal).status_code == 200
 
     different = {**body, "transfers": [transfer("external:stripe", "round:r1:escrow", 10_001)]}
@@ -65,31 +87,38 @@ def test_post_entry_201_then_replay_200_then_conflict_409(client: TestClient, le
 
 
 def test_missing_idempotency_key_is_a_400_problem(client: TestClient, ledger: str) -> None:
-    response = client.post(f"/v1/ledger/{ledger}/entries",
-                           json={"kind": "transfer", "transfers": [transfer("world:a", "world:b", 1)]})
+    response = client.post(
+        f"/v1/ledger/{ledger}/entries", json={"kind": "transfer", "transfers": [transfer("world:a", "world:b", 1)]}
+    )
     assert_problem(response, 400, "idempotency-key-required")
-    bad_key = post_entry(client, ledger, "has space", {"kind": "transfer",
-                                                        "transfers": [transfer("world:a", "world:b", 1)]})
+    bad_key = post_entry(
+        client, ledger, "has space", {"kind": "transfer", "transfers": [transfer("world:a", "world:b", 1)]}
+    )
     assert_problem(bad_key, 422, "request-validation")
 
 
 def test_postings_form_and_unbalanced_entry(client: TestClient, ledger: str) -> None:
-    balanced = {"kind": "fee", "postings": [
-        {"account": "world:payer", "asset": "USD", "side": "debit", "amount_units": "300"},
-        {"account": "platform:fees", "asset": "USD", "side": "credit", "amount_units": "100"},
-        {"account": "portfolio:p1:treasury", "asset": "USD", "side": "credit", "amount": "2.00"},
-    ]}
-    yesterday_noon = (datetime.now(UTC) - timedelta(days=1)).replace(hour=12, minute=0, second=0,
-                                                                            microsecond=0)
+    balanced = {
+        "kind": "fee",
+        "postings": [
+            {"account": "world:payer", "asset": "USD", "side": "debit", "amount_units": "300"},
+            {"account": "platform:fees", "asset": "USD", "side": "credit", "amount_units": "100"},
+            {"account": "portfolio:p1:treasury", "asset": "USD", "side": "credit", "amount": "2.00"},
+        ],
+    }
+    yesterday_noon = (datetime.now(UTC) - timedelta(days=1)).replace(hour=12, minute=0, second=0, microsecond=0)
     local = yesterday_noon.astimezone(timezone(timedelta(hours=1)))  # the same moment written at +01:00
     dated = post_entry(client, ledger, "fee-1", {**balanced, "effective_at": local.isoformat()})
     assert dated.status_code == 201, dated.text
     assert dated.json()["effective_at"] == yesterday_noon.strftime("%Y-%m-%dT%H:%M:%SZ")
     assert [p["amount"] for p in dated.json()["postings"]] == ["3.00", "1.00", "2.00"]
-    unbalanced = {"kind": "fee", "postings": [
-        {"account": "world:payer", "asset": "USD", "side": "debit", "amount_units": "300"},
-        {"account": "platform:fees", "asset": "USD", "side": "credit", "amount_units": "299"},
-    ]}
+    unbalanced = {
+        "kind": "fee",
+        "postings": [
+            {"account": "world:payer", "asset": "USD", "side": "debit", "amount_units": "300"},
+            {"account": "platform:fees", "asset": "USD", "side": "credit", "amount_units": "299"},
+        ],
+    }
     problem = assert_problem(post_entry(client, ledger, "fee-2", unbalanced), 422, "unbalanced-entry")
     assert problem["asset"] == "USD"
     assert_problem(client.get(f"/v1/ledger/{ledger}/entries/{'0' * 32}"), 404, "entry-not-found")
@@ -130,8 +159,9 @@ def test_amounts_are_validated_strictly(client: TestClient, ledger: str) -> None
 
 def test_other_bad_input_is_a_problem_never_a_500(client: TestClient, ledger: str) -> None:
     url = f"/v1/ledger/{ledger}/entries"
-    not_json = client.post(url, content=b"{not json", headers={"Idempotency-Key": "k",
-                                                                "Content-Type": "application/json"})
+    not_json = client.post(
+        url, content=b"{not json", headers={"Idempotency-Key": "k", "Content-Type": "application/json"}
+    )
     assert_problem(not_json, 422, "request-validation")
     legs = [transfer("world:a", "world:b", 1)]
     for body in [
@@ -141,8 +171,10 @@ def test_other_bad_input_is_a_problem_never_a_500(client: TestClient, ledger: st
         {"kind": "transfer", "transfers": legs, "effective_at": "2026-01-01T00:00:00"},  # naive time
         {"kind": "transfer", "transfers": legs, "effective_at": 1_700_000_000},
         {"kind": "transfer", "transfers": [{**legs[0], "side": "debit"}]},
-        {"kind": "transfer", "transfers": [{"from_account": "world:a", "to_account": "world:b", "asset": "USD",
-                                            "amount_units": "1"}]},
+        {
+            "kind": "transfer",
+            "transfers": [{"from_account": "world:a", "to_account": "world:b", "asset": "USD", "amount_units": "1"}],
+        },
     ]:
         assert_problem(post_entry(client, ledger, "bad", body), 422, "request-validation")
     for body in [
@@ -159,12 +191,12 @@ def test_other_bad_input_is_a_problem_never_a_500(client: TestClient, ledger: st
 def test_overdraft_is_a_409_problem_naming_the_account(client: TestClient, ledger: str) -> None:
     holder = "holder:1:0x00000000000000000000000000000000000000aa"
     fund(client, ledger, holder, 500)
-    response = post_entry(client, ledger, "spend", {"kind": "transfer",
-                                                     "transfers": [transfer(holder, "world:shop", 501)]})
+    response = post_entry(
+        client, ledger, "spend", {"kind": "transfer", "transfers": [transfer(holder, "world:shop", 501)]}
+    )
     problem = assert_problem(response, 409, "overdraft")
     assert problem["account"] == holder and problem["asset"] == "USD"
-    ok = post_entry(client, ledger, "spend", {"kind": "transfer",
-                                               "transfers": [transfer(holder, "world:shop", 500)]})
+    ok = post_entry(client, ledger, "spend", {"kind": "transfer", "transfers": [transfer(holder, "world:shop", 500)]})
     assert ok.status_code == 201
 
 
@@ -181,8 +213,15 @@ def test_largest_amount_round_trips_exactly_through_json(client: TestClient, led
     balance = client.get(f"/v1/ledger/{ledger}/accounts/{holder}/balances/WEI").json()
     assert balance["posted_units"] == str(MAX_UNITS) and balance["available_units"] == str(MAX_UNITS)
     # The decimal form of the same maximum is accepted too, and one more unit overflows the balance.
-    more = post_entry(client, ledger, "more", {"kind": "transfer", "transfers": [
-        {"from": "world:x", "to": holder, "asset": "WEI", "amount": "0.000000000000000001"}]})
+    more = post_entry(
+        client,
+        ledger,
+        "more",
+        {
+            "kind": "transfer",
+            "transfers": [{"from": "world:x", "to": holder, "asset": "WEI", "amount": "0.000000000000000001"}],
+        },
+    )
     assert_problem(more, 409, "balance-overflow")
 
 
@@ -231,8 +270,9 @@ def test_unknown_ledger_is_a_404_problem(client: TestClient) -> None:
     for response in [
         client.get("/v1/ledger/no-such-ledger/assets"),
         client.get("/v1/ledger/no-such-ledger/trial-balance"),
-        post_entry(client, "no-such-ledger", "k",
-                   {"kind": "transfer", "transfers": [transfer("world:a", "world:b", 1)]}),
+        post_entry(
+            client, "no-such-ledger", "k", {"kind": "transfer", "transfers": [transfer("world:a", "world:b", 1)]}
+        ),
     ]:
         assert_problem(response, 404, "ledger-not-found")
 
@@ -247,8 +287,9 @@ def test_values_the_database_cannot_hold_are_problems_not_500s(client: TestClien
     for response in [
         client.get(f"{account_url}/balances/USD", params={"as_of_sequence": huge}),
         client.get(f"/v1/ledger/{ledger}/trial-balance", params={"as_of_sequence": huge}),
-        client.post(f"/v1/ledger/{ledger}/assets", json={"code": "X", "scale": 2, "kind": "native",
-                                                         "chain_id": 10**30}),
+        client.post(
+            f"/v1/ledger/{ledger}/assets", json={"code": "X", "scale": 2, "kind": "native", "chain_id": 10**30}
+        ),
         client.get(f"/v1/ledger/{ledger}/accounts", params={"prefix": "holder\x00"}),
         client.get(f"/v1/ledger/{ledger}%00/assets"),
         client.post("/v1/ledger/ledgers", json={"code": "named", "name": "bad\x00name"}),

@@ -1,4 +1,5 @@
 """/health reports, per chain mirrored in the database, the indexed block, the head and the lag."""
+
 from __future__ import annotations
 
 from fastapi.testclient import TestClient
@@ -26,19 +27,40 @@ def test_health_lists_indexed_chains_with_head_and_lag(client: TestClient) -> No
 
     body = public.get("/health").json()
     (row,) = [chain for chain in body["chains"] if chain["chain_id"] == CHAIN_ID]
-    assert row == {"chain_id": CHAIN_ID, "indexed_block": 41, "head_block": None, "lag_blocks": None,
-                   "indexer_running": None, "error": None, "open_alerts": 0,
-                   "alerts": [], "indexer_state": None, "indexer_reason": None,
-                   "indexer_until": None, "rpc_url": None}  # indexed elsewhere: no head known here
+    assert row == {
+        "chain_id": CHAIN_ID,
+        "indexed_block": 41,
+        "head_block": None,
+        "lag_blocks": None,
+        "indexer_running": None,
+        "error": None,
+        "open_alerts": 0,
+        "alerts": [],
+        "indexer_state": None,
+        "indexer_reason": None,
+        "indexer_until": None,
+        "rpc_url": None,
+    }  # indexed elsewhere: no head known here
 
     app.state.chain = _FakeChain(ChainStatus(CHAIN_ID, 41, 48, 7, True, None))
     try:
         response = public.get("/health")
         assert response.status_code == 200
         (row,) = [chain for chain in response.json()["chains"] if chain["chain_id"] == CHAIN_ID]
-        assert row == {"chain_id": CHAIN_ID, "indexed_block": 41, "head_block": 48, "lag_blocks": 7,
-                       "indexer_running": True, "error": None, "open_alerts": 0, "alerts": [],
-                       "indexer_state": None, "indexer_reason": None, "indexer_until": None, "rpc_url": None}
+        assert row == {
+            "chain_id": CHAIN_ID,
+            "indexed_block": 41,
+            "head_block": 48,
+            "lag_blocks": 7,
+            "indexer_running": True,
+            "error": None,
+            "open_alerts": 0,
+            "alerts": [],
+            "indexer_state": None,
+            "indexer_reason": None,
+            "indexer_until": None,
+            "rpc_url": None,
+        }
 
         app.state.chain = _FakeChain(ChainStatus(CHAIN_ID, 41, None, None, False, "ReorgTooDeep: boom"))
         response = public.get("/health")

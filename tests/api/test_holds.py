@@ -1,4 +1,5 @@
 """Two-phase transfers over HTTP: create, partial post, void, expire."""
+
 from __future__ import annotations
 
 import time

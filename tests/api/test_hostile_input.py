@@ -1,6 +1,7 @@
 """Hostile input against the real server process: sizes, depths, encodings, control characters,
 numbers in every notation, headers. Every answer is a 4xx problem, never a crash or a 500, and the
 server is still alive afterwards. Later routes extend the tables below."""
+
 from __future__ import annotations
 
 import json
@@ -35,18 +36,27 @@ def _problem(response: httpx.Response, status: int, code: str) -> None:
 def test_a_deeply_nested_body_without_a_key_is_refused_and_the_server_lives(server: LiveServer) -> None:
     deep = b"[" * 100_000 + b"]" * 100_000
     with server.client() as anonymous:
-        _problem(anonymous.post("/v1/ledger/ledgers", content=deep, headers={"content-type": "application/json"}),
-                 401, "unauthorized")
+        _problem(
+            anonymous.post("/v1/ledger/ledgers", content=deep, headers={"content-type": "application/json"}),
+            401,
+            "unauthorized",
+        )
     with server.client(headers=server.auth) as client:
         deep_object = b'{"a":' * 50_000 + b"1" + b"}" * 50_000
         too_deep_name = b'{"code":"x","name":' + b"[" * 33 + b"]" * 33 + b"}"
         for body in (deep, deep_object, too_deep_name):
-            _problem(client.post("/v1/ledger/ledgers", content=body, headers={"content-type": "application/json"}),
-                     400, "json-too-deep")
+            _problem(
+                client.post("/v1/ledger/ledgers", content=body, headers={"content-type": "application/json"}),
+                400,
+                "json-too-deep",
+            )
         # 32 levels are fine as far as the guard goes (the schema then refuses the shape).
         ok_depth = b'{"code":"x","name":' + b"[" * 31 + b"]" * 31 + b"}"
-        _problem(client.post("/v1/ledger/ledgers", content=ok_depth, headers={"content-type": "application/json"}),
-                 422, "request-validation")
+        _problem(
+            client.post("/v1/ledger/ledgers", content=ok_depth, headers={"content-type": "application/json"}),
+            422,
+            "request-validation",
+        )
         # Brackets inside strings are text, not nesting.
         text = json.dumps({"code": "brackets", "name": "[" * 200}).encode()
         created = client.post("/v1/ledger/ledgers", content=text, headers={"content-type": "application/json"})
@@ -57,18 +67,27 @@ def test_a_deeply_nested_body_without_a_key_is_refused_and_the_server_lives(serv
 def test_bodies_over_the_limit_are_refused_before_they_are_read(server: LiveServer) -> None:
     big = b'{"code":"' + b"a" * (1024 * 1024) + b'"}'
     with server.client(headers=server.auth) as client:
-        _problem(client.post("/v1/ledger/ledgers", content=big, headers={"content-type": "application/json"}),
-                 413, "payload-too-large")
+        _problem(
+            client.post("/v1/ledger/ledgers", content=big, headers={"content-type": "application/json"}),
+            413,
+            "payload-too-large",
+        )
 
         def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it streams
             for _ in range(40):
                 yield b" " * 65_536
 
-        _problem(client.post("/v1/ledger/ledgers", content=chunks(), headers={"content-type": "application/json"}),
-                 413, "payload-too-large")
+        _problem(
+            client.post("/v1/ledger/ledgers", content=chunks(), headers={"content-type": "application/json"}),
+            413,
+            "payload-too-large",
+        )
     with server.client() as anonymous:  # no key: 401 whatever the size, nothing read
-        _problem(anonymous.post("/v1/ledger/ledgers", content=big, headers={"content-type": "application/json"}),
-                 401, "unauthorized")
+        _problem(
+            anonymous.post("/v1/ledger/ledgers", content=big, headers={"content-type": "application/json"}),
+            401,
+            "unauthorized",
+        )
     assert server.alive()
 
 
@@ -77,30 +96,44 @@ def test_a_declared_length_far_over_the_limit_is_answered_without_waiting_for_th
     with socket.create_connection((host, int(port)), timeout=10) as sock:
         sock.sendall(
             f"POST /v1/ledger/ledgers HTTP/1.1\r\nHost: x\r\nAuthorization: {server.auth['Authorization']}\r\n"
-            "Content-Type: application/json\r\nContent-Length: 300000000\r\n\r\n".encode())
+            "Content-Type: application/json\r\nContent-Length: 300000000\r\n\r\n".encode()
+        )
         answer = sock.recv(4096).decode(errors="replace")
     assert answer.startswith("HTTP/1.1 413"), answer
     assert server.alive()
 
 
-@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data",
-                                          "application/xml"])
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data", "application/xml"]
+)
 def test_bodies_that_are_not_json_are_415(server: LiveServer, content_type: str) -> None:
     with server.client(headers=server.auth) as client:
-        _problem(client.post("/v1/ledger/ledgers", content=b'{"code":"x"}', headers={"content-type": content_type}),
-                 415, "unsupported-media-type")
+        _problem(
+            client.post("/v1/ledger/ledgers", content=b'{"code":"x"}', headers={"content-type": content_type}),
+            415,
+            "unsupported-media-type",
+        )
 
 
 @pytest.mark.parametrize("where", ["metadata value", "metadata key", "kind"])
 def test_lone_surrogates_are_a_422_and_the_connection_survives(server: LiveServer, where: str) -> None:
-    body = {"kind": "deposit", "transfers": [{"from": "world:x", "to": HOLDER, "asset": "USD", "amount_units": "1"}],
-            "metadata": {"note": "ok"}}
+    body = {
+        "kind": "deposit",
+        "transfers": [{"from": "world:x", "to": HOLDER, "asset": "USD", "amount_units": "1"}],
+        "metadata": {"note": "ok"},
+    }
     raw = json.dumps(body)
-    raw = {"metadata value": raw.replace('"ok"', '"\\ud800"'), "metadata key": raw.replace('"note"', '"\\udfff"'),
-           "kind": raw.replace('"deposit"', '"dep\\ud83dx"')}[where]
+    raw = {
+        "metadata value": raw.replace('"ok"', '"\\ud800"'),
+        "metadata key": raw.replace('"note"', '"\\udfff"'),
+        "kind": raw.replace('"deposit"', '"dep\\ud83dx"'),
+    }[where]
     with server.client(headers=server.auth) as client:
-        for path, headers in ((ENTRIES, {"Idempotency-Key": "surrogate"}), ("/v1/ledger/main/accounts", {}),
-                              ("/v1/ledger/main/holds", {"Idempotency-Key": "surrogate-hold"})):
+        for path, headers in (
+            (ENTRIES, {"Idempotency-Key": "surrogate"}),
+            ("/v1/ledger/main/accounts", {}),
+            ("/v1/ledger/main/holds", {"Idempotency-Key": "surrogate-hold"}),
+        ):
             response = client.post(path, content=raw.encode(), headers={"content-type": "application/json", **headers})
             _problem(response, 422, "request-validation")
         assert client.get("/health").status_code == 200  # same keep-alive connection still serves
@@ -111,18 +144,27 @@ def test_a_proper_surrogate_pair_is_text_and_accepted(server: LiveServer) -> Non
     raw = json.dumps({"code": "emoji", "name": "\U0001f600"})  # json.dumps writes the pair as \ud83d\ude00
     assert "\\ud83d" in raw
     with server.client(headers=server.auth) as client:
-        assert client.post("/v1/ledger/ledgers", content=raw.encode(),
-                           headers={"content-type": "application/json"}).status_code == 201
+        assert (
+            client.post(
+                "/v1/ledger/ledgers", content=raw.encode(), headers={"content-type": "application/json"}
+            ).status_code
+            == 201
+        )
 
 
 @pytest.mark.parametrize("value", ["1e2", "0x10", "1_000", "+5", "-0", "Infinity", "NaN", "1e400", "5.5"])
 def test_numbers_in_other_notations_never_pass_as_amounts_or_crash(server: LiveServer, value: str) -> None:
     with server.client(headers=server.auth) as client:
         for amount in (value, json.dumps(value)):
-            raw = (f'{{"kind":"deposit","transfers":[{{"from":"world:x","to":"{HOLDER}","asset":"USD",'
-                   f'"amount_units":{amount}}}]}}')
-            response = client.post(ENTRIES, content=raw.encode(),
-                                   headers={"content-type": "application/json", "Idempotency-Key": f"n-{value}"})
+            raw = (
+                f'{{"kind":"deposit","transfers":[{{"from":"world:x","to":"{HOLDER}","asset":"USD",'
+                f'"amount_units":{amount}}}]}}'
+            )
+            response = client.post(
+                ENTRIES,
+                content=raw.encode(),
+                headers={"content-type": "application/json", "Idempotency-Key": f"n-{value}"},
+            )
             assert response.status_code == 422, (amount, response.text)
 
 
@@ -131,19 +173,31 @@ def test_an_integral_number_is_an_integer_as_json_schema_says(server: LiveServer
     with server.client(headers=server.auth) as client:
         code = scale.replace(".", "").replace("e", "E")
         raw = f'{{"code":"S{code}","scale":{scale},"kind":"fiat"}}'
-        response = client.post("/v1/ledger/main/assets", content=raw.encode(),
-                               headers={"content-type": "application/json"})
+        response = client.post(
+            "/v1/ledger/main/assets", content=raw.encode(), headers={"content-type": "application/json"}
+        )
         assert response.status_code == 201 and response.json()["scale"] == int(float(scale)), response.text
         for bad in ("5.5", "true", '"5"', "null"):
             raw = f'{{"code":"SX","scale":{bad},"kind":"fiat"}}'
-            _problem(client.post("/v1/ledger/main/assets", content=raw.encode(),
-                                 headers={"content-type": "application/json"}), 422, "request-validation")
+            _problem(
+                client.post(
+                    "/v1/ledger/main/assets", content=raw.encode(), headers={"content-type": "application/json"}
+                ),
+                422,
+                "request-validation",
+            )
 
 
-@pytest.mark.parametrize("path", [
-    "/v1/ledger/main%00/assets", "/v1/ledger/ma%0Ain/assets", "/v1/ledger/main/accounts?prefix=a%00",
-    "/v1/ledger/main/accounts/x%1F/balances/USD", "/v1/ledger/main/entries?cursor=%7F",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/ledger/main%00/assets",
+        "/v1/ledger/ma%0Ain/assets",
+        "/v1/ledger/main/accounts?prefix=a%00",
+        "/v1/ledger/main/accounts/x%1F/balances/USD",
+        "/v1/ledger/main/entries?cursor=%7F",
+    ],
+)
 def test_control_characters_in_paths_and_queries_are_refused(server: LiveServer, path: str) -> None:
     with server.client(headers=server.auth) as client:
         assert client.get(path).status_code == 422
@@ -206,8 +260,15 @@ def test_a_route_can_set_its_own_body_limit() -> None:
         return {"size": len(body)}
 
     app.include_router(router)
-    app.add_middleware(RequestGuard, router=app.router, is_public=lambda path: True, authenticate=lambda h: True,
-                       max_body_bytes=4096, public_max_body_bytes=4096, write_problem=send_problem)
+    app.add_middleware(
+        RequestGuard,
+        router=app.router,
+        is_public=lambda path: True,
+        authenticate=lambda h: True,
+        max_body_bytes=4096,
+        public_max_body_bytes=4096,
+        write_problem=send_problem,
+    )
     client = TestClient(app)
     body = {"text": "x" * 100}
     _problem(client.post("/v1/small", json=body), 413, "payload-too-large")

@@ -1,4 +1,5 @@
 """Balances (current and historical), statements, trial balance, verify, listings, docs."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -25,8 +26,9 @@ def test_balance_current_and_as_of_sequence_and_time(client: TestClient, ledger:
     assert before["posted_units"] == "0" and before["as_of_sequence"] == 0
     assert_problem(client.get(url, params={"as_of": "yesterday"}), 422, "request-validation")
     assert_problem(client.get(url, params={"as_of": "1700000000"}), 422, "request-validation")
-    assert_problem(client.get(url, params={"as_of_sequence": 1, "as_of": first["recorded_at"]}),
-                   422, "conflicting-parameters")
+    assert_problem(
+        client.get(url, params={"as_of_sequence": 1, "as_of": first["recorded_at"]}), 422, "conflicting-parameters"
+    )
     assert_problem(client.get(f"/v1/ledger/{ledger}/accounts/{account}/balances/EUR"), 404, "asset-not-found")
 
     # The account read shows the same balance in every asset it holds.
@@ -39,8 +41,9 @@ def test_statement_pages_with_running_balance(client: TestClient, ledger: str) -
     amounts = [100, 200, 300, 400, 500]
     for units in amounts:
         fund(client, ledger, account, units)
-    spend = post_entry(client, ledger, "spend-1",
-                       {"kind": "payout", "transfers": [transfer(account, "world:payee", 150)]})
+    spend = post_entry(
+        client, ledger, "spend-1", {"kind": "payout", "transfers": [transfer(account, "world:payee", 150)]}
+    )
     assert spend.status_code == 201
 
     url = f"/v1/ledger/{ledger}/accounts/{account}/statement"
@@ -64,8 +67,9 @@ def test_statement_pages_with_running_balance(client: TestClient, ledger: str) -
     assert lines[-1]["balance_after"] == "13.50"
     assert openings == ["0", "300", "1000"]
 
-    empty = client.get(url, params={"asset": "USD", "start": "2000-01-01T00:00:00Z",
-                                    "end": "2000-01-02T00:00:00Z"}).json()
+    empty = client.get(
+        url, params={"asset": "USD", "start": "2000-01-01T00:00:00Z", "end": "2000-01-02T00:00:00Z"}
+    ).json()
     assert empty["lines"] == [] and empty["next_cursor"] is None
     assert_problem(client.get(url, params={"asset": "USD", "cursor": "@@@"}), 422, "request-validation")
     assert_problem(client.get(url), 422, "request-validation")  # asset is required
@@ -92,15 +96,23 @@ def test_verify_reports_a_sound_chain(client: TestClient, ledger: str) -> None:
     fund(client, ledger, "holder:7:0x0000000000000000000000000000000000000003", 10)
     fund(client, ledger, "holder:7:0x0000000000000000000000000000000000000003", 20)
     report = client.get(f"/v1/ledger/{ledger}/verify").json()
-    assert report == {"ledger": ledger, "ok": True, "entries_checked": 2, "first_bad_sequence": None,
-                      "first_bad_entry_id": None, "reason": None, "balance_mismatches": []}
+    assert report == {
+        "ledger": ledger,
+        "ok": True,
+        "entries_checked": 2,
+        "first_bad_sequence": None,
+        "first_bad_entry_id": None,
+        "reason": None,
+        "balance_mismatches": [],
+    }
 
 
 def test_accounts_list_by_prefix_with_cursor(client: TestClient, ledger: str) -> None:
     codes = [f"holder:8:0x{index:040d}" for index in range(5)]
     for code in codes:
-        response = client.post(f"/v1/ledger/{ledger}/accounts",
-                               json={"code": code, "accounting_type": "liability", "no_overdraft": True})
+        response = client.post(
+            f"/v1/ledger/{ledger}/accounts", json={"code": code, "accounting_type": "liability", "no_overdraft": True}
+        )
         assert response.status_code == 201
     client.post(f"/v1/ledger/{ledger}/accounts", json={"code": "platform:fees", "accounting_type": "income"})
     seen, cursor, pages = [], None, 0
@@ -116,8 +128,11 @@ def test_accounts_list_by_prefix_with_cursor(client: TestClient, ledger: str) ->
     everything = [item["code"] for item in client.get(f"/v1/ledger/{ledger}/accounts").json()["items"]]
     assert everything == [*codes, "platform:fees"]
     assert_problem(client.get(f"/v1/ledger/{ledger}/accounts", params={"limit": 0}), 422, "request-validation")
-    assert_problem(client.post(f"/v1/ledger/{ledger}/accounts",
-                               json={"code": "platform:fees", "accounting_type": "expense"}), 409, "already-exists")
+    assert_problem(
+        client.post(f"/v1/ledger/{ledger}/accounts", json={"code": "platform:fees", "accounting_type": "expense"}),
+        409,
+        "already-exists",
+    )
 
 
 def test_ledgers_and_templates(client: TestClient) -> None:
@@ -125,12 +140,19 @@ def test_ledgers_and_templates(client: TestClient) -> None:
     assert created.status_code == 201 and created.json() == {"code": "tenant-a"}
     assert {"code": "tenant-a"} in client.get("/v1/ledger/ledgers").json()["items"]
     assert_problem(client.post("/v1/ledger/ledgers", json={"code": "a/b"}), 422, "request-validation")
-    template = client.post("/v1/ledger/tenant-a/account-templates",
-                           json={"pattern": "user:*", "accounting_type": "liability", "no_overdraft": True})
+    template = client.post(
+        "/v1/ledger/tenant-a/account-templates",
+        json={"pattern": "user:*", "accounting_type": "liability", "no_overdraft": True},
+    )
     assert template.status_code == 201
-    assert_problem(client.post("/v1/ledger/tenant-a/account-templates",
-                               json={"pattern": "user:*", "accounting_type": "asset", "no_overdraft": False}),
-                   409, "already-exists")
+    assert_problem(
+        client.post(
+            "/v1/ledger/tenant-a/account-templates",
+            json={"pattern": "user:*", "accounting_type": "asset", "no_overdraft": False},
+        ),
+        409,
+        "already-exists",
+    )
     assert [t["pattern"] for t in client.get("/v1/ledger/tenant-a/account-templates").json()["items"]] == ["user:*"]
 
 
@@ -163,8 +185,9 @@ def test_reports_by_effective_time(client: TestClient, ledger: str) -> None:
     now = datetime.now(UTC)
     day = timedelta(days=1)
 
-    def dated(key: str, units: int, effective: datetime | None, source: str = "world:outside",
-              target: str = account) -> dict:
+    def dated(
+        key: str, units: int, effective: datetime | None, source: str = "world:outside", target: str = account
+    ) -> dict:
         body: dict = {"kind": "transfer", "transfers": [transfer(source, target, units)]}
         if effective is not None:
             body["effective_at"] = _iso(effective)
@@ -188,7 +211,9 @@ def test_reports_by_effective_time(client: TestClient, ledger: str) -> None:
     page = client.get(statement, params=window).json()
     assert page["opening_balance_units"] == "7"
     assert [(line["amount_units"], line["side"], line["balance_after_units"]) for line in page["lines"]] == [
-        ("100", "credit", "107"), ("20", "debit", "87")]
+        ("100", "credit", "107"),
+        ("20", "debit", "87"),
+    ]
     first = client.get(statement, params={**window, "limit": 1}).json()
     second = client.get(statement, params={**window, "limit": 1, "cursor": first["next_cursor"]}).json()
     assert (first["opening_balance_units"], second["opening_balance_units"]) == ("7", "107")
@@ -216,17 +241,27 @@ def test_effective_at_outside_the_accepted_range_is_a_422_problem(client: TestCl
     account = "holder:12:0x00000000000000000000000000000000000000b2"
     legs = [transfer("world:outside", account, 5)]
     now = datetime.now(UTC)
-    for moment in ("0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z", _iso(now - timedelta(days=401)),
-                   _iso(now + timedelta(minutes=6))):
-        problem = assert_problem(post_entry(client, ledger, "dated", {"kind": "transfer", "transfers": legs,
-                                                                      "effective_at": moment}),
-                                 422, "effective-at-out-of-range")
+    for moment in (
+        "0001-01-01T00:00:00Z",
+        "9999-12-31T23:59:59Z",
+        _iso(now - timedelta(days=401)),
+        _iso(now + timedelta(minutes=6)),
+    ):
+        problem = assert_problem(
+            post_entry(client, ledger, "dated", {"kind": "transfer", "transfers": legs, "effective_at": moment}),
+            422,
+            "effective-at-out-of-range",
+        )
         earliest, latest = (datetime.fromisoformat(problem[key]) for key in ("earliest", "latest"))
         assert now - timedelta(days=401) < earliest < now - timedelta(days=399)
         assert now + timedelta(minutes=4) < latest < now + timedelta(minutes=10)
     assert client.get(f"/v1/ledger/{ledger}/accounts/{account}").status_code == 404  # nothing written
-    entry = post_entry(client, ledger, "dated", {"kind": "transfer", "transfers": legs,
-                                                 "effective_at": _iso(now - timedelta(days=399))})
+    entry = post_entry(
+        client,
+        ledger,
+        "dated",
+        {"kind": "transfer", "transfers": legs, "effective_at": _iso(now - timedelta(days=399))},
+    )
     assert entry.status_code == 201, entry.text
     url = f"/v1/ledger/{ledger}/entries/{entry.json()['id']}/reversal"
     assert_problem(client.post(url, json={"effective_at": "2000-01-01T00:00:00Z"}), 422, "effective-at-out-of-range")
@@ -245,8 +280,9 @@ def test_holder_addresses_in_any_case_name_one_account(client: TestClient, ledge
         lines = client.get(f"/v1/ledger/{ledger}/accounts/{spelling}/statement", params={"asset": "USD"}).json()
         assert [line["amount_units"] for line in lines["lines"]] == ["300"]
     for bad in ("holder:31337:0xA11CE", "holder:31337:0x" + "g" * 40, "holder:alice"):
-        response = post_entry(client, ledger, f"bad-{bad}", {"kind": "transfer",
-                                                            "transfers": [transfer("world:outside", bad, 1)]})
+        response = post_entry(
+            client, ledger, f"bad-{bad}", {"kind": "transfer", "transfers": [transfer("world:outside", bad, 1)]}
+        )
         assert response.status_code == 422, response.text
         assert client.get(f"/v1/ledger/{ledger}/accounts/{bad}/balances/USD").status_code == 422
 
@@ -256,21 +292,35 @@ def test_rejected_entries_open_no_account(client: TestClient, ledger: str) -> No
     rich, fresh = (f"holder:13:0x{digit * 40}" for digit in "cd")
     fund(client, ledger, rich, 100)
     before = client.get(f"/v1/ledger/{ledger}/accounts", params={"limit": 100}).json()["items"]
-    unbalanced = {"kind": "transfer", "postings": [
-        {"account": rich, "asset": "USD", "side": "debit", "amount_units": "10"},
-        {"account": fresh, "asset": "USD", "side": "credit", "amount_units": "9"}]}
+    unbalanced = {
+        "kind": "transfer",
+        "postings": [
+            {"account": rich, "asset": "USD", "side": "debit", "amount_units": "10"},
+            {"account": fresh, "asset": "USD", "side": "credit", "amount_units": "9"},
+        ],
+    }
     assert_problem(post_entry(client, ledger, "u", unbalanced), 422, "unbalanced-entry")
-    assert_problem(post_entry(client, ledger, "o", {"kind": "transfer", "transfers": [transfer(rich, fresh, 101)]}),
-                   409, "overdraft")
-    assert_problem(post_entry(client, ledger, "o2", {"kind": "transfer", "transfers": [transfer(fresh, rich, 1)]}),
-                   409, "overdraft")
+    assert_problem(
+        post_entry(client, ledger, "o", {"kind": "transfer", "transfers": [transfer(rich, fresh, 101)]}),
+        409,
+        "overdraft",
+    )
+    assert_problem(
+        post_entry(client, ledger, "o2", {"kind": "transfer", "transfers": [transfer(fresh, rich, 1)]}),
+        409,
+        "overdraft",
+    )
     assert client.get(f"/v1/ledger/{ledger}/accounts", params={"limit": 100}).json()["items"] == before
     assert_problem(client.get(f"/v1/ledger/{ledger}/accounts/{fresh}"), 404, "account-not-found")
 
 
 def test_account_codes_have_no_slash(client: TestClient, ledger: str) -> None:
     """Issue 8 (6): a code is one path segment, so `…/accounts/{code}/balances/{asset}` is unambiguous."""
-    response = post_entry(client, ledger, "slash",
-                          {"kind": "transfer", "transfers": [transfer("world:outside", "portfolio:p/7:revenue", 1)]})
+    response = post_entry(
+        client,
+        ledger,
+        "slash",
+        {"kind": "transfer", "transfers": [transfer("world:outside", "portfolio:p/7:revenue", 1)]},
+    )
     assert response.status_code == 422, response.text
     assert client.get(f"/v1/ledger/{ledger}/accounts/portfolio:p/7:revenue/balances/USD").status_code == 404

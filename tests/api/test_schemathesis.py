@@ -2,6 +2,7 @@
 all four phases (examples, coverage, fuzzing, stateful through the OpenAPI links). It must end
 with 0 server errors and 0 check failures, and every operation must have answered 2xx at least
 once (tests/api/schemathesis_hooks.py). A route added later joins this run by itself."""
+
 from __future__ import annotations
 
 import json
@@ -36,30 +37,64 @@ def _seed(server: LiveServer) -> dict[str, str]:
     """Real data for the schema-valid cases to land on (ledger main exists from start-up)."""
     with server.client(headers=server.auth) as client:
         assert client.post("/v1/ledger/main/assets", json={"code": "USD", "scale": 2, "kind": "fiat"}).is_success
-        funded = client.post("/v1/ledger/main/entries", headers={"Idempotency-Key": "seed-fund"}, json={
-            "kind": "deposit", "transfers": [{"from": SEED_SOURCE, "to": SEED_HOLDER, "asset": "USD",
-                                              "amount_units": "100000000"}]})
+        funded = client.post(
+            "/v1/ledger/main/entries",
+            headers={"Idempotency-Key": "seed-fund"},
+            json={
+                "kind": "deposit",
+                "transfers": [{"from": SEED_SOURCE, "to": SEED_HOLDER, "asset": "USD", "amount_units": "100000000"}],
+            },
+        )
         assert funded.status_code == 201, funded.text
-        hold = client.post("/v1/ledger/main/holds", headers={"Idempotency-Key": "seed-hold"}, json={
-            "from": SEED_HOLDER, "to": SEED_ESCROW, "asset": "USD", "amount_units": "100"})
+        hold = client.post(
+            "/v1/ledger/main/holds",
+            headers={"Idempotency-Key": "seed-hold"},
+            json={"from": SEED_HOLDER, "to": SEED_ESCROW, "asset": "USD", "amount_units": "100"},
+        )
         assert hold.status_code == 201, hold.text
-    return {"ledger": "main", "asset": "USD", "account": SEED_HOLDER, "source": SEED_SOURCE,
-            "escrow": SEED_ESCROW, "entry_id": funded.json()["id"], "hold_id": hold.json()["id"]}
+    return {
+        "ledger": "main",
+        "asset": "USD",
+        "account": SEED_HOLDER,
+        "source": SEED_SOURCE,
+        "escrow": SEED_ESCROW,
+        "entry_id": funded.json()["id"],
+        "hold_id": hold.json()["id"],
+    }
 
 
 def test_schemathesis_finds_nothing(server: LiveServer, tmp_path: Path) -> None:
     seed = _seed(server)
     repo = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "SCHEMATHESIS_HOOKS": HOOKS_MODULE, "KOGI_SCHEMATHESIS_SEED": json.dumps(seed),
-           "PYTHONPATH": str(repo), "NO_COLOR": "1"}
+    env = {
+        **os.environ,
+        "SCHEMATHESIS_HOOKS": HOOKS_MODULE,
+        "KOGI_SCHEMATHESIS_SEED": json.dumps(seed),
+        "PYTHONPATH": str(repo),
+        "NO_COLOR": "1",
+    }
     command = [
-        str(SCHEMATHESIS), "run", f"{server.base_url}/openapi.json", "--checks", "all", "--max-examples", "25",
-        "--seed", "20261130", "--workers", "1", "-H", f"Authorization: {server.auth['Authorization']}",
-        "--request-timeout", "30", "--suppress-health-check", "all",
+        str(SCHEMATHESIS),
+        "run",
+        f"{server.base_url}/openapi.json",
+        "--checks",
+        "all",
+        "--max-examples",
+        "25",
+        "--seed",
+        "20261130",
+        "--workers",
+        "1",
+        "-H",
+        f"Authorization: {server.auth['Authorization']}",
+        "--request-timeout",
+        "30",
+        "--suppress-health-check",
+        "all",
     ]
     result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
     output = result.stdout + result.stderr
-    summary = output[output.find("SUMMARY"):] if "SUMMARY" in output else output[-4000:]
+    summary = output[output.find("SUMMARY") :] if "SUMMARY" in output else output[-4000:]
     print(summary)
     assert result.returncode == 0, output[-20000:]
     assert "Selected: " in summary and "Tested: " in summary

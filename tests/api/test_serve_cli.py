@@ -2,6 +2,7 @@
 one line on stderr (`kogi: error: …`) with exit 1, never a traceback: a bad port, a second server on the
 same chain state, a taken API or chain port, a ledger that mirrors a lost chain. The real command runs
 in a subprocess, as a user runs it."""
+
 from __future__ import annotations
 
 import os
@@ -58,19 +59,23 @@ def test_a_second_server_is_refused_before_it_starts_anything(tmp_path: Path) ->
 
         other_port, other_chain_port = free_port(), free_port()
         line = one_error_line(["serve", "--port", str(other_port)], first, _env(other_chain_port))
-        assert line.startswith(f"kogi: error: `kogi serve` (pid {server.process.pid}, API http://127.0.0.1:{port}, "
-                               f"chain port {chain_port}) is running with the chain state file .kogi/anvil-state.json: "
-                               f"stop it first")
+        assert line.startswith(
+            f"kogi: error: `kogi serve` (pid {server.process.pid}, API http://127.0.0.1:{port}, "
+            f"chain port {chain_port}) is running with the chain state file .kogi/anvil-state.json: "
+            f"stop it first"
+        )
         assert "kill" in line and f"kill {server.process.pid}" in line
         assert one_error_line.seconds < 15  # type: ignore[attr-defined]
         assert not _port_open(other_chain_port) and not _port_open(other_port)
-        assert anvil_log.read_bytes()[:len(log_before)] == log_before, "the running server's anvil log was rewritten"
+        assert anvil_log.read_bytes()[: len(log_before)] == log_before, "the running server's anvil log was rewritten"
 
         second = tmp_path / "second"
         second.mkdir()
         line = one_error_line(["serve", "--port", str(port)], second, _env(other_chain_port))
-        assert line.startswith(f"kogi: error: cannot serve the API on 127.0.0.1:{port}: the port is already in use by "
-                               f"pid {server.process.pid} (")
+        assert line.startswith(
+            f"kogi: error: cannot serve the API on 127.0.0.1:{port}: the port is already in use by "
+            f"pid {server.process.pid} ("
+        )
         assert not (second / ".kogi" / "anvil.log").exists() and not _port_open(other_chain_port)
 
         assert server.health_chain()["indexer_running"] is True  # the first server never noticed

@@ -3,6 +3,7 @@
 `World` is a deployed core plus one portfolio (token + distributor on the mock stablecoin) with
 verified investors; tests build it once per module and isolate with the `w3` snapshot fixture.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -35,8 +36,15 @@ TOKEN = 10**18
 USDC = 10**6
 
 _ERROR_SOURCES = (
-    "ComplianceRegistry", "PortfolioToken", "LedgerAnchor", "PortfolioFactory",
-    "FundingRound", "DonationRouter", "MockStablecoin", "PayoutSplitter", "RightsToken",
+    "ComplianceRegistry",
+    "PortfolioToken",
+    "LedgerAnchor",
+    "PortfolioFactory",
+    "FundingRound",
+    "DonationRouter",
+    "MockStablecoin",
+    "PayoutSplitter",
+    "RightsToken",
 )
 
 
@@ -68,8 +76,9 @@ def revert_of(fn: Any, sender: str, value_wei: int = 0) -> tuple[str, tuple[Any,
 
 def _checksummed(values: tuple[Any, ...]) -> tuple[Any, ...]:
     """`values` with every 20-byte hex address in checksum case, so addresses compare regardless of case."""
-    return tuple(Web3.to_checksum_address(a) if isinstance(a, str) and a.startswith("0x") and len(a) == 42 else a
-                 for a in values)
+    return tuple(
+        Web3.to_checksum_address(a) if isinstance(a, str) and a.startswith("0x") and len(a) == 42 else a for a in values
+    )
 
 
 def expect_revert(fn: Any, sender: str, name: str, *args: Any) -> None:
@@ -152,10 +161,19 @@ def build_world(w3: Web3, *, name: str = "Kogi Portfolio", symbol: str = "KOGI",
     accounts = w3.eth.accounts
     admin, treasury = accounts[0], accounts[7]
     core = deploy_core(w3, admin, compliance_signer=accounts[9], fee_recipient=accounts[8])
-    portfolio = deploy_portfolio(w3, core, PortfolioSpec(
-        admin=admin, treasury=treasury, name=name, symbol=symbol, issuer=admin, cap_units=cap_units,
-        revenue_token=core.stablecoin.address,
-    ))
+    portfolio = deploy_portfolio(
+        w3,
+        core,
+        PortfolioSpec(
+            admin=admin,
+            treasury=treasury,
+            name=name,
+            symbol=symbol,
+            issuer=admin,
+            cap_units=cap_units,
+            revenue_token=core.stablecoin.address,
+        ),
+    )
     investors = list(accounts[1:6])
     verify_investors(core, investors + [admin, treasury], country=US)
     return World(w3, core, portfolio, admin, treasury, investors, accounts[6])

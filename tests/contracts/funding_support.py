@@ -1,5 +1,6 @@
 """Shared test support for the funding-side contracts (FundingRound, PayoutSplitter, RightsToken,
 DonationRouter): custom-error assertions and event reading."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -123,15 +124,25 @@ class FundingEnv:
     def config(self, **overrides: Any) -> RoundConfig:
         """The default round, with `overrides` of any term (RoundTerms) or party (RoundConfig) by name."""
         terms = RoundTerms(
-            stablecoin=self.stablecoin.address, price_units=USDC_UNIT, soft_cap_units=1_000 * USDC_UNIT,
-            hard_cap_units=5_000 * USDC_UNIT, min_investment_units=USDC_UNIT,
-            max_investment_units=3_000 * USDC_UNIT, start_time_s=self.start_s,
-            end_time_s=self.start_s + 86_400, fee_bps=250, milestone_bps=(3_000, 3_000, 4_000),
+            stablecoin=self.stablecoin.address,
+            price_units=USDC_UNIT,
+            soft_cap_units=1_000 * USDC_UNIT,
+            hard_cap_units=5_000 * USDC_UNIT,
+            min_investment_units=USDC_UNIT,
+            max_investment_units=3_000 * USDC_UNIT,
+            start_time_s=self.start_s,
+            end_time_s=self.start_s + 86_400,
+            fee_bps=250,
+            milestone_bps=(3_000, 3_000, 4_000),
         )
         term_names = {f.name for f in fields(RoundTerms)}
         base = RoundConfig(
-            token=self.token.address, treasury=self.treasury, fee_recipient=self.fee_recipient,
-            compliance_signer=self.signer, issuer=self.issuer, arbiter=self.arbiter,
+            token=self.token.address,
+            treasury=self.treasury,
+            fee_recipient=self.fee_recipient,
+            compliance_signer=self.signer,
+            issuer=self.issuer,
+            arbiter=self.arbiter,
             terms=replace(terms, **{k: v for k, v in overrides.items() if k in term_names}),
         )
         return replace(base, **{k: v for k, v in overrides.items() if k not in term_names})
@@ -170,9 +181,13 @@ class FundingEnv:
         max_amount = amount_units if max_amount is None else max_amount
         deadline = latest_timestamp(self.w3) + 3_600 if deadline is None else deadline
         signature = sign_investment_permit(
-            key or self.signer_key, chain_id=self.w3.eth.chain_id,
-            round_address=signed_round or round_.address, investor=signed_investor or investor,
-            max_amount=max_amount, deadline=deadline, nonce=nonce,
+            key or self.signer_key,
+            chain_id=self.w3.eth.chain_id,
+            round_address=signed_round or round_.address,
+            investor=signed_investor or investor,
+            max_amount=max_amount,
+            deadline=deadline,
+            nonce=nonce,
         )
         return amount_units, max_amount, deadline, nonce, signature
 
@@ -202,10 +217,20 @@ def build_funding_env(w3: Web3) -> FundingEnv:
         registry = deploy_contract(w3, "TestComplianceRegistry")
         token = deploy_contract(w3, "TestMintableToken", admin, registry.address)
     return FundingEnv(
-        w3=w3, stablecoin=stablecoin, token=token, registry=registry, admin=admin,
-        investors=list(accounts[1:4]), issuer=accounts[4], arbiter=accounts[5], treasury=accounts[6],
-        fee_recipient=accounts[7], compliance=accounts[8], signer_key=signer_key,
-        signer=Account.from_key(signer_key).address, start_s=latest_timestamp(w3) + 100,
+        w3=w3,
+        stablecoin=stablecoin,
+        token=token,
+        registry=registry,
+        admin=admin,
+        investors=list(accounts[1:4]),
+        issuer=accounts[4],
+        arbiter=accounts[5],
+        treasury=accounts[6],
+        fee_recipient=accounts[7],
+        compliance=accounts[8],
+        signer_key=signer_key,
+        signer=Account.from_key(signer_key).address,
+        start_s=latest_timestamp(w3) + 100,
     )
 
 

@@ -1,4 +1,5 @@
 """LedgerAnchor: append-only contiguous ranges per ledger, role gate, events, lookup and proofs."""
+
 from __future__ import annotations
 
 from eth_utils import keccak
@@ -18,8 +19,12 @@ def test_anchor_appends_contiguous_ranges_and_emits(world: World) -> None:
     root = keccak(text="root-1")
     r = world.send(anchor.functions.anchor(LEDGER, 1, 100, root))
     assert one_event(anchor, "LedgerAnchored", r) == {
-        "ledgerId": LEDGER, "anchorIndex": 0, "fromSequence": 1, "toSequence": 100,
-        "merkleRoot": root, "submitter": world.admin,
+        "ledgerId": LEDGER,
+        "anchorIndex": 0,
+        "fromSequence": 1,
+        "toSequence": 100,
+        "merkleRoot": root,
+        "submitter": world.admin,
     }
     r = world.send(anchor.functions.anchor(LEDGER, 101, 101, keccak(text="root-2")))
     assert one_event(anchor, "LedgerAnchored", r)["anchorIndex"] == 1
@@ -44,8 +49,13 @@ def test_gaps_overlaps_and_bad_input_are_rejected(world: World) -> None:
 
 def test_only_anchor_role(world: World) -> None:
     anchor, stranger = world.core.anchor, world.investors[0]
-    expect_revert(anchor.functions.anchor(LEDGER, 1, 2, keccak(text="r")), stranger,
-                  "AccessControlUnauthorizedAccount", stranger, role(anchor, "ANCHOR_ROLE"))
+    expect_revert(
+        anchor.functions.anchor(LEDGER, 1, 2, keccak(text="r")),
+        stranger,
+        "AccessControlUnauthorizedAccount",
+        stranger,
+        role(anchor, "ANCHOR_ROLE"),
+    )
 
 
 def test_find_anchor_and_verify_a_proof(world: World) -> None:

@@ -1,6 +1,7 @@
 """anvil does not outlive a hard-killed owner (Linux PR_SET_PDEATHSIG), even when a short-lived
 thread started it (the API lifespan starts the chain on an anyio worker thread); a taken port names
 the anvil holding it."""
+
 from __future__ import annotations
 
 import os
@@ -53,8 +54,9 @@ def _anvil_installed() -> None:
 @pytest.mark.parametrize("started_on", ["main", "thread"])
 def test_anvil_dies_when_its_owner_is_sigkilled(started_on: str) -> None:
     port = free_port()
-    owner = subprocess.Popen([sys.executable, "-c", OWNER, str(port), started_on], cwd=REPO_ROOT,
-                             stdout=subprocess.PIPE, text=True)
+    owner = subprocess.Popen(
+        [sys.executable, "-c", OWNER, str(port), started_on], cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True
+    )
     anvil_pid = None
     try:
         assert owner.stdout is not None

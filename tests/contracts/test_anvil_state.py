@@ -2,6 +2,7 @@
 previous copy kept as `.prev`; anvil's own exit dump goes to `.exit`), and a corrupt copy (empty or
 truncated: what an in-place write cut by a kill leaves) is reported as such and replaced by the last
 good copy, or named in a clear error when none is left."""
+
 from __future__ import annotations
 
 import json
@@ -86,7 +87,8 @@ def test_write_state_keeps_the_previous_copy(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("damage", ["empty", "truncated"])
 def test_a_corrupt_state_file_is_reported_and_the_last_good_copy_used(
-        tmp_path: Path, damage: str, caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path, damage: str, caplog: pytest.LogCaptureFixture
+) -> None:
     state = tmp_path / "anvil-state.json"
     _run_chain(state, 2)
     main, exit_dump, prev = state_copies(state)
@@ -104,8 +106,10 @@ def test_a_corrupt_state_file_is_reported_and_the_last_good_copy_used(
     finally:
         anvil.stop()
     expected = f"chain state file {main} is corrupt ({size} bytes" + (")" if damage == "empty" else ", not valid JSON")
-    assert any(expected in record.getMessage() and f"the last good copy {prev}" in record.getMessage()
-               for record in caplog.records), [r.getMessage() for r in caplog.records]
+    assert any(
+        expected in record.getMessage() and f"the last good copy {prev}" in record.getMessage()
+        for record in caplog.records
+    ), [r.getMessage() for r in caplog.records]
     (kept,) = tmp_path.glob("anvil-state.json.corrupt-*")
     assert kept.stat().st_size == size
     assert read_state(main).block == good.block  # saved whole again
@@ -119,8 +123,13 @@ def test_no_good_copy_left_is_a_clear_error_naming_the_recovery(tmp_path: Path) 
     assert str(corrupt.value).startswith(f"chain state file {state} is corrupt (0 bytes)")
     assert choose_state(state)[0] is None and state.exists(), "nothing is moved when nothing can be loaded"
 
-    settings = ApiSettings(chain_state_file=state, chain_port=free_port(), deployments_dir=tmp_path / "d",
-                           database_url=f"sqlite:///{tmp_path}/k.db", rpc_url=None)
+    settings = ApiSettings(
+        chain_state_file=state,
+        chain_port=free_port(),
+        deployments_dir=tmp_path / "d",
+        database_url=f"sqlite:///{tmp_path}/k.db",
+        rpc_url=None,
+    )
     with pytest.raises(RuntimeError) as failed:
         EmbeddedChain(settings, database=None).start()  # type: ignore[arg-type]
     message = str(failed.value)
@@ -149,8 +158,9 @@ def test_a_hard_killed_owner_loses_no_block(tmp_path: Path) -> None:
     next start loads that newest good copy."""
     state = tmp_path / "anvil-state.json"
     port = free_port()
-    owner = subprocess.Popen([sys.executable, "-c", OWNER, str(port), str(state)], cwd=REPO_ROOT,
-                             stdout=subprocess.PIPE, text=True)
+    owner = subprocess.Popen(
+        [sys.executable, "-c", OWNER, str(port), str(state)], cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True
+    )
     try:
         assert owner.stdout is not None
         head_hash = owner.stdout.readline().strip()

@@ -1,4 +1,5 @@
 """`kogi contracts deploy` writes a manifest with the core's addresses; `kogi chain up` runs anvil."""
+
 from __future__ import annotations
 
 import json
@@ -16,15 +17,25 @@ from contracts.artifacts import REPO_ROOT
 from contracts.manifest import Manifest, read_manifest
 from tests.servers import free_port
 
-CORE_KEYS = {"registry", "anchor", "donation_router", "factory", "stablecoin", "impl_token",
-             "impl_round", "impl_splitter", "impl_rights_token"}
+CORE_KEYS = {
+    "registry",
+    "anchor",
+    "donation_router",
+    "factory",
+    "stablecoin",
+    "impl_token",
+    "impl_round",
+    "impl_splitter",
+    "impl_rights_token",
+}
 START_TIMEOUT_S = 60
 
 
 def test_contracts_deploy_writes_manifest(anvil_chain, w3, tmp_path: Path) -> None:
     manifest = tmp_path / "deployments" / "dev.json"
     result = CliRunner().invoke(
-        app, ["contracts", "deploy", "--rpc-url", anvil_chain.rpc_url, "--manifest", str(manifest)])
+        app, ["contracts", "deploy", "--rpc-url", anvil_chain.rpc_url, "--manifest", str(manifest)]
+    )
     assert result.exit_code == 0, result.output
     data = read_manifest(manifest)
     assert data.chain_id == 31337
@@ -56,7 +67,8 @@ def test_contracts_deploy_refuses_to_overwrite_a_live_manifest(anvil_chain, w3, 
     assert refused.exit_code == 1
     assert refused.output.strip() == (
         f"kogi: error: {manifest} already describes live contracts on chain 31337 (a running `kogi serve` or "
-        "indexer uses it): pass --manifest PATH to write the new deployment elsewhere, or --force to overwrite it")
+        "indexer uses it): pass --manifest PATH to write the new deployment elsewhere, or --force to overwrite it"
+    )
     assert manifest.read_text() == before
 
     forced = CliRunner().invoke(app, [*argv, "--force"])
@@ -65,8 +77,10 @@ def test_contracts_deploy_refuses_to_overwrite_a_live_manifest(anvil_chain, w3, 
 
 
 def test_contracts_deploy_unreachable_rpc_is_one_line_error(tmp_path: Path) -> None:
-    result = CliRunner().invoke(app, ["contracts", "deploy", "--rpc-url", f"http://127.0.0.1:{free_port()}",
-                                      "--manifest", str(tmp_path / "m.json")])
+    result = CliRunner().invoke(
+        app,
+        ["contracts", "deploy", "--rpc-url", f"http://127.0.0.1:{free_port()}", "--manifest", str(tmp_path / "m.json")],
+    )
     assert result.exit_code == 1
     assert result.output.strip().startswith("kogi: error: cannot reach")
     assert not (tmp_path / "m.json").exists()
@@ -76,7 +90,10 @@ def test_chain_up_prints_accounts_and_stops_on_ctrl_c() -> None:
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "api.cli", "chain", "up", "--port", str(port), "--accounts", "3"],
-        cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     lines: list[str] = []

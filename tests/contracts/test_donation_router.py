@@ -1,4 +1,5 @@
 """DonationRouter on anvil: registry of treasuries, capped fee, non-custodial ETH/ERC-20 donations."""
+
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -28,8 +29,15 @@ def env(w3):
     send(coin.functions.mint(donor, 1_000 * USDC), admin)
     send(coin.functions.approve(router.address, 2**256 - 1), donor)
     return SimpleNamespace(
-        w3=w3, admin=admin, registrar=registrar, donor=donor, treasury=treasury, fee_recipient=fee_recipient,
-        stranger=stranger, router=router, coin=coin,
+        w3=w3,
+        admin=admin,
+        registrar=registrar,
+        donor=donor,
+        treasury=treasury,
+        fee_recipient=fee_recipient,
+        stranger=stranger,
+        router=router,
+        coin=coin,
     )
 
 
@@ -37,8 +45,18 @@ def role(contract, name):
     return getattr(contract.functions, name)().call()
 
 
-def donate(env, *, pid=7, kind=DonationKind.DONATION, token=None, amount=100 * USDC, message="for the album",
-           anonymous=False, value=None, sender=None):
+def donate(
+    env,
+    *,
+    pid=7,
+    kind=DonationKind.DONATION,
+    token=None,
+    amount=100 * USDC,
+    message="for the album",
+    anonymous=False,
+    value=None,
+    sender=None,
+):
     token = env.coin.address if token is None else token
     value = (amount if token == ETH else 0) if value is None else value
     return send(env.router.functions.donate(pid, kind, token, amount, message, anonymous), sender or env.donor, value)
@@ -81,7 +99,9 @@ def test_set_treasury(env):
     f = env.router.functions
     receipt = send(f.setTreasury(7, env.stranger), env.admin)
     assert one_event(env.router, receipt, "TreasuryChanged") == {
-        "portfolioId": 7, "previousTreasury": env.treasury, "newTreasury": env.stranger,
+        "portfolioId": 7,
+        "previousTreasury": env.treasury,
+        "newTreasury": env.stranger,
     }
     with reverts(env.router, "UnknownPortfolio", 8):
         send(f.setTreasury(8, env.stranger), env.admin)
@@ -102,7 +122,8 @@ def test_fee_settings(env):
         send(f.setFee(0), env.stranger)
     receipt = send(f.setFeeRecipient(env.stranger), env.admin)
     assert one_event(env.router, receipt, "FeeRecipientChanged") == {
-        "previousRecipient": env.fee_recipient, "newRecipient": env.stranger,
+        "previousRecipient": env.fee_recipient,
+        "newRecipient": env.stranger,
     }
     with reverts(env.router, "ZeroAddress"):
         send(f.setFeeRecipient(ZERO), env.admin)
@@ -113,13 +134,21 @@ def test_fee_settings(env):
 def test_erc20_donation_splits_fee_and_holds_nothing(env):
     receipt = donate(env, amount=100 * USDC)
     assert one_event(env.router, receipt, "Donated") == {
-        "portfolioId": 7, "kind": DonationKind.DONATION, "donor": env.donor, "token": env.coin.address,
-        "gross": 100 * USDC, "fee": 2_500_000, "net": 97_500_000, "isAnonymous": False,
+        "portfolioId": 7,
+        "kind": DonationKind.DONATION,
+        "donor": env.donor,
+        "token": env.coin.address,
+        "gross": 100 * USDC,
+        "fee": 2_500_000,
+        "net": 97_500_000,
+        "isAnonymous": False,
         "message": "for the album",
     }
     bal = env.coin.functions.balanceOf
     assert (bal(env.treasury).call(), bal(env.fee_recipient).call(), bal(env.router.address).call()) == (
-        97_500_000, 2_500_000, 0,
+        97_500_000,
+        2_500_000,
+        0,
     )
     assert bal(env.donor).call() == 900 * USDC
 
@@ -143,7 +172,11 @@ def test_eth_donation(env):
     receipt = donate(env, token=ETH, amount=10**18, anonymous=True)
     event = one_event(env.router, receipt, "Donated")
     assert (event["token"], event["donor"], event["gross"], event["fee"], event["net"]) == (
-        ETH, ZERO, 10**18, 25 * 10**15, 975 * 10**15,
+        ETH,
+        ZERO,
+        10**18,
+        25 * 10**15,
+        975 * 10**15,
     )
     assert env.w3.eth.get_balance(env.treasury) - before[env.treasury] == 975 * 10**15
     assert env.w3.eth.get_balance(env.fee_recipient) - before[env.fee_recipient] == 25 * 10**15

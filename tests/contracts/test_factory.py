@@ -1,4 +1,5 @@
 """PortfolioFactory: one transaction deploys and wires a portfolio's clones, one event lists them."""
+
 from __future__ import annotations
 
 from contracts.core import PortfolioSpec, RoundSpec, deploy_portfolio
@@ -12,12 +13,29 @@ def full_spec(world: World, w3) -> PortfolioSpec:
     start = now(w3)
     accounts = w3.eth.accounts
     return PortfolioSpec(
-        admin=world.admin, treasury=world.treasury, name="Full Set", symbol="FULL", issuer=world.admin,
+        admin=world.admin,
+        treasury=world.treasury,
+        name="Full Set",
+        symbol="FULL",
+        issuer=world.admin,
         revenue_token=world.stablecoin.address,
-        round=RoundSpec(world.stablecoin.address, USDC, 100 * USDC, 1_000 * USDC, USDC, 1_000 * USDC,
-                        start, start + 7 * 86400, 250, (5_000, 5_000)),
-        payees=(accounts[1], accounts[2]), shares_bps=(6_000, 4_000),
-        with_rights=True, royalty_receiver=world.treasury, royalty_bps=500,
+        round=RoundSpec(
+            world.stablecoin.address,
+            USDC,
+            100 * USDC,
+            1_000 * USDC,
+            USDC,
+            1_000 * USDC,
+            start,
+            start + 7 * 86400,
+            250,
+            (5_000, 5_000),
+        ),
+        payees=(accounts[1], accounts[2]),
+        shares_bps=(6_000, 4_000),
+        with_rights=True,
+        royalty_receiver=world.treasury,
+        royalty_bps=500,
     )
 
 
@@ -28,14 +46,23 @@ def test_full_set_is_deployed_wired_and_announced(world: World, w3) -> None:
     receipt = w3.eth.get_transaction_receipt(p.tx_hash)
     ev = one_event(f, "PortfolioCreated", receipt)
     assert ev == {
-        "portfolioId": count_before + 1, "creator": world.admin, "treasury": world.treasury,
-        "token": p.token.address, "distributor": p.distributor.address, "round": p.round.address,
-        "splitter": p.splitter.address, "rightsToken": p.rights_token.address,
+        "portfolioId": count_before + 1,
+        "creator": world.admin,
+        "treasury": world.treasury,
+        "token": p.token.address,
+        "distributor": p.distributor.address,
+        "round": p.round.address,
+        "splitter": p.splitter.address,
+        "rightsToken": p.rights_token.address,
     }
     # every part is an EIP-1167 clone of the core's implementation
     assert p.distributor.address == p.token.address  # revenue share built into the token
-    for part, impl in [(p.token, "token"), (p.round, "round"),
-                       (p.splitter, "splitter"), (p.rights_token, "rights_token")]:
+    for part, impl in [
+        (p.token, "token"),
+        (p.round, "round"),
+        (p.splitter, "splitter"),
+        (p.rights_token, "rights_token"),
+    ]:
         code = w3.eth.get_code(part.address).hex().removeprefix("0x")
         assert code.startswith(CLONE_CODE_PREFIX)
         assert core.implementations[impl].address[2:].lower() in code
@@ -54,8 +81,9 @@ def test_full_set_is_deployed_wired_and_announced(world: World, w3) -> None:
 
 
 def test_optional_parts_are_skipped(world: World, w3) -> None:
-    p = deploy_portfolio(w3, world.core, PortfolioSpec(
-        admin=world.admin, treasury=world.treasury, name="Bare", symbol="BARE"))
+    p = deploy_portfolio(
+        w3, world.core, PortfolioSpec(admin=world.admin, treasury=world.treasury, name="Bare", symbol="BARE")
+    )
     assert p.distributor is None and p.round is None and p.splitter is None and p.rights_token is None
     assert p.token.functions.revenueToken().call() == ZERO
     assert p.token.functions.symbol().call() == "BARE"
@@ -64,8 +92,13 @@ def test_optional_parts_are_skipped(world: World, w3) -> None:
 def test_only_creator_role(world: World, w3) -> None:
     f, stranger = world.core.factory, world.investors[0]
     spec = PortfolioSpec(admin=world.admin, treasury=world.treasury, name="N", symbol="N")
-    expect_revert(f.functions.createPortfolio(spec.as_tuple()), stranger,
-                  "AccessControlUnauthorizedAccount", stranger, role(f, "CREATOR_ROLE"))
+    expect_revert(
+        f.functions.createPortfolio(spec.as_tuple()),
+        stranger,
+        "AccessControlUnauthorizedAccount",
+        stranger,
+        role(f, "CREATOR_ROLE"),
+    )
     bad = PortfolioSpec(admin=ZERO, treasury=world.treasury, name="N", symbol="N")
     expect_revert(f.functions.createPortfolio(bad.as_tuple()), world.admin, "ZeroAddress")
     bad = PortfolioSpec(admin=world.admin, treasury=ZERO, name="N", symbol="N")
@@ -77,11 +110,20 @@ def test_platform_accounts(world: World, w3) -> None:
     a = w3.eth.accounts
     r = world.send(f.functions.setPlatformAccounts(a[1], a[2], a[3], a[4]))
     assert one_event(f, "PlatformAccountsSet", r) == {
-        "feeRecipient": a[1], "complianceSigner": a[2], "arbiter": a[3], "agent": a[4]}
+        "feeRecipient": a[1],
+        "complianceSigner": a[2],
+        "arbiter": a[3],
+        "agent": a[4],
+    }
     assert f.functions.complianceSigner().call() == a[2]
     expect_revert(f.functions.setPlatformAccounts(ZERO, a[2], a[3], a[4]), world.admin, "ZeroAddress")
-    expect_revert(f.functions.setPlatformAccounts(a[1], a[2], a[3], a[4]), a[5],
-                  "AccessControlUnauthorizedAccount", a[5], b"\x00" * 32)
+    expect_revert(
+        f.functions.setPlatformAccounts(a[1], a[2], a[3], a[4]),
+        a[5],
+        "AccessControlUnauthorizedAccount",
+        a[5],
+        b"\x00" * 32,
+    )
     spec = PortfolioSpec(admin=world.admin, treasury=world.treasury, name="N", symbol="N")
     p = deploy_portfolio(w3, world.core, spec)
     assert p.token.functions.hasRole(role(p.token, "AGENT_ROLE"), a[4]).call()
@@ -105,7 +147,16 @@ def test_round_can_mint_through_its_issuer_role(world: World, w3) -> None:
 
 
 def test_deploy_gas_of_a_portfolio_set(world: World, w3) -> None:
-    p = deploy_portfolio(w3, world.core, PortfolioSpec(
-        admin=world.admin, treasury=world.treasury, name="Gas", symbol="GAS", issuer=world.admin,
-        revenue_token=world.stablecoin.address))
+    p = deploy_portfolio(
+        w3,
+        world.core,
+        PortfolioSpec(
+            admin=world.admin,
+            treasury=world.treasury,
+            name="Gas",
+            symbol="GAS",
+            issuer=world.admin,
+            revenue_token=world.stablecoin.address,
+        ),
+    )
     assert p.gas_used <= 600_000

@@ -1,4 +1,5 @@
 """FundingRound on anvil: every external function's happy path and reverts, roles and events."""
+
 from __future__ import annotations
 
 import pytest
@@ -121,8 +122,12 @@ def test_invest_escrows_funds_and_emits(env):
     args = env.permit(round_, investor, 40 * USDC, max_amount=50 * USDC, nonce=77)
     receipt = send(round_.functions.invest(*args), investor)
     assert one_event(round_, receipt, "Invested") == {
-        "investor": investor, "nonce": 77, "requested": 40 * USDC, "amount": 40 * USDC,
-        "investorTotal": 40 * USDC, "roundTotal": 40 * USDC,
+        "investor": investor,
+        "nonce": 77,
+        "requested": 40 * USDC,
+        "amount": 40 * USDC,
+        "investorTotal": 40 * USDC,
+        "roundTotal": 40 * USDC,
     }
     env.invest(round_, investor, 10 * USDC)
     f = round_.functions
@@ -225,8 +230,12 @@ def test_invest_enforces_min_and_cumulative_max(env):
 
 
 def test_hard_cap_partial_fill_and_tail_below_minimum(env):
-    round_ = env.round(soft_cap_units=10 * USDC, hard_cap_units=25 * USDC, min_investment_units=10 * USDC,
-                       max_investment_units=25 * USDC)
+    round_ = env.round(
+        soft_cap_units=10 * USDC,
+        hard_cap_units=25 * USDC,
+        min_investment_units=10 * USDC,
+        max_investment_units=25 * USDC,
+    )
     a, b, c = env.investors
     for investor in (a, b, c):
         env.fund(round_, investor, 30 * USDC)
@@ -324,7 +333,10 @@ def test_cancel_before_success(env):
         send(round_.functions.cancel(), a)
     receipt = send(round_.functions.cancel(), env.arbiter)
     assert one_event(round_, receipt, "RoundCancelled") == {
-        "by": env.arbiter, "afterSuccess": False, "refundPool": 50 * USDC}
+        "by": env.arbiter,
+        "afterSuccess": False,
+        "refundPool": 50 * USDC,
+    }
     assert round_.functions.state().call() == RoundState.CANCELLED
     with reverts(round_, "InvalidState", RoundState.CANCELLED):
         send(round_.functions.cancel(), env.issuer)
@@ -355,7 +367,10 @@ def test_claim_tokens_after_success(env):
     a, _, c = env.investors
     receipt = send(round_.functions.claimTokens(), a)
     assert one_event(round_, receipt, "TokensClaimed") == {
-        "investor": a, "contribution": 600 * USDC, "amount": 600 * TOKEN}
+        "investor": a,
+        "contribution": 600 * USDC,
+        "amount": 600 * TOKEN,
+    }
     assert env.token.functions.balanceOf(a).call() == 600 * TOKEN
     assert round_.functions.tokensClaimed(a).call()
     assert round_.functions.tokensClaimedTotal().call() == 600 * TOKEN
@@ -407,8 +422,12 @@ def test_milestones_need_both_approvals_and_release_in_order(env):
     gross = raised * 3_000 // 10_000
     fee = gross * 250 // 10_000
     assert one_event(round_, receipt, "MilestoneReleased") == {
-        "index": 0, "treasury": env.treasury, "feeRecipient": env.fee_recipient,
-        "gross": gross, "net": gross - fee, "fee": fee,
+        "index": 0,
+        "treasury": env.treasury,
+        "feeRecipient": env.fee_recipient,
+        "gross": gross,
+        "net": gross - fee,
+        "fee": fee,
     }
     assert env.stablecoin.functions.balanceOf(env.treasury).call() == gross - fee
     assert env.stablecoin.functions.balanceOf(env.fee_recipient).call() == fee
@@ -505,7 +524,9 @@ def test_set_compliance_signer(env):
     old_permit = env.permit(round_, investor, 10 * USDC)
     receipt = send(f.setComplianceSigner(new_signer), env.admin)
     assert one_event(round_, receipt, "ComplianceSignerChanged") == {
-        "previousSigner": env.signer, "newSigner": new_signer}
+        "previousSigner": env.signer,
+        "newSigner": new_signer,
+    }
     with reverts(round_, "InvalidPermitSignature", investor, new_signer):
         send(f.invest(*old_permit), investor)
     send(f.invest(*env.permit(round_, investor, 10 * USDC, key=new_key)), investor)
@@ -553,17 +574,24 @@ def test_finalize_emits_the_outcome_once(env):
     env.end(round_)
     receipt = send(f.finalize(), env.investors[2])
     assert one_event(round_, receipt, "RoundFinalized") == {
-        "succeeded": False, "totalRaised": 10 * USDC, "tokensSold": 10 * TOKEN,
+        "succeeded": False,
+        "totalRaised": 10 * USDC,
+        "tokensSold": 10 * TOKEN,
     }
     assert f.finalized().call()
     with reverts(round_, "AlreadyFinalized"):
         send(f.finalize(), env.admin)
-    succeeded = _succeeded_round(env, start_time_s=env.w3.eth.get_block("latest")["timestamp"] + 10,
-                                 end_time_s=env.w3.eth.get_block("latest")["timestamp"] + 1_000)
+    succeeded = _succeeded_round(
+        env,
+        start_time_s=env.w3.eth.get_block("latest")["timestamp"] + 10,
+        end_time_s=env.w3.eth.get_block("latest")["timestamp"] + 1_000,
+    )
     receipt = send(succeeded.functions.finalize(), env.admin)
     assert one_event(succeeded, receipt, "RoundFinalized")["succeeded"] is True
-    cancelled = env.round(start_time_s=env.w3.eth.get_block("latest")["timestamp"] + 10,
-                          end_time_s=env.w3.eth.get_block("latest")["timestamp"] + 1_000)
+    cancelled = env.round(
+        start_time_s=env.w3.eth.get_block("latest")["timestamp"] + 10,
+        end_time_s=env.w3.eth.get_block("latest")["timestamp"] + 1_000,
+    )
     send(cancelled.functions.cancel(), env.issuer)
     with reverts(cancelled, "InvalidState", RoundState.CANCELLED):
         send(cancelled.functions.finalize(), env.admin)
@@ -609,8 +637,14 @@ def test_python_permit_helpers_sign_recover_and_verify():
 
     key = dev_private_key(9)
     signer = Account.from_key(key).address
-    fields = dict(chain_id=31337, round_address="0x" + "11" * 20, investor="0x" + "22" * 20,
-                  max_amount=USDC, deadline=2**40, nonce=1)
+    fields = dict(
+        chain_id=31337,
+        round_address="0x" + "11" * 20,
+        investor="0x" + "22" * 20,
+        max_amount=USDC,
+        deadline=2**40,
+        nonce=1,
+    )
     signature = sign_investment_permit(key, **fields)
     assert len(signature) == 65
     assert recover_permit_signer(signature, **fields) == signer

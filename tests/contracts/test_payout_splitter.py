@@ -1,4 +1,5 @@
 """PayoutSplitter on anvil: immutable bps shares, per-token pull accounting for ETH and ERC-20."""
+
 from __future__ import annotations
 
 import pytest
@@ -75,7 +76,10 @@ def test_eth_is_split_and_pulled(w3, team, splitter):
     before = w3.eth.get_balance(team[0])
     receipt = send(f.release(ETH, team[0]), funder)  # anyone may trigger; money goes to the payee
     assert one_event(splitter, receipt, "PaymentReleased") == {
-        "token": ETH, "payee": team[0], "by": funder, "amount": 5 * 10**17,
+        "token": ETH,
+        "payee": team[0],
+        "by": funder,
+        "amount": 5 * 10**17,
     }
     assert w3.eth.get_balance(team[0]) - before == 5 * 10**17
     with reverts(splitter, "NothingDue", ETH, team[0]):

@@ -1,5 +1,6 @@
 """PortfolioToken: registry-checked transfers (incl. mint), issuer mint/burn, cap, pause,
 forced transfer, permit + votes, roles and events."""
+
 from __future__ import annotations
 
 from eth_account import Account
@@ -108,9 +109,18 @@ def test_issuer_role_gates_mint_and_burn(world: World) -> None:
 
 
 def test_cap(world: World, w3) -> None:
-    p = deploy_portfolio(w3, world.core, PortfolioSpec(
-        admin=world.admin, treasury=world.treasury, name="Capped", symbol="CAP", issuer=world.admin, cap_units=100,
-    ))
+    p = deploy_portfolio(
+        w3,
+        world.core,
+        PortfolioSpec(
+            admin=world.admin,
+            treasury=world.treasury,
+            name="Capped",
+            symbol="CAP",
+            issuer=world.admin,
+            cap_units=100,
+        ),
+    )
     t, a = p.token, world.investors[0]
     assert t.functions.cap().call() == 100
     assert t.functions.revenueToken().call() == ZERO
@@ -150,7 +160,11 @@ def test_forced_transfer_recovers_a_lost_wallet(world: World, w3) -> None:
     world.send(reg.functions.setLockup(t.address, lost, now(w3) + 10_000))
     r = world.send(t.functions.forcedTransfer(lost, replacement, 10 * TOKEN))
     assert one_event(t, "ForcedTransfer", r) == {
-        "agent": world.admin, "from": lost, "to": replacement, "amount": 10 * TOKEN}
+        "agent": world.admin,
+        "from": lost,
+        "to": replacement,
+        "amount": 10 * TOKEN,
+    }
     assert one_event(t, "Transfer", r) == {"from": lost, "to": replacement, "value": 10 * TOKEN}
     assert t.functions.balanceOf(replacement).call() == 10 * TOKEN
 
@@ -189,18 +203,26 @@ def test_permit_sets_allowance(world: World, w3) -> None:
     typed = {
         "types": {
             "EIP712Domain": [
-                {"name": "name", "type": "string"}, {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"}, {"name": "verifyingContract", "type": "address"},
+                {"name": "name", "type": "string"},
+                {"name": "version", "type": "string"},
+                {"name": "chainId", "type": "uint256"},
+                {"name": "verifyingContract", "type": "address"},
             ],
             "Permit": [
-                {"name": "owner", "type": "address"}, {"name": "spender", "type": "address"},
-                {"name": "value", "type": "uint256"}, {"name": "nonce", "type": "uint256"},
+                {"name": "owner", "type": "address"},
+                {"name": "spender", "type": "address"},
+                {"name": "value", "type": "uint256"},
+                {"name": "nonce", "type": "uint256"},
                 {"name": "deadline", "type": "uint256"},
             ],
         },
         "primaryType": "Permit",
-        "domain": {"name": "Kogi Portfolio", "version": "1", "chainId": w3.eth.chain_id,
-                   "verifyingContract": t.address},
+        "domain": {
+            "name": "Kogi Portfolio",
+            "version": "1",
+            "chainId": w3.eth.chain_id,
+            "verifyingContract": t.address,
+        },
         "message": {"owner": owner, "spender": spender, "value": 5, "nonce": 0, "deadline": deadline},
     }
     signed = Account.sign_message(encode_typed_data(full_message=typed), owner_key)

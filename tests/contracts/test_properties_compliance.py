@@ -7,6 +7,7 @@ on anvil. A Python model of the rules predicts the restriction code of every mov
 must agree exactly: it succeeds iff the model says 0, and otherwise reverts with
 `TransferRestricted(code)` carrying the model's code.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -85,9 +86,9 @@ def test_only_cleared_holders_ever_receive_tokens(world: World, steps: list) -> 
 
 def _run(world: World, steps: list) -> None:
     t, reg = world.token, world.registry
-    people = [*world.investors[:PEOPLE - 1], world.outsider]
+    people = [*world.investors[: PEOPLE - 1], world.outsider]
     model = Model(verified=[True] * (PEOPLE - 1) + [False])
-    for who in people[:PEOPLE - 1]:
+    for who in people[: PEOPLE - 1]:
         world.mint(who, 100 * TOKEN)
     spender = world.investors[4]  # allowance holder for transferFrom
     for who in people:

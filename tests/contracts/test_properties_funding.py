@@ -12,6 +12,7 @@ Properties:
   milestones and cancellation point, with no stablecoin left in the round;
 - a permit nonce can be used once per investor, whatever the order and re-signing.
 """
+
 from __future__ import annotations
 
 from itertools import pairwise
@@ -88,8 +89,9 @@ investment = st.tuples(st.integers(0, 2), st.integers(1, 400))
 def test_hard_cap_is_never_exceeded(env, hard_cap, soft_fraction, investments):
     soft_cap = max(1, hard_cap * soft_fraction // 100)
     with ChainSnapshot(env.w3):
-        round_ = open_round(env, hard_cap_units=hard_cap, soft_cap_units=soft_cap, min_investment_units=1,
-                            max_investment_units=hard_cap)
+        round_ = open_round(
+            env, hard_cap_units=hard_cap, soft_cap_units=soft_cap, min_investment_units=1, max_investment_units=hard_cap
+        )
         f = round_.functions
         raised = 0
         for who, amount in investments:
@@ -112,13 +114,17 @@ def test_hard_cap_is_never_exceeded(env, hard_cap, soft_fraction, investments):
 
 
 @PROPERTY_SETTINGS
-@given(investments=st.lists(investment, min_size=1, max_size=8), cancel=st.booleans(),
-       order=st.permutations([0, 1, 2]))
+@given(investments=st.lists(investment, min_size=1, max_size=8), cancel=st.booleans(), order=st.permutations([0, 1, 2]))
 def test_failed_round_refunds_every_investor_exactly(env, investments, cancel, order):
     with ChainSnapshot(env.w3):
         total = sum(amount for _, amount in investments)
-        round_ = open_round(env, soft_cap_units=total + 1, hard_cap_units=total + 1, min_investment_units=1,
-                            max_investment_units=total + 1)
+        round_ = open_round(
+            env,
+            soft_cap_units=total + 1,
+            hard_cap_units=total + 1,
+            min_investment_units=1,
+            max_investment_units=total + 1,
+        )
         f = round_.functions
         contributions = invest_all(env, round_, investments)
         if cancel:
@@ -161,8 +167,15 @@ def milestone_splits(draw):
 def test_released_plus_fees_plus_refunds_equals_raised(env, investments, split, fee_bps, released_fraction, order):
     with ChainSnapshot(env.w3):
         total = sum(amount for _, amount in investments)
-        round_ = open_round(env, soft_cap_units=max(1, total // 2), hard_cap_units=total, min_investment_units=1,
-                            max_investment_units=total, fee_bps=fee_bps, milestone_bps=split)
+        round_ = open_round(
+            env,
+            soft_cap_units=max(1, total // 2),
+            hard_cap_units=total,
+            min_investment_units=1,
+            max_investment_units=total,
+            fee_bps=fee_bps,
+            milestone_bps=split,
+        )
         f = round_.functions
         contributions = invest_all(env, round_, investments)
         assert f.state().call() == RoundState.SUCCEEDED  # hard cap reached exactly

@@ -9,6 +9,7 @@ and forced transfers:
   amount: revenue already earned stays with its earner, so nothing can be claimed twice;
 - a claim pays exactly the claimable amount and leaves zero.
 """
+
 from __future__ import annotations
 
 from hypothesis import HealthCheck, given, settings
@@ -32,8 +33,10 @@ step = st.one_of(
 
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(initial=st.lists(st.integers(min_value=1, max_value=10**6 * TOKEN), min_size=HOLDERS, max_size=HOLDERS),
-       steps=st.lists(step, min_size=1, max_size=14))
+@given(
+    initial=st.lists(st.integers(min_value=1, max_value=10**6 * TOKEN), min_size=HOLDERS, max_size=HOLDERS),
+    steps=st.lists(step, min_size=1, max_size=14),
+)
 def test_revenue_conservation_and_no_double_claim(world: World, initial: list[int], steps: list) -> None:
     w3 = world.w3
     snapshot = w3.provider.make_request("evm_snapshot", [])["result"]
@@ -72,8 +75,11 @@ def _run(world: World, initial: list[int], steps: list) -> None:
             amount = t.functions.balanceOf(src).call() * op[3] // 100
             if amount == 0 or src == dst:
                 continue
-            fn = (t.functions.transfer(dst, amount) if kind == "transfer"
-                  else t.functions.forcedTransfer(src, dst, amount))
+            fn = (
+                t.functions.transfer(dst, amount)
+                if kind == "transfer"
+                else t.functions.forcedTransfer(src, dst, amount)
+            )
             transact(fn, src if kind == "transfer" else admin)
             ever_held.add(dst)
             assert claimables() == before, f"{kind} changed claimable amounts"

@@ -1,4 +1,5 @@
 """ComplianceRegistry: investor status, token rules, restriction codes, roles, batch setters."""
+
 from __future__ import annotations
 
 import pytest
@@ -31,13 +32,17 @@ def test_set_investor_packs_status_and_emits(world: World, w3) -> None:
     reg, who = world.registry, world.outsider
     receipt = world.send(reg.functions.setInvestor(who, 2_000_000_000, FR, False))
     assert one_event(reg, "InvestorUpdated", receipt) == {
-        "investor": who, "kycValidUntil": 2_000_000_000, "country": FR, "accredited": False,
+        "investor": who,
+        "kycValidUntil": 2_000_000_000,
+        "country": FR,
+        "accredited": False,
     }
     assert reg.functions.investor(who).call() == [2_000_000_000, FR, False, False]
     assert reg.functions.isVerified(who).call() is True
     # one storage slot per investor: 8 + 2 + 1 + 1 bytes packed in slot keccak(who . slot)
     from eth_abi import encode
     from eth_utils import keccak
+
     for slot_index in range(0, 4):
         key = keccak(encode(["address", "uint256"], [who, slot_index]))
         raw = int.from_bytes(w3.eth.get_storage_at(reg.address, key), "big")
@@ -101,9 +106,16 @@ def test_mint_checks_only_recipient_and_burn_checks_nothing(world: World) -> Non
 def test_messages_are_stable(world: World) -> None:
     msg = world.registry.functions.messageForTransferRestriction
     assert msg(0).call() == "SUCCESS"
-    for code, prefix in [(1, "SENDER_NOT_VERIFIED"), (2, "RECIPIENT_NOT_VERIFIED"), (3, "SENDER_FROZEN"),
-                         (4, "RECIPIENT_FROZEN"), (5, "SENDER_LOCKED"), (6, "SENDER_COUNTRY_BLOCKED"),
-                         (7, "RECIPIENT_COUNTRY_BLOCKED"), (8, "RECIPIENT_NOT_ACCREDITED")]:
+    for code, prefix in [
+        (1, "SENDER_NOT_VERIFIED"),
+        (2, "RECIPIENT_NOT_VERIFIED"),
+        (3, "SENDER_FROZEN"),
+        (4, "RECIPIENT_FROZEN"),
+        (5, "SENDER_LOCKED"),
+        (6, "SENDER_COUNTRY_BLOCKED"),
+        (7, "RECIPIENT_COUNTRY_BLOCKED"),
+        (8, "RECIPIENT_NOT_ACCREDITED"),
+    ]:
         assert msg(code).call().startswith(prefix + ":")
     assert msg(9).call() == "UNKNOWN_RESTRICTION"
 
@@ -137,18 +149,31 @@ def test_batch_setters_and_their_limits(world: World, w3) -> None:
     r = world.send(reg.functions.batchSetInvestors(people, [MAX_UINT64] * 3, [US, FR, KP], [True, False, True]))
     assert len(events(reg, "InvestorUpdated", r)) == 3
     assert reg.functions.investor(people[1]).call() == [MAX_UINT64, FR, False, False]
-    expect_revert(reg.functions.batchSetInvestors(people, [MAX_UINT64] * 2, [US] * 3, [True] * 3), world.admin,
-                  "ArrayLengthMismatch", 3, 2)
+    expect_revert(
+        reg.functions.batchSetInvestors(people, [MAX_UINT64] * 2, [US] * 3, [True] * 3),
+        world.admin,
+        "ArrayLengthMismatch",
+        3,
+        2,
+    )
     too_many = [people[0]] * 501
-    expect_revert(reg.functions.batchSetInvestors(too_many, [1] * 501, [1] * 501, [True] * 501), world.admin,
-                  "BatchTooLarge", 501, 500)
+    expect_revert(
+        reg.functions.batchSetInvestors(too_many, [1] * 501, [1] * 501, [True] * 501),
+        world.admin,
+        "BatchTooLarge",
+        501,
+        500,
+    )
     r = world.send(reg.functions.batchSetFrozen(people[:2], [True, True]))
     got = events(reg, "InvestorFrozen", r)
     assert [(e["investor"], e["frozen"], e["agent"]) for e in got] == [
-        (people[0], True, world.admin), (people[1], True, world.admin)]
+        (people[0], True, world.admin),
+        (people[1], True, world.admin),
+    ]
     expect_revert(reg.functions.batchSetFrozen(people, [True]), world.admin, "ArrayLengthMismatch", 3, 1)
-    expect_revert(reg.functions.batchSetLockups(world.token.address, people, [1]), world.admin,
-                  "ArrayLengthMismatch", 3, 1)
+    expect_revert(
+        reg.functions.batchSetLockups(world.token.address, people, [1]), world.admin, "ArrayLengthMismatch", 3, 1
+    )
 
 
 def test_zero_addresses_rejected(world: World) -> None:
@@ -181,8 +206,9 @@ def test_roles_gate_every_setter(world: World) -> None:
     world.send(reg.functions.grantRole(role(reg, "AGENT_ROLE"), agent))
     r = world.send(reg.functions.setFrozen(stranger, True), agent)
     assert one_event(reg, "InvestorFrozen", r) == {"investor": stranger, "frozen": True, "agent": agent}
-    expect_revert(reg.functions.setInvestor(stranger, 1, US, True), agent,
-                  "AccessControlUnauthorizedAccount", agent, compliance)
+    expect_revert(
+        reg.functions.setInvestor(stranger, 1, US, True), agent, "AccessControlUnauthorizedAccount", agent, compliance
+    )
 
 
 def test_constructor_rejects_zero_admin(world: World, w3) -> None:

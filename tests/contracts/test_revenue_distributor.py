@@ -1,6 +1,7 @@
 """Revenue share (built into PortfolioToken; `world.distributor` is the token): pro-rata accrual,
 O(1) corrections on transfers, exclusions, claims, fee-on-transfer crediting, dust sweep after the
 deadline, lost-wallet recovery, roles, events."""
+
 from __future__ import annotations
 
 from contracts.core import PortfolioSpec, deploy_portfolio
@@ -118,10 +119,18 @@ def test_mint_and_burn_after_revenue_do_not_change_past_accrual(world: World) ->
 
 def test_fee_on_transfer_token_credits_what_arrives(world: World, w3) -> None:
     fot = deploy_contract(w3, "MockFeeOnTransferToken", 100)  # 1 % fee
-    p = deploy_portfolio(w3, world.core, PortfolioSpec(
-        admin=world.admin, treasury=world.treasury, name="FOT", symbol="FOT", issuer=world.admin,
-        revenue_token=fot.address,
-    ))
+    p = deploy_portfolio(
+        w3,
+        world.core,
+        PortfolioSpec(
+            admin=world.admin,
+            treasury=world.treasury,
+            name="FOT",
+            symbol="FOT",
+            issuer=world.admin,
+            revenue_token=fot.address,
+        ),
+    )
     d = p.distributor
     world.send(p.token.functions.mint(world.investors[0], TOKEN))
     world.send(fot.functions.mint(world.admin, 1_000 * USDC))
@@ -176,8 +185,12 @@ def test_dust_sweep_only_after_deadline_and_only_surplus(world: World, w3) -> No
     world.deposit(100)  # 100 / 3 per unit of token: 33 each, 1 unit of pool dust stays in leftover
     assert sum(claimable(world, x) for x in (a, b, c)) == 99
     world.send(s.functions.mint(d.address, 5))  # stray tokens sent without deposit
-    expect_revert(d.functions.sweepDust(world.admin), world.admin, "SweepTooEarly",
-                  d.functions.dustSweepSchedule().call()[0] + 30 * DAY)
+    expect_revert(
+        d.functions.sweepDust(world.admin),
+        world.admin,
+        "SweepTooEarly",
+        d.functions.dustSweepSchedule().call()[0] + 30 * DAY,
+    )
     warp(w3, 30 * DAY)
     assert d.functions.sweepableDust().call() == 5
     issuer = role(world.token, "ISSUER_ROLE")
@@ -206,13 +219,17 @@ def test_move_claimable_for_wallet_recovery(world: World) -> None:
     assert claimable(world, new) == moved["amount"]
     expect_revert(d.functions.moveClaimable(lost, new), world.admin, "NothingToClaim", lost)
     expect_revert(d.functions.moveClaimable(ZERO, new), world.admin, "ZeroAddress")
-    expect_revert(d.functions.moveClaimable(new, lost), new,
-                  "AccessControlUnauthorizedAccount", new, role(t, "AGENT_ROLE"))
+    expect_revert(
+        d.functions.moveClaimable(new, lost), new, "AccessControlUnauthorizedAccount", new, role(t, "AGENT_ROLE")
+    )
 
 
 def test_revenue_disabled_without_revenue_token(world: World, w3) -> None:
-    p = deploy_portfolio(w3, world.core, PortfolioSpec(admin=world.admin, treasury=world.treasury, name="N", symbol="N",
-                                                       issuer=world.admin))
+    p = deploy_portfolio(
+        w3,
+        world.core,
+        PortfolioSpec(admin=world.admin, treasury=world.treasury, name="N", symbol="N", issuer=world.admin),
+    )
     t = p.token
     assert t.functions.revenueToken().call() == ZERO
     expect_revert(t.functions.deposit(1), world.admin, "RevenueDisabled")
@@ -223,10 +240,22 @@ def test_revenue_disabled_without_revenue_token(world: World, w3) -> None:
 
 def test_sweep_delay_bounds(world: World) -> None:
     for delay in (60, 3651 * DAY):
-        spec = PortfolioSpec(admin=world.admin, treasury=world.treasury, name="X", symbol="X",
-                             revenue_token=world.stablecoin.address, dust_sweep_delay_s=delay)
-        expect_revert(world.core.factory.functions.createPortfolio(spec.as_tuple()), world.admin,
-                      "DelayOutOfRange", delay, DAY, 3650 * DAY)
+        spec = PortfolioSpec(
+            admin=world.admin,
+            treasury=world.treasury,
+            name="X",
+            symbol="X",
+            revenue_token=world.stablecoin.address,
+            dust_sweep_delay_s=delay,
+        )
+        expect_revert(
+            world.core.factory.functions.createPortfolio(spec.as_tuple()),
+            world.admin,
+            "DelayOutOfRange",
+            delay,
+            DAY,
+            3650 * DAY,
+        )
 
 
 def test_claim_gas_is_independent_of_holder_count(world: World, w3) -> None:
@@ -239,6 +268,7 @@ def test_claim_gas_is_independent_of_holder_count(world: World, w3) -> None:
     few = world.send(d.functions.claim(), a)["gasUsed"]
     holders = [w3.eth.account.create().address for _ in range(120)]
     from contracts.core import verify_investors
+
     verify_investors(world.core, holders)
     for h in holders:
         world.mint(h, TOKEN)

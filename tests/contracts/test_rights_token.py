@@ -1,5 +1,6 @@
 """RightsToken on anvil: licence terms per id, supply caps, ERC-2981 royalties, registry checks on
 security-like ids, ERC-165."""
+
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -34,13 +35,21 @@ def env(w3):
         w3, admin=admin, issuer=issuer, registry=registry.address, royalty_receiver=royalty, royalty_bps=500
     )
     return SimpleNamespace(
-        w3=w3, admin=admin, issuer=issuer, royalty=royalty, alice=alice, bob=bob, stranger=stranger,
-        registry=registry, rights=rights,
+        w3=w3,
+        admin=admin,
+        issuer=issuer,
+        royalty=royalty,
+        alice=alice,
+        bob=bob,
+        stranger=stranger,
+        registry=registry,
+        rights=rights,
     )
 
 
-def create(env, id_, *, kind=LicenceKind.PERSONAL, security=False, max_supply=0, uri="ipfs://meta/1",
-           receiver=ZERO, bps=0):
+def create(
+    env, id_, *, kind=LicenceKind.PERSONAL, security=False, max_supply=0, uri="ipfs://meta/1", receiver=ZERO, bps=0
+):
     return send(env.rights.functions.createRight(id_, kind, security, max_supply, uri, receiver, bps), env.issuer)
 
 
@@ -78,11 +87,24 @@ def test_initialize_rejects_bad_arguments(env):
 
 
 def test_create_right_records_terms_and_emits(env):
-    receipt = create(env, 1, kind=LicenceKind.LIMITED_COMMERCIAL, security=True, max_supply=10,
-                     uri="ipfs://bafy/1.json", receiver=env.stranger, bps=750)
+    receipt = create(
+        env,
+        1,
+        kind=LicenceKind.LIMITED_COMMERCIAL,
+        security=True,
+        max_supply=10,
+        uri="ipfs://bafy/1.json",
+        receiver=env.stranger,
+        bps=750,
+    )
     assert one_event(env.rights, receipt, "RightCreated") == {
-        "id": 1, "kind": LicenceKind.LIMITED_COMMERCIAL, "securityLike": True, "maxSupply": 10,
-        "uri": "ipfs://bafy/1.json", "royaltyReceiver": env.stranger, "royaltyBps": 750,
+        "id": 1,
+        "kind": LicenceKind.LIMITED_COMMERCIAL,
+        "securityLike": True,
+        "maxSupply": 10,
+        "uri": "ipfs://bafy/1.json",
+        "royaltyReceiver": env.stranger,
+        "royaltyBps": 750,
     }
     assert one_event(env.rights, receipt, "URI") == {"value": "ipfs://bafy/1.json", "id": 1}
     assert one_event(env.rights, receipt, "TokenRoyaltySet") == {"id": 1, "receiver": env.stranger, "royaltyBps": 750}
@@ -119,7 +141,11 @@ def test_mint_with_supply_cap(env):
     f = env.rights.functions
     receipt = send(f.mint(env.alice, 1, 3), env.issuer)
     assert one_event(env.rights, receipt, "TransferSingle") == {
-        "operator": env.issuer, "from": ZERO, "to": env.alice, "id": 1, "value": 3,
+        "operator": env.issuer,
+        "from": ZERO,
+        "to": env.alice,
+        "id": 1,
+        "value": 3,
     }
     send(f.mint(env.stranger, 1, 2), env.issuer)  # not security-like: no registry check
     with reverts(env.rights, "MaxSupplyExceeded", 1, 6, 5):
@@ -185,7 +211,8 @@ def test_set_compliance_registry(env):
         send(f.setComplianceRegistry(ZERO), env.admin)
     receipt = send(f.setComplianceRegistry(other.address), env.admin)
     assert one_event(env.rights, receipt, "ComplianceRegistryChanged") == {
-        "previousRegistry": env.registry.address, "newRegistry": other.address,
+        "previousRegistry": env.registry.address,
+        "newRegistry": other.address,
     }
     create(env, 1, security=True)
     send(f.mint(env.stranger, 1, 1), env.issuer)  # the stand-in registry allows everyone by default

@@ -7,6 +7,7 @@ their union (current sources) once with solc-js into a temporary artifacts direc
 live inline in the sources as `// slither-disable-next-line <detector> (reason)`.
 If slither cannot run, this test fails.
 """
+
 from __future__ import annotations
 
 import json
@@ -69,11 +70,16 @@ def _write_fresh_build_info(target: Path) -> int:
     with input_path.open("rb") as stdin, output_path.open("wb") as stdout:
         result = subprocess.run(
             [str(NODE), str(solcjs), "--standard-json", "--base-path", str(REPO_ROOT)],
-            stdin=stdin, stdout=stdout, stderr=subprocess.PIPE, text=True, cwd=REPO_ROOT, timeout=SOLC_TIMEOUT_S,
+            stdin=stdin,
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=REPO_ROOT,
+            timeout=SOLC_TIMEOUT_S,
         )
     assert result.returncode == 0, f"solc-js failed: {result.stderr[-2000:]}"
     raw = output_path.read_text()
-    output = json.loads(raw[raw.index("{"):])
+    output = json.loads(raw[raw.index("{") :])
     errors = [e["formattedMessage"] for e in output.get("errors", []) if e.get("severity") == "error"]
     assert not errors, "solc-js errors:\n" + "\n".join(errors)
     # crytic-compile expects bytecode fields; slither only needs the AST, so leave them empty.
@@ -83,13 +89,27 @@ def _write_fresh_build_info(target: Path) -> int:
             info.setdefault("evm", {"bytecode": dict(empty_code), "deployedBytecode": dict(empty_code)})
     target.mkdir(parents=True)
     build_id = "slither-current"
-    (target / f"{build_id}.json").write_text(json.dumps({
-        "_format": "hh3-sol-build-info-1", "id": build_id, "solcVersion": SOLC_VERSION,
-        "solcLongVersion": SOLC_VERSION, "compilerType": "solc", "input": standard_input,
-    }))
-    (target / f"{build_id}.output.json").write_text(json.dumps({
-        "_format": "hh3-sol-build-info-output-1", "id": build_id, "output": output,
-    }))
+    (target / f"{build_id}.json").write_text(
+        json.dumps(
+            {
+                "_format": "hh3-sol-build-info-1",
+                "id": build_id,
+                "solcVersion": SOLC_VERSION,
+                "solcLongVersion": SOLC_VERSION,
+                "compilerType": "solc",
+                "input": standard_input,
+            }
+        )
+    )
+    (target / f"{build_id}.output.json").write_text(
+        json.dumps(
+            {
+                "_format": "hh3-sol-build-info-output-1",
+                "id": build_id,
+                "output": output,
+            }
+        )
+    )
     return len(sources)
 
 

@@ -1,6 +1,7 @@
 """Indexer fixtures: a Kogi core + one portfolio (token with revenue share, a funding round) on
 the session anvil, deployed once per module, and a migrated ledger database per test on
 SQLite and PostgreSQL. Each test is reverted by the `w3` snapshot fixture."""
+
 from __future__ import annotations
 
 import itertools
@@ -74,8 +75,14 @@ class Stack:
         return transact(fn, sender or self.admin)
 
     def invest(self, investor: str, amount_units: int, nonce: int) -> Any:
-        return invest_with_permit(self.w3, self.round, investor=investor, amount_units=amount_units,
-                                  signer_key=dev_private_key(9), nonce=nonce)
+        return invest_with_permit(
+            self.w3,
+            self.round,
+            investor=investor,
+            amount_units=amount_units,
+            signer_key=dev_private_key(9),
+            nonce=nonce,
+        )
 
 
 def build_stack(w3: Web3, *, soft_cap_units: int = 100 * USDC, hard_cap_units: int = 1_000 * USDC) -> Stack:
@@ -85,12 +92,31 @@ def build_stack(w3: Web3, *, soft_cap_units: int = 100 * USDC, hard_cap_units: i
     start = int(w3.eth.get_block("latest")["timestamp"])
     stablecoin = core.stablecoin
     assert stablecoin is not None
-    portfolio = deploy_portfolio(w3, core, PortfolioSpec(
-        admin=admin, treasury=treasury, name="Indexed", symbol="IDX", issuer=admin,
-        revenue_token=stablecoin.address, with_rights=True,
-        round=RoundSpec(stablecoin.address, USDC, soft_cap_units, hard_cap_units, USDC, hard_cap_units,
-                        start, start + ROUND_WINDOW_S, 250, (5_000, 5_000)),
-    ))
+    portfolio = deploy_portfolio(
+        w3,
+        core,
+        PortfolioSpec(
+            admin=admin,
+            treasury=treasury,
+            name="Indexed",
+            symbol="IDX",
+            issuer=admin,
+            revenue_token=stablecoin.address,
+            with_rights=True,
+            round=RoundSpec(
+                stablecoin.address,
+                USDC,
+                soft_cap_units,
+                hard_cap_units,
+                USDC,
+                hard_cap_units,
+                start,
+                start + ROUND_WINDOW_S,
+                250,
+                (5_000, 5_000),
+            ),
+        ),
+    )
     investors = list(accounts[1:6])
     verify_investors(core, investors + [admin, treasury])
     assert portfolio.round is not None

@@ -1,5 +1,6 @@
 """The alert outbox: record (deduplicated while open), list, acknowledge; `kogi indexer alerts`;
 /health reports open alerts per chain and turns "degraded" on a critical one."""
+
 from __future__ import annotations
 
 import json
@@ -31,8 +32,9 @@ def test_record_dedupes_open_alerts_and_acknowledge_closes_them(database_url: st
     try:
         first = record_alert(database, CHAIN, "reorg_too_deep", "chain: reorg too deep", DETAILS)
         # a follower restarted in a loop on the same reorg: same row (key order does not matter)
-        again = record_alert(database, CHAIN, "reorg_too_deep", "another wording",
-                             dict(reversed(list(DETAILS.items()))))
+        again = record_alert(
+            database, CHAIN, "reorg_too_deep", "another wording", dict(reversed(list(DETAILS.items())))
+        )
         assert again == first
         # ... while the chain keeps growing: the head is not part of the reorg's identity
         assert record_alert(database, CHAIN, "reorg_too_deep", "later", {**DETAILS, "head": 140}) == first
@@ -41,8 +43,12 @@ def test_record_dedupes_open_alerts_and_acknowledge_closes_them(database_url: st
         elsewhere = record_alert(database, CHAIN + 1, "reorg_too_deep", "other chain", DETAILS, severity="warning")
 
         (alert, second) = open_alerts(database, CHAIN)
-        assert (alert.id, alert.kind, alert.severity, alert.message) == (first, "reorg_too_deep", "critical",
-                                                                         "chain: reorg too deep")
+        assert (alert.id, alert.kind, alert.severity, alert.message) == (
+            first,
+            "reorg_too_deep",
+            "critical",
+            "chain: reorg too deep",
+        )
         assert alert.details == DETAILS and alert.open and alert.created_at.tzinfo is not None
         assert second.id == other
         assert [a.id for a in open_alerts(database)] == [first, other, elsewhere]
@@ -113,21 +119,27 @@ def test_cli_lists_and_acknowledges(sqlite_url: str) -> None:
     assert unknown.exit_code == 1 and unknown.output.strip() == "kogi: error: no alert with id 999"
 
 
-def test_health_reports_open_alerts_and_degrades(sqlite_url: str, tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_health_reports_open_alerts_and_degrades(
+    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from api.app import create_app
     from api.settings import ApiSettings
 
     monkeypatch.setenv("KOGI_EMBEDDED_CHAIN", "false")
-    settings = ApiSettings(database_url=sqlite_url, admin_api_key="test-admin-key-" + "k" * 24,
-                           admin_api_key_file=tmp_path / "admin_api_key", embedded_chain=False)
+    settings = ApiSettings(
+        database_url=sqlite_url,
+        admin_api_key="test-admin-key-" + "k" * 24,
+        admin_api_key_file=tmp_path / "admin_api_key",
+        embedded_chain=False,
+    )
     with TestClient(create_app(settings)) as client:
         database = client.app.state.database  # type: ignore[attr-defined]
         IndexerState(database, CHAIN).start(41, "0x" + "ab" * 32, "0x" + "cd" * 32)
         assert client.get("/health").json()["status"] == "ok"
 
-        warning = record_alert(database, CHAIN + 1, "rpc_flapping", "heads going back and forth", {},
-                               severity="warning")
+        warning = record_alert(
+            database, CHAIN + 1, "rpc_flapping", "heads going back and forth", {}, severity="warning"
+        )
         body = client.get("/health").json()
         assert body["status"] == "ok"  # only critical alerts degrade
         (row,) = [chain for chain in body["chains"] if chain["chain_id"] == CHAIN + 1]
@@ -139,7 +151,8 @@ def test_health_reports_open_alerts_and_degrades(sqlite_url: str, tmp_path: Path
         (row,) = [chain for chain in response.json()["chains"] if chain["chain_id"] == CHAIN]
         assert row["indexed_block"] == 41 and row["open_alerts"] == 1
         assert [(a["id"], a["kind"], a["severity"]) for a in row["alerts"]] == [
-            (alert_id, "reorg_too_deep", "critical")]
+            (alert_id, "reorg_too_deep", "critical")
+        ]
 
         acknowledge(database, alert_id, "alice")
         body = client.get("/health").json()

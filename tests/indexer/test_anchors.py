@@ -3,6 +3,7 @@ on LedgerAnchor (services.anchoring), the LedgerAnchored event is indexed into i
 `verify_anchors` / `kogi indexer anchors` recompute it from the journal: verified, then a tampered
 seal or another ledger's content is a mismatch (exit 1), and an anchor past the head is
 "ledger behind"."""
+
 from __future__ import annotations
 
 import json
@@ -72,10 +73,12 @@ def tamper_seal_hash(store: LedgerStore, sequence: int, new_hash: str) -> None:
         else:
             conn.execute(text("DROP TRIGGER entry_seals_no_update"))
             conn.execute(text("UPDATE entry_seals SET hash = :h WHERE sequence = :s"), {"h": new_hash, "s": sequence})
-            conn.execute(text(
-                "CREATE TRIGGER entry_seals_no_update BEFORE UPDATE ON entry_seals "
-                "BEGIN SELECT RAISE(ABORT, 'kogi: journal is append-only (UPDATE on entry_seals rejected)'); END"
-            ))
+            conn.execute(
+                text(
+                    "CREATE TRIGGER entry_seals_no_update BEFORE UPDATE ON entry_seals "
+                    "BEGIN SELECT RAISE(ABORT, 'kogi: journal is append-only (UPDATE on entry_seals rejected)'); END"
+                )
+            )
 
 
 def test_anchor_is_a_recorded_event_of_a_core_contract() -> None:
@@ -108,7 +111,10 @@ def test_publish_index_verify_then_tamper(stack: Stack, store: LedgerStore, rpc:
     records = index_anchors(store, rpc, stack)
     index_anchors(store, rpc, stack)  # a replayed step: insert-or-ignore
     assert [(r.anchor_index, r.from_sequence, r.to_sequence) for r in list_anchors(store.db, CHAIN)] == [
-        (0, 1, head), (1, head + 1, head + 1), (2, head + 2, store.head("main")[0])]
+        (0, 1, head),
+        (1, head + 1, head + 1),
+        (2, head + 2, store.head("main")[0]),
+    ]
     assert records[0].merkle_root == first.merkle_root and records[0].tx_hash == first.tx_hash
     assert records[0].submitter == stack.admin.lower() and records[0].block_number == first.block_number
     assert [c.status for c in verify_anchors(store, store.db, CHAIN, "main")] == [VERIFIED] * 3
@@ -124,14 +130,16 @@ def test_publish_index_verify_then_tamper(stack: Stack, store: LedgerStore, rpc:
     assert checks[1].computed_root != checks[1].anchor.merkle_root and "anchored" in checks[1].detail
 
 
-def test_ledger_behind_other_content_and_reorg_delete(stack: Stack, store: LedgerStore, rpc: RpcClient,
-                                                      tmp_path: Path) -> None:
+def test_ledger_behind_other_content_and_reorg_delete(
+    stack: Stack, store: LedgerStore, rpc: RpcClient, tmp_path: Path
+) -> None:
     mirror_activity(stack, store, rpc, 2)
     head = store.head("main")[0]
     published = publish_anchor(store, stack.w3, stack.core.anchor.address, "main", private_key=dev_private_key(0))
     (record,) = index_anchors(store, rpc, stack)
-    beyond = replace(record, anchor_index=1, from_sequence=head + 1, to_sequence=head + 5,
-                     block_number=record.block_number + 1)
+    beyond = replace(
+        record, anchor_index=1, from_sequence=head + 1, to_sequence=head + 5, block_number=record.block_number + 1
+    )
     with store.db.write() as conn:
         write_anchors(conn, CHAIN, [beyond])
     checks = verify_anchors(store, store.db, CHAIN, "main")
@@ -149,8 +157,10 @@ def test_ledger_behind_other_content_and_reorg_delete(stack: Stack, store: Ledge
         other.create_account("main", "external:bank", "asset")
         holder = f"holder:{CHAIN}:0x{'11' * 20}"  # the default chart: holder codes carry an address
         other.create_account("main", holder, "liability")
-        other.post_many("main", [EntryRequest(f"o{i}", "deposit", transfer_legs("external:bank", holder, "USD", 1))
-                                 for i in range(head)])
+        other.post_many(
+            "main",
+            [EntryRequest(f"o{i}", "deposit", transfer_legs("external:bank", holder, "USD", 1)) for i in range(head)],
+        )
         with other.db.write() as conn:
             write_anchors(conn, CHAIN, [record])
         (check,) = verify_anchors(other, other.db, CHAIN, "main")
@@ -165,8 +175,9 @@ def test_publish_needs_anchor_role(stack: Stack, store: LedgerStore, rpc: RpcCli
         publish_anchor(store, stack.w3, stack.core.anchor.address, "main", private_key=dev_private_key(3))
 
 
-def test_cli_anchor_then_check_then_tamper(stack: Stack, sqlite_url: str, anvil_chain: Any, rpc: RpcClient,
-                                           tmp_path: Path) -> None:
+def test_cli_anchor_then_check_then_tamper(
+    stack: Stack, sqlite_url: str, anvil_chain: Any, rpc: RpcClient, tmp_path: Path
+) -> None:
     manifest = tmp_path / "31337.json"
     manifest.write_text(json.dumps(stack.manifest.to_json()))
     database = migrated(sqlite_url)
@@ -186,12 +197,15 @@ def test_cli_anchor_then_check_then_tamper(stack: Stack, sqlite_url: str, anvil_
         nothing = runner.invoke(app, ["ledger", "anchor", *common, "--manifest", str(manifest)])
         assert nothing.exit_code == 0 and "nothing to anchor" in nothing.output
 
-        bad_key = runner.invoke(app, ["ledger", "anchor", *common, "--manifest", str(manifest),
-                                      "--private-key-env", "KOGI_TEST_ANCHOR_KEY"],
-                                env={"KOGI_TEST_ANCHOR_KEY": "0xzz"})
+        bad_key = runner.invoke(
+            app,
+            ["ledger", "anchor", *common, "--manifest", str(manifest), "--private-key-env", "KOGI_TEST_ANCHOR_KEY"],
+            env={"KOGI_TEST_ANCHOR_KEY": "0xzz"},
+        )
         assert bad_key.exit_code == 1
-        assert bad_key.output.strip() == ("kogi: error: environment variable KOGI_TEST_ANCHOR_KEY does not hold a "
-                                          "valid private key (32 bytes hex)")
+        assert bad_key.output.strip() == (
+            "kogi: error: environment variable KOGI_TEST_ANCHOR_KEY does not hold a valid private key (32 bytes hex)"
+        )
 
         index_anchors(store, rpc, stack)
         ok = runner.invoke(app, ["indexer", "anchors", *common])
@@ -208,8 +222,9 @@ def test_cli_anchor_then_check_then_tamper(stack: Stack, sqlite_url: str, anvil_
         database.dispose()
 
 
-def test_the_follower_records_anchors_and_a_reorg_forgets_them(stack: Stack, store: LedgerStore,
-                                                               rpc: RpcClient) -> None:
+def test_the_follower_records_anchors_and_a_reorg_forgets_them(
+    stack: Stack, store: LedgerStore, rpc: RpcClient
+) -> None:
     w3 = stack.w3
     follower = make_follower(store, rpc, stack, confirmations=5)
     for i in range(3):
@@ -241,7 +256,9 @@ def test_cli_anchors_on_an_unmigrated_database_is_one_error_line(anvil_chain: An
     app = typer.Typer()
     app.add_typer(indexer_app, name="indexer")
     app.add_typer(ledger_app, name="ledger")
-    ran = CliRunner().invoke(app, ["indexer", "anchors", "--rpc-url", anvil_chain.rpc_url,
-                                   "--database-url", f"sqlite:///{tmp_path}/empty.db"])
+    ran = CliRunner().invoke(
+        app,
+        ["indexer", "anchors", "--rpc-url", anvil_chain.rpc_url, "--database-url", f"sqlite:///{tmp_path}/empty.db"],
+    )
     assert ran.exit_code == 1
     assert "database error" in ran.output and "Traceback" not in ran.output

@@ -1,4 +1,5 @@
 """`kogi bench indexer` with tiny numbers: the JSON shape, every event posted, Ponder failures reported."""
+
 from __future__ import annotations
 
 import json
@@ -30,8 +31,13 @@ def _run(*args: str) -> tuple[int, dict[str, Any]]:
 def test_tiny_bench_posts_every_event() -> None:
     code, report = _run("--no-ponder", "--json")
     assert code == 0, report
-    assert report["workload"] == {"events": 300, "blocks": 10, "holders": 300, "events_per_block": 30,
-                                  "tail_blocks": 30}
+    assert report["workload"] == {
+        "events": 300,
+        "blocks": 10,
+        "holders": 300,
+        "events_per_block": 30,
+        "tail_blocks": 30,
+    }
     chain, kogi = report["chain"], report["kogi"]
     assert chain["transfer_events"] == 301  # the fan-out transfers + the mint to the fan-out contract
     assert chain["head"] >= chain["token_block"] + 10 + 30
@@ -43,14 +49,20 @@ def test_tiny_bench_posts_every_event() -> None:
     assert set(kogi["rss_mib_by_events_posted"]) == set(kogi["peak_rss_mib_by_events_posted"]) == quartiles
     assert kogi["peak_rss_mib_by_events_posted"]["100%"] <= kogi["peak_rss_mib"]
     assert kogi["check"] == {
-        "entries_by_kind": {"mint": 1, "transfer": 300}, "transfer_events_on_chain": 301,
-        "all_events_posted": True, "trial_balance_ok": True, "reconcile_differences": 0,
+        "entries_by_kind": {"mint": 1, "transfer": 300},
+        "transfer_events_on_chain": 301,
+        "all_events_posted": True,
+        "trial_balance_ok": True,
+        "reconcile_differences": 0,
     }
     assert report["ponder"] == {"skipped": True}
     assert "ratio_kogi_vs_ponder" not in report
     # both of Kogi's processes count: the follower and its reader
-    assert report["kogi_peak_rss_mib"] == kogi["peak_rss_mib_incl_reader"] == round(
-        kogi["peak_rss_mib"] + kogi["reader_peak_rss_mib"], 1)
+    assert (
+        report["kogi_peak_rss_mib"]
+        == kogi["peak_rss_mib_incl_reader"]
+        == round(kogi["peak_rss_mib"] + kogi["reader_peak_rss_mib"], 1)
+    )
     assert kogi["reader_peak_rss_mib"] > 0
 
 
@@ -69,8 +81,16 @@ def test_ponder_that_cannot_be_installed_is_reported(monkeypatch: pytest.MonkeyP
 
 
 def test_generated_ponder_project(tmp_path: Path) -> None:
-    chain = BenchChain(rpc_url="http://127.0.0.1:1", chain_id=31337, manifest={}, token="0x" + "ab" * 20,
-                       token_block=15, head=100, transfer_events=1, seed_seconds=0.0)
+    chain = BenchChain(
+        rpc_url="http://127.0.0.1:1",
+        chain_id=31337,
+        manifest={},
+        token="0x" + "ab" * 20,
+        token_block=15,
+        head=100,
+        transfer_events=1,
+        seed_seconds=0.0,
+    )
     write_ponder_project(tmp_path, chain, None)
     config = (tmp_path / "ponder.config.ts").read_text()
     assert "disableCache: true" in config and "startBlock: 15" in config and 'kind: "pglite"' in config

@@ -1,5 +1,6 @@
 """The indexer as a Celery task on a real worker and a real Redis: two tasks for one chain at
 once — one follows, the other stands by — and the mirror reconciles to zero."""
+
 from __future__ import annotations
 
 import json
@@ -23,7 +24,12 @@ TASK_TIMEOUT_S = 120.0
 
 
 def test_two_follow_tasks_on_a_real_worker_one_writes(
-    stack: Stack, store: LedgerStore, rpc: RpcClient, redis_server: RedisServer, anvil_chain: Any, tmp_path: Path,
+    stack: Stack,
+    store: LedgerStore,
+    rpc: RpcClient,
+    redis_server: RedisServer,
+    anvil_chain: Any,
+    tmp_path: Path,
 ) -> None:
     from indexer.tasks import app, follow
 
@@ -35,9 +41,24 @@ def test_two_follow_tasks_on_a_real_worker_one_writes(
     app.conf.broker_url = app.conf.result_backend = redis_server.url
     env = {**os.environ, "KOGI_REDIS_URL": redis_server.url, "KOGI_DATABASE_URL": store.db.url}
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "indexer.tasks", "worker", "--pool=prefork", "--concurrency=2",
-         "--loglevel=warning", "--without-gossip", "--without-mingle", "--without-heartbeat"],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "indexer.tasks",
+            "worker",
+            "--pool=prefork",
+            "--concurrency=2",
+            "--loglevel=warning",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         deadline = time.monotonic() + WORKER_START_S

@@ -1,6 +1,7 @@
 """`kogi chain recover` on a ledger holding off-chain entries and entries mirrored from a chain that is
 lost: the mirrored ones are reversed (never deleted), the off-chain ones stay, the journal still
 verifies, the indexer's state for the chain is reset, and mirroring starts over cleanly."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -25,10 +26,22 @@ def _off_chain_entries(store: LedgerStore) -> None:
     """What a client posts through the API: a fiat deposit to a chain holder's account and a payment."""
     store.create_asset("main", "USD", 2, "fiat")
     store.create_account("main", "external:bank", "asset")
-    store.post("main", EntryRequest("dep-1", "deposit", (
-        Leg("external:bank", "USD", Side.DEBIT, 12_500), Leg(OFF_CHAIN_HOLDER, "USD", Side.CREDIT, 12_500))))
-    store.post("main", EntryRequest("pay-1", "payment", (
-        Leg(OFF_CHAIN_HOLDER, "USD", Side.DEBIT, 2_500), Leg("external:bank", "USD", Side.CREDIT, 2_500))))
+    store.post(
+        "main",
+        EntryRequest(
+            "dep-1",
+            "deposit",
+            (Leg("external:bank", "USD", Side.DEBIT, 12_500), Leg(OFF_CHAIN_HOLDER, "USD", Side.CREDIT, 12_500)),
+        ),
+    )
+    store.post(
+        "main",
+        EntryRequest(
+            "pay-1",
+            "payment",
+            (Leg(OFF_CHAIN_HOLDER, "USD", Side.DEBIT, 2_500), Leg("external:bank", "USD", Side.CREDIT, 2_500)),
+        ),
+    )
 
 
 def _balances(store: LedgerStore, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
@@ -38,13 +51,18 @@ def _balances(store: LedgerStore, pairs: set[tuple[str, str]]) -> dict[tuple[str
 def _env(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **extra: str) -> dict[str, str]:
     for name in ("KOGI_RPC_URL", "KOGI_EMBEDDED_CHAIN", "KOGI_DEFAULT_LEDGER"):
         monkeypatch.delenv(name, raising=False)
-    return {"KOGI_DATABASE_URL": database_url, "KOGI_CHAIN_STATE_FILE": str(tmp_path / "anvil-state.json"),
-            "KOGI_DEPLOYMENTS_DIR": str(tmp_path / "deployments"), "KOGI_CHAIN_PORT": str(free_port()), **extra}
+    return {
+        "KOGI_DATABASE_URL": database_url,
+        "KOGI_CHAIN_STATE_FILE": str(tmp_path / "anvil-state.json"),
+        "KOGI_DEPLOYMENTS_DIR": str(tmp_path / "deployments"),
+        "KOGI_CHAIN_PORT": str(free_port()),
+        **extra,
+    }
 
 
 def test_recover_reverses_the_mirrored_entries_and_keeps_the_off_chain_ones(
-        stack: Stack, store: LedgerStore, rpc: RpcClient, database_url: str, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    stack: Stack, store: LedgerStore, rpc: RpcClient, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     a, b = stack.investors[0], stack.investors[1]
     bootstrap_ledger(store, "main")
     _off_chain_entries(store)
@@ -54,8 +72,17 @@ def test_recover_reverses_the_mirrored_entries_and_keeps_the_off_chain_ones(
     follower = make_follower(store, rpc, stack, confirmations=2)  # the last blocks' ids are kept (reorg window)
     follower.sync(deadline_s=60)
     follower.close()
-    store.post("main", EntryRequest("pay-2", "payment", (  # an off-chain entry after the mirrored ones
-        Leg(OFF_CHAIN_HOLDER, "USD", Side.DEBIT, 1_000), Leg("external:bank", "USD", Side.CREDIT, 1_000))))
+    store.post(
+        "main",
+        EntryRequest(
+            "pay-2",
+            "payment",
+            (  # an off-chain entry after the mirrored ones
+                Leg(OFF_CHAIN_HOLDER, "USD", Side.DEBIT, 1_000),
+                Leg("external:bank", "USD", Side.CREDIT, 1_000),
+            ),
+        ),
+    )
     chain_id = stack.w3.eth.chain_id
     state = IndexerState(store.db, chain_id)
     assert state.entries_after(-1), "the reorg window should hold entries"
@@ -63,7 +90,8 @@ def test_recover_reverses_the_mirrored_entries_and_keeps_the_off_chain_ones(
     mirrored = mirrored_entries(store.db, chain_id)["main"]
     entries = {e.id: e for e in store.list_entries("main", limit=1000)}
     assert len(entries) == len(mirrored) + 3 and {"dep-1", "pay-1", "pay-2"} == {
-        e.idempotency_key for e in entries.values() if e.id not in mirrored}
+        e.idempotency_key for e in entries.values() if e.id not in mirrored
+    }
     mirrored_pairs = {(leg.account, leg.asset) for entry_id in mirrored for leg in entries[entry_id].legs}
     off_chain_pairs = {(OFF_CHAIN_HOLDER, "USD"), ("external:bank", "USD")}
     assert any(_balances(store, mirrored_pairs).values())
@@ -111,8 +139,14 @@ def test_recover_reverses_the_mirrored_entries_and_keeps_the_off_chain_ones(
 
 
 def test_recover_refuses_while_the_chain_still_answers_with_the_mirrored_block(
-        stack: Stack, store: LedgerStore, rpc: RpcClient, database_url: str, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch, anvil_chain) -> None:
+    stack: Stack,
+    store: LedgerStore,
+    rpc: RpcClient,
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    anvil_chain,
+) -> None:
     stack.send(stack.token.functions.mint(stack.investors[0], TOKEN))
     make_follower(store, rpc, stack, confirmations=0).sync(deadline_s=60)
     head = store.head("main")[0]
@@ -125,8 +159,8 @@ def test_recover_refuses_while_the_chain_still_answers_with_the_mirrored_block(
 
 
 def test_recover_without_yes_and_without_a_terminal_changes_nothing(
-        stack: Stack, store: LedgerStore, rpc: RpcClient, database_url: str, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    stack: Stack, store: LedgerStore, rpc: RpcClient, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     stack.send(stack.token.functions.mint(stack.investors[0], TOKEN))
     make_follower(store, rpc, stack, confirmations=0).sync(deadline_s=60)
     head = store.head("main")[0]

@@ -1,4 +1,5 @@
 """`kogi indexer run --once` and `kogi reconcile`: zero differences, then a tampered ledger is named."""
+
 from __future__ import annotations
 
 import json
@@ -44,8 +45,10 @@ def test_run_once_then_reconcile_then_tamper(stack: Stack, sqlite_url: str, anvi
     database = migrated(sqlite_url)
     try:
         asset = token_asset(31337, stack.token.address)
-        platform_store(database).post("main", EntryRequest(
-            "bogus-1", "mint", transfer_legs(mint_account(31337), holder_account(31337, a), asset, 1)))
+        platform_store(database).post(
+            "main",
+            EntryRequest("bogus-1", "mint", transfer_legs(mint_account(31337), holder_account(31337, a), asset, 1)),
+        )
     finally:
         database.dispose()
     bad = runner.invoke(app, ["reconcile", *common])

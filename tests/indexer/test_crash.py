@@ -1,5 +1,6 @@
 """kill -9 the indexer process in the middle of a backfill; the restart resumes from the cursor:
 every event posted exactly once, and the ledger reconciles with the chain."""
+
 from __future__ import annotations
 
 import json
@@ -29,12 +30,17 @@ RUN_INDEXER = (
 
 
 def indexer_process(args: list[str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-c", RUN_INDEXER, "indexer", "run", *args], cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, "-c", RUN_INDEXER, "indexer", "run", *args],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
 
 
-def test_kill_9_mid_backfill_then_restart(stack: Stack, database_url: str, anvil_chain: Any, rpc: RpcClient,
-                                          tmp_path: Path) -> None:
+def test_kill_9_mid_backfill_then_restart(
+    stack: Stack, database_url: str, anvil_chain: Any, rpc: RpcClient, tmp_path: Path
+) -> None:
     for i in range(MINTS):
         stack.send(stack.token.functions.mint(stack.investors[i % 5], (i + 1) * TOKEN))
         stack.w3.provider.make_request("anvil_mine", [EMPTY_BLOCKS_PER_MINT])
@@ -43,8 +49,20 @@ def test_kill_9_mid_backfill_then_restart(stack: Stack, database_url: str, anvil
     manifest.write_text(json.dumps(stack.manifest.to_json()))
     database = migrated(database_url)
     state = IndexerState(database, stack.w3.eth.chain_id)
-    args = ["--rpc-url", anvil_chain.rpc_url, "--database-url", database_url, "--manifest", str(manifest),
-            "--confirmations", "2", "--max-blocks-per-step", "2", "--owner", "crash-test"]
+    args = [
+        "--rpc-url",
+        anvil_chain.rpc_url,
+        "--database-url",
+        database_url,
+        "--manifest",
+        str(manifest),
+        "--confirmations",
+        "2",
+        "--max-blocks-per-step",
+        "2",
+        "--owner",
+        "crash-test",
+    ]
     try:
         process = indexer_process(args)
         start_block = stack.manifest.start_block
@@ -61,8 +79,13 @@ def test_kill_9_mid_backfill_then_restart(stack: Stack, database_url: str, anvil
         killed_at = state.cursor()
         assert killed_at is not None and killed_at.last_block < head
 
-        restarted = subprocess.run([sys.executable, "-c", RUN_INDEXER, "indexer", "run", *args, "--once"],
-                                   cwd=REPO, capture_output=True, text=True, timeout=DEADLINE_S)
+        restarted = subprocess.run(
+            [sys.executable, "-c", RUN_INDEXER, "indexer", "run", *args, "--once"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=DEADLINE_S,
+        )
         assert restarted.returncode == 0, restarted.stdout + restarted.stderr
 
         store = platform_store(database)

@@ -1,5 +1,6 @@
 """The static-word fast path of decode_log equals eth_abi's decoding (property test), and
 anything unusual falls back to eth_abi's strict path."""
+
 from __future__ import annotations
 
 from eth_abi import encode as abi_encode
@@ -15,8 +16,11 @@ uint256 = st.integers(min_value=0, max_value=2**256 - 1)
 
 def transfer_log(sender: str, receiver: str, value: int) -> dict[str, object]:
     return {
-        "topics": [TRANSFER.topic0, "0x" + abi_encode(["address"], [sender]).hex(),
-                   "0x" + abi_encode(["address"], [receiver]).hex()],
+        "topics": [
+            TRANSFER.topic0,
+            "0x" + abi_encode(["address"], [sender]).hex(),
+            "0x" + abi_encode(["address"], [receiver]).hex(),
+        ],
         "data": "0x" + abi_encode(["uint256"], [value]).hex(),
     }
 

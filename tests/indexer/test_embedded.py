@@ -1,4 +1,5 @@
 """The embedded follower thread mirrors new blocks as they come and stops cleanly."""
+
 from __future__ import annotations
 
 import json
@@ -88,9 +89,14 @@ def test_health_reports_the_wait_for_a_dead_holders_lease_and_rpc_backoff(
     dead = "crashed-host:4242:deadbeef"
     IndexerState(database, chain).acquire_lease(dead, int(time.time() * 1e6), int(lease_ttl_s * 1e6))
     database.dispose()
-    settings = ApiSettings(database_url=database_url, admin_api_key="test-admin-key-" + "k" * 24,
-                           admin_api_key_file=tmp_path / "admin_api_key", embedded_chain=True,
-                           rpc_url=anvil_chain.rpc_url, deployments_dir=tmp_path / "deployments")
+    settings = ApiSettings(
+        database_url=database_url,
+        admin_api_key="test-admin-key-" + "k" * 24,
+        admin_api_key_file=tmp_path / "admin_api_key",
+        embedded_chain=True,
+        rpc_url=anvil_chain.rpc_url,
+        deployments_dir=tmp_path / "deployments",
+    )
     with TestClient(create_app(settings)) as client:
         status, row = _wait_for(client, chain, "waiting_for_lease")
         assert status == "degraded" and row["indexer_running"] is True

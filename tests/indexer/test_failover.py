@@ -1,5 +1,6 @@
 """One active follower per chain: the lease holder writes, others stand by; a silent holder is
 replaced after the lease expires, and its late cursor write is fenced off."""
+
 from __future__ import annotations
 
 import pytest
@@ -16,7 +17,9 @@ LEASE_TTL_S = 10.0
 
 
 def test_standby_then_takeover_and_the_paused_holder_is_fenced(
-    stack: Stack, store: LedgerStore, rpc: RpcClient,
+    stack: Stack,
+    store: LedgerStore,
+    rpc: RpcClient,
 ) -> None:
     for i in range(6):
         stack.send(stack.token.functions.mint(stack.investors[i % 3], (i + 1) * TOKEN))

@@ -2,6 +2,7 @@
 exponential), writes ONE alert, goes on when the chain settles, and a restart on either fork
 proceeds. Two real forks: the session anvil and a second anvil forked from it at the indexed
 block, behind one RpcClient that switches between them on a (fake) clock. Both backends."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -56,8 +57,10 @@ class FlappingNode(RpcClient):
 @pytest.fixture()
 def fork_b(stack: Stack, anvil_chain: Any) -> Iterator[AnvilProcess]:
     """A second anvil forked from the session anvil at its current head (same history below)."""
-    anvil = AnvilProcess(port=free_port(), extra_args=[
-        "--fork-url", anvil_chain.rpc_url, "--fork-block-number", str(stack.w3.eth.block_number)]).start()
+    anvil = AnvilProcess(
+        port=free_port(),
+        extra_args=["--fork-url", anvil_chain.rpc_url, "--fork-block-number", str(stack.w3.eth.block_number)],
+    ).start()
     try:
         yield anvil
     finally:
@@ -69,7 +72,11 @@ def tip_hash(w3: Web3) -> str:
 
 
 def test_a_provider_flipping_between_two_forks_backs_off_alerts_once_and_follows_the_settled_fork(
-    stack: Stack, store: LedgerStore, rpc: RpcClient, anvil_chain: Any, request: pytest.FixtureRequest,
+    stack: Stack,
+    store: LedgerStore,
+    rpc: RpcClient,
+    anvil_chain: Any,
+    request: pytest.FixtureRequest,
 ) -> None:
     a, b = stack.investors[0], stack.investors[1]
     stack.send(stack.token.functions.mint(a, 10 * TOKEN))
@@ -99,8 +106,12 @@ def test_a_provider_flipping_between_two_forks_backs_off_alerts_once_and_follows
     def settled_and_caught_up() -> bool:
         cursor = follower.state.cursor()
         assert len(results) < 5_000, "the follower never got past the flapping"
-        return clock() > node.settle_at_s and cursor is not None and cursor.last_block_hash == settled_tip \
+        return (
+            clock() > node.settle_at_s
+            and cursor is not None
+            and cursor.last_block_hash == settled_tip
             and follower.status.state == "running"
+        )
 
     try:
         follower.run(should_stop=settled_and_caught_up, poll_s=0.1, sleep=clock.sleep)  # before: RuntimeError
@@ -124,8 +135,9 @@ def test_a_provider_flipping_between_two_forks_backs_off_alerts_once_and_follows
 
     # restarts on either fork proceed (before: "reversed 8 times; the chain is flapping", every time)
     with RpcClient(anvil_chain.rpc_url) as on_a:
-        Follower(platform_store(store.db), on_a, stack.manifest, confirmations=5,
-                 owner="test-indexer").sync(deadline_s=60)
+        Follower(platform_store(store.db), on_a, stack.manifest, confirmations=5, owner="test-indexer").sync(
+            deadline_s=60
+        )
         assert (holder_units(store, stack, a), holder_units(store, stack, b)) == (11 * TOKEN, 0)
         assert reconcile(store, on_a, chain_id=chain).differences == []
     with RpcClient(fork_b.rpc_url) as on_b:

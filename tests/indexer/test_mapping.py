@@ -1,4 +1,5 @@
 """The mapping table: one documented set of entries per event, and the docs equal the code."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -24,9 +25,24 @@ TOKEN = "0x" + "ab" * 20
 ALICE = "0x" + "11" * 20
 BOB = "0x" + "22" * 20
 # events that move no value and are not fetched (roles, pausing, delegation, approvals, init)
-UNFETCHED = {"Approval", "DelegateChanged", "DelegateVotesChanged", "EIP712DomainChanged", "Initialized", "Paused",
-             "Unpaused", "RoleAdminChanged", "RoleGranted", "RoleRevoked", "ComplianceSignerChanged",
-             "PermitRevoked", "FeeChanged", "FeeRecipientChanged", "PlatformAccountsSet", "ApprovalForAll"}
+UNFETCHED = {
+    "Approval",
+    "DelegateChanged",
+    "DelegateVotesChanged",
+    "EIP712DomainChanged",
+    "Initialized",
+    "Paused",
+    "Unpaused",
+    "RoleAdminChanged",
+    "RoleGranted",
+    "RoleRevoked",
+    "ComplianceSignerChanged",
+    "PermitRevoked",
+    "FeeChanged",
+    "FeeRecipientChanged",
+    "PlatformAccountsSet",
+    "ApprovalForAll",
+}
 
 
 def event(name: str, contract_kind: str = "token", **args: object) -> ChainEvent:
@@ -51,8 +67,10 @@ def test_transfer_variants_and_keys() -> None:
     (move,) = entries_for(event("Transfer", **{"from": ALICE, "to": BOB, "value": 2}), contract)
     (burn,) = entries_for(event("Transfer", **{"from": BOB, "to": ZERO, "value": 1}), contract)
     assert (mint.kind, move.kind, burn.kind) == ("mint", "transfer", "burn")
-    assert [(leg.account, leg.side) for leg in mint.legs] == [(f"chain:{CHAIN}:mint", Side.DEBIT),
-                                                              (f"holder:{CHAIN}:{ALICE}", Side.CREDIT)]
+    assert [(leg.account, leg.side) for leg in mint.legs] == [
+        (f"chain:{CHAIN}:mint", Side.DEBIT),
+        (f"holder:{CHAIN}:{ALICE}", Side.CREDIT),
+    ]
     assert mint.legs[0].asset == f"PTK:{CHAIN}:{TOKEN}"
     assert mint.idempotency_key == mint.external_ref == f"{CHAIN}:{'0x' + 'ef' * 32}:3@{'cd' * 6}"
     assert len(mint.idempotency_key) <= 128
@@ -61,8 +79,10 @@ def test_transfer_variants_and_keys() -> None:
 
 def test_milestone_release_splits_net_and_fee_in_one_entry() -> None:
     round_ = ContractInfo(CHAIN, TOKEN, "round", 4, "0x" + "99" * 20)
-    (entry,) = entries_for(event("MilestoneReleased", "round", index=0, treasury=ALICE, feeRecipient=BOB,
-                                 gross=1_000, net=975, fee=25), round_)
+    (entry,) = entries_for(
+        event("MilestoneReleased", "round", index=0, treasury=ALICE, feeRecipient=BOB, gross=1_000, net=975, fee=25),
+        round_,
+    )
     assert [(leg.account, leg.side, leg.amount_units) for leg in entry.legs] == [
         (f"round:{CHAIN}:{TOKEN}:escrow", Side.DEBIT, 1_000),
         (f"portfolio:{CHAIN}:4:treasury", Side.CREDIT, 975),
@@ -72,7 +92,21 @@ def test_milestone_release_splits_net_and_fee_in_one_entry() -> None:
 
 def test_anonymous_donation_hides_the_donor() -> None:
     router = ContractInfo(CHAIN, TOKEN, "donation_router")
-    (entry,) = entries_for(event("Donated", "donation_router", portfolioId=2, kind=1, donor=ZERO, token=ZERO,
-                                 gross=100, fee=3, net=97, isAnonymous=True, message="hi"), router)
+    (entry,) = entries_for(
+        event(
+            "Donated",
+            "donation_router",
+            portfolioId=2,
+            kind=1,
+            donor=ZERO,
+            token=ZERO,
+            gross=100,
+            fee=3,
+            net=97,
+            isAnonymous=True,
+            message="hi",
+        ),
+        router,
+    )
     assert entry.metadata["donor"] is None and entry.metadata["donation_kind"] == "tip"
     assert entry.legs[0].asset == f"ETH:{CHAIN}"

@@ -1,4 +1,5 @@
 """Token and funding-round events are mirrored into the ledger exactly, on both backends."""
+
 from __future__ import annotations
 
 from indexer.mapping import (
@@ -63,8 +64,10 @@ def test_funding_round_invest_refund_release_are_mirrored(stack: Stack, store: L
     assert balance(store, treasury_account(chain, stack.portfolio.portfolio_id), usdc) == 500 * USDC * 9_750 // 10_000
     assert balance(store, "platform:fees", usdc) == 500 * USDC * 250 // 10_000
     assert balance(store, world_account(chain), usdc) == 1_000 * USDC  # asset type: debit-normal
-    assert balance(store, holder_account(chain, first), token_asset(chain, stack.token.address)) == \
-        stack.token.functions.balanceOf(first).call()
+    assert (
+        balance(store, holder_account(chain, first), token_asset(chain, stack.token.address))
+        == stack.token.functions.balanceOf(first).call()
+    )
     assert stack.stablecoin.functions.balanceOf(r.address).call() == 500 * USDC
     assert reconcile(store, rpc, chain_id=chain).differences == []
 

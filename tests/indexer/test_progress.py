@@ -1,5 +1,6 @@
 """Backfill progress: the numbers (pure, fake clock), the rich bar's rendering, and `kogi indexer
 run --once` choosing the bar on a terminal and the log line elsewhere."""
+
 from __future__ import annotations
 
 import io
@@ -73,8 +74,9 @@ def test_format_eta() -> None:
 def test_rich_bar_renders_blocks_rate_entries_and_lag() -> None:
     out = io.StringIO()
     bar = RichBar(31337, file=out, force_terminal=True, width=120)
-    bar.show(Snapshot(cursor=1_250, head=2_000, start_block=1_000, blocks=250, entries=42, blocks_per_s=125.0,
-                      elapsed_s=2.0))
+    bar.show(
+        Snapshot(cursor=1_250, head=2_000, start_block=1_000, blocks=250, entries=42, blocks_per_s=125.0, elapsed_s=2.0)
+    )
     bar.close()
     text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out.getvalue())
     assert "chain 31337" in text and "250/1000 blocks" in text
@@ -99,13 +101,29 @@ def chain_with_events(stack: Stack, tmp_path: Path) -> Path:
 
 def _run_once(anvil_chain: Any, sqlite_url: str, manifest: Path) -> Any:
     migrated(sqlite_url).dispose()
-    return CliRunner().invoke(kogi_app(), [
-        "indexer", "run", "--rpc-url", anvil_chain.rpc_url, "--database-url", sqlite_url, "--manifest", str(manifest),
-        "--confirmations", "0", "--once", "--max-blocks-per-step", "5"])
+    return CliRunner().invoke(
+        kogi_app(),
+        [
+            "indexer",
+            "run",
+            "--rpc-url",
+            anvil_chain.rpc_url,
+            "--database-url",
+            sqlite_url,
+            "--manifest",
+            str(manifest),
+            "--confirmations",
+            "0",
+            "--once",
+            "--max-blocks-per-step",
+            "5",
+        ],
+    )
 
 
-def test_run_once_off_a_terminal_prints_progress_lines(chain_with_events: Path, sqlite_url: str,
-                                                       anvil_chain: Any) -> None:
+def test_run_once_off_a_terminal_prints_progress_lines(
+    chain_with_events: Path, sqlite_url: str, anvil_chain: Any
+) -> None:
     ran = _run_once(anvil_chain, sqlite_url, chain_with_events)
     assert ran.exit_code == 0, ran.output
     lines = LINE.findall(ran.output)
@@ -116,7 +134,10 @@ def test_run_once_off_a_terminal_prints_progress_lines(chain_with_events: Path, 
 
 
 def test_run_once_on_a_terminal_drives_the_bar_until_caught_up(
-    chain_with_events: Path, sqlite_url: str, anvil_chain: Any, monkeypatch: pytest.MonkeyPatch,
+    chain_with_events: Path,
+    sqlite_url: str,
+    anvil_chain: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     shown: list[Snapshot] = []
     closed: list[bool] = []

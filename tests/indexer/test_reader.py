@@ -1,6 +1,7 @@
 """The reader process (indexer.reader): ranges read and digested ahead in a child process give
 exactly the ledger an inline follower gives, discoveries made by the child are registered, a
 range that no longer starts at the cursor is dropped, and a dead child is a clear error."""
+
 from __future__ import annotations
 
 import os
@@ -28,8 +29,10 @@ from tests.indexer.test_reorg_restart import (
 
 
 def entry_keys(entries: list[Entry]) -> list[tuple[str, str, tuple[tuple[str, str, str, int], ...]]]:
-    return sorted((e.idempotency_key, e.kind, tuple((leg.account, leg.asset, leg.side.value, leg.amount_units)
-                                                    for leg in e.legs)) for e in entries)
+    return sorted(
+        (e.idempotency_key, e.kind, tuple((leg.account, leg.asset, leg.side.value, leg.amount_units) for leg in e.legs))
+        for e in entries
+    )
 
 
 def test_read_ahead_gives_the_inline_ledger_and_registers_discoveries(
@@ -38,8 +41,11 @@ def test_read_ahead_gives_the_inline_ledger_and_registers_discoveries(
     a, b = stack.investors[0], stack.investors[1]
     for i in range(4):
         stack.send(stack.token.functions.mint(a, (i + 1) * TOKEN))
-    second = deploy_portfolio(stack.w3, stack.core, PortfolioSpec(
-        admin=stack.admin, treasury=stack.treasury, name="Second", symbol="SEC", issuer=stack.admin))
+    second = deploy_portfolio(
+        stack.w3,
+        stack.core,
+        PortfolioSpec(admin=stack.admin, treasury=stack.treasury, name="Second", symbol="SEC", issuer=stack.admin),
+    )
     stack.send(second.token.functions.mint(a, 9 * TOKEN))  # a portfolio the child discovers
     stack.send(second.token.functions.transfer(b, 4 * TOKEN), a)
     for _ in range(3):
@@ -67,8 +73,10 @@ def test_read_ahead_gives_the_inline_ledger_and_registers_discoveries(
     assert len(taken) >= 3  # most steps used a range read ahead
 
     chain = stack.w3.eth.chain_id
-    assert store.get_balance("main", holder_account(chain, b), token_asset(chain, second.token.address)).posted_units \
+    assert (
+        store.get_balance("main", holder_account(chain, b), token_asset(chain, second.token.address)).posted_units
         == 4 * TOKEN
+    )
     assert reconcile(store, rpc, chain_id=chain).differences == []
     assert store.verify("main").ok  # every precomputed body digest recomputed from the stored rows
 

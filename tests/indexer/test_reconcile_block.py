@@ -3,6 +3,7 @@
 
 Every "zero differences" below is paired with an assertion that the values at N differ from the
 head's, so a reconcile that silently compared the current ledger would fail."""
+
 from __future__ import annotations
 
 import json
@@ -129,8 +130,9 @@ def test_an_entry_written_outside_the_follower_shows_at_its_block(
     follower = make_follower(store, rpc, stack, confirmations=1)
     n1 = block_of(stack.send(stack.token.functions.mint(a, 4 * TOKEN)))
     follower.sync(deadline_s=60)
-    store.post("main", EntryRequest(
-        "bogus-1", "mint", transfer_legs(mint_account(CHAIN), holder_account(CHAIN, a), asset, 1)))
+    store.post(
+        "main", EntryRequest("bogus-1", "mint", transfer_legs(mint_account(CHAIN), holder_account(CHAIN, a), asset, 1))
+    )
     n2 = block_of(stack.send(stack.token.functions.mint(a, 6 * TOKEN)))
     follower.sync(deadline_s=60)
 
@@ -139,9 +141,12 @@ def test_an_entry_written_outside_the_follower_shows_at_its_block(
     for number in (n1, n2):
         report = reconcile(store, rpc, chain_id=CHAIN, block=number)
         assert [(r.account, r.diff_units) for r in report.differences] == [
-            (holder_account(CHAIN, a), 1), (mint_account(CHAIN), -1)] or \
-            [(r.account, r.diff_units) for r in report.differences] == [
-            (mint_account(CHAIN), -1), (holder_account(CHAIN, a), 1)]
+            (holder_account(CHAIN, a), 1),
+            (mint_account(CHAIN), -1),
+        ] or [(r.account, r.diff_units) for r in report.differences] == [
+            (mint_account(CHAIN), -1),
+            (holder_account(CHAIN, a), 1),
+        ]
 
 
 def test_reorganised_block_is_an_error_until_the_indexer_catches_up(
@@ -161,8 +166,9 @@ def test_reorganised_block_is_an_error_until_the_indexer_catches_up(
     canonical = block_of(stack.send(stack.token.functions.mint(c, 2 * TOKEN)))
     assert canonical == orphaned
     stack.w3.provider.make_request("anvil_mine", [2])
-    with pytest.raises(BlockReorganised, match=f"block {orphaned} of chain {CHAIN} was reorganised; the ledger has "
-                                               "not caught up"):
+    with pytest.raises(
+        BlockReorganised, match=f"block {orphaned} of chain {CHAIN} was reorganised; the ledger has not caught up"
+    ):
         reconcile(store, rpc, chain_id=CHAIN, block=orphaned)
     with pytest.raises(BlockReorganised, match="was reorganised"):
         reconcile(store, rpc, chain_id=CHAIN)
@@ -218,10 +224,17 @@ class PrunedNode(httpx.BaseTransport):
         payload = json.loads(request.content)
         calls = payload if isinstance(payload, list) else [payload]
         if any(call["method"] == "eth_call" and int(call["params"][1], 16) < self.keep_from for call in calls):
-            return httpx.Response(200, json=[
-                {"jsonrpc": "2.0", "id": call["id"], "error": {"code": -32000, "message": "missing trie node 0a1b2c"}}
-                for call in calls
-            ])
+            return httpx.Response(
+                200,
+                json=[
+                    {
+                        "jsonrpc": "2.0",
+                        "id": call["id"],
+                        "error": {"code": -32000, "message": "missing trie node 0a1b2c"},
+                    }
+                    for call in calls
+                ],
+            )
         return self.inner.handle_request(request)
 
 

@@ -2,6 +2,7 @@
 configuration) re-registers the contracts from the canonical chain inside the rollback, and
 `reconcile` compares every registered contract's configuration with the chain (issue 8, item 16).
 Both backends (the `store` fixture)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -27,9 +28,18 @@ CONFIRMATIONS = 10
 
 def create_portfolio(stack: Stack, revenue_token: str, symbol: str) -> PortfolioDeployment:
     """A token-only portfolio (revenue share in `revenue_token`, zero: none) through the factory."""
-    return deploy_portfolio(stack.w3, stack.core, PortfolioSpec(
-        admin=stack.admin, treasury=stack.treasury, name=symbol, symbol=symbol, issuer=stack.admin,
-        revenue_token=revenue_token))
+    return deploy_portfolio(
+        stack.w3,
+        stack.core,
+        PortfolioSpec(
+            admin=stack.admin,
+            treasury=stack.treasury,
+            name=symbol,
+            symbol=symbol,
+            issuer=stack.admin,
+            revenue_token=revenue_token,
+        ),
+    )
 
 
 def deposit_revenue(stack: Stack, token: Any, erc20: Any, units: int) -> None:
@@ -42,8 +52,9 @@ def deposit_revenue(stack: Stack, token: Any, erc20: Any, units: int) -> None:
 def registration(store: LedgerStore, chain: int, address: str) -> tuple[ContractInfo, int]:
     """The row of `indexer_contracts` for `address` (read directly: what the follower stored)."""
     with store.db.read() as conn:
-        row = conn.execute(select(contracts_t).where(contracts_t.c.chain_id == chain,
-                                                     contracts_t.c.address == address.lower())).one()
+        row = conn.execute(
+            select(contracts_t).where(contracts_t.c.chain_id == chain, contracts_t.c.address == address.lower())
+        ).one()
     return ContractInfo(chain, row.address, row.kind, row.portfolio_id, row.asset_address), int(row.discovered_at_block)
 
 
@@ -132,8 +143,14 @@ def test_reconcile_names_every_registration_that_differs_from_the_chain(
     assert report.differences == [] and report.config_differences == []
     items = {(row.contract, row.item) for row in report.config}
     token, round_ = stack.token.address.lower(), stack.round.address.lower()
-    assert {(token, "revenueToken"), (token, "code"), (token, "created"), (round_, "stablecoin"),
-            (round_, "token"), (stack.core.factory.address.lower(), "code")} <= items
+    assert {
+        (token, "revenueToken"),
+        (token, "code"),
+        (token, "created"),
+        (round_, "stablecoin"),
+        (round_, "token"),
+        (stack.core.factory.address.lower(), "code"),
+    } <= items
 
     bogus = "0x" + "5e" * 20
     cursor = follower.state.cursor()
@@ -141,10 +158,16 @@ def test_reconcile_names_every_registration_that_differs_from_the_chain(
     stale_block = registration(store, chain, token)[1]
 
     def tamper(conn: Any) -> None:
-        conn.execute(update(contracts_t).where(contracts_t.c.chain_id == chain, contracts_t.c.address == token)
-                     .values(asset_address=None, discovered_at_block=stale_block + 1))
-        conn.execute(update(contracts_t).where(contracts_t.c.chain_id == chain, contracts_t.c.address == round_)
-                     .values(asset_address=bogus))
+        conn.execute(
+            update(contracts_t)
+            .where(contracts_t.c.chain_id == chain, contracts_t.c.address == token)
+            .values(asset_address=None, discovered_at_block=stale_block + 1)
+        )
+        conn.execute(
+            update(contracts_t)
+            .where(contracts_t.c.chain_id == chain, contracts_t.c.address == round_)
+            .values(asset_address=bogus)
+        )
 
     store.db.run_write(tamper)
     follower.state.add_contracts([(ContractInfo(chain, bogus, "splitter", 77), cursor.last_block)])
@@ -155,19 +178,22 @@ def test_reconcile_names_every_registration_that_differs_from_the_chain(
     portfolio = stack.portfolio.portfolio_id
     assert found == {
         (token, "revenueToken"): ("none", stack.stablecoin.address.lower()),
-        (token, "created"): (f"token of portfolio {portfolio} at block {stale_block + 1}",
-                             f"token of portfolio {portfolio} at block {stale_block}"),
+        (token, "created"): (
+            f"token of portfolio {portfolio} at block {stale_block + 1}",
+            f"token of portfolio {portfolio} at block {stale_block}",
+        ),
         (round_, "stablecoin"): (bogus, stack.stablecoin.address.lower()),
         (bogus, "code"): ("contract", f"no code at block {cursor.last_block}"),
-        (bogus, "created"): (f"splitter of portfolio 77 at block {cursor.last_block}",
-                             f"not created by a followed factory up to block {cursor.last_block}"),
+        (bogus, "created"): (
+            f"splitter of portfolio 77 at block {cursor.last_block}",
+            f"not created by a followed factory up to block {cursor.last_block}",
+        ),
     }
 
     app = typer.Typer()
     app.command("reconcile")(reconcile_command)
     app.command("unused")(lambda: None)  # two commands: `reconcile` stays a sub-command
-    result = CliRunner().invoke(app, ["reconcile", "--rpc-url", anvil_chain.rpc_url, "--database-url",
-                                      store.db.url])
+    result = CliRunner().invoke(app, ["reconcile", "--rpc-url", anvil_chain.rpc_url, "--database-url", store.db.url])
     assert result.exit_code == 1, result.output
     assert "5 of " in result.output and "contract configuration items differ" in result.output
     assert f"token {token} revenueToken: indexed none, chain {stack.stablecoin.address.lower()}" in result.output

@@ -1,5 +1,6 @@
 """Reorgs inside the window are undone exactly; deeper ones stop the follower; restarts resume
 from the cursor without duplicates, even after a crash between posting and the cursor write."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -55,6 +56,7 @@ def revert(w3: Web3, snapshot_id: str) -> None:
 
 def step_killed_in(monkeypatch: pytest.MonkeyPatch, follower: Follower, state_method: str, why: str) -> None:
     """Run one step of `follower` that dies (KeyboardInterrupt) when it calls `state.<state_method>`."""
+
     def crash(*_args: Any, **_kwargs: Any) -> None:
         raise KeyboardInterrupt(why)
 
@@ -96,8 +98,9 @@ def test_reorg_of_depth_3_with_a_reincluded_transaction(stack: Stack, store: Led
     follower.sync(deadline_s=60)
     fork_point = snapshot(stack.w3)
     receipt = stack.send(stack.token.functions.transfer(b, 20 * TOKEN), a)
-    raw = stack.w3.provider.make_request(
-        "eth_getRawTransactionByHash", [receipt["transactionHash"].to_0x_hex()])["result"]
+    raw = stack.w3.provider.make_request("eth_getRawTransactionByHash", [receipt["transactionHash"].to_0x_hex()])[
+        "result"
+    ]
     stack.send(stack.token.functions.transfer(c, 5 * TOKEN), b)
     stack.send(stack.token.functions.burn(c, 1 * TOKEN))
     follower.sync(deadline_s=60)
@@ -110,7 +113,10 @@ def test_reorg_of_depth_3_with_a_reincluded_transaction(stack: Stack, store: Led
     follower.sync(deadline_s=60)
 
     assert (holder_units(store, stack, a), holder_units(store, stack, b), holder_units(store, stack, c)) == (
-        30 * TOKEN, 20 * TOKEN, 2 * TOKEN)
+        30 * TOKEN,
+        20 * TOKEN,
+        2 * TOKEN,
+    )
     assert_ledger_matches_canonical_chain(store, stack.w3)
     assert reconcile(store, rpc, chain_id=stack.w3.eth.chain_id).differences == []
     refs = [e.external_ref for e in all_entries(store) if e.external_ref]
@@ -157,8 +163,12 @@ def test_a_rollback_reverses_and_reapplies_the_canonical_blocks_in_one_transacti
     stack.send(stack.token.functions.mint(b, 8 * TOKEN))
     stack.send(stack.token.functions.mint(a, 2 * TOKEN))  # the new branch is as long as the old one
 
-    step_killed_in(monkeypatch, make_follower(platform_store(store.db), rpc, stack, confirmations=3), "advance_in",
-                   "killed after the canonical entries were written, before the cursor moved")
+    step_killed_in(
+        monkeypatch,
+        make_follower(platform_store(store.db), rpc, stack, confirmations=3),
+        "advance_in",
+        "killed after the canonical entries were written, before the cursor moved",
+    )
     kinds = [e.kind for e in all_entries(store)]
     assert kinds.count("reversal") == 0 and kinds.count("mint") == 1  # nothing of the swap survived
     assert follower.state.cursor() == old_tip
@@ -166,7 +176,11 @@ def test_a_rollback_reverses_and_reapplies_the_canonical_blocks_in_one_transacti
     result = make_follower(platform_store(store.db), rpc, stack, confirmations=3).step()
     # ONE step: orphaned entries reversed, canonical blocks posted, cursor at the new tip
     assert (result.reorg_depth, result.from_block, result.to_block, result.entries_posted) == (
-        2, ancestor + 1, ancestor + 2, 2)
+        2,
+        ancestor + 1,
+        ancestor + 2,
+        2,
+    )
     assert (holder_units(store, stack, a), holder_units(store, stack, b)) == (2 * TOKEN, 8 * TOKEN)
     cursor = follower.state.cursor()
     assert cursor is not None and cursor.last_block == ancestor + 2
@@ -226,8 +240,12 @@ def test_a_crash_in_the_middle_of_a_rollback_is_finished_by_the_next_run(
     stack.send(stack.token.functions.mint(b, 8 * TOKEN))
     stack.w3.provider.make_request("anvil_mine", [1])  # as long as the orphaned branch
 
-    step_killed_in(monkeypatch, make_follower(platform_store(store.db), rpc, stack, confirmations=3), "rewind_in",
-                   "killed after the reversals were written, before the rewind")
+    step_killed_in(
+        monkeypatch,
+        make_follower(platform_store(store.db), rpc, stack, confirmations=3),
+        "rewind_in",
+        "killed after the reversals were written, before the rewind",
+    )
     # reversals and rewind are one transaction: nothing of the rollback survived the crash
     assert [e.kind for e in all_entries(store)].count("reversal") == 0
 
@@ -260,7 +278,9 @@ class LaggingNode(RpcClient):
 
 
 def test_a_head_below_the_cursor_is_a_lagging_node_not_a_reorg(
-    stack: Stack, store: LedgerStore, anvil_chain: Any,
+    stack: Stack,
+    store: LedgerStore,
+    anvil_chain: Any,
 ) -> None:
     stack.send(stack.token.functions.mint(stack.investors[0], 3 * TOKEN))
     node = LaggingNode(anvil_chain.rpc_url)
@@ -286,8 +306,7 @@ def test_a_block_that_comes_back_after_its_reversal_is_posted_again(
     (mint,) = [e for e in all_entries(store) if e.kind == "mint"]
     store.reverse("main", mint.id, idempotency_key=f"reversal:{mint.id}")  # as a rollback would
     before_mint = mint.metadata["block_number"] - 1
-    follower.state.rewind(before_mint, canonical_hash(stack.w3, before_mint) or "",
-                          follower.lease)  # type: ignore[arg-type]
+    follower.state.rewind(before_mint, canonical_hash(stack.w3, before_mint) or "", follower.lease)  # type: ignore[arg-type]
     follower.sync(deadline_s=60)  # the same block (same hash, same keys) is read again
     assert holder_units(store, stack, a) == 3 * TOKEN
     reposted = [e for e in all_entries(store) if e.kind == "mint" and e.id != mint.id]
@@ -334,8 +353,9 @@ def test_a_canonical_branch_bringing_a_new_asset_is_posted_in_the_rollback(
     result = follower.step()
     assert result.reorg_depth == 1 and result.entries_posted == 1  # one transaction, new asset created first
     chain = stack.w3.eth.chain_id
-    pool = store.get_balance("main", pool_account(chain, stack.token.address),
-                             erc20_asset(chain, stack.stablecoin.address))
+    pool = store.get_balance(
+        "main", pool_account(chain, stack.token.address), erc20_asset(chain, stack.stablecoin.address)
+    )
     assert pool.posted_units == 4 * USDC
     follower.sync(deadline_s=60)
     assert_ledger_matches_canonical_chain(store, stack.w3)

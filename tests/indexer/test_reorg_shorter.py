@@ -2,6 +2,7 @@
 detected and alerted at once, not when the new chain outgrows the cursor; `kogi reconcile` says
 "reorganised", not "block not available". A shorter chain that still has the window's edge is a
 lagging node (or a reorg inside the window): the follower waits, as before. Both backends."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -21,8 +22,9 @@ from tests.indexer.conftest import TOKEN, Stack, make_follower
 from tests.indexer.test_reorg_restart import all_entries, revert, snapshot
 
 
-def orphan_then_shorten(stack: Stack, store: LedgerStore, rpc: RpcClient, *, confirmations: int, orphaned: int,
-                        canonical: int) -> tuple[Any, int]:
+def orphan_then_shorten(
+    stack: Stack, store: LedgerStore, rpc: RpcClient, *, confirmations: int, orphaned: int, canonical: int
+) -> tuple[Any, int]:
     """Index `orphaned` blocks with a mint each, then replace them by `canonical` (< orphaned) other
     blocks. Returns (follower, cursor block)."""
     a, b = stack.investors[0], stack.investors[1]

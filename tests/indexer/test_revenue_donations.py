@@ -1,4 +1,5 @@
 """Revenue deposits/claims on the token and donations through the router are mirrored."""
+
 from __future__ import annotations
 
 from contracts.deploy import transact
@@ -40,8 +41,11 @@ def test_erc20_and_eth_donations_reach_the_treasury_less_fees(stack: Stack, stor
     pid = stack.portfolio.portfolio_id
     stack.send(stack.stablecoin.functions.approve(router.address, 2**256 - 1), donor)
     stack.send(router.functions.donate(pid, 0, stack.stablecoin.address, 100 * USDC, "for the album", False), donor)
-    transact(router.functions.donate(pid, 1, "0x" + "00" * 20, ETH_DONATION_WEI, "tip!", True), donor,
-             value_wei=ETH_DONATION_WEI)
+    transact(
+        router.functions.donate(pid, 1, "0x" + "00" * 20, ETH_DONATION_WEI, "tip!", True),
+        donor,
+        value_wei=ETH_DONATION_WEI,
+    )
 
     make_follower(store, rpc, stack, confirmations=0).sync(deadline_s=60)
 
@@ -51,7 +55,10 @@ def test_erc20_and_eth_donations_reach_the_treasury_less_fees(stack: Stack, stor
     assert store.get_balance("main", treasury, usdc).posted_units == 100 * USDC * 9_750 // 10_000
     assert store.get_balance("main", "platform:fees", usdc).posted_units == 100 * USDC * 250 // 10_000
     assert store.get_balance("main", treasury, eth).posted_units == ETH_DONATION_WEI * 9_750 // 10_000
-    donations = sorted((e.metadata["donation_kind"], e.metadata["donor"], e.metadata["message"])
-                       for e in store.list_entries("main", limit=100) if e.kind == "donation")
+    donations = sorted(
+        (e.metadata["donation_kind"], e.metadata["donor"], e.metadata["message"])
+        for e in store.list_entries("main", limit=100)
+        if e.kind == "donation"
+    )
     assert donations == [("donation", donor.lower(), "for the album"), ("tip", None, "tip!")]
     assert store.trial_balance("main").balanced

@@ -1,4 +1,5 @@
 """The JSON-RPC client: batched headers, adaptive eth_getLogs ranges, provider hints."""
+
 from __future__ import annotations
 
 import json
@@ -61,8 +62,9 @@ class FakeNode:
             if self.mode == "timeout":
                 raise httpx.ReadTimeout("slow", request=request)
             if self.mode == "hint":
-                message = ("query exceeds limit, try with this block range "
-                           f"[{hex(start)}, {hex(start + self.max_range - 1)}]")
+                message = (
+                    f"query exceeds limit, try with this block range [{hex(start)}, {hex(start + self.max_range - 1)}]"
+                )
             else:
                 message = "query returned more than 10000 results"
             error = {"code": -32005, "message": message}

@@ -1,4 +1,5 @@
 """The indexer's migrations: own version table, independent of the ledger's chain, both backends."""
+
 from __future__ import annotations
 
 import os
@@ -20,8 +21,14 @@ INDEXER_TABLES = {"indexer_cursors", "indexer_blocks", "indexer_block_entries", 
 def test_kogi_db_upgrade_applies_both_chains_and_the_indexer_downgrades_alone(database_url: str) -> None:
     env = {**os.environ, "KOGI_DATABASE_URL": database_url}
     for _ in range(2):  # idempotent
-        result = subprocess.run([sys.executable, "-m", "api.cli", "db", "upgrade"], capture_output=True, text=True,
-                                env=env, cwd=REPO, timeout=120)
+        result = subprocess.run(
+            [sys.executable, "-m", "api.cli", "db", "upgrade"],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=REPO,
+            timeout=120,
+        )
         assert result.returncode == 0, result.stderr
         assert "revision 0001" in result.stdout and "indexer schema at revision i0003" in result.stdout
 

@@ -3,6 +3,7 @@
 ERC-20 money enters by deposit() or by a plain transfer (only the token's own Transfer log
 then), ETH through receive() (PaymentReceived, token = 0); payees pull with release()
 (PaymentReleased). The ledger must equal the chain (`reconcile`) and say so when it cannot."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -33,10 +34,18 @@ SHARES_BPS = (6_000, 4_000)
 
 def _splitter_portfolio(stack: Stack) -> PortfolioDeployment:
     """A portfolio whose splitter pays investors 0 and 1 (60 / 40 %); the module fixture has none."""
-    portfolio = deploy_portfolio(stack.w3, stack.core, PortfolioSpec(
-        admin=stack.admin, treasury=stack.treasury, name="Split", symbol="SPL",
-        payees=(stack.investors[0], stack.investors[1]), shares_bps=SHARES_BPS,
-    ))
+    portfolio = deploy_portfolio(
+        stack.w3,
+        stack.core,
+        PortfolioSpec(
+            admin=stack.admin,
+            treasury=stack.treasury,
+            name="Split",
+            symbol="SPL",
+            payees=(stack.investors[0], stack.investors[1]),
+            shares_bps=SHARES_BPS,
+        ),
+    )
     assert portfolio.splitter is not None
     return portfolio
 
@@ -59,7 +68,9 @@ def _legs(entry: Entry) -> list[tuple[str, str, Side, int]]:
 
 
 def test_deposits_plain_transfers_eth_and_releases_are_mirrored(
-    stack: Stack, store: LedgerStore, rpc: RpcClient,
+    stack: Stack,
+    store: LedgerStore,
+    rpc: RpcClient,
 ) -> None:
     splitter = _splitter_portfolio(stack).splitter
     assert splitter is not None
@@ -69,10 +80,10 @@ def test_deposits_plain_transfers_eth_and_releases_are_mirrored(
     transact(splitter.functions.deposit(usdc_c.address, 100 * USDC), depositor)
     plain = transact(usdc_c.functions.transfer(splitter.address, 50 * USDC), sender)
     eth_in = _send_eth(w3, keeper, splitter.address, ETH_WEI)
-    transact(splitter.functions.release(usdc_c.address, payee_a), keeper)        # 90 USDC, triggered by a third party
-    transact(splitter.functions.release(usdc_c.address, payee_b), payee_b)      # 60 USDC
-    transact(splitter.functions.release(ZERO_ADDRESS, payee_a), payee_a)        # 60 % of the ETH
-    transact(usdc_c.functions.transfer(splitter.address, 7 * USDC), sender)     # stays in the pool
+    transact(splitter.functions.release(usdc_c.address, payee_a), keeper)  # 90 USDC, triggered by a third party
+    transact(splitter.functions.release(usdc_c.address, payee_b), payee_b)  # 60 USDC
+    transact(splitter.functions.release(ZERO_ADDRESS, payee_a), payee_a)  # 60 % of the ETH
+    transact(usdc_c.functions.transfer(splitter.address, 7 * USDC), sender)  # stays in the pool
 
     make_follower(store, rpc, stack, confirmations=0).sync(deadline_s=60)
 
@@ -81,12 +92,19 @@ def test_deposits_plain_transfers_eth_and_releases_are_mirrored(
     usdc, eth = erc20_asset(chain, usdc_c.address), native_asset(chain)
     receipts, releases = _entries(store, "split_receipt"), _entries(store, "split_release")
     received = sorted((_legs(e)[0][1], e.metadata["from"], _legs(e)[1][3], e.metadata["event"]) for e in receipts)
-    assert received == sorted([
-        (usdc, depositor.lower(), 100 * USDC, "splitter.ERC20Transfer"),   # deposit(): its PaymentReceived adds nothing
-        (usdc, sender.lower(), 50 * USDC, "splitter.ERC20Transfer"),       # plain transfer: no splitter log at all
-        (usdc, sender.lower(), 7 * USDC, "splitter.ERC20Transfer"),
-        (eth, keeper.lower(), ETH_WEI, "splitter.PaymentReceived"),
-    ])
+    assert received == sorted(
+        [
+            (
+                usdc,
+                depositor.lower(),
+                100 * USDC,
+                "splitter.ERC20Transfer",
+            ),  # deposit(): its PaymentReceived adds nothing
+            (usdc, sender.lower(), 50 * USDC, "splitter.ERC20Transfer"),  # plain transfer: no splitter log at all
+            (usdc, sender.lower(), 7 * USDC, "splitter.ERC20Transfer"),
+            (eth, keeper.lower(), ETH_WEI, "splitter.PaymentReceived"),
+        ]
+    )
     for entry in receipts:
         assert _legs(entry)[0][:3] == (world, _legs(entry)[0][1], Side.DEBIT)
         assert _legs(entry)[1][:3] == (pool, _legs(entry)[1][1], Side.CREDIT)
@@ -98,18 +116,33 @@ def test_deposits_plain_transfers_eth_and_releases_are_mirrored(
     assert plain_entry.idempotency_key == _key(chain, plain, plain_log["logIndex"])
     assert plain_entry.metadata["token"] == usdc_c.address.lower()
 
-    assert sorted((e.metadata["payee"], e.metadata["by"], _legs(e)) for e in releases) == sorted([
-        (payee_a.lower(), keeper.lower(), [(pool, usdc, Side.DEBIT, 90 * USDC),
-                                           (world, usdc, Side.CREDIT, 90 * USDC)]),
-        (payee_b.lower(), payee_b.lower(), [(pool, usdc, Side.DEBIT, 60 * USDC),
-                                            (world, usdc, Side.CREDIT, 60 * USDC)]),
-        (payee_a.lower(), payee_a.lower(), [(pool, eth, Side.DEBIT, ETH_WEI * 6 // 10),
-                                            (world, eth, Side.CREDIT, ETH_WEI * 6 // 10)]),
-    ])
-    assert store.get_balance("main", pool, usdc).posted_units == 7 * USDC == \
-        usdc_c.functions.balanceOf(splitter.address).call()
-    assert store.get_balance("main", pool, eth).posted_units == ETH_WEI * 4 // 10 == \
-        w3.eth.get_balance(splitter.address)
+    assert sorted((e.metadata["payee"], e.metadata["by"], _legs(e)) for e in releases) == sorted(
+        [
+            (
+                payee_a.lower(),
+                keeper.lower(),
+                [(pool, usdc, Side.DEBIT, 90 * USDC), (world, usdc, Side.CREDIT, 90 * USDC)],
+            ),
+            (
+                payee_b.lower(),
+                payee_b.lower(),
+                [(pool, usdc, Side.DEBIT, 60 * USDC), (world, usdc, Side.CREDIT, 60 * USDC)],
+            ),
+            (
+                payee_a.lower(),
+                payee_a.lower(),
+                [(pool, eth, Side.DEBIT, ETH_WEI * 6 // 10), (world, eth, Side.CREDIT, ETH_WEI * 6 // 10)],
+            ),
+        ]
+    )
+    assert (
+        store.get_balance("main", pool, usdc).posted_units
+        == 7 * USDC
+        == usdc_c.functions.balanceOf(splitter.address).call()
+    )
+    assert (
+        store.get_balance("main", pool, eth).posted_units == ETH_WEI * 4 // 10 == w3.eth.get_balance(splitter.address)
+    )
     assert store.get_account("main", pool).accounting_type == AccountingType.LIABILITY
     assert store.trial_balance("main").balanced
 
@@ -120,7 +153,9 @@ def test_deposits_plain_transfers_eth_and_releases_are_mirrored(
 
 
 def test_unwatched_token_sent_plainly_shows_as_a_reconcile_difference(
-    stack: Stack, store: LedgerStore, rpc: RpcClient,
+    stack: Stack,
+    store: LedgerStore,
+    rpc: RpcClient,
 ) -> None:
     """The documented limit, and reconcile catching it: a token nobody named yet is not watched,
     so its first plain transfer is missed; the deposit() that names it is mirrored, the release
@@ -134,9 +169,9 @@ def test_unwatched_token_sent_plainly_shows_as_a_reconcile_difference(
     follower = make_follower(store, rpc, stack, confirmations=0)
     follower.sync(deadline_s=60)
     transact(other.functions.approve(splitter.address, 2**256 - 1), depositor)
-    transact(splitter.functions.deposit(other.address, 100 * USDC), depositor)   # names `other`: watched from here
-    transact(other.functions.transfer(splitter.address, 10 * USDC), depositor)   # ... so this one is seen
-    transact(splitter.functions.release(other.address, payee_a), payee_a)         # 60 % of 310
+    transact(splitter.functions.deposit(other.address, 100 * USDC), depositor)  # names `other`: watched from here
+    transact(other.functions.transfer(splitter.address, 10 * USDC), depositor)  # ... so this one is seen
+    transact(splitter.functions.release(other.address, payee_a), payee_a)  # 60 % of 310
     follower.sync(deadline_s=60)
 
     chain = stack.w3.eth.chain_id
@@ -145,7 +180,8 @@ def test_unwatched_token_sent_plainly_shows_as_a_reconcile_difference(
     assert store.get_balance("main", pool, asset).posted_units == ledger_units  # overdrawn: 200 arrived unseen
     report = reconcile(store, rpc, chain_id=chain)
     assert [(row.account, row.asset, row.ledger_units, row.chain_units) for row in report.differences] == [
-        (pool, asset, ledger_units, 124 * USDC)]
+        (pool, asset, ledger_units, 124 * USDC)
+    ]
 
 
 def test_without_splitters_no_transfer_logs_are_asked_for(stack: Stack, store: LedgerStore, rpc: RpcClient) -> None:
@@ -181,8 +217,10 @@ def test_erc20_payment_received_maps_to_nothing_and_zero_amounts_are_skipped() -
     assert entries_for(_event("ERC20Transfer", token=TOKEN, **{"from": ALICE}, to=SPLITTER, value=0), contract) == []
     (entry,) = entries_for(_event("ERC20Transfer", token=TOKEN, **{"from": ALICE}, to=SPLITTER, value=5), contract)
     assert entry.kind == "split_receipt" and entry.idempotency_key == f"{CHAIN}:{'0x' + 'ef' * 32}:3@{'cd' * 6}"
-    assert _legs_of(entry) == [(f"external:{CHAIN}:world", f"ERC20:{CHAIN}:{TOKEN}", Side.DEBIT, 5),
-                               (f"splitter:{CHAIN}:{SPLITTER}:pool", f"ERC20:{CHAIN}:{TOKEN}", Side.CREDIT, 5)]
+    assert _legs_of(entry) == [
+        (f"external:{CHAIN}:world", f"ERC20:{CHAIN}:{TOKEN}", Side.DEBIT, 5),
+        (f"splitter:{CHAIN}:{SPLITTER}:pool", f"ERC20:{CHAIN}:{TOKEN}", Side.CREDIT, 5),
+    ]
 
 
 def _legs_of(entry: Any) -> list[tuple[str, str, Side, int]]:
@@ -190,9 +228,11 @@ def _legs_of(entry: Any) -> list[tuple[str, str, Side, int]]:
 
 
 def test_erc20_transfer_decoding_rejects_other_shapes() -> None:
-    log = {"address": TOKEN.upper().replace("0X", "0x"), "topics": [ERC20_TRANSFER_TOPIC, address_topic(ALICE),
-                                                                     address_topic(SPLITTER)],
-           "data": "0x" + hex(123)[2:].rjust(64, "0")}
+    log = {
+        "address": TOKEN.upper().replace("0X", "0x"),
+        "topics": [ERC20_TRANSFER_TOPIC, address_topic(ALICE), address_topic(SPLITTER)],
+        "data": "0x" + hex(123)[2:].rjust(64, "0"),
+    }
     assert decode_erc20_transfer(log) == {"token": TOKEN, "from": ALICE, "to": SPLITTER, "value": 123}
     erc721 = {**log, "topics": [*log["topics"], "0x" + "00" * 31 + "07"], "data": "0x"}
     assert decode_erc20_transfer(erc721) is None

@@ -1,4 +1,5 @@
 """Ledger fixtures: every store test runs on SQLite and on a real PostgreSQL."""
+
 from __future__ import annotations
 
 import itertools
@@ -54,8 +55,9 @@ def store(database: Database) -> LedgerStore:
     ledger_store = LedgerStore(database, account_code_rules=CORE_CHART)
     ledger_store.create_ledger("main")
     ledger_store.create_asset("main", "USD", 2, AssetKind.FIAT)
-    ledger_store.create_asset("main", "PTK:31337:0xabc", 18, AssetKind.PORTFOLIO_TOKEN, chain_id=31337,
-                              contract_address="0xabc")
+    ledger_store.create_asset(
+        "main", "PTK:31337:0xabc", 18, AssetKind.PORTFOLIO_TOKEN, chain_id=31337, contract_address="0xabc"
+    )
     ledger_store.create_account("main", "external:bank", AccountingType.ASSET)
     ledger_store.create_account("main", "chain:31337:mint", AccountingType.EQUITY)
     ledger_store.add_account_template("main", "holder:*", AccountingType.LIABILITY, no_overdraft=True)

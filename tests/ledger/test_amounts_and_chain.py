@@ -1,4 +1,5 @@
 """Pure functions: money parsing/formatting and the canonical serialisation."""
+
 from __future__ import annotations
 
 import hashlib
@@ -56,8 +57,11 @@ json_values = st.recursive(
 
 
 @given(
-    key=text, kind=st.sampled_from(["transfer", "mint", "donation"]), effective=st.integers(0, 2**62),
-    ref=st.none() | text, reverses=st.none() | text,
+    key=text,
+    kind=st.sampled_from(["transfer", "mint", "donation"]),
+    effective=st.integers(0, 2**62),
+    ref=st.none() | text,
+    reverses=st.none() | text,
     metadata=st.dictionaries(st.text(max_size=5), json_values, max_size=4),
     postings=st.lists(
         st.tuples(text, text, st.sampled_from(["D", "C"]), st.integers(1, MAX_AMOUNT_UNITS)), min_size=2, max_size=5
@@ -68,14 +72,30 @@ def test_body_digest_matches_the_documented_canonical_json(
 ) -> None:
     """An auditor's re-implementation (json.dumps, sorted keys, no spaces) gives the same digest."""
     reference = json.dumps(
-        {"v": 1, "ledger": "main", "idempotency_key": key, "kind": kind, "effective_at_us": effective,
-         "external_ref": ref, "reverses": reverses, "metadata": metadata,
-         "postings": [[a, s, side, str(amount)] for a, s, side, amount in postings]},
-        sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+        {
+            "v": 1,
+            "ledger": "main",
+            "idempotency_key": key,
+            "kind": kind,
+            "effective_at_us": effective,
+            "external_ref": ref,
+            "reverses": reverses,
+            "metadata": metadata,
+            "postings": [[a, s, side, str(amount)] for a, s, side, amount in postings],
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
     )
     digest = chain.body_digest(
-        ledger="main", idempotency_key=key, kind=kind, effective_at_us=effective, external_ref=ref,
-        reverses_entry_id=reverses, metadata_json=chain.canonical_metadata(metadata), postings=postings,
+        ledger="main",
+        idempotency_key=key,
+        kind=kind,
+        effective_at_us=effective,
+        external_ref=ref,
+        reverses_entry_id=reverses,
+        metadata_json=chain.canonical_metadata(metadata),
+        postings=postings,
     )
     assert digest == hashlib.sha256(reference.encode("utf-8")).hexdigest()
 
@@ -95,13 +115,16 @@ def test_link_hash_depends_on_every_input() -> None:
     assert base != chain.link_hash("11" * 32, 1, 10, "a" * 32, "b" * 64)
 
 
-@pytest.mark.parametrize("check", [
-    lambda: parse_units("12\n"),
-    lambda: parse_decimal("12.50\n", 2),
-    lambda: check_code("holder:alice\n", "account code"),
-    lambda: check_kind("transfer\n"),
-    lambda: check_key("key-1\n", "idempotency key", 128),
-])
+@pytest.mark.parametrize(
+    "check",
+    [
+        lambda: parse_units("12\n"),
+        lambda: parse_decimal("12.50\n", 2),
+        lambda: check_code("holder:alice\n", "account code"),
+        lambda: check_kind("transfer\n"),
+        lambda: check_key("key-1\n", "idempotency key", 128),
+    ],
+)
 def test_a_trailing_newline_is_not_part_of_a_valid_value(check: object) -> None:
     """`$` matches before a final newline: every strict format is checked with fullmatch."""
     with pytest.raises((InvalidAmount, ValidationFailed)):

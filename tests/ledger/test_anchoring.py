@@ -1,5 +1,6 @@
 """Journal anchoring: leaves, tree and proofs against a tiny re-implementation, the journal read in
 pages on SQLite and PostgreSQL, range errors, and proofs accepted by LedgerAnchor.verify on anvil."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -118,10 +119,13 @@ def test_empty_tree_and_bad_positions_are_errors() -> None:
 
 
 def post_entries(store: LedgerStore, n: int, prefix: str = "e") -> None:
-    store.post_many("main", [
-        EntryRequest(f"{prefix}{i}", "deposit", transfer_legs("external:bank", f"holder:h{i % 3}", "USD", 100 + i))
-        for i in range(n)
-    ])
+    store.post_many(
+        "main",
+        [
+            EntryRequest(f"{prefix}{i}", "deposit", transfer_legs("external:bank", f"holder:h{i % 3}", "USD", 100 + i))
+            for i in range(n)
+        ],
+    )
 
 
 def journal_ref_leaves(store: LedgerStore, from_sequence: int, to_sequence: int) -> list[bytes]:
@@ -141,10 +145,12 @@ def test_journal_root_and_proofs_read_in_pages(store: LedgerStore, monkeypatch: 
             proof = merkle_proof(store, "main", first, last, sequence)
             assert proof.root == root and proof.leaf == leaves[sequence - first]
             assert ref_verify(root, proof.leaf, list(proof.proof))
-    assert store.list_seals("main", after_sequence=20) == [(e.sequence, e.hash) for e in store.list_entries(
-        "main", after_sequence=20)]
+    assert store.list_seals("main", after_sequence=20) == [
+        (e.sequence, e.hash) for e in store.list_entries("main", after_sequence=20)
+    ]
     assert store.list_seals("main", after_sequence=2, to_sequence=4, limit=2) == [
-        (e.sequence, e.hash) for e in store.list_entries("main", after_sequence=2, limit=2)]
+        (e.sequence, e.hash) for e in store.list_entries("main", after_sequence=2, limit=2)
+    ]
 
 
 def test_range_errors(store: LedgerStore, monkeypatch: pytest.MonkeyPatch) -> None:

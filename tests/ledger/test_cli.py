@@ -1,4 +1,5 @@
 """The `kogi` CLI as a user runs it: a real subprocess, exit codes and one-line errors."""
+
 from __future__ import annotations
 
 import os
@@ -18,8 +19,9 @@ HOLDER = "holder:31337:0x70997970c51812dc3a010c7d01b50e0d17dc79c8"
 
 def kogi(*args: str, database_url: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "KOGI_DATABASE_URL": database_url}
-    return subprocess.run([*KOGI, *args], capture_output=True, text=True, env=env, timeout=120,
-                          cwd=Path(__file__).resolve().parents[2])
+    return subprocess.run(
+        [*KOGI, *args], capture_output=True, text=True, env=env, timeout=120, cwd=Path(__file__).resolve().parents[2]
+    )
 
 
 def test_db_upgrade_then_verify_passes_and_names_a_tampered_entry(database_url: str) -> None:
@@ -34,8 +36,10 @@ def test_db_upgrade_then_verify_passes_and_names_a_tampered_entry(database_url: 
     store.create_asset("main", "USD", 2, "fiat")
     store.create_account("main", "external:bank", "asset")
     store.create_account("main", HOLDER, "liability")
-    entries = [store.post("main", EntryRequest(f"k{i}", "deposit", transfer_legs("external:bank", HOLDER, "USD", 10)))
-               for i in range(4)]
+    entries = [
+        store.post("main", EntryRequest(f"k{i}", "deposit", transfer_legs("external:bank", HOLDER, "USD", 10)))
+        for i in range(4)
+    ]
     ok = kogi("ledger", "verify", database_url=database_url)
     assert ok.returncode == 0 and "4 entries verified" in ok.stdout
 
@@ -66,8 +70,15 @@ def test_expire_holds_command_releases_overdue_holds(database_url: str) -> None:
     store.create_account("main", HOLDER, "liability", no_overdraft=True)
     store.post("main", EntryRequest("d", "deposit", transfer_legs("external:bank", HOLDER, "USD", 100)))
     expires_at = datetime.now(UTC) + timedelta(milliseconds=50)
-    hold = store.create_hold("main", idempotency_key="h", debit_account=HOLDER, credit_account="external:bank",
-                             asset="USD", amount_units=40, expires_at=expires_at)
+    hold = store.create_hold(
+        "main",
+        idempotency_key="h",
+        debit_account=HOLDER,
+        credit_account="external:bank",
+        asset="USD",
+        amount_units=40,
+        expires_at=expires_at,
+    )
     while datetime.now(UTC) <= expires_at:
         time.sleep(0.01)
     database.dispose()

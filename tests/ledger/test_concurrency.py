@@ -1,4 +1,5 @@
 """Many processes, shared hot accounts: no lost update, no deadlock failure, chain intact."""
+
 from __future__ import annotations
 
 import multiprocessing

@@ -1,5 +1,6 @@
 """Issue 8 (8): effective time — the range a ledger accepts, and reports by effective time.
 Every test runs on SQLite and on PostgreSQL (the `store` fixture is parametrised)."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -41,8 +42,12 @@ def test_effective_at_lies_between_creation_minus_the_window_and_recorded_time_p
     assert deposit(store, "edge", "holder:a", 1, effective_at=earliest).effective_at == earliest
     assert deposit(store, "soon", "holder:a", 1, effective_at=datetime.now(UTC) + timedelta(minutes=4))
     head = store.head("main")
-    for moment in (datetime(1, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, tzinfo=UTC),
-                   earliest - US, datetime.now(UTC) + timedelta(minutes=6)):
+    for moment in (
+        datetime(1, 1, 1, tzinfo=UTC),
+        datetime(9999, 12, 31, tzinfo=UTC),
+        earliest - US,
+        datetime.now(UTC) + timedelta(minutes=6),
+    ):
         with pytest.raises(EffectiveAtOutOfRange) as info:
             deposit(store, "bad", "holder:a", 1, effective_at=moment)
         error = info.value
@@ -52,8 +57,9 @@ def test_effective_at_lies_between_creation_minus_the_window_and_recorded_time_p
         assert error.extra["earliest"] in error.detail and "400 days" in error.detail
         legs = transfer_legs("external:bank", "holder:a", "USD", 1)
         with pytest.raises(EffectiveAtOutOfRange):  # a batch is refused whole
-            store.post_many("main", [EntryRequest("ok", "deposit", legs),
-                                     EntryRequest("bad", "deposit", legs, effective_at=moment)])
+            store.post_many(
+                "main", [EntryRequest("ok", "deposit", legs), EntryRequest("bad", "deposit", legs, effective_at=moment)]
+            )
     assert store.head("main") == head
 
     original = deposit(store, "r", "holder:a", 5)
@@ -66,8 +72,9 @@ def test_effective_at_lies_between_creation_minus_the_window_and_recorded_time_p
     assert store.verify("main").ok
 
 
-def test_the_window_is_a_setting_and_the_policy_a_store_parameter(store: LedgerStore,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_window_is_a_setting_and_the_policy_a_store_parameter(
+    store: LedgerStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("KOGI_BACKDATING_WINDOW_DAYS", "10")
     assert LedgerSettings().backdating_window_days == 10
     assert EffectiveTimePolicy.from_settings().backdating_window == timedelta(days=10)
@@ -76,8 +83,9 @@ def test_the_window_is_a_setting_and_the_policy_a_store_parameter(store: LedgerS
     with pytest.raises(ValueError):
         LedgerSettings()
 
-    strict = LedgerStore(store.db, account_code_rules=(),
-                         effective_time_policy=EffectiveTimePolicy(backdating_window=timedelta(days=1)))
+    strict = LedgerStore(
+        store.db, account_code_rules=(), effective_time_policy=EffectiveTimePolicy(backdating_window=timedelta(days=1))
+    )
     with pytest.raises(EffectiveAtOutOfRange):
         deposit(strict, "old", "holder:a", 1, effective_at=created_at(store) - timedelta(days=2))
     deposit(strict, "recent", "holder:a", 1, effective_at=created_at(store) - timedelta(hours=23))
@@ -90,8 +98,7 @@ def test_the_chain_indexer_posts_block_times_unbounded(store: LedgerStore) -> No
     assert follower.store.effective_time_policy is EffectiveTimePolicy.UNBOUNDED
     assert store.effective_time_policy is not EffectiveTimePolicy.UNBOUNDED  # the caller's store is unchanged
     old = deposit(follower.store, "block-1", "holder:a", 3, effective_at=datetime(2015, 7, 30, tzinfo=UTC))
-    ahead = deposit(follower.store, "block-2", "holder:a", 4,
-                    effective_at=datetime.now(UTC) + timedelta(days=365))
+    ahead = deposit(follower.store, "block-2", "holder:a", 4, effective_at=datetime.now(UTC) + timedelta(days=365))
     assert (old.effective_at.year, ahead.replayed) == (2015, False)
     with pytest.raises(EffectiveAtOutOfRange):
         deposit(store, "api", "holder:a", 3, effective_at=datetime(2015, 7, 30, tzinfo=UTC))
@@ -104,8 +111,12 @@ def test_balance_statement_and_trial_balance_by_effective_time(store: LedgerStor
     day = timedelta(days=1)
     e1 = deposit(store, "e1", "holder:alice", 100, effective_at=now - 30 * day)
     e2 = deposit(store, "e2", "holder:alice", 50)  # effective = recorded time
-    e3 = store.post("main", EntryRequest("e3", "transfer", transfer_legs("holder:alice", "holder:bob", "USD", 20),
-                                         effective_at=now - 10 * day))
+    e3 = store.post(
+        "main",
+        EntryRequest(
+            "e3", "transfer", transfer_legs("holder:alice", "holder:bob", "USD", 20), effective_at=now - 10 * day
+        ),
+    )
     e4 = deposit(store, "e4", "holder:alice", 7, effective_at=now - 40 * day)  # recorded last, effective first
     assert [e.sequence for e in (e1, e2, e3, e4)] == [1, 2, 3, 4]
 
@@ -128,11 +139,14 @@ def test_balance_statement_and_trial_balance_by_effective_time(store: LedgerStor
     page = store.statement("main", "holder:alice", "USD", effective_start=start, effective_end=end)
     assert page.opening_balance_units == 7  # e4: effective before the period
     assert [(line.sequence, line.amount_units, line.balance_after_units) for line in page.lines] == [
-        (1, 100, 107), (3, 20, 87)]
+        (1, 100, 107),
+        (3, 20, 87),
+    ]
     assert page.lines[-1].balance_after_units == balance(end - US)
     first = store.statement("main", "holder:alice", "USD", effective_start=start, effective_end=end, limit=1)
-    second = store.statement("main", "holder:alice", "USD", effective_start=start, effective_end=end, limit=1,
-                             cursor=first.next_cursor)
+    second = store.statement(
+        "main", "holder:alice", "USD", effective_start=start, effective_end=end, limit=1, cursor=first.next_cursor
+    )
     assert (first.opening_balance_units, [line.balance_after_units for line in first.lines]) == (7, [107])
     assert (second.opening_balance_units, [line.balance_after_units for line in second.lines]) == (107, [87])
     assert second.next_cursor is None
@@ -141,8 +155,9 @@ def test_balance_statement_and_trial_balance_by_effective_time(store: LedgerStor
     since = store.statement("main", "holder:alice", "USD", effective_start=start)
     assert (since.opening_balance_units, [line.sequence for line in since.lines]) == (7, [1, 2, 3])
     assert since.lines[-1].balance_after_units == 137
-    empty = store.statement("main", "holder:alice", "USD", effective_start=now - 100 * day,
-                            effective_end=now - 50 * day)
+    empty = store.statement(
+        "main", "holder:alice", "USD", effective_start=now - 100 * day, effective_end=now - 50 * day
+    )
     assert (empty.lines, empty.opening_balance_units, empty.next_cursor) == ((), 0, None)
 
     report = store.trial_balance("main", effective_as_of=now - 20 * day)
@@ -160,14 +175,18 @@ def test_effective_sums_are_exact_up_to_2_256(store: LedgerStore) -> None:
     deposit(store, "t1", "holder:whale", half + 3, asset=TOKEN, effective_at=now - timedelta(days=3))
     deposit(store, "t2", "holder:whale", half - 5, asset=TOKEN, effective_at=now - timedelta(days=2))
     deposit(store, "t3", "holder:whale", 1, asset=TOKEN, effective_at=now - timedelta(days=1))
-    assert store.get_balance("main", "holder:whale", TOKEN, effective_as_of=now - timedelta(days=2)).posted_units \
+    assert (
+        store.get_balance("main", "holder:whale", TOKEN, effective_as_of=now - timedelta(days=2)).posted_units
         == MAX_AMOUNT_UNITS - 1
+    )
     assert store.trial_balance("main", effective_as_of=now - timedelta(days=2)).totals == {
-        TOKEN: (MAX_AMOUNT_UNITS - 1, MAX_AMOUNT_UNITS - 1)}
+        TOKEN: (MAX_AMOUNT_UNITS - 1, MAX_AMOUNT_UNITS - 1)
+    }
     page = store.statement("main", "holder:whale", TOKEN, effective_start=now - timedelta(days=2), limit=1)
     assert page.opening_balance_units == half + 3
-    nxt = store.statement("main", "holder:whale", TOKEN, effective_start=now - timedelta(days=2), limit=1,
-                          cursor=page.next_cursor)
+    nxt = store.statement(
+        "main", "holder:whale", TOKEN, effective_start=now - timedelta(days=2), limit=1, cursor=page.next_cursor
+    )
     assert nxt.opening_balance_units == MAX_AMOUNT_UNITS - 1 and nxt.lines[0].balance_after_units == MAX_AMOUNT_UNITS
 
 

@@ -3,6 +3,7 @@
 After every step: each (account, asset) balance (posted and pending), the trial balance
 and the hash chain must match. Runs on SQLite and PostgreSQL.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -114,8 +115,13 @@ class LedgerMachine(RuleBasedStateMachine):
         self.requests[entry.id] = request
         return entry.id
 
-    @rule(target=entries, source=st.sampled_from(sorted(ACCOUNTS)), target_account=st.sampled_from(sorted(ACCOUNTS)),
-          asset=st.sampled_from(ASSETS), amount=amounts)
+    @rule(
+        target=entries,
+        source=st.sampled_from(sorted(ACCOUNTS)),
+        target_account=st.sampled_from(sorted(ACCOUNTS)),
+        asset=st.sampled_from(ASSETS),
+        amount=amounts,
+    )
     def transfer(self, source: str, target_account: str, asset: str, amount: int) -> str:
         legs = (Leg(source, asset, Side.DEBIT, amount), Leg(target_account, asset, Side.CREDIT, amount))
         return self._post(legs) or "none"
@@ -142,8 +148,9 @@ class LedgerMachine(RuleBasedStateMachine):
     def reverse(self, entry_id: str) -> None:
         if entry_id == "none":
             return
-        mirror = tuple(Leg(leg.account, leg.asset, leg.side.opposite(), leg.amount_units)
-                       for leg in self.model.entries[entry_id])
+        mirror = tuple(
+            Leg(leg.account, leg.asset, leg.side.opposite(), leg.amount_units) for leg in self.model.entries[entry_id]
+        )
         if entry_id in self.model.reversed:
             with pytest.raises(AlreadyReversed):
                 self.store.reverse("main", entry_id, idempotency_key=f"again-{next(self.keys)}")
@@ -155,18 +162,29 @@ class LedgerMachine(RuleBasedStateMachine):
             self.model.apply(mirror)
             self.model.reversed.add(entry_id)
 
-    @rule(debit=st.sampled_from(["holder:a", "holder:b", "round:r1:escrow"]),
-          credit=st.sampled_from(["holder:c", "external:bank"]), asset=st.sampled_from(ASSETS), amount=amounts)
+    @rule(
+        debit=st.sampled_from(["holder:a", "holder:b", "round:r1:escrow"]),
+        credit=st.sampled_from(["holder:c", "external:bank"]),
+        asset=st.sampled_from(ASSETS),
+        amount=amounts,
+    )
     def create_hold(self, debit: str, credit: str, asset: str, amount: int) -> None:
         key = f"h{next(self.keys)}"
         balance = self.model.bal(debit, asset)
         if balance.available(False) < amount:
             with pytest.raises(Overdraft):
-                self.store.create_hold("main", idempotency_key=key, debit_account=debit, credit_account=credit,
-                                       asset=asset, amount_units=amount)
+                self.store.create_hold(
+                    "main",
+                    idempotency_key=key,
+                    debit_account=debit,
+                    credit_account=credit,
+                    asset=asset,
+                    amount_units=amount,
+                )
             return
-        hold = self.store.create_hold("main", idempotency_key=key, debit_account=debit, credit_account=credit,
-                                      asset=asset, amount_units=amount)
+        hold = self.store.create_hold(
+            "main", idempotency_key=key, debit_account=debit, credit_account=credit, asset=asset, amount_units=amount
+        )
         balance.debits_pending += amount
         self.model.bal(credit, asset).credits_pending += amount
         self.model.holds[hold.id] = (debit, credit, asset, amount)
@@ -206,9 +224,12 @@ class LedgerMachine(RuleBasedStateMachine):
             for asset in ASSETS:
                 stored = self.store.get_balance("main", account, asset)
                 expected = self.model.bal(account, asset)
-                assert (stored.debits_posted_units, stored.credits_posted_units, stored.debits_pending_units,
-                        stored.credits_pending_units) == (expected.debits, expected.credits,
-                                                          expected.debits_pending, expected.credits_pending), account
+                assert (
+                    stored.debits_posted_units,
+                    stored.credits_posted_units,
+                    stored.debits_pending_units,
+                    stored.credits_pending_units,
+                ) == (expected.debits, expected.credits, expected.debits_pending, expected.credits_pending), account
                 total = totals.setdefault(asset, [0, 0])
                 total[0] += expected.debits
                 total[1] += expected.credits
@@ -227,7 +248,9 @@ def test_ledger_matches_the_model(backend: str, tmp_path: object, request: pytes
     LedgerMachine.postgres_server = request.getfixturevalue("postgres_server") if backend == "postgresql" else None
     runner = LedgerMachine.TestCase()
     runner.settings = settings(
-        max_examples=25 if backend == "sqlite" else 12, stateful_step_count=25, deadline=None,
+        max_examples=25 if backend == "sqlite" else 12,
+        stateful_step_count=25,
+        deadline=None,
         suppress_health_check=list(HealthCheck),
     )
     runner.runTest()

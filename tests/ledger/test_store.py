@@ -1,4 +1,5 @@
 """Every ledger rule, on SQLite and on PostgreSQL (the `store` fixture is parametrised)."""
+
 from __future__ import annotations
 
 import threading
@@ -79,11 +80,19 @@ def test_multi_leg_entry_balances_per_asset(store: LedgerStore) -> None:
 
 def test_unbalanced_zero_negative_and_unknown_inputs_write_nothing(store: LedgerStore) -> None:
     with pytest.raises(UnbalancedEntry):
-        store.post("main", EntryRequest("u1", "transfer", (
-            Leg("external:bank", "USD", Side.DEBIT, 10), Leg("holder:a", "USD", Side.CREDIT, 9))))
+        store.post(
+            "main",
+            EntryRequest(
+                "u1", "transfer", (Leg("external:bank", "USD", Side.DEBIT, 10), Leg("holder:a", "USD", Side.CREDIT, 9))
+            ),
+        )
     with pytest.raises(UnbalancedEntry):  # balanced in total but not per asset
-        store.post("main", EntryRequest("u2", "transfer", (
-            Leg("external:bank", "USD", Side.DEBIT, 10), Leg("holder:a", TOKEN, Side.CREDIT, 10))))
+        store.post(
+            "main",
+            EntryRequest(
+                "u2", "transfer", (Leg("external:bank", "USD", Side.DEBIT, 10), Leg("holder:a", TOKEN, Side.CREDIT, 10))
+            ),
+        )
     for amount in (0, -5):
         with pytest.raises(InvalidAmount):
             deposit(store, "bad", "holder:a", amount)
@@ -104,8 +113,14 @@ def test_overdraft_is_rejected_using_available_balance(store: LedgerStore) -> No
     with pytest.raises(Overdraft) as info:
         store.post("main", EntryRequest("t1", "transfer", transfer_legs("holder:alice", "holder:bob", "USD", 101)))
     assert info.value.extra["account"] == "holder:alice"
-    store.create_hold("main", idempotency_key="h1", debit_account="holder:alice", credit_account="holder:bob",
-                      asset="USD", amount_units=60)
+    store.create_hold(
+        "main",
+        idempotency_key="h1",
+        debit_account="holder:alice",
+        credit_account="holder:bob",
+        asset="USD",
+        amount_units=60,
+    )
     with pytest.raises(Overdraft):  # 100 posted - 60 pending = 40 available
         store.post("main", EntryRequest("t2", "transfer", transfer_legs("holder:alice", "holder:bob", "USD", 41)))
     store.post("main", EntryRequest("t3", "transfer", transfer_legs("holder:alice", "holder:bob", "USD", 40)))
@@ -157,8 +172,9 @@ def test_batch_is_all_or_nothing(store: LedgerStore) -> None:
     assert store.head("main")[0] == 1
     entries = store.post_many("main", good)
     assert [e.sequence for e in entries] == [2, 3, 4, 5, 6]
-    replayed = store.post_many("main", [*good, EntryRequest("b5", "transfer",
-                                                           transfer_legs("holder:alice", "holder:bob", "USD", 1))])
+    replayed = store.post_many(
+        "main", [*good, EntryRequest("b5", "transfer", transfer_legs("holder:alice", "holder:bob", "USD", 1))]
+    )
     assert [e.replayed for e in replayed] == [True] * 5 + [False]
     assert store.get_balance("main", "holder:bob", "USD").posted_units == 51
     assert store.get_balance("main", "holder:bob", "USD").version == 2  # once per batch, not per entry
@@ -170,15 +186,18 @@ def test_large_batches_replay_and_keep_exact_amounts(store: LedgerStore) -> None
 
     big = 2**256 - 10**6  # leaves room for the small ones on the same accounts
     count = COPY_MIN_ENTRIES + 36
-    batch = [EntryRequest(f"L{i}", "deposit", transfer_legs("external:bank", f"holder:{i % 7}", "USD",
-                                                            big if i == 0 else i + 1)) for i in range(count)]
+    batch = [
+        EntryRequest(
+            f"L{i}", "deposit", transfer_legs("external:bank", f"holder:{i % 7}", "USD", big if i == 0 else i + 1)
+        )
+        for i in range(count)
+    ]
     entries = store.post_many("main", batch)
     assert [e.sequence for e in entries] == list(range(1, count + 1)) and not any(e.replayed for e in entries)
     extra = EntryRequest("L-extra", "deposit", transfer_legs("external:bank", "holder:1", "USD", 5))
     again = store.post_many("main", [*batch, extra])  # a unique violation sends it down the checked path
     assert [e.replayed for e in again] == [True] * count + [False]
-    assert store.get_balance("main", "holder:0", "USD").posted_units == big + sum(
-        i + 1 for i in range(7, count, 7))
+    assert store.get_balance("main", "holder:0", "USD").posted_units == big + sum(i + 1 for i in range(7, count, 7))
     assert [leg.amount_units for leg in store.get_entry("main", entries[0].id).legs] == [big, big]
     assert store.trial_balance("main").balanced and store.verify("main").ok
 
@@ -195,14 +214,32 @@ def test_duplicate_keys_inside_one_batch_are_rejected(store: LedgerStore) -> Non
 
 def test_hold_post_in_part_releases_the_rest(store: LedgerStore) -> None:
     deposit(store, "d1", "holder:alice", 1_000)
-    hold = store.create_hold("main", idempotency_key="h1", debit_account="holder:alice",
-                             credit_account="holder:shop", asset="USD", amount_units=400)
+    hold = store.create_hold(
+        "main",
+        idempotency_key="h1",
+        debit_account="holder:alice",
+        credit_account="holder:shop",
+        asset="USD",
+        amount_units=400,
+    )
     assert hold.status is HoldStatus.PENDING
-    assert store.create_hold("main", idempotency_key="h1", debit_account="holder:alice",
-                             credit_account="holder:shop", asset="USD", amount_units=400).replayed
+    assert store.create_hold(
+        "main",
+        idempotency_key="h1",
+        debit_account="holder:alice",
+        credit_account="holder:shop",
+        asset="USD",
+        amount_units=400,
+    ).replayed
     with pytest.raises(IdempotencyConflict):
-        store.create_hold("main", idempotency_key="h1", debit_account="holder:alice",
-                          credit_account="holder:shop", asset="USD", amount_units=401)
+        store.create_hold(
+            "main",
+            idempotency_key="h1",
+            debit_account="holder:alice",
+            credit_account="holder:shop",
+            asset="USD",
+            amount_units=401,
+        )
     alice = store.get_balance("main", "holder:alice", "USD")
     assert (alice.posted_units, alice.debits_pending_units, alice.available_units) == (1_000, 400, 600)
     with pytest.raises(HoldAmountExceeded):
@@ -221,11 +258,23 @@ def test_hold_post_in_part_releases_the_rest(store: LedgerStore) -> None:
 def test_void_and_expiry_release_pending_amounts(store: LedgerStore) -> None:
     deposit(store, "d1", "holder:alice", 100)
     now = datetime.now(UTC)
-    voided = store.create_hold("main", idempotency_key="h-void", debit_account="holder:alice",
-                               credit_account="holder:bob", asset="USD", amount_units=30)
-    expiring = store.create_hold("main", idempotency_key="h-exp", debit_account="holder:alice",
-                                 credit_account="holder:bob", asset="USD", amount_units=50,
-                                 expires_at=now + timedelta(hours=1))
+    voided = store.create_hold(
+        "main",
+        idempotency_key="h-void",
+        debit_account="holder:alice",
+        credit_account="holder:bob",
+        asset="USD",
+        amount_units=30,
+    )
+    expiring = store.create_hold(
+        "main",
+        idempotency_key="h-exp",
+        debit_account="holder:alice",
+        credit_account="holder:bob",
+        asset="USD",
+        amount_units=50,
+        expires_at=now + timedelta(hours=1),
+    )
     assert store.void_hold("main", voided.id).status is HoldStatus.VOIDED
     assert store.void_hold("main", voided.id).replayed
     assert store.expire_holds("main", now=now) == 0
@@ -239,8 +288,15 @@ def test_void_and_expiry_release_pending_amounts(store: LedgerStore) -> None:
 def test_posting_an_expired_but_unswept_hold_fails(store: LedgerStore) -> None:
     deposit(store, "d1", "holder:alice", 100)
     expires_at = datetime.now(UTC) + timedelta(milliseconds=100)
-    hold = store.create_hold("main", idempotency_key="h", debit_account="holder:alice", credit_account="holder:bob",
-                             asset="USD", amount_units=10, expires_at=expires_at)
+    hold = store.create_hold(
+        "main",
+        idempotency_key="h",
+        debit_account="holder:alice",
+        credit_account="holder:bob",
+        asset="USD",
+        amount_units=10,
+        expires_at=expires_at,
+    )
     while datetime.now(UTC) <= expires_at:  # the deadline passes; no sweep has run
         time.sleep(0.01)
     with pytest.raises(HoldExpired):
@@ -363,16 +419,22 @@ def tamper_posting_amount(store: LedgerStore, entry_id: str, amount: int) -> Non
     with store.db.write() as conn:
         if store.db.dialect == "postgresql":
             conn.execute(text("SET LOCAL session_replication_role = replica"))
-            conn.execute(text("UPDATE postings SET amount_units = :a WHERE entry_id = :e AND leg_index = 1"),
-                         {"a": amount, "e": entry_id})
+            conn.execute(
+                text("UPDATE postings SET amount_units = :a WHERE entry_id = :e AND leg_index = 1"),
+                {"a": amount, "e": entry_id},
+            )
         else:
             conn.execute(text("DROP TRIGGER postings_no_update"))
-            conn.execute(text("UPDATE postings SET amount_units = :a WHERE entry_id = :e AND leg_index = 1"),
-                         {"a": str(amount), "e": entry_id})
-            conn.execute(text(
-                "CREATE TRIGGER postings_no_update BEFORE UPDATE ON postings "
-                "BEGIN SELECT RAISE(ABORT, 'kogi: journal is append-only (UPDATE on postings rejected)'); END"
-            ))
+            conn.execute(
+                text("UPDATE postings SET amount_units = :a WHERE entry_id = :e AND leg_index = 1"),
+                {"a": str(amount), "e": entry_id},
+            )
+            conn.execute(
+                text(
+                    "CREATE TRIGGER postings_no_update BEFORE UPDATE ON postings "
+                    "BEGIN SELECT RAISE(ABORT, 'kogi: journal is append-only (UPDATE on postings rejected)'); END"
+                )
+            )
 
 
 def test_bad_read_inputs_are_validation_errors_not_database_errors(store: LedgerStore) -> None:
@@ -392,27 +454,45 @@ def test_bad_read_inputs_are_validation_errors_not_database_errors(store: Ledger
 def test_hold_input_is_checked_before_any_account_is_opened(store: LedgerStore) -> None:
     past = datetime.now(UTC) - timedelta(seconds=5)
     with pytest.raises(ValidationFailed):
-        store.create_hold("main", idempotency_key="h", debit_account="holder:new1", credit_account="holder:new2",
-                          asset="USD", amount_units=1, expires_at=past)
+        store.create_hold(
+            "main",
+            idempotency_key="h",
+            debit_account="holder:new1",
+            credit_account="holder:new2",
+            asset="USD",
+            amount_units=1,
+            expires_at=past,
+        )
     with pytest.raises(ValidationFailed):
-        store.create_hold("main", idempotency_key="h", debit_account="holder:new1", credit_account="holder:new1",
-                          asset="USD", amount_units=1)
+        store.create_hold(
+            "main",
+            idempotency_key="h",
+            debit_account="holder:new1",
+            credit_account="holder:new1",
+            asset="USD",
+            amount_units=1,
+        )
     assert store.list_accounts("main", prefix="holder:new") == []
 
 
 def test_a_fresh_store_can_reverse_and_post_holds_it_has_never_seen(store: LedgerStore) -> None:
     """Another process's store (cold caches) must reverse entries and post holds by id alone."""
     entry = deposit(store, "d1", "holder:alice", 100)
-    hold = store.create_hold("main", idempotency_key="h1", debit_account="holder:alice",
-                             credit_account="holder:bob", asset="USD", amount_units=40)
+    hold = store.create_hold(
+        "main",
+        idempotency_key="h1",
+        debit_account="holder:alice",
+        credit_account="holder:bob",
+        asset="USD",
+        amount_units=40,
+    )
     posted = cold(store).post_hold("main", hold.id)
     assert posted.legs[0].amount_units == 40
     reversal = cold(store).reverse("main", posted.id)
     assert reversal.reverses_entry_id == posted.id
     assert store.get_balance("main", "holder:alice", "USD").posted_units == 100
     with pytest.raises(Overdraft):  # a fresh store enforces the same rules
-        cold(store).post("main", EntryRequest("x", "transfer",
-                                                        transfer_legs("holder:alice", "holder:bob", "USD", 101)))
+        cold(store).post("main", EntryRequest("x", "transfer", transfer_legs("holder:alice", "holder:bob", "USD", 101)))
     assert entry.sequence == 1
     assert store.verify("main").ok
 
@@ -435,8 +515,13 @@ def test_post_many_reverses_and_posts_atomically_with_the_callers_own_writes(sto
     assert store.get_balance("main", "holder:alice", "USD").posted_units == 33
 
     marks: list[list[str]] = []
-    results = store.post_many("main", canonical, reverse=[e.id for e in reversed(orphaned)], reverse_reason="reorg",
-                              in_transaction=lambda conn, ids: marks.append(ids))
+    results = store.post_many(
+        "main",
+        canonical,
+        reverse=[e.id for e in reversed(orphaned)],
+        reverse_reason="reorg",
+        in_transaction=lambda conn, ids: marks.append(ids),
+    )
     assert [r.reverses_entry_id for r in results] == [e.id for e in reversed(orphaned)] + [None]
     assert marks == [[r.id for r in results]] and results[0].metadata == {"reason": "reorg"}
     assert store.get_balance("main", "holder:alice", "USD").posted_units == 0
@@ -458,8 +543,17 @@ def test_codes_have_no_slash_so_each_is_one_url_path_segment(store: LedgerStore)
             call()
     assert store.list_accounts("main", prefix="portfolio:") == [] and store.head("main")[0] == 0
     # The codes the platform builds pass (see indexer/mapping.py and ledger/scheme.py).
-    for code in ("PTK:31337:0xabc", "RGT:1:0xab:0x1", "ERC20:1:0xab", "ETH:1", "round:1:0xab:escrow",
-                 "portfolio:1:7:treasury", "splitter:1:0xab:pool", "external:1:world", "chain:1:mint"):
+    for code in (
+        "PTK:31337:0xabc",
+        "RGT:1:0xab:0x1",
+        "ERC20:1:0xab",
+        "ETH:1",
+        "round:1:0xab:escrow",
+        "portfolio:1:7:treasury",
+        "splitter:1:0xab:pool",
+        "external:1:world",
+        "chain:1:mint",
+    ):
         check_code(code, "code")
 
 
@@ -481,8 +575,14 @@ def _race(count: int, call: Callable[[int], object]) -> list[object]:
 def test_concurrent_voids_of_one_hold_all_succeed_and_release_once(store: LedgerStore) -> None:
     """Issue 8 (4): a repeated void is an idempotent success, also when the voids race."""
     deposit(store, "d1", "holder:alice", 100)
-    hold = store.create_hold("main", idempotency_key="h", debit_account="holder:alice", credit_account="holder:bob",
-                             asset="USD", amount_units=60)
+    hold = store.create_hold(
+        "main",
+        idempotency_key="h",
+        debit_account="holder:alice",
+        credit_account="holder:bob",
+        asset="USD",
+        amount_units=60,
+    )
     results = _race(16, lambda _: store.void_hold("main", hold.id))
     assert all(isinstance(result, Hold) and result.status is HoldStatus.VOIDED for result in results), results
     assert sum(not result.replayed for result in results) == 1  # type: ignore[union-attr]
@@ -496,8 +596,14 @@ def test_concurrent_voids_of_one_hold_all_succeed_and_release_once(store: Ledger
 
 def test_a_void_racing_a_post_of_the_same_hold_loses_with_409_or_wins_whole(store: LedgerStore) -> None:
     deposit(store, "d1", "holder:alice", 100)
-    hold = store.create_hold("main", idempotency_key="h", debit_account="holder:alice", credit_account="holder:bob",
-                             asset="USD", amount_units=60)
+    hold = store.create_hold(
+        "main",
+        idempotency_key="h",
+        debit_account="holder:alice",
+        credit_account="holder:bob",
+        asset="USD",
+        amount_units=60,
+    )
     results = _race(8, lambda i: store.void_hold("main", hold.id) if i % 2 else store.post_hold("main", hold.id))
     voids, posts = results[1::2], results[0::2]
     final = store.get_hold("main", hold.id)
@@ -507,8 +613,9 @@ def test_a_void_racing_a_post_of_the_same_hold_loses_with_409_or_wins_whole(stor
         assert store.get_balance("main", "holder:bob", "USD").posted_units == 0
     else:
         assert final.status is HoldStatus.POSTED
-        assert all(isinstance(result, HoldNotPending) and not isinstance(result, HoldExpired)
-                   for result in voids), voids
+        assert all(isinstance(result, HoldNotPending) and not isinstance(result, HoldExpired) for result in voids), (
+            voids
+        )
         assert {result.id for result in posts} == {final.posted_entry_id}  # type: ignore[union-attr]
         assert store.get_balance("main", "holder:bob", "USD").posted_units == 60
     alice = store.get_balance("main", "holder:alice", "USD")
@@ -519,10 +626,23 @@ def test_a_void_racing_a_post_of_the_same_hold_loses_with_409_or_wins_whole(stor
 def test_voiding_a_posted_or_expired_hold_is_still_409(store: LedgerStore) -> None:
     deposit(store, "d1", "holder:alice", 100)
     now = datetime.now(UTC)
-    posted = store.create_hold("main", idempotency_key="p", debit_account="holder:alice", credit_account="holder:bob",
-                               asset="USD", amount_units=10)
-    expired = store.create_hold("main", idempotency_key="e", debit_account="holder:alice", credit_account="holder:bob",
-                                asset="USD", amount_units=10, expires_at=now + timedelta(hours=1))
+    posted = store.create_hold(
+        "main",
+        idempotency_key="p",
+        debit_account="holder:alice",
+        credit_account="holder:bob",
+        asset="USD",
+        amount_units=10,
+    )
+    expired = store.create_hold(
+        "main",
+        idempotency_key="e",
+        debit_account="holder:alice",
+        credit_account="holder:bob",
+        asset="USD",
+        amount_units=10,
+        expires_at=now + timedelta(hours=1),
+    )
     store.post_hold("main", posted.id)
     assert store.expire_holds("main", now=now + timedelta(hours=2)) == 1
     for hold_id, status in ((posted.id, "posted"), (expired.id, "expired")):
@@ -543,11 +663,18 @@ def test_rejected_entries_and_holds_open_no_account(store: LedgerStore) -> None:
     deposit(store, "whale", "holder:whale", MAX_AMOUNT_UNITS, asset=TOKEN)
     before = _trace(store)
     with pytest.raises(UnbalancedEntry):
-        store.post("main", EntryRequest("u", "transfer", (
-            Leg("holder:alice", "USD", Side.DEBIT, 10), Leg("holder:new-unbalanced", "USD", Side.CREDIT, 9))))
+        store.post(
+            "main",
+            EntryRequest(
+                "u",
+                "transfer",
+                (Leg("holder:alice", "USD", Side.DEBIT, 10), Leg("holder:new-unbalanced", "USD", Side.CREDIT, 9)),
+            ),
+        )
     with pytest.raises(Overdraft):  # alice overdrawn; the new account is the credit side
-        store.post("main", EntryRequest("o", "transfer",
-                                        transfer_legs("holder:alice", "holder:new-overdraft", "USD", 101)))
+        store.post(
+            "main", EntryRequest("o", "transfer", transfer_legs("holder:alice", "holder:new-overdraft", "USD", 101))
+        )
     with pytest.raises(Overdraft):  # the new account itself would be overdrawn
         store.post("main", EntryRequest("o2", "transfer", transfer_legs("holder:new-empty", "holder:alice", "USD", 1)))
     with pytest.raises(BalanceOverflow):  # the bank's cumulative token debits would pass 2^256-1
@@ -555,16 +682,31 @@ def test_rejected_entries_and_holds_open_no_account(store: LedgerStore) -> None:
     with pytest.raises(Overdraft):  # alice's first token balance row would be opened by this one
         store.post("main", EntryRequest("o3", "transfer", transfer_legs("holder:alice", "holder:new-token", TOKEN, 1)))
     with pytest.raises(Overdraft):
-        store.create_hold("main", idempotency_key="h-o", debit_account="holder:new-hold", credit_account="holder:bob",
-                          asset="USD", amount_units=1)
+        store.create_hold(
+            "main",
+            idempotency_key="h-o",
+            debit_account="holder:new-hold",
+            credit_account="holder:bob",
+            asset="USD",
+            amount_units=1,
+        )
     with pytest.raises(BalanceOverflow):
-        store.create_hold("main", idempotency_key="h-x", debit_account="external:bank", credit_account="holder:new-h2",
-                          asset=TOKEN, amount_units=1)
+        store.create_hold(
+            "main",
+            idempotency_key="h-x",
+            debit_account="external:bank",
+            credit_account="holder:new-h2",
+            asset=TOKEN,
+            amount_units=1,
+        )
     with pytest.raises(Overdraft):  # a batch: the good entries' new accounts go too
-        store.post_many("main", [
-            EntryRequest("g", "deposit", transfer_legs("external:bank", "holder:new-good", "USD", 5)),
-            EntryRequest("b", "transfer", transfer_legs("holder:alice", "holder:new-bad", "USD", 1_000)),
-        ])
+        store.post_many(
+            "main",
+            [
+                EntryRequest("g", "deposit", transfer_legs("external:bank", "holder:new-good", "USD", 5)),
+                EntryRequest("b", "transfer", transfer_legs("holder:alice", "holder:new-bad", "USD", 1_000)),
+            ],
+        )
     assert _trace(store) == before
     assert store.list_accounts("main", prefix="holder:new") == []
     with pytest.raises(AccountNotFound):
@@ -582,9 +724,17 @@ def test_rejected_entries_and_holds_open_no_account(store: LedgerStore) -> None:
 
 def test_concurrent_first_writes_open_a_template_account_once(store: LedgerStore) -> None:
     """Writers opening the same new account inside their transactions queue on the insert."""
-    results = _race(12, lambda i: deposit(store, f"c{i}", "holder:shared", 10 + i) if i % 3 else
-                    store.post("main", EntryRequest(f"c{i}", "transfer", transfer_legs(
-                        "holder:never-funded", "holder:shared", "USD", 1))))
+    results = _race(
+        12,
+        lambda i: (
+            deposit(store, f"c{i}", "holder:shared", 10 + i)
+            if i % 3
+            else store.post(
+                "main",
+                EntryRequest(f"c{i}", "transfer", transfer_legs("holder:never-funded", "holder:shared", "USD", 1)),
+            )
+        ),
+    )
     assert sum(isinstance(result, Overdraft) for result in results) == 4, results
     assert not [result for result in results if isinstance(result, Exception) and not isinstance(result, Overdraft)]
     assert store.get_balance("main", "holder:shared", "USD").posted_units == sum(10 + i for i in range(12) if i % 3)
@@ -607,11 +757,13 @@ def test_the_platform_chart_stores_holder_addresses_in_lower_case(store: LedgerS
     same_deposit = EntryRequest("d", "deposit", transfer_legs("external:bank", lower, "USD", 100))
     assert platform.post("main", same_deposit).replayed
     other = "holder:1:0x" + "Ab" * 20
-    hold = platform.create_hold("main", idempotency_key="h", debit_account=upper, credit_account=other, asset="USD",
-                                amount_units=30)
+    hold = platform.create_hold(
+        "main", idempotency_key="h", debit_account=upper, credit_account=other, asset="USD", amount_units=30
+    )
     assert (hold.debit_account, hold.credit_account) == (lower, other.lower())
-    assert platform.create_hold("main", idempotency_key="h", debit_account=lower, credit_account=other.lower(),
-                                asset="USD", amount_units=30).replayed
+    assert platform.create_hold(
+        "main", idempotency_key="h", debit_account=lower, credit_account=other.lower(), asset="USD", amount_units=30
+    ).replayed
     for spelling in (checksummed, lower, upper):
         assert platform.get_account("main", spelling).code == lower
         balance = platform.get_balance("main", spelling, "USD")
@@ -619,42 +771,59 @@ def test_the_platform_chart_stores_holder_addresses_in_lower_case(store: LedgerS
         assert platform.get_balance("main", spelling, "USD", as_of_sequence=1).posted_units == 100
         assert [b.posted_units for b in platform.list_balances("main", spelling)] == [100]
         assert [line.amount_units for line in platform.statement("main", spelling, "USD").lines] == [100]
-    assert platform.create_account("main", "holder:5:0x" + "CD" * 20, "liability", no_overdraft=True).code == \
-        "holder:5:0x" + "cd" * 20
-    assert platform.create_account("main", "holder:5:0x" + "cd" * 20, "liability", no_overdraft=True).id == \
-        platform.get_account("main", "holder:5:0x" + "Cd" * 20).id
+    assert (
+        platform.create_account("main", "holder:5:0x" + "CD" * 20, "liability", no_overdraft=True).code
+        == "holder:5:0x" + "cd" * 20
+    )
+    assert (
+        platform.create_account("main", "holder:5:0x" + "cd" * 20, "liability", no_overdraft=True).id
+        == platform.get_account("main", "holder:5:0x" + "Cd" * 20).id
+    )
     platform.open_accounts("main", ["holder:6:0x" + "EF" * 20], "liability", no_overdraft=True, assets=["USD"])
     assert [a.code for a in platform.list_accounts("main", prefix="holder:")] == [
-        other.lower(), lower, "holder:5:0x" + "cd" * 20, "holder:6:0x" + "ef" * 20]
+        other.lower(),
+        lower,
+        "holder:5:0x" + "cd" * 20,
+        "holder:6:0x" + "ef" * 20,
+    ]
     # A precomputed body (indexer.reader) of a request the chart rewrites is digested again.
-    request = EntryRequest("b", "deposit", transfer_legs("external:bank", upper, "USD", 5),
-                           effective_at=datetime.now(UTC))
+    request = EntryRequest(
+        "b", "deposit", transfer_legs("external:bank", upper, "USD", 5), effective_at=datetime.now(UTC)
+    )
     posted = platform.post_many("main", [request], bodies=[entry_body("main", request)])[0]
-    assert posted.legs[1].account == lower and posted.body_digest == entry_body("main", replace(
-        request, legs=transfer_legs("external:bank", lower, "USD", 5))).digest
+    assert (
+        posted.legs[1].account == lower
+        and posted.body_digest
+        == entry_body("main", replace(request, legs=transfer_legs("external:bank", lower, "USD", 5))).digest
+    )
     assert platform.verify("main").ok
 
 
-@pytest.mark.parametrize("code", [
-    "holder:31337:0xA11CE",  # short
-    "holder:31337:0x" + "g" * 40,  # not hex
-    "holder:31337:0x" + "a" * 41,  # long
-    "holder:31337:" + "a" * 40,  # no 0x
-    "holder:0x" + "a" * 40,  # no chain id
-    "holder:0:0x" + "a" * 40,  # chain ids start at 1
-    "holder:alice",
-    "holder:",
-])
+@pytest.mark.parametrize(
+    "code",
+    [
+        "holder:31337:0xA11CE",  # short
+        "holder:31337:0x" + "g" * 40,  # not hex
+        "holder:31337:0x" + "a" * 41,  # long
+        "holder:31337:" + "a" * 40,  # no 0x
+        "holder:0x" + "a" * 40,  # no chain id
+        "holder:0:0x" + "a" * 40,  # chain ids start at 1
+        "holder:alice",
+        "holder:",
+    ],
+)
 def test_the_platform_chart_rejects_holder_codes_without_a_real_address(store: LedgerStore, code: str) -> None:
     platform = LedgerStore(store.db, account_code_rules=DEFAULT_ACCOUNT_CODE_RULES)
     deposit(store, "d1", "holder:alice", 10)  # the core store has no code rules: free-form holders
     before = _trace(store)
     for call in (
         lambda: platform.post("main", EntryRequest("x", "deposit", transfer_legs("external:bank", code, "USD", 1))),
-        lambda: platform.post_many("main", [
-            EntryRequest("x", "deposit", transfer_legs(code, "external:bank", "USD", 1))]),
-        lambda: platform.create_hold("main", idempotency_key="h", debit_account="external:bank", credit_account=code,
-                                     asset="USD", amount_units=1),
+        lambda: platform.post_many(
+            "main", [EntryRequest("x", "deposit", transfer_legs(code, "external:bank", "USD", 1))]
+        ),
+        lambda: platform.create_hold(
+            "main", idempotency_key="h", debit_account="external:bank", credit_account=code, asset="USD", amount_units=1
+        ),
         lambda: platform.create_account("main", code, "liability"),
         lambda: platform.open_accounts("main", [code], "liability"),
         lambda: platform.get_account("main", code),

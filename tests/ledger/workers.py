@@ -1,4 +1,5 @@
 """Process entry points for the concurrency and crash tests (importable under spawn)."""
+
 from __future__ import annotations
 
 import random
