@@ -298,7 +298,7 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
             "Invalid request: `request-validation` (the request does not match this schema) or a ledger rule "
             "the schema cannot state: `unbalanced-entry`, `invalid-amount` (more decimals than the asset's "
             "scale, over 2^256-1), `invalid-cursor`, `conflicting-parameters`, `effective-at-out-of-range`, "
-            "`hold-amount-exceeded`, `same-account`",
+            "`hold-amount-exceeded`, `same-account`, `expires-at-in-past`",
         ),
         (503, "Database unavailable (retry: writes are idempotent)"),
     )

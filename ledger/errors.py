@@ -43,6 +43,11 @@ class SameAccount(ValidationFailed):
     title = "Both sides name the same account"
 
 
+class ExpiryInPast(ValidationFailed):
+    code = "expires-at-in-past"
+    title = "Expiry is not in the future"
+
+
 class InvalidCursor(ValidationFailed):
     code = "invalid-cursor"
     title = "Invalid cursor"

@@ -17,13 +17,13 @@ from ledger import chain
 from ledger.balances import check_balance, lock_balances, store_balances
 from ledger.catalog import Catalog, page_limit
 from ledger.errors import (
+    ExpiryInPast,
     HoldAmountExceeded,
     HoldExpired,
     HoldNotFound,
     HoldNotPending,
     IdempotencyConflict,
     SameAccount,
-    ValidationFailed,
 )
 from ledger.journal import Journal
 from ledger.limits import DEFAULT_EXPIRE_LIMIT, DEFAULT_PAGE_SIZE, MAX_IDEMPOTENCY_KEY_LENGTH
@@ -105,7 +105,7 @@ class Holds:
             metadata_json,
         )
         if request.expires_at_us is not None and request.expires_at_us <= now_us():
-            raise ValidationFailed("expires_at must be in the future")
+            raise ExpiryInPast("expires_at must be in the future")
         if debit_account == credit_account:
             raise SameAccount("a hold needs two different accounts")
         with self.db.read() as conn:

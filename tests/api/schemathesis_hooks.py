@@ -30,6 +30,7 @@ DOMAIN_RULE_PROBLEMS = frozenset(
         "effective-at-out-of-range",
         "hold-amount-exceeded",
         "same-account",
+        "expires-at-in-past",
     }
 )
 """422 problem types for ledger rules a schema cannot state (see PROBLEM_RESPONSES in api/problems.py)."""

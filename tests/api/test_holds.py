@@ -94,7 +94,7 @@ def test_expire_sweep_releases_only_expired_holds(client: TestClient, ledger: st
 def test_posting_an_expired_hold_is_refused_before_the_sweep(client: TestClient, ledger: str) -> None:
     fund(client, ledger, HOLDER, 100)
     past = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
-    assert_problem(_hold(client, ledger, "stale", "100", expires_at=past), 422, "request-validation")
+    assert_problem(_hold(client, ledger, "stale", "100", expires_at=past), 422, "expires-at-in-past")
     expires_at = datetime.now(UTC) + timedelta(milliseconds=100)
     hold = _hold(client, ledger, "stale", "100", expires_at=expires_at.isoformat()).json()
     while datetime.now(UTC) <= expires_at:  # the deadline passes; no sweep has run
