@@ -114,7 +114,7 @@ def _codes_not_starting_with(word: str) -> str:
 
 CODE_PATTERN = f"^(?:{_codes_not_starting_with('holder:')}|holder:[1-9][0-9]{{0,18}}:0x[0-9A-Fa-f]{{40}})$"
 """Account codes: letters, digits and `: . _ @ -` (no `/`: a code is one path segment); a `holder:`
-code is `holder:<chain id>:0x<40 hex>` (the default chart's rule, ledger/scheme.py)."""
+code is `holder:<chain id>:0x<40 hex>` (the default chart's rule, ledger/chart.py)."""
 CODE_PREFIX_PATTERN = r"^[A-Za-z0-9:._@\-]*$"
 ASSET_CODE_PATTERN = CODE_ALPHABET_PATTERN
 LEDGER_CODE_PATTERN = f"^(?:{_codes_not_starting_with('ledgers')}|ledgers{_char_class(_CODE_CHARS)}+)$"

@@ -542,7 +542,7 @@ def test_codes_have_no_slash_so_each_is_one_url_path_segment(store: LedgerStore)
         with pytest.raises(ValidationFailed, match="letters, digits and : . _ @ -"):
             call()
     assert store.list_accounts("main", prefix="portfolio:") == [] and store.head("main")[0] == 0
-    # The codes the platform builds pass (see indexer/mapping.py and ledger/scheme.py).
+    # The codes the platform builds pass (see ledger/chart.py).
     for code in (
         "PTK:31337:0xabc",
         "RGT:1:0xab:0x1",
