@@ -77,7 +77,7 @@ def _binary() -> Path:
     return ANVIL
 
 
-def _port_open(port: int) -> bool:
+def port_open(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.2)
         return sock.connect_ex(("127.0.0.1", port)) == 0
@@ -421,7 +421,7 @@ class AnvilProcess:
     def start(self) -> AnvilProcess:
         if not ANVIL.exists():
             raise FileNotFoundError(f"{ANVIL} missing: run `npm install` (make does it)")
-        if _port_open(self.port):
+        if port_open(self.port):
             raise PortBusy(self.port, port_holder(self.port))
         argv = [
             str(_binary()),
@@ -460,7 +460,7 @@ class AnvilProcess:
             if log_file is not None:
                 log_file.close()  # the child has its own copy of the descriptor
         deadline = time.monotonic() + START_TIMEOUT_S
-        while not _port_open(self.port):
+        while not port_open(self.port):
             if self.process.poll() is not None:
                 self._exited()
             if time.monotonic() > deadline:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from contracts.anvil import ANVIL, _port_open
+from contracts.anvil import ANVIL, port_open
 from tests.kogi_processes import KogiServer, kogi_env
 from tests.servers import free_port, require_binary
 
@@ -175,7 +175,7 @@ def _lose_the_chain_then_recover(tmp_path: Path, port: int, chain_port: int, bef
             copy.unlink()  # the chain is lost; the database remains
     line = one_error_line(["serve", "--port", str(port)], tmp_path, kogi_env(chain_port))
     assert "the ledger mirrors chain 31337 up to block" in line and "`kogi chain recover`" in line, line
-    assert not _port_open(chain_port), "the refused start left anvil running"
+    assert not port_open(chain_port), "the refused start left anvil running"
 
     recovered = kogi(["chain", "recover", "--yes"], tmp_path, kogi_env(chain_port))
     assert recovered.returncode == 0, recovered.stdout + recovered.stderr

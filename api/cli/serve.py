@@ -116,12 +116,12 @@ def bind_api_socket(host: str, port: int) -> socket.socket:
 def check_chain_port(settings: ApiSettings) -> None:
     """The embedded anvil's port is a TCP port and free, or the CLI's one error line naming its holder."""
     from api.embedded_chain import busy_port_message
-    from contracts.anvil import PortBusy, _port_open, port_holder
+    from contracts.anvil import PortBusy, port_holder, port_open
 
     port = settings.chain_port
     if not 1 <= port <= MAX_PORT:
         fail(f"KOGI_CHAIN_PORT={port} is not a TCP port (1-{MAX_PORT})")
-    if _port_open(port):
+    if port_open(port):
         fail(busy_port_message(PortBusy(port, port_holder(port)), settings.chain_state_file))
 
 

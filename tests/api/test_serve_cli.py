@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from contracts.anvil import ANVIL, _port_open
+from contracts.anvil import ANVIL, port_open
 from tests.kogi_processes import KogiServer, kogi, one_error_line
 from tests.kogi_processes import kogi_env as _env
 from tests.servers import free_port, require_binary
@@ -39,7 +39,7 @@ def test_a_taken_chain_port_is_one_line_before_anything_starts(tmp_path: Path) -
     assert line.startswith(f"kogi: error: cannot start anvil: port {chain_port} is already in use by pid {os.getpid()}")
     assert "KOGI_CHAIN_PORT" in line
     assert not (tmp_path / ".kogi" / "kogi.db").exists(), "nothing is started before the ports are checked"
-    assert not _port_open(api_port)
+    assert not port_open(api_port)
 
 
 @pytest.mark.chain
@@ -66,7 +66,7 @@ def test_a_second_server_is_refused_before_it_starts_anything(tmp_path: Path) ->
         )
         assert "kill" in line and f"kill {server.process.pid}" in line
         assert one_error_line.seconds < 15  # type: ignore[attr-defined]
-        assert not _port_open(other_chain_port) and not _port_open(other_port)
+        assert not port_open(other_chain_port) and not port_open(other_port)
         assert anvil_log.read_bytes()[: len(log_before)] == log_before, "the running server's anvil log was rewritten"
 
         second = tmp_path / "second"
@@ -76,7 +76,7 @@ def test_a_second_server_is_refused_before_it_starts_anything(tmp_path: Path) ->
             f"kogi: error: cannot serve the API on 127.0.0.1:{port}: the port is already in use by "
             f"pid {server.process.pid} ("
         )
-        assert not (second / ".kogi" / "anvil.log").exists() and not _port_open(other_chain_port)
+        assert not (second / ".kogi" / "anvil.log").exists() and not port_open(other_chain_port)
 
         assert server.health_chain()["indexer_running"] is True  # the first server never noticed
     finally:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from api.embedded_chain import busy_port_message
-from contracts.anvil import ANVIL, AnvilProcess, PortBusy, _port_open
+from contracts.anvil import ANVIL, AnvilProcess, PortBusy, port_open
 from contracts.artifacts import REPO_ROOT
 from tests.servers import free_port, require_binary
 
@@ -62,14 +62,14 @@ def test_anvil_dies_when_its_owner_is_sigkilled(started_on: str) -> None:
         assert owner.stdout is not None
         anvil_pid = int(owner.stdout.readline())
         time.sleep(1.0)  # the starting thread has ended: anvil must still be serving
-        assert _port_open(port) and not _gone(anvil_pid)
+        assert port_open(port) and not _gone(anvil_pid)
 
         owner.send_signal(signal.SIGKILL)
         owner.wait(timeout=10)
         deadline = time.monotonic() + 10
-        while (_port_open(port) or not _gone(anvil_pid)) and time.monotonic() < deadline:
+        while (port_open(port) or not _gone(anvil_pid)) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert not _port_open(port), "anvil kept the port after its owner was killed"
+        assert not port_open(port), "anvil kept the port after its owner was killed"
         assert _gone(anvil_pid)
     finally:
         if owner.poll() is None:
