@@ -6,6 +6,10 @@ Roles after `deploy_core` (dev defaults; production passes dedicated accounts):
   CREATOR_ROLE on the factory, ANCHOR_ROLE on the anchor.
 - factory: REGISTRAR_ROLE on the donation router (registers each new portfolio's treasury).
 - compliance_signer: signs investment permits of the rounds the factory creates.
+- platform (default: the deployer): the factory's `platform`, i.e. PLATFORM_ROLE on every portfolio
+  token and round (administers the agent, arbiter and compliance roles, replaces a round's signer)
+  and COMPLIANCE_ROLE on every round. It must not be a creator's account (see contracts/TRUST.md):
+  `kogi demo` and the embedded stack create portfolios for accounts[1] while the platform is accounts[0].
 """
 
 from __future__ import annotations
@@ -153,6 +157,7 @@ def deploy_core(
     with_mock_stablecoin: bool = True,
     arbiter: str | None = None,
     agent: str | None = None,
+    platform: str | None = None,
     donation_fee_bps: int = DEFAULT_DONATION_FEE_BPS,
 ) -> CoreDeployment:
     """Deploy registry, anchor, donation router, the five implementations and the factory."""
@@ -176,6 +181,7 @@ def deploy_core(
         "factory",
         "PortfolioFactory",
         deployer,
+        platform or deployer,
         registry.address,
         router.address,
         [implementations[k].address for k in IMPLEMENTATIONS],

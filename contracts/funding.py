@@ -167,6 +167,7 @@ class RoundConfig:
     compliance_signer: str
     issuer: str
     arbiter: str
+    platform: str
     terms: RoundTerms
 
     def as_tuple(self) -> tuple[Any, ...]:
@@ -180,6 +181,7 @@ class RoundConfig:
             self.compliance_signer,
             self.issuer,
             self.arbiter,
+            self.platform,
             t.price_units,
             t.soft_cap_units,
             t.hard_cap_units,
@@ -406,6 +408,7 @@ def setup_funding_bench(
         compliance_signer=signer,
         issuer=issuer,
         arbiter=arbiter,
+        platform=admin,
         terms=terms,
     )
     round_ = deploy_funding_round(w3, admin=admin, config=config)

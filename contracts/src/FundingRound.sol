@@ -63,6 +63,10 @@ contract FundingRound is Initializable, AccessControlUpgradeable, EIP712Upgradea
     bytes32 public constant ARBITER_ROLE = keccak256("ARBITER_ROLE");
     /// @notice May revoke an issued, unused investment permit.
     bytes32 public constant COMPLIANCE_ROLE = keccak256("COMPLIANCE_ROLE");
+    /// @notice The platform (governance): replaces the compliance signer and is the role admin of
+    /// ARBITER_ROLE, COMPLIANCE_ROLE and itself, so the creator (DEFAULT_ADMIN_ROLE) cannot name its
+    /// own arbiter or signer. Granted at `initialize` (with COMPLIANCE_ROLE) to `config.platform`.
+    bytes32 public constant PLATFORM_ROLE = keccak256("PLATFORM_ROLE");
 
     /// @notice Token base units the `price` refers to (one whole 18-decimals token).
     uint256 public constant TOKEN_UNIT = 1e18;
@@ -95,6 +99,7 @@ contract FundingRound is Initializable, AccessControlUpgradeable, EIP712Upgradea
     /// @param complianceSigner Signer (EOA or ERC-1271 contract) of investment permits.
     /// @param issuer Granted ISSUER_ROLE (milestone approval, cancel); may be zero to grant later.
     /// @param arbiter Granted ARBITER_ROLE (milestone approval, cancel); may be zero to grant later.
+    /// @param platform Granted PLATFORM_ROLE and COMPLIANCE_ROLE (the platform's governance address); non-zero.
     /// @param price Stablecoin base units per 1e18 token base units (one whole token); > 0.
     /// @param softCap Raise (stablecoin base units) needed for success; 0 < softCap <= hardCap.
     /// @param hardCap Maximum raise (stablecoin base units); never exceeded.
@@ -113,6 +118,7 @@ contract FundingRound is Initializable, AccessControlUpgradeable, EIP712Upgradea
         address complianceSigner;
         address issuer;
         address arbiter;
+        address platform;
         uint256 price;
         uint256 softCap;
         uint256 hardCap;
@@ -281,13 +287,13 @@ contract FundingRound is Initializable, AccessControlUpgradeable, EIP712Upgradea
     }
 
     /// @notice Configure a freshly cloned round. Called once, by the factory, in the clone's deploy tx.
-    /// @param admin Granted DEFAULT_ADMIN_ROLE (sets the compliance signer, manages roles).
+    /// @param admin Granted DEFAULT_ADMIN_ROLE (administers ISSUER_ROLE and itself; not the platform's roles).
     /// @param config Round parameters; see `RoundConfig` for units and constraints.
     function initialize(address admin, RoundConfig calldata config) external initializer {
         if (
             admin == address(0) || config.token == address(0) || config.stablecoin == address(0)
                 || config.treasury == address(0) || config.feeRecipient == address(0)
-                || config.complianceSigner == address(0)
+                || config.complianceSigner == address(0) || config.platform == address(0)
         ) revert ZeroAddress();
         if (config.price == 0) revert InvalidPrice(config.price);
         if (config.softCap == 0 || config.softCap > config.hardCap) revert InvalidCaps(config.softCap, config.hardCap);
@@ -312,6 +318,11 @@ contract FundingRound is Initializable, AccessControlUpgradeable, EIP712Upgradea
         __EIP712_init("KogiFundingRound", "1");
 
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
+        _setRoleAdmin(PLATFORM_ROLE, PLATFORM_ROLE);
+        _setRoleAdmin(ARBITER_ROLE, PLATFORM_ROLE);
+        _setRoleAdmin(COMPLIANCE_ROLE, PLATFORM_ROLE);
+        _grantRole(PLATFORM_ROLE, config.platform);
+        _grantRole(COMPLIANCE_ROLE, config.platform);
         if (config.issuer != address(0)) _grantRole(ISSUER_ROLE, config.issuer);
         if (config.arbiter != address(0)) _grantRole(ARBITER_ROLE, config.arbiter);
 
@@ -567,10 +578,10 @@ contract FundingRound is Initializable, AccessControlUpgradeable, EIP712Upgradea
 
     // ---------------------------------------------------------------- admin
 
-    /// @notice Replace the compliance signer (DEFAULT_ADMIN_ROLE). Permits of the previous signer stop
-    /// being accepted immediately.
+    /// @notice Replace the compliance signer (PLATFORM_ROLE, e.g. a compromised key). Permits of the
+    /// previous signer stop being accepted immediately.
     /// @param newSigner EOA or ERC-1271 contract; non-zero.
-    function setComplianceSigner(address newSigner) external onlyRole(DEFAULT_ADMIN_ROLE) {
+    function setComplianceSigner(address newSigner) external onlyRole(PLATFORM_ROLE) {
         if (newSigner == address(0)) revert ZeroAddress();
         emit ComplianceSignerChanged(complianceSigner, newSigner);
         complianceSigner = newSigner;

@@ -25,6 +25,11 @@ import {DonationRouter} from "./DonationRouter.sol";
 /// - RightsToken (when `withRights`).
 /// The treasury is registered in the DonationRouter under the new portfolio id.
 ///
+/// Trust model (contracts/TRUST.md): `platform` (the platform's governance address) receives
+/// PLATFORM_ROLE on every token and round, which administers the platform's roles there (AGENT_ROLE on
+/// the token; ARBITER_ROLE and COMPLIANCE_ROLE on the round) and replaces a round's compliance signer;
+/// the creator (`admin`) keeps DEFAULT_ADMIN_ROLE, which administers only its own issuer roles.
+///
 /// Only CREATOR_ROLE (the platform's issuance service) may create portfolios: a portfolio binds the
 /// platform's fee recipient, compliance signer and agent, so creation is a platform decision.
 contract PortfolioFactory is AccessControl {
@@ -83,6 +88,8 @@ contract PortfolioFactory is AccessControl {
     address public immutable roundImplementation;
     address public immutable splitterImplementation;
     address public immutable rightsImplementation;
+    /// @notice The platform's governance address: PLATFORM_ROLE (+ COMPLIANCE_ROLE on rounds) of every clone.
+    address public immutable platform;
 
     /// @notice Platform accounts bound into every new portfolio.
     address public feeRecipient;
@@ -109,31 +116,37 @@ contract PortfolioFactory is AccessControl {
     error ZeroAddress();
 
     /// @param admin DEFAULT_ADMIN_ROLE of the factory (grants CREATOR_ROLE, sets platform accounts).
+    /// @param platform_ The platform's governance address bound into every portfolio (PLATFORM_ROLE).
     /// @param registry_ ComplianceRegistry passed to rights tokens (the token implementation has it immutable).
     /// @param donationRouter_ DonationRouter in which the factory holds REGISTRAR_ROLE.
     /// @param implementations token, round, splitter, rights token implementations.
-    /// @param platform fee recipient, compliance signer, arbiter, agent.
+    /// @param platformAccounts fee recipient, compliance signer, arbiter, agent.
     constructor(
         address admin,
+        address platform_,
         address registry_,
         DonationRouter donationRouter_,
         address[4] memory implementations,
-        address[4] memory platform
+        address[4] memory platformAccounts
     ) {
-        if (admin == address(0) || registry_ == address(0) || address(donationRouter_) == address(0)) {
+        if (
+            admin == address(0) || platform_ == address(0) || registry_ == address(0)
+                || address(donationRouter_) == address(0)
+        ) {
             revert ZeroAddress();
         }
         for (uint256 i = 0; i < 4; ++i) {
             if (implementations[i] == address(0)) revert ZeroAddress();
         }
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
+        platform = platform_;
         registry = registry_;
         donationRouter = donationRouter_;
         tokenImplementation = implementations[0];
         roundImplementation = implementations[1];
         splitterImplementation = implementations[2];
         rightsImplementation = implementations[3];
-        _setPlatformAccounts(platform[0], platform[1], platform[2], platform[3]);
+        _setPlatformAccounts(platformAccounts[0], platformAccounts[1], platformAccounts[2], platformAccounts[3]);
     }
 
     /// @notice Change the platform accounts bound into portfolios created from now on (admin).
@@ -192,6 +205,7 @@ contract PortfolioFactory is AccessControl {
                 symbol: p.symbol,
                 cap: p.cap,
                 admin: p.admin,
+                platform: platform,
                 agent: agent,
                 issuers: issuers,
                 revenueToken: p.revenueToken,
@@ -210,6 +224,7 @@ contract PortfolioFactory is AccessControl {
             complianceSigner: complianceSigner,
             issuer: p.issuer,
             arbiter: arbiter,
+            platform: platform,
             price: p.round.price,
             softCap: p.round.softCap,
             hardCap: p.round.hardCap,

@@ -72,6 +72,9 @@ contract PortfolioToken is
 
     bytes32 public constant ISSUER_ROLE = keccak256("ISSUER_ROLE");
     bytes32 public constant AGENT_ROLE = keccak256("AGENT_ROLE");
+    /// @notice The platform (governance): role admin of AGENT_ROLE and of itself, so the creator
+    /// (DEFAULT_ADMIN_ROLE) can neither appoint nor remove the agent that can force transfers.
+    bytes32 public constant PLATFORM_ROLE = keccak256("PLATFORM_ROLE");
 
     /// @notice Fixed-point scale of `magnifiedPerShare`.
     uint256 public constant MAGNITUDE = 2 ** 128;
@@ -96,6 +99,7 @@ contract PortfolioToken is
     /// @param symbol ERC-20 symbol.
     /// @param cap maximum total supply in base units, 0 for none (SUPPLY_LIMIT applies anyway).
     /// @param admin DEFAULT_ADMIN_ROLE: grants and revokes roles, manages revenue exclusions.
+    /// @param platform PLATFORM_ROLE: administers AGENT_ROLE (0 = `admin`, for the short form only).
     /// @param agent AGENT_ROLE: pause, forced transfer, move a lost wallet's revenue (0 = later).
     /// @param issuers ISSUER_ROLE: mint, burn, sweep revenue dust (e.g. the funding round, the creator).
     /// @param revenueToken ERC-20 the revenue is paid in; 0 disables the revenue share.
@@ -106,6 +110,7 @@ contract PortfolioToken is
         string symbol;
         uint256 cap;
         address admin;
+        address platform;
         address agent;
         address[] issuers;
         address revenueToken;
@@ -205,7 +210,8 @@ contract PortfolioToken is
     }
 
     /// @notice Short form without exclusions, kept for callers of the earlier 7-argument API
-    /// (test helpers): `revenueToken_` 0 = no revenue share, else a 30-day dust-sweep delay.
+    /// (test helpers): `revenueToken_` 0 = no revenue share, else a 30-day dust-sweep delay; `admin`
+    /// is also the platform (PLATFORM_ROLE). The factory uses the struct form with a distinct platform.
     function initialize(
         string memory name_,
         string memory symbol_,
@@ -236,6 +242,9 @@ contract PortfolioToken is
         __ERC20Votes_init();
         __AccessControl_init();
         _grantRole(DEFAULT_ADMIN_ROLE, p.admin);
+        _setRoleAdmin(PLATFORM_ROLE, PLATFORM_ROLE);
+        _setRoleAdmin(AGENT_ROLE, PLATFORM_ROLE);
+        _grantRole(PLATFORM_ROLE, p.platform == address(0) ? p.admin : p.platform);
         if (p.agent != address(0)) _grantRole(AGENT_ROLE, p.agent);
         for (uint256 i = 0; i < p.issuers.length; ++i) {
             if (p.issuers[i] == address(0)) revert ZeroAddress();

@@ -143,6 +143,7 @@ class FundingEnv:
             compliance_signer=self.signer,
             issuer=self.issuer,
             arbiter=self.arbiter,
+            platform=self.admin,  # a directly initialized round: the admin also plays the platform
             terms=replace(terms, **{k: v for k, v in overrides.items() if k in term_names}),
         )
         return replace(base, **{k: v for k, v in overrides.items() if k not in term_names})

@@ -516,8 +516,8 @@ def test_set_compliance_signer(env):
     env.fund(round_, investor, 100 * USDC)
     new_key = dev_private_key(8)
     new_signer = Account.from_key(new_key).address
-    admin_role = role(round_, "DEFAULT_ADMIN_ROLE")
-    with reverts(round_, "AccessControlUnauthorizedAccount", env.issuer, admin_role):
+    platform_role = role(round_, "PLATFORM_ROLE")
+    with reverts(round_, "AccessControlUnauthorizedAccount", env.issuer, platform_role):
         send(f.setComplianceSigner(new_signer), env.issuer)
     with reverts(round_, "ZeroAddress"):
         send(f.setComplianceSigner("0x" + "00" * 20), env.admin)
