@@ -207,6 +207,18 @@ def test_creator_cannot_release_a_milestone_alone(tw: TrustWorld) -> None:
     r = tw.round.functions
     transact(r.approveMilestoneAsIssuer(0), tw.creator)
     expect_revert(r.releaseMilestone(0), tw.creator, "MilestoneNotApproved", 0, True, False)
+    # the attack of the old model: make a second wallet of its own the arbiter
+    accomplice, arbiter_role = tw.investor, role(tw.round, "ARBITER_ROLE")
+    expect_revert(
+        r.grantRole(arbiter_role, accomplice),
+        tw.creator,
+        "AccessControlUnauthorizedAccount",
+        tw.creator,
+        role(tw.round, "PLATFORM_ROLE"),
+    )
+    expect_revert(
+        r.approveMilestoneAsArbiter(0), accomplice, "AccessControlUnauthorizedAccount", accomplice, arbiter_role
+    )
     expect_revert(
         r.approveMilestoneAsArbiter(0),
         tw.creator,
