@@ -7,7 +7,9 @@ import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProo
 /// @title LedgerAnchor
 /// @notice Append-only record of Merkle roots over ranges of a ledger's journal, so any entry can be
 /// proven against the chain. Per ledger, ranges are contiguous and increasing: the first anchor may
-/// start at any sequence, every next one must start at the previous `toSequence + 1`.
+/// start at any sequence, every next one must start at the previous `toSequence + 1`. `toSequence`
+/// stays below 2^64 - 1, so that successor always exists (an anchor ending at the largest uint64
+/// would otherwise make every later anchor and `nextSequence` revert on overflow: a bricked ledger).
 /// Proofs use OpenZeppelin's MerkleProof (sorted-pair keccak256), so the off-chain tree must hash
 /// pairs the same way.
 contract LedgerAnchor is AccessControl {
@@ -35,6 +37,8 @@ contract LedgerAnchor is AccessControl {
     );
 
     error InvalidRange(uint64 fromSequence, uint64 toSequence);
+    /// @notice `toSequence` is the largest uint64: no next anchor could follow it.
+    error SequenceTooLarge(uint64 toSequence);
     error NotContiguous(uint64 expectedFrom, uint64 fromSequence);
     error ZeroRoot();
     error ZeroAddress();
@@ -55,6 +59,7 @@ contract LedgerAnchor is AccessControl {
         returns (uint256 anchorIndex)
     {
         if (toSequence < fromSequence) revert InvalidRange(fromSequence, toSequence);
+        if (toSequence == type(uint64).max) revert SequenceTooLarge(toSequence);
         if (merkleRoot == bytes32(0)) revert ZeroRoot();
         Anchor[] storage list = _anchors[ledgerId];
         anchorIndex = list.length;

@@ -114,10 +114,17 @@ contract PayoutSplitter is Initializable, ReentrancyGuardTransient {
         }
     }
 
-    /// @notice Base units of `token` (zero = ETH) `payee` can release now.
+    /// @notice Base units of `token` (zero = ETH) `payee` can release now. If the splitter's balance
+    /// shrank other than by releases (a rebasing token, a clawback, an issuer burn), a payee already
+    /// paid more than its share of the new total gets 0 (not an underflow), and no payee is offered more
+    /// than the balance actually held.
     function releasable(address token, address payee) public view returns (uint256) {
-        uint256 received = totalReceived(token);
-        return received * shareBps[payee] / BPS - released[token][payee];
+        uint256 balance = token == ETH ? address(this).balance : IERC20(token).balanceOf(address(this));
+        uint256 due = (balance + totalReleased[token]) * shareBps[payee] / BPS;
+        uint256 paid = released[token][payee];
+        if (due <= paid) return 0;
+        uint256 amount = due - paid;
+        return amount < balance ? amount : balance;
     }
 
     /// @notice Everything of `token` (zero = ETH) the splitter has ever received (balance + released).

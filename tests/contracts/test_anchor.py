@@ -70,3 +70,16 @@ def test_find_anchor_and_verify_a_proof(world: World) -> None:
     expect_revert(anchor.functions.findAnchor(LEDGER, 21), world.admin, "SequenceNotAnchored", LEDGER, 21)
     assert anchor.functions.verify(LEDGER, 1, leaves[2], [leaves[3], left]).call() is True
     assert anchor.functions.verify(LEDGER, 1, leaves[2], [leaves[1], left]).call() is False
+
+
+def test_an_anchor_ending_at_the_largest_uint64_is_refused(world: World) -> None:
+    """Such an anchor would leave no `toSequence + 1` for the next one: every later `anchor` and
+    `nextSequence` would revert on overflow (a bricked ledger). It is refused; the ledger goes on."""
+    anchor = world.core.anchor
+    top = 2**64 - 1
+    world.send(anchor.functions.anchor(LEDGER, 1, 10, keccak(text="r")))
+    expect_revert(anchor.functions.anchor(LEDGER, 11, top, keccak(text="r")), world.admin, "SequenceTooLarge", top)
+    assert anchor.functions.nextSequence(LEDGER).call() == 11
+    world.send(anchor.functions.anchor(LEDGER, 11, top - 1, keccak(text="r")))
+    assert anchor.functions.nextSequence(LEDGER).call() == top
+    assert anchor.functions.findAnchor(LEDGER, top - 1).call() == 1

@@ -149,3 +149,25 @@ def test_release_rejects_non_payees_and_isolates_failing_payees(w3, team):
         send(splitter.functions.release(ETH, rejecting.address), outsider)
     send(splitter.functions.release(ETH, team[0]), outsider)  # the other payee is unaffected
     assert splitter.functions.releasable(ETH, rejecting.address).call() == 500
+
+
+def test_releasable_survives_a_shrinking_balance(w3, team, splitter):
+    """A token balance can shrink other than by releases (issuer burn, clawback, rebase): a payee paid
+    more than its share of the new total is owed 0 instead of an underflow, and nobody is offered more
+    than the splitter holds."""
+    admin = w3.eth.accounts[0]
+    coin = deploy_contract(w3, "TestMintableToken", admin, ZERO)
+    send(coin.functions.grantRole(coin.functions.ISSUER_ROLE().call(), admin), admin)
+    send(coin.functions.mint(splitter.address, 1_000), admin)
+    f = splitter.functions
+    send(f.release(coin.address, team[0]), team[0])  # 500 of 1 000
+    send(coin.functions.burn(splitter.address, 400), admin)  # balance 500 → 100; total received 600
+    assert f.totalReceived(coin.address).call() == 600
+    assert f.releasable(coin.address, team[0]).call() == 0  # due 300, already paid 500
+    with reverts(splitter, "NothingDue", coin.address, team[0]):
+        send(f.release(coin.address, team[0]), team[0])
+    assert f.releasable(coin.address, team[1]).call() == 100  # due 180, capped at the balance
+    assert f.releasable(coin.address, team[2]).call() == 100  # due 120, capped at the balance
+    send(f.release(coin.address, team[1]), team[1])
+    assert coin.functions.balanceOf(team[1]).call() == 100
+    assert f.releasable(coin.address, team[2]).call() == 0
