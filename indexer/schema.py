@@ -21,21 +21,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, Index, Integer, String, Table, Text
+from sqlalchemy import BigInteger, DateTime, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from ledger.schema import table_of as table_of  # one helper for both schemas; indexer modules import it here
 
 
 class IndexerBase(DeclarativeBase):
     pass
-
-
-def table_of(model: type[IndexerBase]) -> Table:
-    """The Table a model is mapped to, typed as such (declarative `__table__` is typed as a
-    FromClause, which has no insert()/update()/delete())."""
-    table = model.__table__
-    if not isinstance(table, Table):
-        raise TypeError(f"{model.__name__} is not mapped to a Table")
-    return table
 
 
 class CursorRow(IndexerBase):

@@ -34,7 +34,7 @@ from indexer.schema import (
     table_of,
 )
 from ledger.database import Database
-from ledger.schema import EntrySealRow
+from ledger.schema import seals_t
 
 log = logging.getLogger("kogi.indexer")
 
@@ -44,7 +44,6 @@ block_entries_t = table_of(BlockEntryRow)
 contracts_t = table_of(ContractRow)
 leases_t = table_of(LeaseRow)
 checkpoints_t = table_of(CheckpointRow)
-seals_t = EntrySealRow.__table__
 
 FACTORY_KINDS = ("token", "round", "splitter", "rights_token")
 """Kinds of contracts discovered from the chain (a factory's `PortfolioCreated`): a reorg can

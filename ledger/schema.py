@@ -189,20 +189,23 @@ class HoldRow(Base):
     metadata_json: Mapped[str] = mapped_column(Text)
 
 
-def _table(row: type[Base]) -> Table:
-    table = row.__table__
-    assert isinstance(table, Table)
+def table_of(model: type[DeclarativeBase]) -> Table:
+    """The Table a model is mapped to, typed as such (declarative `__table__` is typed as a
+    FromClause, which has no insert()/update()/delete()). The indexer's tables use it too."""
+    table = model.__table__
+    if not isinstance(table, Table):
+        raise TypeError(f"{model.__name__} is not mapped to a Table")
     return table
 
 
 # The Core tables the store's queries use (typed as Table, which the ORM's `__table__` is not).
-ledgers_t = _table(LedgerRow)
-heads_t = _table(LedgerHeadRow)
-assets_t = _table(AssetRow)
-accounts_t = _table(AccountRow)
-templates_t = _table(AccountTemplateRow)
-entries_t = _table(JournalEntryRow)
-postings_t = _table(PostingRow)
-seals_t = _table(EntrySealRow)
-balances_t = _table(BalanceRow)
-holds_t = _table(HoldRow)
+ledgers_t = table_of(LedgerRow)
+heads_t = table_of(LedgerHeadRow)
+assets_t = table_of(AssetRow)
+accounts_t = table_of(AccountRow)
+templates_t = table_of(AccountTemplateRow)
+entries_t = table_of(JournalEntryRow)
+postings_t = table_of(PostingRow)
+seals_t = table_of(EntrySealRow)
+balances_t = table_of(BalanceRow)
+holds_t = table_of(HoldRow)
