@@ -25,8 +25,10 @@ The commitment (version 1), for outside auditors and for `LedgerAnchor.verify`:
 - proof      = the sibling of each level on the way up, skipping levels where the node was promoted;
   `MerkleProof.verify(proof, root, leaf)` (sorted-pair processing) recomputes the root.
 
-Ranges are 1 ≤ from ≤ to ≤ head and at most MAX_ANCHOR_RANGE entries: the leaves (32 bytes each)
-are held in memory while the levels are built, and seals are read in pages of SEAL_PAGE.
+Ranges are 1 ≤ from ≤ to ≤ min(head, MAX_ANCHOR_SEQUENCE) and at most MAX_ANCHOR_RANGE entries: the
+leaves (32 bytes each) are held in memory while the levels are built, and seals are read in pages of
+SEAL_PAGE. A range may not end at 2^64 − 1: `LedgerAnchor.anchor` refuses it (`SequenceTooLarge`),
+because the next anchor would have to start at 2^64, which no uint64 holds.
 """
 
 from __future__ import annotations
@@ -45,6 +47,9 @@ MAX_ANCHOR_RANGE = 1_000_000
 SEAL_PAGE = MAX_SEALS_PAGE
 """Seals read per query while streaming a range's leaves."""
 MAX_UINT64 = 2**64 - 1
+MAX_ANCHOR_SEQUENCE = MAX_UINT64 - 1
+"""Last sequence an anchor range may end at: LedgerAnchor reverts `SequenceTooLarge` for 2^64 − 1,
+since an anchor ending there would leave no sequence for the next one to start at."""
 NODE = 32
 
 
@@ -59,6 +64,13 @@ class RangeBeyondHead(AnchorRangeError):
     """The range ends after the ledger's last sequence (the ledger is behind whoever anchored it)."""
 
     code = "anchor-range-beyond-head"
+
+
+class SequenceTooLarge(AnchorRangeError):
+    """The range ends after MAX_ANCHOR_SEQUENCE: no uint64 could start the next anchor, so the chain
+    refuses it (LedgerAnchor's `SequenceTooLarge`)."""
+
+    code = "anchor-sequence-too-large"
 
 
 class JournalGap(AnchorRangeError):
@@ -167,13 +179,19 @@ def verify_proof(root: bytes, leaf: bytes, proof: Sequence[bytes]) -> bool:
 
 
 def check_range(from_sequence: int, to_sequence: int) -> None:
-    """1 ≤ from ≤ to < 2^64 and at most MAX_ANCHOR_RANGE entries (else AnchorRangeError)."""
+    """1 ≤ from ≤ to ≤ MAX_ANCHOR_SEQUENCE (2^64 − 2) and at most MAX_ANCHOR_RANGE entries (else
+    AnchorRangeError; SequenceTooLarge for a range ending at 2^64 − 1, which LedgerAnchor refuses)."""
     if from_sequence < 1:
         raise AnchorRangeError(f"journal sequences start at 1; the range starts at {from_sequence}")
     if to_sequence < from_sequence:
         raise AnchorRangeError(f"empty range: {from_sequence}..{to_sequence}")
     if to_sequence > MAX_UINT64:
         raise AnchorRangeError(f"sequence {to_sequence} does not fit a uint64")
+    if to_sequence > MAX_ANCHOR_SEQUENCE:
+        raise SequenceTooLarge(
+            f"range {from_sequence}..{to_sequence} ends at 2^64 - 1: no later anchor could start after it, "
+            f"so LedgerAnchor refuses it; anchor ranges end at most at {MAX_ANCHOR_SEQUENCE}"
+        )
     size = to_sequence - from_sequence + 1
     if size > MAX_ANCHOR_RANGE:
         raise AnchorRangeError(

@@ -10,8 +10,10 @@ from eth_utils import keccak
 
 from ledger import EntryRequest, LedgerStore, anchoring, transfer_legs
 from ledger.anchoring import (
+    MAX_ANCHOR_SEQUENCE,
     AnchorRangeError,
     RangeBeyondHead,
+    SequenceTooLarge,
     journal_merkle_root,
     leaf_hash,
     ledger_key,
@@ -178,6 +180,20 @@ def test_max_anchor_range_is_bounded() -> None:
     anchoring.check_range(1, 1_000_000)
 
 
+def test_a_range_ending_at_the_largest_uint64_is_refused(store: LedgerStore) -> None:
+    # LedgerAnchor reverts SequenceTooLarge for toSequence == 2^64 - 1 (the next anchor could not start);
+    # refusing it here names the problem before a transaction is built
+    assert MAX_ANCHOR_SEQUENCE == 2**64 - 2
+    for first in (2**64 - 1, 2**64 - 5, 1):
+        with pytest.raises(SequenceTooLarge, match="2\\^64 - 1"):
+            anchoring.check_range(first, 2**64 - 1)
+    with pytest.raises(SequenceTooLarge):
+        journal_merkle_root(store, "main", 2**64 - 1, 2**64 - 1)
+    assert SequenceTooLarge.code == "anchor-sequence-too-large" and issubclass(SequenceTooLarge, AnchorRangeError)
+    anchoring.check_range(2**64 - 2, 2**64 - 2)  # the last range the chain accepts
+    anchoring.check_range(2**64 - 1_000_000, 2**64 - 2)
+
+
 # ---------------------------------------------------------------------------- on chain
 
 
@@ -210,3 +226,16 @@ def test_proofs_verify_on_chain(store: LedgerStore, anchor_contract: Any, w3: An
     proof = merkle_proof(store, "main", 5, 11, 8)
     assert verify(key, 0, proof.leaf, list(proof.proof)).call() is False  # another anchor's root
     assert verify(key, 1, leaf_hash(8, "00" * 32), list(proof.proof)).call() is False  # another chain hash
+
+
+def test_check_range_agrees_with_the_chain_at_the_top_of_uint64(anchor_contract: Any, w3: Any) -> None:
+    from contracts.deploy import TransactionFailed, transact
+
+    admin, key, root = w3.eth.accounts[0], ledger_key("edge"), keccak(text="root")
+    with pytest.raises(SequenceTooLarge):
+        anchoring.check_range(2**64 - 1, 2**64 - 1)
+    with pytest.raises(TransactionFailed, match=f"SequenceTooLarge\\({2**64 - 1},\\)"):
+        transact(anchor_contract.functions.anchor(key, 2**64 - 1, 2**64 - 1, root), admin)
+    anchoring.check_range(2**64 - 2, 2**64 - 2)
+    transact(anchor_contract.functions.anchor(key, 2**64 - 2, 2**64 - 2, root), admin)
+    assert anchor_contract.functions.anchorCount(key).call() == 1
