@@ -15,9 +15,16 @@ import {IComplianceRegistry} from "./interfaces/IComplianceRegistry.sol";
 /// and optional royalty; ERC-2981 royalties fall back to the default. Ids flagged `securityLike` are
 /// checked against the ComplianceRegistry on every mint and transfer
 /// (`detectTransferRestriction(address(this), from, to, amount)`, code ≠ 0 reverts).
+///
+/// Roles (contracts/TRUST.md): the creator holds DEFAULT_ADMIN_ROLE (royalties, ISSUER_ROLE) and
+/// ISSUER_ROLE; the platform holds PLATFORM_ROLE, the only role that can change the registry, and
+/// administers it itself, so the creator cannot clear wallets through a registry of its own.
 contract RightsToken is Initializable, AccessControlUpgradeable, ERC1155SupplyUpgradeable, ERC2981Upgradeable {
     /// @notice Creates ids and mints them.
     bytes32 public constant ISSUER_ROLE = keccak256("ISSUER_ROLE");
+    /// @notice The platform (governance): sets the compliance registry; role admin of itself, so the
+    /// creator (DEFAULT_ADMIN_ROLE) can neither take this role nor point the token at a registry of its own.
+    bytes32 public constant PLATFORM_ROLE = keccak256("PLATFORM_ROLE");
     /// @notice Upper bound on a royalty: 10 % (ERC-2981 denominator is 10_000).
     uint96 public constant MAX_ROYALTY_BPS = 1_000;
     /// @notice Upper bound on a metadata URI, in bytes.
@@ -71,24 +78,28 @@ contract RightsToken is Initializable, AccessControlUpgradeable, ERC1155SupplyUp
     }
 
     /// @notice Configure a freshly cloned rights token. Called once, by the factory.
-    /// @param admin Granted DEFAULT_ADMIN_ROLE (royalties, registry, roles).
+    /// @param admin Granted DEFAULT_ADMIN_ROLE (royalties, ISSUER_ROLE and DEFAULT_ADMIN_ROLE).
     /// @param issuer Granted ISSUER_ROLE (create ids, mint); may be zero to grant later.
+    /// @param platform Granted PLATFORM_ROLE (compliance registry; administers PLATFORM_ROLE); non-zero.
     /// @param complianceRegistry Registry consulted for security-like ids; non-zero.
     /// @param royaltyReceiver Default ERC-2981 receiver; zero for no default royalty.
     /// @param royaltyBps Default royalty in basis points (<= MAX_ROYALTY_BPS); ignored if receiver is zero.
     function initialize(
         address admin,
         address issuer,
+        address platform,
         address complianceRegistry,
         address royaltyReceiver,
         uint96 royaltyBps
     ) external initializer {
-        if (admin == address(0) || complianceRegistry == address(0)) revert ZeroAddress();
+        if (admin == address(0) || platform == address(0) || complianceRegistry == address(0)) revert ZeroAddress();
         __ERC1155_init("");
         __ERC1155Supply_init();
         __ERC2981_init();
         __AccessControl_init();
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
+        _setRoleAdmin(PLATFORM_ROLE, PLATFORM_ROLE);
+        _grantRole(PLATFORM_ROLE, platform);
         if (issuer != address(0)) _grantRole(ISSUER_ROLE, issuer);
         _setRegistry(complianceRegistry);
         if (royaltyReceiver != address(0)) _setDefault(royaltyReceiver, royaltyBps);
@@ -161,9 +172,12 @@ contract RightsToken is Initializable, AccessControlUpgradeable, ERC1155SupplyUp
         _setForId(id, receiver, royaltyBps);
     }
 
-    /// @notice Point at another ComplianceRegistry (DEFAULT_ADMIN_ROLE).
+    // ---------------------------------------------------------------- platform
+
+    /// @notice Point at another ComplianceRegistry (PLATFORM_ROLE). Not the creator's: a registry of
+    /// its own would let it clear any wallet for the security-like ids.
     /// @param newRegistry Registry address; non-zero.
-    function setComplianceRegistry(address newRegistry) external onlyRole(DEFAULT_ADMIN_ROLE) {
+    function setComplianceRegistry(address newRegistry) external onlyRole(PLATFORM_ROLE) {
         if (newRegistry == address(0)) revert ZeroAddress();
         _setRegistry(newRegistry);
     }

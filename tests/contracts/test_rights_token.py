@@ -1,18 +1,19 @@
 """RightsToken on anvil: licence terms per id, supply caps, ERC-2981 royalties, registry checks on
-security-like ids, ERC-165."""
+security-like ids (the registry is the platform's to change, not the creator's), ERC-165."""
 
 from __future__ import annotations
 
 from types import SimpleNamespace
 
 import pytest
+from web3 import Web3
 
+from contracts.core import PortfolioSpec, deploy_core, deploy_portfolio
 from contracts.deploy import deploy_contract
 from contracts.funding import (
     FAR_FUTURE_S,
     LicenceKind,
     deploy_clone_of,
-    deploy_rights_token,
     send,
 )
 from tests.contracts.funding_support import ZERO, events, one_event, reverts
@@ -26,18 +27,18 @@ SENDER_NOT_VERIFIED = 1
 @pytest.fixture()
 def env(w3):
     a = w3.eth.accounts
-    admin, issuer, royalty, alice, bob, stranger = a[0], a[1], a[2], a[3], a[4], a[5]
+    admin, issuer, royalty, alice, bob, stranger, platform = a[0], a[1], a[2], a[3], a[4], a[5], a[6]
     registry = deploy_contract(w3, "ComplianceRegistry", admin)
     send(registry.functions.grantRole(registry.functions.COMPLIANCE_ROLE().call(), admin), admin)
     for holder in (alice, bob):
         send(registry.functions.setInvestor(holder, FAR_FUTURE_S, 0, False), admin)
-    rights = deploy_rights_token(
-        w3, admin=admin, issuer=issuer, registry=registry.address, royalty_receiver=royalty, royalty_bps=500
-    )
+    rights = deploy_clone_of(w3, "RightsToken", admin)
+    send(rights.functions.initialize(admin, issuer, platform, registry.address, royalty, 500), admin)
     return SimpleNamespace(
         w3=w3,
         admin=admin,
         issuer=issuer,
+        platform=platform,
         royalty=royalty,
         alice=alice,
         bob=bob,
@@ -59,27 +60,37 @@ def role(contract, name):
 
 def test_initialize_sets_roles_registry_and_default_royalty(env):
     f = env.rights.functions
+    platform_role = role(env.rights, "PLATFORM_ROLE")
+    assert platform_role == Web3.keccak(text="PLATFORM_ROLE")
     assert f.hasRole(role(env.rights, "DEFAULT_ADMIN_ROLE"), env.admin).call()
     assert f.hasRole(role(env.rights, "ISSUER_ROLE"), env.issuer).call()
+    assert f.hasRole(platform_role, env.platform).call()
+    assert not f.hasRole(platform_role, env.admin).call()
+    assert f.getRoleAdmin(platform_role).call() == platform_role
     assert f.complianceRegistry().call() == env.registry.address
     assert f.royaltyInfo(7, 10_000).call() == [env.royalty, 500]
     logs = env.rights.events.DefaultRoyaltySet().get_logs(from_block=0)
     assert [dict(log["args"]) for log in logs] == [{"receiver": env.royalty, "royaltyBps": 500}]
     with reverts(env.rights, "InvalidInitialization"):
-        send(f.initialize(env.admin, env.issuer, env.registry.address, ZERO, 0), env.admin)
+        send(f.initialize(env.admin, env.issuer, env.platform, env.registry.address, ZERO, 0), env.admin)
 
 
 def test_implementation_cannot_be_initialized(env):
     implementation = deploy_contract(env.w3, "RightsToken")
     with reverts(implementation, "InvalidInitialization"):
-        send(implementation.functions.initialize(env.admin, env.issuer, env.registry.address, ZERO, 0), env.admin)
+        send(
+            implementation.functions.initialize(env.admin, env.issuer, env.platform, env.registry.address, ZERO, 0),
+            env.admin,
+        )
 
 
 def test_initialize_rejects_bad_arguments(env):
+    registry = env.registry.address
     for args, error, error_args in [
-        ((ZERO, env.issuer, env.registry.address, ZERO, 0), "ZeroAddress", ()),
-        ((env.admin, env.issuer, ZERO, ZERO, 0), "ZeroAddress", ()),
-        ((env.admin, env.issuer, env.registry.address, env.royalty, 1_001), "RoyaltyTooHigh", (1_001, 1_000)),
+        ((ZERO, env.issuer, env.platform, registry, ZERO, 0), "ZeroAddress", ()),
+        ((env.admin, env.issuer, ZERO, registry, ZERO, 0), "ZeroAddress", ()),
+        ((env.admin, env.issuer, env.platform, ZERO, ZERO, 0), "ZeroAddress", ()),
+        ((env.admin, env.issuer, env.platform, registry, env.royalty, 1_001), "RoyaltyTooHigh", (1_001, 1_000)),
     ]:
         clone = deploy_clone_of(env.w3, "RightsToken")
         with reverts(clone, error, *error_args):
@@ -202,14 +213,14 @@ def test_royalty_admin(env):
         send(f.setTokenRoyalty(1, env.bob, 100), env.issuer)
 
 
-def test_set_compliance_registry(env):
+def test_platform_sets_the_compliance_registry(env):
     f = env.rights.functions
     other = deploy_contract(env.w3, "TestComplianceRegistry")
-    with reverts(env.rights, "AccessControlUnauthorizedAccount", env.issuer, role(env.rights, "DEFAULT_ADMIN_ROLE")):
+    with reverts(env.rights, "AccessControlUnauthorizedAccount", env.issuer, role(env.rights, "PLATFORM_ROLE")):
         send(f.setComplianceRegistry(other.address), env.issuer)
     with reverts(env.rights, "ZeroAddress"):
-        send(f.setComplianceRegistry(ZERO), env.admin)
-    receipt = send(f.setComplianceRegistry(other.address), env.admin)
+        send(f.setComplianceRegistry(ZERO), env.platform)
+    receipt = send(f.setComplianceRegistry(other.address), env.platform)
     assert one_event(env.rights, receipt, "ComplianceRegistryChanged") == {
         "previousRegistry": env.registry.address,
         "newRegistry": other.address,
@@ -217,6 +228,75 @@ def test_set_compliance_registry(env):
     create(env, 1, security=True)
     send(f.mint(env.stranger, 1, 1), env.issuer)  # the stand-in registry allows everyone by default
     assert events(env.rights, receipt, "TransferSingle") == []
+
+
+def test_creator_cannot_swap_in_a_registry_of_its_own(env):
+    # the attack: the creator (DEFAULT_ADMIN_ROLE) points the token at a registry that clears everyone,
+    # then mints or moves security-like rights to wallets the platform never verified
+    f = env.rights.functions
+    platform_role = role(env.rights, "PLATFORM_ROLE")
+    own_registry = deploy_contract(env.w3, "TestComplianceRegistry", sender=env.admin)  # allows everyone
+    create(env, 1, security=True)
+    with reverts(env.rights, "AccessControlUnauthorizedAccount", env.admin, platform_role):
+        send(f.setComplianceRegistry(own_registry.address), env.admin)
+    # nor can it take the platform's role, for itself or a second wallet, or remove the platform
+    for wallet in (env.admin, env.stranger):
+        with reverts(env.rights, "AccessControlUnauthorizedAccount", env.admin, platform_role):
+            send(f.grantRole(platform_role, wallet), env.admin)
+    with reverts(env.rights, "AccessControlUnauthorizedAccount", env.admin, platform_role):
+        send(f.revokeRole(platform_role, env.platform), env.admin)
+    # the issuer (the creator's other role) cannot either
+    with reverts(env.rights, "AccessControlUnauthorizedAccount", env.issuer, platform_role):
+        send(f.setComplianceRegistry(own_registry.address), env.issuer)
+    with reverts(env.rights, "AccessControlUnauthorizedAccount", env.issuer, platform_role):
+        send(f.grantRole(platform_role, env.issuer), env.issuer)
+    assert f.complianceRegistry().call() == env.registry.address
+    assert not f.hasRole(platform_role, env.admin).call() and not f.hasRole(platform_role, env.stranger).call()
+    assert f.hasRole(platform_role, env.platform).call()
+    assert env.rights.events.ComplianceRegistryChanged().get_logs(from_block=0)[-1]["args"]["newRegistry"] == (
+        env.registry.address
+    )
+    with reverts(env.rights, "RightTransferRestricted", 1, RECIPIENT_NOT_VERIFIED):
+        send(f.mint(env.stranger, 1, 1), env.issuer)  # the unverified wallet stays out
+
+
+def test_platform_hands_its_role_to_a_successor(env):
+    f = env.rights.functions
+    platform_role = role(env.rights, "PLATFORM_ROLE")
+    send(f.grantRole(platform_role, env.bob), env.platform)
+    send(f.renounceRole(platform_role, env.platform), env.platform)
+    assert f.hasRole(platform_role, env.bob).call() and not f.hasRole(platform_role, env.platform).call()
+    other = deploy_contract(env.w3, "TestComplianceRegistry")
+    send(f.setComplianceRegistry(other.address), env.bob)
+    assert f.complianceRegistry().call() == other.address
+
+
+def test_factory_gives_the_registry_to_the_platform_not_the_creator(w3):
+    # through PortfolioFactory.createPortfolio, with the platform and the creator as separate wallets
+    a = w3.eth.accounts
+    deployer, platform, creator, treasury, signer = a[0], a[1], a[2], a[7], a[9]
+    core = deploy_core(w3, deployer, compliance_signer=signer, fee_recipient=a[8], platform=platform)
+    portfolio = deploy_portfolio(
+        w3,
+        core,
+        PortfolioSpec(admin=creator, issuer=creator, treasury=treasury, name="Rights", symbol="RGT", with_rights=True),
+    )
+    rights = portfolio.rights_token
+    assert rights is not None
+    f = rights.functions
+    platform_role = role(rights, "PLATFORM_ROLE")
+    assert f.hasRole(platform_role, platform).call()
+    assert f.getRoleAdmin(platform_role).call() == platform_role
+    assert f.complianceRegistry().call() == core.registry.address
+    for wallet in (creator, deployer):
+        assert not f.hasRole(platform_role, wallet).call()
+    own_registry = deploy_contract(w3, "TestComplianceRegistry", sender=creator)
+    with reverts(rights, "AccessControlUnauthorizedAccount", creator, platform_role):
+        send(f.setComplianceRegistry(own_registry.address), creator)
+    with reverts(rights, "AccessControlUnauthorizedAccount", creator, platform_role):
+        send(f.grantRole(platform_role, creator), creator)
+    send(f.setComplianceRegistry(own_registry.address), platform)
+    assert f.complianceRegistry().call() == own_registry.address
 
 
 def test_supports_interfaces(env):
