@@ -28,6 +28,7 @@ from contracts.funding import RoundTerms
 
 ZERO_ADDRESS = "0x" + "00" * 20
 DEFAULT_DONATION_FEE_BPS = 250
+DEFAULT_RECOVERY_DELAY_S = 48 * 3600  # PortfolioToken.MIN_RECOVERY_DELAY: a holder sees a recovery two days ahead
 DEFAULT_DUST_SWEEP_DELAY_S = 30 * 24 * 3600
 MAX_UINT64 = 2**64 - 1
 
@@ -158,9 +159,15 @@ def deploy_core(
     arbiter: str | None = None,
     agent: str | None = None,
     platform: str | None = None,
+    recovery_approver: str | None = None,
+    recovery_delay_s: int = DEFAULT_RECOVERY_DELAY_S,
     donation_fee_bps: int = DEFAULT_DONATION_FEE_BPS,
 ) -> CoreDeployment:
-    """Deploy registry, anchor, donation router, the five implementations and the factory."""
+    """Deploy registry, anchor, donation router, the five implementations and the factory.
+
+    Platform keys default to the deployer. With the agent and the recovery approver on one key, no
+    recovery can ever execute (the proposer cannot execute its own request): the safe default.
+    """
     records: dict[str, Deployed] = {}
 
     def deploy(name: str, artifact: str, *args: Any) -> Contract:
@@ -186,6 +193,8 @@ def deploy_core(
         router.address,
         [implementations[k].address for k in IMPLEMENTATIONS],
         [fee_recipient, compliance_signer, arbiter or deployer, agent or deployer],
+        recovery_approver or deployer,
+        recovery_delay_s,
     )
     stablecoin = deploy("stablecoin", "MockStablecoin") if with_mock_stablecoin else None
 
@@ -194,6 +203,8 @@ def deploy_core(
     transact(factory.functions.grantRole(factory.functions.CREATOR_ROLE().call(), deployer), deployer)
     transact(anchor.functions.grantRole(anchor.functions.ANCHOR_ROLE().call(), deployer), deployer)
     transact(router.functions.grantRole(router.functions.REGISTRAR_ROLE().call(), factory.address), deployer)
+    if stablecoin is not None:  # dev only: a real stablecoin is allowed by the platform's governance
+        transact(router.functions.setCurrencyAllowed(stablecoin.address, True, 0), deployer)
 
     return CoreDeployment(
         w3=w3,

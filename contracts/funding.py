@@ -101,18 +101,67 @@ ZERO_ADDRESS = "0x" + "00" * 20
 FAR_FUTURE_S = 2**40
 
 
+RECOVERY_DELAY_S = 48 * 3600  # PortfolioToken.MIN_RECOVERY_DELAY
+DUST_SWEEP_DELAY_S = 30 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class TokenInit:
+    """PortfolioToken.InitParams: the one Python spelling of a token's initialisation."""
+
+    name: str
+    symbol: str
+    admin: str
+    platform: str
+    cap_units: int = 0
+    agent: str = ZERO_ADDRESS
+    recovery_approver: str = ZERO_ADDRESS
+    recovery_delay_s: int = RECOVERY_DELAY_S
+    issuers: tuple[str, ...] = ()
+    round: str = ZERO_ADDRESS
+    revenue_token: str = ZERO_ADDRESS
+    dust_sweep_delay_s: int = DUST_SWEEP_DELAY_S
+    excluded: tuple[str, ...] = ()
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        return (
+            self.name,
+            self.symbol,
+            self.cap_units,
+            self.admin,
+            self.platform,
+            self.agent,
+            self.recovery_approver,
+            self.recovery_delay_s,
+            list(self.issuers),
+            self.round,
+            self.revenue_token,
+            self.dust_sweep_delay_s,
+            list(self.excluded),
+        )
+
+
+def deploy_token(w3: Web3, implementation: str, init: TokenInit, sender: str | None = None) -> Contract:
+    """A PortfolioToken clone of `implementation` initialised with `init` (outside the factory: tests, benches)."""
+    token = at(w3, "PortfolioToken", deploy_clone(w3, implementation, sender))
+    send(token.functions.initialize(init.as_tuple()), sender or w3.eth.accounts[0])
+    return token
+
+
 def deploy_registry_and_token(
     w3: Web3, *, admin: str, verified: list[str], name: str = "Kogi Portfolio", symbol: str = "KPT"
 ) -> tuple[Contract, Contract]:
     """A ComplianceRegistry (admin holds COMPLIANCE_ROLE) with `verified` KYC'd until far in the
-    future, and a PortfolioToken clone (uncapped, no distributor) administered by `admin`."""
+    future, and a PortfolioToken clone (uncapped, no revenue share) for which `admin` plays both the
+    creator (DEFAULT_ADMIN_ROLE, ISSUER_ROLE) and the platform (PLATFORM_ROLE: attaches rounds)."""
     registry = deploy_contract(w3, "ComplianceRegistry", admin, sender=admin)
     send(registry.functions.grantRole(registry.functions.COMPLIANCE_ROLE().call(), admin), admin)
     for account in verified:
         send(registry.functions.setInvestor(account, FAR_FUTURE_S, 0, False), admin)
     implementation = deploy_contract(w3, "PortfolioToken", registry.address, sender=admin)
-    token = at(w3, "PortfolioToken", deploy_clone(w3, implementation.address, admin))
-    send(token.functions.initialize(name, symbol, 0, ZERO_ADDRESS, admin, ZERO_ADDRESS, []), admin)
+    token = deploy_token(
+        w3, implementation.address, TokenInit(name, symbol, admin=admin, platform=admin, issuers=(admin,)), admin
+    )
     return registry, token
 
 
@@ -198,7 +247,7 @@ def deploy_funding_round(
     w3: Web3, *, admin: str, config: RoundConfig, sender: str | None = None, implementation: str | None = None
 ) -> Contract:
     """A FundingRound clone (of `implementation`, or of a fresh one), initialized with `config`.
-    The caller grants the round ISSUER_ROLE on the token (see `grant_minter`)."""
+    The token's platform then attaches it (see `attach_round`)."""
     if implementation is None:
         round_ = deploy_clone_of(w3, "FundingRound", sender)
     else:
@@ -207,10 +256,10 @@ def deploy_funding_round(
     return round_
 
 
-def grant_minter(token: Contract, round_address: str, admin: str) -> TxReceipt:
-    """Give the round ISSUER_ROLE on the portfolio token so claims can mint."""
-    role = token.functions.ISSUER_ROLE().call()
-    return send(token.functions.grantRole(role, round_address), admin)
+def attach_round(token: Contract, round_address: str, platform: str) -> TxReceipt:
+    """Attach the round to its token (PLATFORM_ROLE): the token reserves the round's maximum
+    allocation on its cap and will deliver the investors' allocations only through this round."""
+    return send(token.functions.attachRound(round_address), platform)
 
 
 @dataclass(frozen=True)
@@ -308,11 +357,13 @@ def deploy_rights_token(
     registry: str,
     royalty_receiver: str,
     royalty_bps: int,
+    platform: str | None = None,
     sender: str | None = None,
 ) -> Contract:
+    """A RightsToken clone; `platform` (PLATFORM_ROLE: changes its registry) defaults to `admin`."""
     rights = deploy_clone_of(w3, "RightsToken", sender)
     send(
-        rights.functions.initialize(admin, issuer, registry, royalty_receiver, royalty_bps),
+        rights.functions.initialize(admin, issuer, platform or admin, registry, royalty_receiver, royalty_bps),
         sender or w3.eth.accounts[0],
     )
     return rights
@@ -412,7 +463,7 @@ def setup_funding_bench(
         terms=terms,
     )
     round_ = deploy_funding_round(w3, admin=admin, config=config)
-    grant_minter(token, round_.address, admin)
+    attach_round(token, round_.address, admin)
     for investor in investors:
         send(stablecoin.functions.mint(investor, hard_cap_units), admin)
         send(stablecoin.functions.approve(round_.address, 2**256 - 1), investor)
@@ -459,6 +510,7 @@ def bench_donation(w3: Web3, *, erc20: bool = True) -> TxReceipt:
             value_wei=10**16,
         )
     stablecoin = deploy_contract(w3, "MockStablecoin")
+    send(router.functions.setCurrencyAllowed(stablecoin.address, True, 0), admin)
     send(stablecoin.functions.mint(donor, 1_000 * USDC_UNIT), admin)
     send(stablecoin.functions.approve(router.address, 2**256 - 1), donor)
     return send(

@@ -527,7 +527,15 @@ NO_LEDGER_EFFECT: dict[tuple[str, str], str] = {
     ("token", "ForcedTransfer"): "the token emits a Transfer with the same parties and amount",
     ("token", "ClaimableMoved"): "re-assigns claimable revenue inside the pool; the pool's holdings do not change",
     ("token", "ExclusionSet"): "accrual bookkeeping only",
-    ("round", "TokensClaimed"): "the token's mint Transfer (from = 0) records the tokens",
+    ("token", "RecoveryProposed"): "a pending recovery request (two keys and a delay); nothing moves yet",
+    ("token", "RecoveryExecuted"): "the executed move emits ForcedTransfer + Transfer (and ClaimableMoved)",
+    ("token", "RecoveryCancelled"): "a pending recovery request withdrawn; nothing moves",
+    ("token", "RoundAttached"): "cap reservation for the round's allocations; no token exists yet",
+    ("token", "RoundAllocationMinted"): "the mint Transfer (0 → round) records the sold allocation",
+    ("token", "RoundReservationReleased"): "the failed round's cap reservation ends; nothing was minted",
+    ("token", "AllocationReturned"): "the burn Transfers record the returned tokens; accrued revenue stays claimable",
+    ("round", "TokensClaimed"): "the token's Transfer (round → investor) records the delivered allocation",
+    ("round", "AllocationTakenBack"): "the token's burn Transfer records the allocation a refund took back",
     ("round", "RoundInitialized"): "configuration; the indexer reads the stablecoin at discovery",
     ("round", "RoundFinalized"): "outcome marker; money moves with Refunded / MilestoneReleased",
     ("round", "RoundCancelled"): "state change; refunds move money",
@@ -541,6 +549,7 @@ NO_LEDGER_EFFECT: dict[tuple[str, str], str] = {
     ("splitter", "SplitterInitialized"): "configuration (payees and shares, fixed forever)",
     ("donation_router", "PortfolioRegistered"): "configuration",
     ("donation_router", "TreasuryChanged"): "configuration",
+    ("donation_router", "CurrencyChanged"): "configuration (which currencies may be donated, minimum fee)",
 }
 
 RECORDED_EVENTS: dict[tuple[str, str], str] = {

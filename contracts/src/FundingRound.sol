@@ -9,12 +9,9 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {IRoundToken} from "./interfaces/IRoundToken.sol";
+import {IAllocationRound} from "./interfaces/IAllocationRound.sol";
 
-/// @notice The part of a PortfolioToken a funding round uses: minting gated by ISSUER_ROLE
-/// (granted to the round). The token checks the ComplianceRegistry on mint.
-interface IRoundToken {
-    function mint(address to, uint256 amount) external;
-}
 
 /// @title FundingRound
 /// @notice Sells a PortfolioToken for a stablecoin at a fixed price, escrows the raise and
@@ -23,8 +20,8 @@ interface IRoundToken {
 /// Units and rounding (all integer, exact):
 /// - `price` is in stablecoin base units per `TOKEN_UNIT` (1e18) token base units, i.e. per one
 ///   whole token of an 18-decimals PortfolioToken. 1 USDC (6 decimals) per token → price 1_000_000.
-/// - An investor's token allocation is computed once, at claim, on the investor's cumulative
-///   contribution: `floor(contributed * 1e18 / price)`. The investor loses less than one token base
+/// - An investor's token allocation is `floor(contributed * 1e18 / price)` on the investor's cumulative
+///   contribution; `allocatedTotal` is the exact sum of these floors. The investor loses less than one token base
 ///   unit (1e-18 token) to rounding, whatever the number of investments. A $1 investment at any price
 ///   ≤ $1e18 per token buys a non-zero allocation; `initialize` checks `minInvestment` buys ≥ 1 unit.
 ///
@@ -34,7 +31,12 @@ interface IRoundToken {
 /// - Failed or cancelled before success: every investor pulls back exactly what they paid in;
 ///   tokens are never minted for such a round (minting happens only by claim after success, so no
 ///   burn path and no compliance check on refunds are needed).
-/// - Succeeded: investors claim (pull) their tokens; the round mints them through ISSUER_ROLE.
+/// - The token reserves the round's maximum allocation on its cap from the start. Once the round is
+///   sold, the token mints `allocatedTotal` into the round (its `syncRound`, run by any deposit, claim
+///   or refund) and revenue accrues on it; `claimTokens` delivers the investor's allocation with the
+///   revenue it earned meanwhile (IRoundToken). The creator cannot revoke that path, and a pause does
+///   not block it.
+/// - Succeeded: investors claim (pull) their tokens.
 ///   The raise is released milestone by milestone (tranche = `milestoneBps[i]` of the raise; the last
 ///   tranche takes whatever is left, so tranches sum to the raise exactly); each milestone needs the
 ///   approval of an ISSUER_ROLE holder and of a different ARBITER_ROLE holder, then anyone may release it.
@@ -45,14 +47,23 @@ interface IRoundToken {
 ///   `RoundFinalized` so the ledger and webhooks get an event for that moment.
 /// - Cancelled after success: the escrow not yet released (`cancelRefundPool`) is refundable pro rata to
 ///   contributions; the last investor to refund receives the remainder so no dust stays locked.
-///   Investors keep (and may still claim) their tokens: every investor paid the same price and gets
-///   the same refund fraction, so their relative shares are unchanged.
+///   The refund takes back the same fraction of the investor's allocation (rounded up): from the
+///   round if not yet claimed, else burned from the investor's balance (the refund reverts if the
+///   investor no longer holds them). No investor keeps both the money and the tokens it refunds.
+/// - Approvals count only while the approver still holds its role: revoking a key voids its
+///   pending approvals. `invest` re-checks the investor in the token's compliance registry.
 /// - Hard cap: an investment that would exceed it is partially filled (only the remaining room is
 ///   pulled from the investor; the event carries the accepted amount). Invariant at every step:
 ///   `totalRaised <= hardCap`, and once settled `releasedToTreasury + feesPaid + refundedTotal == totalRaised`.
 /// - Every investment carries an EIP-712 `InvestmentPermit(investor, round, maxAmount, deadline, nonce)`
 ///   signed by `complianceSigner` (an EOA or an ERC-1271 contract); a nonce is usable once per investor.
-contract FundingRound is Initializable, AccessControlUpgradeable, EIP712Upgradeable, ReentrancyGuardTransient {
+contract FundingRound is
+    Initializable,
+    AccessControlUpgradeable,
+    EIP712Upgradeable,
+    ReentrancyGuardTransient,
+    IAllocationRound
+{
     using SafeERC20 for IERC20;
 
     // ---------------------------------------------------------------- constants
@@ -190,8 +201,12 @@ contract FundingRound is Initializable, AccessControlUpgradeable, EIP712Upgradea
     uint256 public refundedTotal;
     /// @notice Number of investors who took their refund.
     uint256 public refundedCount;
-    /// @notice Token base units minted to investors so far.
+    /// @notice Token base units delivered to investors so far.
     uint256 public tokensClaimedTotal;
+    /// @notice Σ of every investor's allocation (token base units): what the token mints into the round.
+    uint256 public allocatedTotal;
+    /// @notice Token base units of allocations taken back by refunds after a cancellation.
+    uint256 public allocationReturnedTotal;
 
     /// @notice Stablecoin base units contributed by each investor (balance delta credited).
     mapping(address investor => uint256) public contributionOf;
@@ -199,6 +214,8 @@ contract FundingRound is Initializable, AccessControlUpgradeable, EIP712Upgradea
     mapping(address investor => bool) public tokensClaimed;
     /// @notice Whether the investor took their refund.
     mapping(address investor => bool) public refunded;
+    /// @notice Token base units of the investor's allocation a refund took back.
+    mapping(address investor => uint256) public allocationReturned;
     /// @notice Permit nonces used (or revoked) per investor.
     mapping(address investor => mapping(uint256 nonce => bool)) public nonceUsed;
     mapping(uint256 index => MilestoneApproval) private _approvals;
@@ -233,6 +250,8 @@ contract FundingRound is Initializable, AccessControlUpgradeable, EIP712Upgradea
     event TokensClaimed(address indexed investor, uint256 contribution, uint256 amount);
     /// @notice `amount` stablecoin base units were refunded to `investor`.
     event Refunded(address indexed investor, uint256 amount);
+    /// @notice A refund after a cancellation took back `tokens` token base units of `investor`'s allocation.
+    event AllocationTakenBack(address indexed investor, uint256 tokens, bool delivered);
     /// @notice Milestone `index` was approved by `approver` acting with `role` (ISSUER_ROLE or ARBITER_ROLE).
     event MilestoneApproved(uint256 indexed index, bytes32 indexed role, address indexed approver);
     /// @notice Milestone `index` released `gross` escrow: `net` to `treasury`, `fee` to `feeRecipient`.
@@ -278,6 +297,8 @@ contract FundingRound is Initializable, AccessControlUpgradeable, EIP712Upgradea
     error MilestoneNotApproved(uint256 index, bool issuerApproved, bool arbiterApproved);
     error NotIssuerOrArbiter(address account);
     error AlreadyFinalized();
+    /// @notice The investor fails the token's compliance registry (restriction code).
+    error InvestorRestricted(address investor, uint8 code);
 
     // ---------------------------------------------------------------- init
 
@@ -382,6 +403,16 @@ contract FundingRound is Initializable, AccessControlUpgradeable, EIP712Upgradea
         return Math.mulDiv(amount, TOKEN_UNIT, price);
     }
 
+    /// @inheritdoc IAllocationRound
+    function allocationStatus() external view returns (uint8 status, uint256 allocation) {
+        State s = state();
+        if (s == State.Upcoming || s == State.Active) return (0, Math.mulDiv(hardCap, TOKEN_UNIT, price));
+        if (s == State.Succeeded || s == State.Closed || (s == State.Cancelled && cancelledAfterSuccess)) {
+            return (1, allocatedTotal);
+        }
+        return (2, 0);
+    }
+
     /// @notice Stablecoin base units refundable to all investors together in the current state.
     function refundPool() public view returns (uint256) {
         State s = state();
@@ -434,6 +465,7 @@ contract FundingRound is Initializable, AccessControlUpgradeable, EIP712Upgradea
         if (block.timestamp > deadline) revert PermitExpired(deadline, block.timestamp);
         if (nonceUsed[investor][nonce]) revert PermitNonceUsed(investor, nonce);
         if (amount > maxAmount) revert AmountAbovePermit(amount, maxAmount);
+        _checkInvestor(investor);
         if (!SignatureChecker.isValidSignatureNow(
                 complianceSigner, investmentPermitDigest(investor, maxAmount, deadline, nonce), signature
             )) revert InvalidPermitSignature(investor, complianceSigner);
@@ -454,30 +486,30 @@ contract FundingRound is Initializable, AccessControlUpgradeable, EIP712Upgradea
         if (received == 0) revert ZeroAmountReceived();
         if (received > accepted) received = accepted; // never credit more than was asked (hard cap holds)
 
-        if (previous == 0) ++investorCount;
-        contributionOf[investor] = previous + received;
-        totalRaised += received;
+        _credit(investor, previous, received);
         emit Invested(investor, nonce, amount, received, previous + received, totalRaised);
     }
 
     // ---------------------------------------------------------------- after success
 
-    /// @notice Mint the sender's token allocation (successful round; also after a cancellation that
-    /// followed success). The token's compliance check applies to the mint.
-    /// @return amount Token base units minted.
+    /// @notice Deliver the sender's token allocation, less any part a refund took back, with the
+    /// revenue it accrued since the round sold (successful round; also after a cancellation that
+    /// followed success). The token checks the investor like a mint recipient.
+    /// @return amount Token base units delivered.
     function claimTokens() external nonReentrant returns (uint256 amount) {
         State s = state();
         bool allowed = s == State.Succeeded || s == State.Closed || (s == State.Cancelled && cancelledAfterSuccess);
         if (!allowed) revert InvalidState(s);
         address investor = msg.sender;
         if (tokensClaimed[investor]) revert AlreadyClaimed(investor);
-        amount = tokenAllocation(investor);
+        amount = tokenAllocation(investor) - allocationReturned[investor];
         // slither-disable-next-line incorrect-equality (zero test of a computed allocation, not a balance comparison)
         if (amount == 0) revert NothingToClaim(investor);
         tokensClaimed[investor] = true;
         tokensClaimedTotal += amount;
         emit TokensClaimed(investor, contributionOf[investor], amount);
-        IRoundToken(token).mint(investor, amount);
+        IRoundToken(token).syncRound();
+        IRoundToken(token).deliverAllocation(investor, amount);
     }
 
     /// @notice Approve the next milestone as the issuer side (ISSUER_ROLE).
@@ -485,7 +517,7 @@ contract FundingRound is Initializable, AccessControlUpgradeable, EIP712Upgradea
     function approveMilestoneAsIssuer(uint256 index) external onlyRole(ISSUER_ROLE) {
         _checkApprovable(index);
         MilestoneApproval memory a = _approvals[index];
-        if (a.issuerApprover != address(0)) revert AlreadyApproved(index, ISSUER_ROLE, a.issuerApprover);
+        if (_approvalCounts(ISSUER_ROLE, a.issuerApprover)) revert AlreadyApproved(index, ISSUER_ROLE, a.issuerApprover);
         if (a.arbiterApprover == msg.sender) revert SameApprover(index, msg.sender);
         _approvals[index].issuerApprover = msg.sender;
         emit MilestoneApproved(index, ISSUER_ROLE, msg.sender);
@@ -496,7 +528,9 @@ contract FundingRound is Initializable, AccessControlUpgradeable, EIP712Upgradea
     function approveMilestoneAsArbiter(uint256 index) external onlyRole(ARBITER_ROLE) {
         _checkApprovable(index);
         MilestoneApproval memory a = _approvals[index];
-        if (a.arbiterApprover != address(0)) revert AlreadyApproved(index, ARBITER_ROLE, a.arbiterApprover);
+        if (_approvalCounts(ARBITER_ROLE, a.arbiterApprover)) {
+            revert AlreadyApproved(index, ARBITER_ROLE, a.arbiterApprover);
+        }
         if (a.issuerApprover == msg.sender) revert SameApprover(index, msg.sender);
         _approvals[index].arbiterApprover = msg.sender;
         emit MilestoneApproved(index, ARBITER_ROLE, msg.sender);
@@ -510,9 +544,9 @@ contract FundingRound is Initializable, AccessControlUpgradeable, EIP712Upgradea
     function releaseMilestone(uint256 index) external nonReentrant returns (uint256 gross) {
         _checkApprovable(index);
         MilestoneApproval memory a = _approvals[index];
-        if (a.issuerApprover == address(0) || a.arbiterApprover == address(0)) {
-            revert MilestoneNotApproved(index, a.issuerApprover != address(0), a.arbiterApprover != address(0));
-        }
+        bool issuerApproved = _approvalCounts(ISSUER_ROLE, a.issuerApprover);
+        bool arbiterApproved = _approvalCounts(ARBITER_ROLE, a.arbiterApprover);
+        if (!issuerApproved || !arbiterApproved) revert MilestoneNotApproved(index, issuerApproved, arbiterApproved);
         uint256 raised = totalRaised;
         gross = index + 1 == _milestoneBps.length
             ? raised - releasedGross
@@ -537,7 +571,7 @@ contract FundingRound is Initializable, AccessControlUpgradeable, EIP712Upgradea
         if (s != State.Succeeded && s != State.Failed && s != State.Closed) revert InvalidState(s);
         if (finalized) revert AlreadyFinalized();
         finalized = true;
-        emit RoundFinalized(s != State.Failed, totalRaised, Math.mulDiv(totalRaised, TOKEN_UNIT, price));
+        emit RoundFinalized(s != State.Failed, totalRaised, allocatedTotal);
     }
 
     // ---------------------------------------------------------------- cancel and refund
@@ -559,7 +593,9 @@ contract FundingRound is Initializable, AccessControlUpgradeable, EIP712Upgradea
     }
 
     /// @notice Pull the sender's refund (failed or cancelled round). Exact contribution before success;
-    /// pro rata share of the unreleased escrow after success (the last refund takes the remainder).
+    /// pro rata share of the unreleased escrow after success (the last refund takes the remainder),
+    /// which also takes back the same fraction of the sender's allocation (rounded up): from the round
+    /// if not yet claimed, else burned from the sender's balance.
     /// @return amount Stablecoin base units paid to the sender.
     function claimRefund() external nonReentrant returns (uint256 amount) {
         State s = state();
@@ -573,6 +609,7 @@ contract FundingRound is Initializable, AccessControlUpgradeable, EIP712Upgradea
         ++refundedCount;
         refundedTotal += amount;
         emit Refunded(investor, amount);
+        if (cancelledAfterSuccess) _takeBackAllocation(investor, amount);
         if (amount > 0) stablecoin.safeTransfer(investor, amount);
     }
 
@@ -612,6 +649,41 @@ contract FundingRound is Initializable, AccessControlUpgradeable, EIP712Upgradea
             feeBps,
             _milestoneBps
         );
+    }
+
+    /// @dev After a cancellation that followed success the investor returns the refunded fraction of
+    /// its allocation (rounded up, at most the allocation).
+    function _takeBackAllocation(address investor, uint256 refundAmount) private {
+        uint256 allocation = tokenAllocation(investor);
+        uint256 back = Math.mulDiv(allocation, refundAmount, contributionOf[investor], Math.Rounding.Ceil);
+        if (back > allocation) back = allocation;
+        // slither-disable-next-line incorrect-equality (zero test of a computed amount)
+        if (back == 0) return;
+        bool delivered = tokensClaimed[investor];
+        allocationReturnedTotal += back;
+        if (!delivered) allocationReturned[investor] = back;
+        emit AllocationTakenBack(investor, back, delivered);
+        IRoundToken(token).syncRound();
+        IRoundToken(token).returnAllocation(investor, delivered ? 0 : back, delivered ? back : 0);
+    }
+
+    /// @dev The permit was signed earlier: the investor must still be verified, unfrozen and allowed now.
+    function _checkInvestor(address investor) private view {
+        uint8 code = IRoundToken(token).detectTransferRestriction(address(0), investor, 0);
+        if (code != 0) revert InvestorRestricted(investor, code);
+    }
+
+    /// @dev Record `received` on top of `previous`; `allocatedTotal` grows by the investor's new floor.
+    function _credit(address investor, uint256 previous, uint256 received) private {
+        if (previous == 0) ++investorCount;
+        contributionOf[investor] = previous + received;
+        totalRaised += received;
+        allocatedTotal += Math.mulDiv(previous + received, TOKEN_UNIT, price) - Math.mulDiv(previous, TOKEN_UNIT, price);
+    }
+
+    /// @dev An approval counts only while its approver still holds the role it approved with.
+    function _approvalCounts(bytes32 role, address approver) private view returns (bool) {
+        return approver != address(0) && hasRole(role, approver);
     }
 
     function _successReached() private view returns (bool) {

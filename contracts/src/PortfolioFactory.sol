@@ -15,10 +15,13 @@ import {DonationRouter} from "./DonationRouter.sol";
 /// `PortfolioCreated`, which is how the indexer discovers a portfolio's contracts.
 ///
 /// Per portfolio (optional parts are skipped with zero / empty parameters):
-/// - PortfolioToken (always). ISSUER_ROLE: the round and `issuer`; AGENT_ROLE: the platform agent.
-///   Its built-in revenue share is on when `revenueToken` != 0, with the treasury and the round
-///   excluded from accrual; the event's `distributor` is then the token itself (0 otherwise), so an
-///   indexer reads revenue events from the address in that field whatever the design.
+/// - PortfolioToken (always). ISSUER_ROLE: `issuer`; AGENT_ROLE: the platform agent;
+///   RECOVERY_APPROVER_ROLE: the platform's recovery approver. The round is attached to the token
+///   (not an issuer): the token reserves the round's maximum allocation on its cap, and a round whose
+///   maximum allocation exceeds the cap is rejected (CapExceeded). The built-in revenue share is on
+///   when `revenueToken` != 0, with the treasury excluded from accrual (the round is not: its
+///   allocation accrues for its investors); the event's `distributor` is then the token itself (0
+///   otherwise), so an indexer reads revenue events from the address in that field.
 /// - FundingRound (when `round.hardCap` != 0); fee recipient, compliance signer and arbiter are the
 ///   platform's (factory settings), not the creator's.
 /// - PayoutSplitter (when `payees` is non-empty).
@@ -55,7 +58,7 @@ contract PortfolioFactory is AccessControl {
     /// @param treasury Receives round tranches and donations; excluded from revenue accrual.
     /// @param name Token name; @param symbol Token symbol; @param cap Token cap (0 = none).
     /// @param revenueToken Revenue asset of the token's revenue share (0 = none).
-    /// @param dustSweepDelay Seconds after the last deposit before dust may be swept.
+    /// @param dustSweepDelay Minimum seconds between two dust sweeps (the first counts from creation).
     struct PortfolioParams {
         address admin;
         address issuer;
@@ -96,6 +99,10 @@ contract PortfolioFactory is AccessControl {
     address public complianceSigner;
     address public arbiter;
     address public agent;
+    /// @notice Executes recoveries the agent proposed (RECOVERY_APPROVER_ROLE on new tokens).
+    address public recoveryApprover;
+    /// @notice Delay between a recovery's proposal and its execution on new tokens (seconds).
+    uint32 public immutable recoveryDelay;
     /// @notice Number of portfolios created; ids are 1..portfolioCount.
     uint256 public portfolioCount;
 
@@ -112,6 +119,8 @@ contract PortfolioFactory is AccessControl {
     );
     /// @notice Platform accounts for future portfolios changed.
     event PlatformAccountsSet(address feeRecipient, address complianceSigner, address arbiter, address agent);
+    /// @notice The recovery approver for future portfolios changed.
+    event RecoveryApproverSet(address recoveryApprover);
 
     error ZeroAddress();
 
@@ -121,13 +130,17 @@ contract PortfolioFactory is AccessControl {
     /// @param donationRouter_ DonationRouter in which the factory holds REGISTRAR_ROLE.
     /// @param implementations token, round, splitter, rights token implementations.
     /// @param platformAccounts fee recipient, compliance signer, arbiter, agent.
+    /// @param recoveryApprover_ the second key of recoveries (must differ from the agent's key to be useful).
+    /// @param recoveryDelay_ seconds a holder sees a recovery coming (PortfolioToken bounds: 48 h .. 30 days).
     constructor(
         address admin,
         address platform_,
         address registry_,
         DonationRouter donationRouter_,
         address[4] memory implementations,
-        address[4] memory platformAccounts
+        address[4] memory platformAccounts,
+        address recoveryApprover_,
+        uint32 recoveryDelay_
     ) {
         if (
             admin == address(0) || platform_ == address(0) || registry_ == address(0)
@@ -147,6 +160,13 @@ contract PortfolioFactory is AccessControl {
         splitterImplementation = implementations[2];
         rightsImplementation = implementations[3];
         _setPlatformAccounts(platformAccounts[0], platformAccounts[1], platformAccounts[2], platformAccounts[3]);
+        _setRecoveryApprover(recoveryApprover_);
+        recoveryDelay = recoveryDelay_;
+    }
+
+    /// @notice Change the recovery approver bound into portfolios created from now on (admin).
+    function setRecoveryApprover(address recoveryApprover_) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        _setRecoveryApprover(recoveryApprover_);
     }
 
     /// @notice Change the platform accounts bound into portfolios created from now on (admin).
@@ -171,15 +191,18 @@ contract PortfolioFactory is AccessControl {
         if (p.round.hardCap != 0) set.round = Clones.clone(roundImplementation);
         if (p.revenueToken != address(0)) set.distributor = set.token;
 
-        _initToken(p, set);
+        // The round first: the token attaches it at initialisation and reserves its maximum allocation.
         if (set.round != address(0)) _initRound(p, set);
+        _initToken(p, set);
         if (p.payees.length != 0) {
             set.splitter = Clones.clone(splitterImplementation);
             PayoutSplitter(payable(set.splitter)).initialize(p.payees, p.sharesBps);
         }
         if (p.withRights) {
             set.rightsToken = Clones.clone(rightsImplementation);
-            RightsToken(set.rightsToken).initialize(p.admin, p.issuer, registry, p.royaltyReceiver, p.royaltyBps);
+            RightsToken(set.rightsToken).initialize(
+                p.admin, p.issuer, platform, registry, p.royaltyReceiver, p.royaltyBps
+            );
         }
         donationRouter.registerPortfolio(portfolioId, p.treasury);
 
@@ -189,16 +212,10 @@ contract PortfolioFactory is AccessControl {
     }
 
     function _initToken(PortfolioParams calldata p, PortfolioSet memory set) private {
-        bool withRound = set.round != address(0);
-        address[] memory issuers = new address[]((p.issuer != address(0) ? 1 : 0) + (withRound ? 1 : 0));
-        if (withRound) issuers[0] = set.round;
-        if (p.issuer != address(0)) issuers[issuers.length - 1] = p.issuer;
-        address[] memory excluded = new address[](0);
-        if (p.revenueToken != address(0)) {
-            excluded = new address[](withRound ? 2 : 1);
-            excluded[0] = p.treasury;
-            if (withRound) excluded[1] = set.round;
-        }
+        address[] memory issuers = new address[](p.issuer != address(0) ? 1 : 0);
+        if (p.issuer != address(0)) issuers[0] = p.issuer;
+        address[] memory excluded = new address[](p.revenueToken != address(0) ? 1 : 0);
+        if (p.revenueToken != address(0)) excluded[0] = p.treasury;
         PortfolioToken(set.token).initialize(
             PortfolioToken.InitParams({
                 name: p.name,
@@ -207,7 +224,10 @@ contract PortfolioFactory is AccessControl {
                 admin: p.admin,
                 platform: platform,
                 agent: agent,
+                recoveryApprover: recoveryApprover,
+                recoveryDelay: recoveryDelay,
                 issuers: issuers,
+                round: set.round,
                 revenueToken: p.revenueToken,
                 dustSweepDelay: p.dustSweepDelay,
                 excluded: excluded
@@ -236,6 +256,12 @@ contract PortfolioFactory is AccessControl {
             milestoneBps: p.round.milestoneBps
         });
         FundingRound(set.round).initialize(p.admin, config);
+    }
+
+    function _setRecoveryApprover(address recoveryApprover_) private {
+        if (recoveryApprover_ == address(0)) revert ZeroAddress();
+        recoveryApprover = recoveryApprover_;
+        emit RecoveryApproverSet(recoveryApprover_);
     }
 
     function _setPlatformAccounts(address feeRecipient_, address complianceSigner_, address arbiter_, address agent_)

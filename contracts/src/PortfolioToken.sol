@@ -14,6 +14,8 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {IComplianceRegistry} from "./interfaces/IComplianceRegistry.sol";
+import {IAllocationRound} from "./interfaces/IAllocationRound.sol";
+import {IRoundToken} from "./interfaces/IRoundToken.sol";
 
 /// @title PortfolioToken
 /// @notice The security-like ERC-20 of one portfolio (ERC20Permit + ERC20Votes) with its revenue
@@ -28,9 +30,28 @@ import {IComplianceRegistry} from "./interfaces/IComplianceRegistry.sol";
 /// revenue flags share one slot with the revenue-token address, so the hook reads one slot of its own.
 ///
 /// Freezing a wallet lives in the registry (one freeze covers every token). AGENT_ROLE here: pause /
-/// unpause and `forcedTransfer` (wallet recovery), which ignores the pause and every sender-side
-/// rule (frozen, lockup, expired KYC, blocked country) but requires the recipient to pass the same
-/// checks as a mint recipient, so even an agent cannot place tokens with an uncleared holder.
+/// unpause and *proposing* a recovery (a forced transfer of a lost or seized wallet's tokens and
+/// revenue). A recovery needs two platform keys and a delay: the agent proposes it (reason code,
+/// recipient that passes the mint checks), the holder sees it (`RecoveryProposed`, `recoveryRequest`),
+/// and only after `recoveryDelay` (≥ 48 h) can a RECOVERY_APPROVER_ROLE holder other than the proposer
+/// execute it; either platform key or the platform can cancel it meanwhile. Neither role can be held
+/// by the creator (an account with DEFAULT_ADMIN_ROLE or ISSUER_ROLE), and both are administered by
+/// PLATFORM_ROLE. Why not OpenZeppelin's AccessManager: its scheduled operations hide the transfer
+/// inside opaque calldata (a holder would have to decode it to see they are the target), it adds a
+/// cross-contract call to every restricted function and a singleton that every clone trusts, and it
+/// cannot express "executor ≠ proposer"; a dedicated request record states who, to whom, how much
+/// and why, in an event indexed by the holder.
+///
+/// ## Funding rounds: allocations are reserved, then minted into the round
+/// A round attached to the token (by the factory at creation, later by PLATFORM_ROLE; one open at a
+/// time) reserves its maximum allocation against the cap: the creator's `mint` can never take the
+/// room investors may buy. Once the round's outcome is known (`syncRound`, run by anyone and by
+/// every deposit, creator mint, claim and refund), a sold round's whole allocation is minted into the
+/// round and revenue accrues on it from that moment; a void round frees its reservation. Each
+/// investor's `claimTokens` moves their allocation out of the round *with* the revenue it earned
+/// since (the round's accumulator at minting is kept, `allocationPerShare`), so early and late
+/// claimers are treated alike. Only an attached round can deliver or take back allocations; the
+/// creator cannot revoke that, and a pause does not block it.
 ///
 /// ## Revenue share (built in rather than a separate distributor — why)
 /// A separate distributor clone costs every transfer two extra cold proxy hops (≈ 5.2k gas) plus an
@@ -54,17 +75,22 @@ import {IComplianceRegistry} from "./interfaces/IComplianceRegistry.sol";
 /// it restarts from the current accumulator. Before the first deposit the accumulator is zero, so
 /// transfers skip the corrections entirely (`revenueActive`).
 ///
-/// Dust: after `dustSweepDelay` seconds without a deposit, ISSUER_ROLE may sweep the balance above
-/// what holders can still claim at most (`totalDeposited - totalClaimed`), i.e. revenue tokens sent
-/// without `deposit` and the pool remainder. Holders' sub-unit fractions stay reserved: telling them
-/// apart from claimable revenue would need a loop over holders.
+/// Dust: at most once per `dustSweepDelay` seconds (counted from initialisation, then from the last
+/// sweep; deposits do not move the clock, so a 1-unit deposit cannot postpone it), ISSUER_ROLE may
+/// sweep the balance above what holders can still claim at most (`totalDeposited - totalClaimed`),
+/// i.e. revenue tokens sent without `deposit` and the pool remainder. Holders' sub-unit fractions stay
+/// reserved: telling them apart from claimable revenue would need a loop over holders.
+///
+/// Revenue claims check the holder like a mint recipient: a frozen, KYC-expired or blocked wallet
+/// accrues but cannot claim (a lapsed accreditation does not block a claim); recovery moves it.
 contract PortfolioToken is
     Initializable,
     ERC20Upgradeable,
     ERC20PermitUpgradeable,
     ERC20VotesUpgradeable,
     AccessControlUpgradeable,
-    ReentrancyGuardTransient
+    ReentrancyGuardTransient,
+    IRoundToken
 {
     using SafeERC20 for IERC20;
     using SafeCast for uint256;
@@ -75,6 +101,8 @@ contract PortfolioToken is
     /// @notice The platform (governance): role admin of AGENT_ROLE and of itself, so the creator
     /// (DEFAULT_ADMIN_ROLE) can neither appoint nor remove the agent that can force transfers.
     bytes32 public constant PLATFORM_ROLE = keccak256("PLATFORM_ROLE");
+    /// @notice Executes a recovery another key proposed, after the delay (a platform key; never the creator).
+    bytes32 public constant RECOVERY_APPROVER_ROLE = keccak256("RECOVERY_APPROVER_ROLE");
 
     /// @notice Fixed-point scale of `magnifiedPerShare`.
     uint256 public constant MAGNITUDE = 2 ** 128;
@@ -90,6 +118,24 @@ contract PortfolioToken is
     /// @notice Bounds on `dustSweepDelay`: at least a day, at most ten years.
     uint32 public constant MIN_DUST_SWEEP_DELAY = 1 days;
     uint32 public constant MAX_DUST_SWEEP_DELAY = 3650 days;
+    /// @notice Bounds on `recoveryDelay`: a holder gets at least two days to see a recovery coming.
+    uint32 public constant MIN_RECOVERY_DELAY = 48 hours;
+    uint32 public constant MAX_RECOVERY_DELAY = 30 days;
+    /// @notice `IAllocationRound.allocationStatus` values.
+    uint8 private constant ALLOCATION_OPEN = 0;
+    uint8 private constant ALLOCATION_SOLD = 1;
+    /// @notice Link of a round to this token (`roundStatus`).
+    uint8 public constant ROUND_NONE = 0;
+    uint8 public constant ROUND_OPEN = 1;
+    uint8 public constant ROUND_SOLD = 2;
+    uint8 public constant ROUND_VOID = 3;
+    /// @notice Recovery request states.
+    uint8 public constant RECOVERY_PENDING = 1;
+    uint8 public constant RECOVERY_EXECUTED = 2;
+    uint8 public constant RECOVERY_CANCELLED = 3;
+
+    /// @dev IComplianceRegistry restriction code that does not block a revenue claim.
+    uint8 private constant RECIPIENT_NOT_ACCREDITED = 8;
 
     /// @notice The compliance registry every transfer is checked against.
     IComplianceRegistry public immutable registry;
@@ -98,10 +144,14 @@ contract PortfolioToken is
     /// @param name ERC-20 name (also the EIP-712 domain name for permits).
     /// @param symbol ERC-20 symbol.
     /// @param cap maximum total supply in base units, 0 for none (SUPPLY_LIMIT applies anyway).
-    /// @param admin DEFAULT_ADMIN_ROLE: grants and revokes roles, manages revenue exclusions.
-    /// @param platform PLATFORM_ROLE: administers AGENT_ROLE (0 = `admin`, for the short form only).
-    /// @param agent AGENT_ROLE: pause, forced transfer, move a lost wallet's revenue (0 = later).
-    /// @param issuers ISSUER_ROLE: mint, burn, sweep revenue dust (e.g. the funding round, the creator).
+    /// @param admin DEFAULT_ADMIN_ROLE (the creator): grants and revokes ISSUER_ROLE and itself.
+    /// @param platform PLATFORM_ROLE: administers AGENT_ROLE and RECOVERY_APPROVER_ROLE, attaches
+    ///        rounds, manages revenue exclusions; non-zero.
+    /// @param agent AGENT_ROLE: pause, propose recoveries (0 = later).
+    /// @param recoveryApprover RECOVERY_APPROVER_ROLE: execute recoveries (0 = later).
+    /// @param recoveryDelay seconds between a recovery's proposal and its execution (within bounds).
+    /// @param issuers ISSUER_ROLE: mint within the cap left by round reservations, sweep revenue dust.
+    /// @param round funding round to attach (reserves its maximum allocation on the cap), or 0.
     /// @param revenueToken ERC-20 the revenue is paid in; 0 disables the revenue share.
     /// @param dustSweepDelay seconds after the last deposit before dust may be swept (ignored if no revenue).
     /// @param excluded addresses that never accrue revenue (treasury, round escrow), ≤ MAX_EXCLUDED.
@@ -112,7 +162,10 @@ contract PortfolioToken is
         address admin;
         address platform;
         address agent;
+        address recoveryApprover;
+        uint32 recoveryDelay;
         address[] issuers;
+        address round;
         address revenueToken;
         uint32 dustSweepDelay;
         address[] excluded;
@@ -123,6 +176,26 @@ contract PortfolioToken is
         bool excluded;
     }
 
+    /// @notice A round's link to the token and the accumulator when its allocation was minted.
+    struct RoundLink {
+        uint8 status; // ROUND_*
+        uint248 allocationPerShare;
+    }
+
+    /// @notice A proposed forced transfer of `amount` tokens (and, with `withRevenue`, the whole
+    /// claimable revenue) from `from` to `to`, executable from `executableAt` by an approver other
+    /// than `proposer`.
+    struct RecoveryRequest {
+        address from;
+        uint64 executableAt;
+        uint8 status; // RECOVERY_*
+        bool withRevenue;
+        address to;
+        address proposer;
+        uint256 amount;
+        bytes32 reason;
+    }
+
     /// @custom:storage-location erc7201:kogi.storage.PortfolioToken
     struct TokenStorage {
         // slot 0 — read by every transfer (flags) and every claim / deposit (revenue token)
@@ -130,7 +203,7 @@ contract PortfolioToken is
         bool paused;
         bool revenueActive; // true from the first deposit that raised the accumulator
         uint8 excludedCount;
-        uint40 lastDepositAt;
+        uint40 sweepClockAt; // initialisation, then the last sweep
         uint32 dustSweepDelay;
         // other slots
         uint256 cap; // 0 = uncapped
@@ -140,6 +213,14 @@ contract PortfolioToken is
         uint128 totalClaimed;
         address[MAX_EXCLUDED] excluded;
         mapping(address holder => Account) accounts;
+        // funding rounds
+        address openRound;
+        uint256 reserved; // openRound's maximum allocation, held back from the cap
+        mapping(address round => RoundLink) rounds;
+        // recovery
+        uint32 recoveryDelay;
+        uint256 recoveryCount;
+        mapping(uint256 id => RecoveryRequest) recoveries;
     }
 
     // keccak256(abi.encode(uint256(keccak256("kogi.storage.PortfolioToken")) - 1)) & ~bytes32(uint256(0xff))
@@ -170,6 +251,22 @@ contract PortfolioToken is
     error SweepTooEarly(uint256 notBefore);
     error NothingToSweep();
     error DelayOutOfRange(uint32 delay, uint32 min, uint32 max);
+    /// @notice The creator (DEFAULT_ADMIN_ROLE or ISSUER_ROLE) and the recovery keys must be different accounts.
+    error RoleConflict(address account, bytes32 role);
+    /// @notice A round is still open on this token (one at a time).
+    error RoundStillOpen(address round);
+    /// @notice The round was attached before, sells another token, or is no longer open.
+    error RoundNotAttachable(address round);
+    /// @notice Only a round whose allocation was minted into it can deliver or take back allocations.
+    error NotSoldRound(address caller);
+    /// @notice Rounds hold investors' allocations: they cannot be excluded or recovered from.
+    error RoundAccount(address round);
+    error RecoveryNotPending(uint256 id);
+    error RecoveryTooEarly(uint256 id, uint256 executableAt);
+    /// @notice The key that proposed a recovery cannot execute it.
+    error ProposerCannotExecute(uint256 id, address proposer);
+    error InvalidRecovery();
+    error NotRecoveryKey(address account);
 
     // ----------------------------------------------------------------- events
 
@@ -177,9 +274,37 @@ contract PortfolioToken is
     event Paused(address indexed agent);
     /// @notice Transfers resumed by `agent`.
     event Unpaused(address indexed agent);
-    /// @notice An agent moved `amount` from `from` to `to` outside the normal rules (recovery).
-    /// A `Transfer` event with the same parties and amount is emitted as well.
+    /// @notice An executed recovery moved `amount` from `from` to `to` outside the normal rules;
+    /// `agent` is the approver that executed it. A `Transfer` with the same parties and amount follows.
     event ForcedTransfer(address indexed agent, address indexed from, address indexed to, uint256 amount);
+    /// @notice The agent `proposer` asks to move `amount` tokens (and the claimable revenue when
+    /// `withRevenue`) from `from` to `to` for `reason`; executable from `executableAt`.
+    event RecoveryProposed(
+        uint256 indexed id,
+        address indexed from,
+        address indexed to,
+        uint256 amount,
+        bool withRevenue,
+        bytes32 reason,
+        address proposer,
+        uint64 executableAt
+    );
+    /// @notice Recovery `id` was executed by `approver`.
+    event RecoveryExecuted(uint256 indexed id, address indexed from, address indexed approver);
+    /// @notice Recovery `id` was cancelled by `by`.
+    event RecoveryCancelled(uint256 indexed id, address indexed from, address indexed by);
+    /// @notice `round` was attached and reserves `reserved` token base units of the cap.
+    event RoundAttached(address indexed round, uint256 reserved);
+    /// @notice `round` sold: `allocation` was minted into it; revenue accrues on it from `perShare`.
+    event RoundAllocationMinted(address indexed round, uint256 allocation, uint256 perShare);
+    /// @notice `round` failed or was cancelled before success: its reservation is free again.
+    event RoundReservationReleased(address indexed round);
+    /// @notice A refund took back `fromRound` undelivered and `fromInvestor` delivered tokens of
+    /// `investor`'s allocation from `round` (both burned); `revenueCarried` accrued revenue stayed
+    /// claimable by the investor.
+    event AllocationReturned(
+        address indexed round, address indexed investor, uint256 fromRound, uint256 fromInvestor, uint256 revenueCarried
+    );
     /// @notice `amountCredited` revenue (balance delta of this contract) entered the pool.
     event RevenueDeposited(
         address indexed depositor,
@@ -209,33 +334,8 @@ contract PortfolioToken is
         _initialize(p);
     }
 
-    /// @notice Short form without exclusions, kept for callers of the earlier 7-argument API
-    /// (test helpers): `revenueToken_` 0 = no revenue share, else a 30-day dust-sweep delay; `admin`
-    /// is also the platform (PLATFORM_ROLE). The factory uses the struct form with a distinct platform.
-    function initialize(
-        string memory name_,
-        string memory symbol_,
-        uint256 cap_,
-        address revenueToken_,
-        address admin,
-        address agent,
-        address[] memory issuers
-    ) external initializer {
-        // slither-disable-next-line uninitialized-local (filled field by field below: avoids stack-too-deep)
-        InitParams memory p;
-        p.name = name_;
-        p.symbol = symbol_;
-        p.cap = cap_;
-        p.admin = admin;
-        p.agent = agent;
-        p.issuers = issuers;
-        p.revenueToken = revenueToken_;
-        p.dustSweepDelay = 30 days;
-        _initialize(p);
-    }
-
-    function _initialize(InitParams memory p) private {
-        if (p.admin == address(0)) revert ZeroAddress();
+    function _initialize(InitParams calldata p) private {
+        if (p.admin == address(0) || p.platform == address(0)) revert ZeroAddress();
         __ERC20_init(p.name, p.symbol);
         // ERC20Permit: the EIP-712 name and version come from `_EIP712Name` / `_EIP712Version`
         // below instead of two more storage strings (saves ~44k gas per clone).
@@ -244,13 +344,19 @@ contract PortfolioToken is
         _grantRole(DEFAULT_ADMIN_ROLE, p.admin);
         _setRoleAdmin(PLATFORM_ROLE, PLATFORM_ROLE);
         _setRoleAdmin(AGENT_ROLE, PLATFORM_ROLE);
-        _grantRole(PLATFORM_ROLE, p.platform == address(0) ? p.admin : p.platform);
-        if (p.agent != address(0)) _grantRole(AGENT_ROLE, p.agent);
+        _setRoleAdmin(RECOVERY_APPROVER_ROLE, PLATFORM_ROLE);
+        _grantRole(PLATFORM_ROLE, p.platform);
         for (uint256 i = 0; i < p.issuers.length; ++i) {
             if (p.issuers[i] == address(0)) revert ZeroAddress();
             _grantRole(ISSUER_ROLE, p.issuers[i]);
         }
+        if (p.agent != address(0)) _grantRole(AGENT_ROLE, p.agent);
+        if (p.recoveryApprover != address(0)) _grantRole(RECOVERY_APPROVER_ROLE, p.recoveryApprover);
+        if (p.recoveryDelay < MIN_RECOVERY_DELAY || p.recoveryDelay > MAX_RECOVERY_DELAY) {
+            revert DelayOutOfRange(p.recoveryDelay, MIN_RECOVERY_DELAY, MAX_RECOVERY_DELAY);
+        }
         TokenStorage storage $ = _tokenStorage();
+        $.recoveryDelay = p.recoveryDelay;
         if (p.cap != 0) $.cap = p.cap;
         if (p.revenueToken != address(0)) {
             if (p.dustSweepDelay < MIN_DUST_SWEEP_DELAY || p.dustSweepDelay > MAX_DUST_SWEEP_DELAY) {
@@ -258,10 +364,12 @@ contract PortfolioToken is
             }
             $.revenueToken = p.revenueToken;
             $.dustSweepDelay = p.dustSweepDelay;
+            $.sweepClockAt = uint40(block.timestamp);
             for (uint256 i = 0; i < p.excluded.length; ++i) {
                 _setExcluded($, p.excluded[i], true);
             }
         }
+        if (p.round != address(0)) _attachRound($, p.round);
     }
 
     // ------------------------------------------------------------ token views
@@ -283,32 +391,101 @@ contract PortfolioToken is
 
     // ---------------------------------------------------------------- issuer
 
-    /// @notice Mint `amount` to `to` (ISSUER_ROLE). The recipient must pass the registry checks.
+    /// @notice Mint `amount` to `to` (ISSUER_ROLE). The recipient must pass the registry checks, and
+    /// the supply after the mint plus the open round's reservation must stay within the cap.
     function mint(address to, uint256 amount) external onlyRole(ISSUER_ROLE) {
-        uint256 cap_ = _tokenStorage().cap;
-        if (cap_ == 0 || cap_ > SUPPLY_LIMIT) cap_ = SUPPLY_LIMIT;
-        uint256 supplyAfter = totalSupply() + amount;
+        TokenStorage storage $ = _tokenStorage();
+        _syncRound($);
+        uint256 cap_ = _effectiveCap($);
+        uint256 supplyAfter = totalSupply() + $.reserved + amount;
         if (supplyAfter > cap_) revert CapExceeded(cap_, supplyAfter);
         _mint(to, amount);
     }
 
-    /// @notice Burn `amount` from `from` (ISSUER_ROLE), e.g. a redemption. No registry check:
-    /// burning from a frozen wallet is allowed (the issuer is the only party able to burn).
-    function burn(address from, uint256 amount) external onlyRole(ISSUER_ROLE) {
+    /// @notice Burn `amount` of `from`'s tokens: `from` itself, or a spender within `from`'s
+    /// allowance (e.g. a redemption the holder approved). Nobody can burn a holder's tokens without
+    /// the holder's signature; no registry check (a frozen holder may still burn its own).
+    function burn(address from, uint256 amount) external {
+        if (from != msg.sender) _spendAllowance(from, msg.sender, amount);
         _burn(from, amount);
     }
 
     // ----------------------------------------------------------------- agent
 
-    /// @notice Move tokens from a lost or compromised wallet to a replacement (AGENT_ROLE).
-    /// Ignores the pause and the sender-side rules; the recipient must pass the mint checks.
-    /// Revenue already earned stays claimable by `from` (see `moveClaimable`).
-    function forcedTransfer(address from, address to, uint256 amount) external onlyRole(AGENT_ROLE) {
+    /// @notice Propose moving `amount` tokens (and, with `withRevenue`, all whole units of claimable
+    /// revenue) from a lost, compromised or seized wallet `from` to `to` (AGENT_ROLE), for `reason`
+    /// (a reason code, e.g. keccak256("LOST_KEYS") or a court order reference). `to` must pass the
+    /// mint checks now and at execution. Executable after `recoveryDelay` by another key.
+    /// @return id The request id (see `recoveryRequest`).
+    function proposeRecovery(address from, address to, uint256 amount, bool withRevenue, bytes32 reason)
+        external
+        onlyRole(AGENT_ROLE)
+        returns (uint256 id)
+    {
         if (from == address(0) || to == address(0)) revert ZeroAddress();
-        uint8 code = registry.detectTransferRestriction(address(this), address(0), to, amount);
-        if (code != 0) revert TransferRestricted(code);
-        emit ForcedTransfer(msg.sender, from, to, amount);
-        _move(from, to, amount, _tokenStorage().revenueActive);
+        if (from == to || (amount == 0 && !withRevenue)) revert InvalidRecovery();
+        TokenStorage storage $ = _tokenStorage();
+        if ($.rounds[from].status != ROUND_NONE) revert RoundAccount(from);
+        _checkRecipient(to, amount);
+        id = ++$.recoveryCount;
+        uint64 executableAt = uint64(block.timestamp) + $.recoveryDelay;
+        $.recoveries[id] = RecoveryRequest({
+            from: from,
+            executableAt: executableAt,
+            status: RECOVERY_PENDING,
+            withRevenue: withRevenue,
+            to: to,
+            proposer: msg.sender,
+            amount: amount,
+            reason: reason
+        });
+        emit RecoveryProposed(id, from, to, amount, withRevenue, reason, msg.sender, executableAt);
+    }
+
+    /// @notice Execute recovery `id` (RECOVERY_APPROVER_ROLE, not its proposer, after the delay).
+    /// Ignores the pause and the sender-side rules; the recipient must pass the mint checks.
+    function executeRecovery(uint256 id) external onlyRole(RECOVERY_APPROVER_ROLE) {
+        TokenStorage storage $ = _tokenStorage();
+        RecoveryRequest storage r = $.recoveries[id];
+        if (r.status != RECOVERY_PENDING) revert RecoveryNotPending(id);
+        if (block.timestamp < r.executableAt) revert RecoveryTooEarly(id, r.executableAt);
+        if (r.proposer == msg.sender) revert ProposerCannotExecute(id, msg.sender);
+        r.status = RECOVERY_EXECUTED;
+        (address from, address to, uint256 amount) = (r.from, r.to, r.amount);
+        _checkRecipient(to, amount);
+        emit RecoveryExecuted(id, from, msg.sender);
+        if (amount != 0) {
+            emit ForcedTransfer(msg.sender, from, to, amount);
+            _move(from, to, amount, $.revenueActive);
+        }
+        if (r.withRevenue) _moveClaimable($, from, to);
+    }
+
+    /// @notice Cancel pending recovery `id` (AGENT_ROLE, RECOVERY_APPROVER_ROLE or PLATFORM_ROLE).
+    function cancelRecovery(uint256 id) external {
+        if (
+            !hasRole(AGENT_ROLE, msg.sender) && !hasRole(RECOVERY_APPROVER_ROLE, msg.sender)
+                && !hasRole(PLATFORM_ROLE, msg.sender)
+        ) revert NotRecoveryKey(msg.sender);
+        RecoveryRequest storage r = _tokenStorage().recoveries[id];
+        if (r.status != RECOVERY_PENDING) revert RecoveryNotPending(id);
+        r.status = RECOVERY_CANCELLED;
+        emit RecoveryCancelled(id, r.from, msg.sender);
+    }
+
+    /// @notice Recovery request `id` (status 0 = no such request).
+    function recoveryRequest(uint256 id) external view returns (RecoveryRequest memory) {
+        return _tokenStorage().recoveries[id];
+    }
+
+    /// @notice Number of recovery requests ever proposed (ids are 1..recoveryCount).
+    function recoveryCount() external view returns (uint256) {
+        return _tokenStorage().recoveryCount;
+    }
+
+    /// @notice Seconds between a recovery's proposal and the earliest execution.
+    function recoveryDelay() external view returns (uint256) {
+        return _tokenStorage().recoveryDelay;
     }
 
     /// @notice Stop every transfer, mint and burn (AGENT_ROLE). Forced transfers still work.
@@ -325,6 +502,89 @@ contract PortfolioToken is
         if (!$.paused) revert PauseStateUnchanged(false);
         $.paused = false;
         emit Unpaused(msg.sender);
+    }
+
+    // ---------------------------------------------------------------- rounds
+
+    /// @notice Attach funding round `round` (PLATFORM_ROLE), reserving its maximum allocation on the
+    /// cap. Only when no other round is open; the round must sell this token and still be open.
+    function attachRound(address round) external onlyRole(PLATFORM_ROLE) {
+        _attachRound(_tokenStorage(), round);
+    }
+
+    /// @inheritdoc IRoundToken
+    function syncRound() external {
+        _syncRound(_tokenStorage());
+    }
+
+    /// @inheritdoc IRoundToken
+    /// @dev Ignores the pause (an investor's allocation cannot be blocked), checks the recipient like
+    /// a mint, and carries the revenue accrued on `amount` since the round's allocation was minted.
+    function deliverAllocation(address investor, uint256 amount) external {
+        TokenStorage storage $ = _tokenStorage();
+        RoundLink memory link = $.rounds[msg.sender];
+        if (link.status != ROUND_SOLD) revert NotSoldRound(msg.sender);
+        _checkRecipient(investor, amount);
+        super._update(msg.sender, investor, amount);
+        if (!$.revenueActive) return;
+        int256 base = (uint256(link.allocationPerShare) * amount).toInt256();
+        $.accounts[msg.sender].correction += base.toInt248(); // the round's claimable drops by what it carried
+        Account storage recipient = $.accounts[investor];
+        if (recipient.excluded) {
+            recipient.correction += (($.magnifiedPerShare * amount).toInt256() - base).toInt248();
+        } else {
+            recipient.correction -= base.toInt248();
+        }
+    }
+
+    /// @inheritdoc IRoundToken
+    /// @dev The round calls this only from the investor's own refund. Revenue accrued on the part
+    /// taken from the round stays claimable by the investor; delivered tokens keep theirs as usual.
+    function returnAllocation(address investor, uint256 fromRound, uint256 fromInvestor) external {
+        TokenStorage storage $ = _tokenStorage();
+        RoundLink memory link = $.rounds[msg.sender];
+        if (link.status != ROUND_SOLD) revert NotSoldRound(msg.sender);
+        bool revenueActive = $.revenueActive;
+        uint256 carried = 0;
+        if (fromRound != 0) {
+            super._update(msg.sender, address(0), fromRound);
+            if (revenueActive) {
+                int256 base = (uint256(link.allocationPerShare) * fromRound).toInt256();
+                int256 accrued = ($.magnifiedPerShare * fromRound).toInt256() - base;
+                $.accounts[msg.sender].correction += base.toInt248();
+                $.accounts[investor].correction += accrued.toInt248();
+                carried = uint256(accrued) / MAGNITUDE;
+            }
+        }
+        if (fromInvestor != 0) _move(investor, address(0), fromInvestor, revenueActive);
+        emit AllocationReturned(msg.sender, investor, fromRound, fromInvestor, carried);
+    }
+
+    /// @notice The round open on this token (0 = none) and the token base units it reserves.
+    function openRound() external view returns (address round, uint256 reserved) {
+        TokenStorage storage $ = _tokenStorage();
+        return ($.openRound, $.reserved);
+    }
+
+    /// @notice `round`'s link (ROUND_*) and the accumulator when its allocation was minted.
+    function roundLink(address round) external view returns (uint8 status, uint256 allocationPerShare) {
+        RoundLink memory link = _tokenStorage().rounds[round];
+        return (link.status, link.allocationPerShare);
+    }
+
+    /// @notice Token base units the creator can still mint (cap less supply and the open round's reservation).
+    function mintableSupply() external view returns (uint256) {
+        TokenStorage storage $ = _tokenStorage();
+        uint256 reserved = $.reserved;
+        address round = $.openRound;
+        if (round != address(0)) {
+            (uint8 status, uint256 allocation) = IAllocationRound(round).allocationStatus();
+            if (status == ALLOCATION_SOLD) reserved = allocation;
+            else if (status != ALLOCATION_OPEN) reserved = 0;
+        }
+        uint256 used = totalSupply() + reserved;
+        uint256 cap_ = _effectiveCap($);
+        return cap_ > used ? cap_ - used : 0;
     }
 
     // ---------------------------------------------------------- revenue views
@@ -345,10 +605,10 @@ contract PortfolioToken is
         return ($.totalDeposited, $.totalClaimed);
     }
 
-    /// @notice Time of the last deposit and the dust-sweep delay after it (seconds).
-    function dustSweepSchedule() external view returns (uint256 lastDepositAt, uint256 delay) {
+    /// @notice When the dust-sweep clock last started (initialisation or last sweep) and the delay (seconds).
+    function dustSweepSchedule() external view returns (uint256 clockStartedAt, uint256 delay) {
         TokenStorage storage $ = _tokenStorage();
-        return ($.lastDepositAt, $.dustSweepDelay);
+        return ($.sweepClockAt, $.dustSweepDelay);
     }
 
     /// @notice Revenue `holder` can claim now, in revenue-token base units.
@@ -401,12 +661,14 @@ contract PortfolioToken is
         IERC20 revenue = IERC20($.revenueToken);
         if (address(revenue) == address(0)) revert RevenueDisabled();
         if (amount == 0) revert ZeroAmount();
-        uint256 supply = _eligibleSupply($);
-        // slither-disable-next-line incorrect-equality (exact zero test of a supply, not a balance race)
-        if (supply == 0) revert NoEligibleSupply();
+        _syncRound($); // a sold round's allocation accrues from now on
         uint256 balanceBefore = revenue.balanceOf(address(this));
         revenue.safeTransferFrom(msg.sender, address(this), amount);
         uint256 credited = revenue.balanceOf(address(this)) - balanceBefore;
+        // Read after the transfer: a revenue token with hooks could have moved portfolio tokens.
+        uint256 supply = _eligibleSupply($);
+        // slither-disable-next-line incorrect-equality (exact zero test of a supply, not a balance race)
+        if (supply == 0) revert NoEligibleSupply();
         // slither-disable-next-line incorrect-equality (exact zero test of the credited delta)
         if (credited == 0) revert ZeroAmount();
         uint256 magnified = credited.toUint128() * MAGNITUDE + $.magnifiedLeftover;
@@ -415,13 +677,14 @@ contract PortfolioToken is
         $.magnifiedPerShare = perShare;
         $.magnifiedLeftover = magnified % supply;
         $.totalDeposited = (uint256($.totalDeposited) + credited).toUint128();
-        $.lastDepositAt = uint40(block.timestamp);
-        if (perShare != 0) $.revenueActive = true; // same slot as lastDepositAt: no extra write
+        if (perShare != 0 && !$.revenueActive) $.revenueActive = true;
         emit RevenueDeposited(msg.sender, amount, credited, supply, perShare);
     }
 
     /// @notice Pay the caller everything it can claim (pull).
     function claim() external nonReentrant returns (uint256 amount) {
+        uint8 code = registry.detectTransferRestriction(address(this), address(0), msg.sender, 0);
+        if (code != 0 && code != RECIPIENT_NOT_ACCREDITED) revert TransferRestricted(code);
         TokenStorage storage $ = _tokenStorage();
         Account storage account = $.accounts[msg.sender];
         int256 correction = account.correction; // one SLOAD: correction and excluded flag share it
@@ -438,22 +701,90 @@ contract PortfolioToken is
         IERC20($.revenueToken).safeTransfer(msg.sender, amount);
     }
 
-    /// @notice Exclude `account` from (or re-include it in) revenue accrual (DEFAULT_ADMIN_ROLE).
-    function setExcluded(address account, bool excluded_) external onlyRole(DEFAULT_ADMIN_ROLE) {
+    /// @notice Exclude `account` (a platform or treasury account, never an investor) from, or
+    /// re-include it in, revenue accrual (PLATFORM_ROLE: the creator could otherwise stop an
+    /// investor's revenue). Rounds cannot be excluded: their allocation belongs to investors.
+    function setExcluded(address account, bool excluded_) external onlyRole(PLATFORM_ROLE) {
         TokenStorage storage $ = _tokenStorage();
         if ($.revenueToken == address(0)) revert RevenueDisabled();
         _setExcluded($, account, excluded_);
     }
 
-    /// @notice Move the claimable revenue of a lost wallet to its replacement (AGENT_ROLE), the
-    /// companion of `forcedTransfer`. Sub-unit fractions stay with `from`.
-    function moveClaimable(address from, address to) external onlyRole(AGENT_ROLE) {
-        if (from == address(0) || to == address(0)) revert ZeroAddress();
+    /// @notice Send the surplus above what holders can still claim to `to` (ISSUER_ROLE), at most
+    /// once per `dustSweepDelay` seconds (the clock starts at initialisation; deposits do not move it).
+    function sweepDust(address to) external onlyRole(ISSUER_ROLE) nonReentrant {
+        if (to == address(0)) revert ZeroAddress();
         TokenStorage storage $ = _tokenStorage();
+        if ($.revenueToken == address(0)) revert RevenueDisabled();
+        uint256 notBefore = uint256($.sweepClockAt) + $.dustSweepDelay;
+        if (block.timestamp < notBefore) revert SweepTooEarly(notBefore);
+        uint256 amount = sweepableDust();
+        // slither-disable-next-line incorrect-equality (exact zero test on an integer amount)
+        if (amount == 0) revert NothingToSweep();
+        $.sweepClockAt = uint40(block.timestamp);
+        emit DustSwept(to, amount, msg.sender);
+        IERC20($.revenueToken).safeTransfer(to, amount);
+    }
+
+    // ------------------------------------------------------------- internals
+
+    function _attachRound(TokenStorage storage $, address round) private {
+        if (round == address(0)) revert ZeroAddress();
+        _syncRound($);
+        if ($.openRound != address(0)) revert RoundStillOpen($.openRound);
+        if (
+            $.rounds[round].status != ROUND_NONE || $.accounts[round].excluded
+                || IAllocationRound(round).token() != address(this)
+        ) {
+            revert RoundNotAttachable(round);
+        }
+        (uint8 status, uint256 maxAllocation) = IAllocationRound(round).allocationStatus();
+        if (status != ALLOCATION_OPEN) revert RoundNotAttachable(round);
+        uint256 cap_ = _effectiveCap($);
+        uint256 supplyAfter = totalSupply() + maxAllocation;
+        if (supplyAfter > cap_) revert CapExceeded(cap_, supplyAfter);
+        $.openRound = round;
+        $.reserved = maxAllocation;
+        $.rounds[round].status = ROUND_OPEN;
+        emit RoundAttached(round, maxAllocation);
+    }
+
+    /// @dev Settle the open round once its outcome is known: mint a sold round's allocation into it
+    /// (bypassing the pause and the registry: the round is the escrow) or release a void one's reservation.
+    function _syncRound(TokenStorage storage $) private {
+        address round = $.openRound;
+        if (round == address(0)) return;
+        (uint8 status, uint256 allocation) = IAllocationRound(round).allocationStatus();
+        if (status == ALLOCATION_OPEN) return;
+        $.openRound = address(0);
+        $.reserved = 0;
+        if (status == ALLOCATION_SOLD) {
+            uint256 perShare = $.magnifiedPerShare;
+            $.rounds[round] = RoundLink({status: ROUND_SOLD, allocationPerShare: uint248(perShare)});
+            emit RoundAllocationMinted(round, allocation, perShare);
+            if (allocation != 0) _move(address(0), round, allocation, $.revenueActive);
+        } else {
+            $.rounds[round].status = ROUND_VOID;
+            emit RoundReservationReleased(round);
+        }
+    }
+
+    function _effectiveCap(TokenStorage storage $) private view returns (uint256 cap_) {
+        cap_ = $.cap;
+        if (cap_ == 0 || cap_ > SUPPLY_LIMIT) cap_ = SUPPLY_LIMIT;
+    }
+
+    /// @dev `to` must pass the checks of a mint recipient (verified, not frozen, country, accreditation).
+    function _checkRecipient(address to, uint256 amount) private view {
+        uint8 code = registry.detectTransferRestriction(address(this), address(0), to, amount);
+        if (code != 0) revert TransferRestricted(code);
+    }
+
+    /// @dev Move all whole units of `from`'s claimable revenue to `to`; sub-unit fractions stay.
+    function _moveClaimable(TokenStorage storage $, address from, address to) private {
         // slither-disable-next-line divide-before-multiply (intended: move whole base units, keep the fraction)
         uint256 amount = _claimableMagnified($, from) / MAGNITUDE;
-        // slither-disable-next-line incorrect-equality (exact zero test on an integer amount)
-        if (amount == 0) revert NothingToClaim(from);
+        if (amount == 0) return;
         // slither-disable-next-line divide-before-multiply (intended: move whole base units, keep the fraction)
         int248 magnified = (amount * MAGNITUDE).toInt256().toInt248();
         $.accounts[from].correction -= magnified;
@@ -461,22 +792,17 @@ contract PortfolioToken is
         emit ClaimableMoved(msg.sender, from, to, amount);
     }
 
-    /// @notice Send the surplus above what holders can still claim to `to` (ISSUER_ROLE), only
-    /// once `dustSweepDelay` seconds have passed since the last deposit.
-    function sweepDust(address to) external onlyRole(ISSUER_ROLE) nonReentrant {
-        if (to == address(0)) revert ZeroAddress();
-        TokenStorage storage $ = _tokenStorage();
-        if ($.revenueToken == address(0)) revert RevenueDisabled();
-        uint256 notBefore = uint256($.lastDepositAt) + $.dustSweepDelay;
-        if (block.timestamp < notBefore) revert SweepTooEarly(notBefore);
-        uint256 amount = sweepableDust();
-        // slither-disable-next-line incorrect-equality (exact zero test on an integer amount)
-        if (amount == 0) revert NothingToSweep();
-        emit DustSwept(to, amount, msg.sender);
-        IERC20($.revenueToken).safeTransfer(to, amount);
+    /// @dev The creator's roles (DEFAULT_ADMIN_ROLE, ISSUER_ROLE) and the recovery keys (AGENT_ROLE,
+    /// RECOVERY_APPROVER_ROLE) never meet on one account, whoever grants them.
+    function _grantRole(bytes32 role, address account) internal override returns (bool) {
+        bool creatorRole = role == DEFAULT_ADMIN_ROLE || role == ISSUER_ROLE;
+        bool recoveryRole = role == AGENT_ROLE || role == RECOVERY_APPROVER_ROLE;
+        if (
+            (creatorRole && (hasRole(AGENT_ROLE, account) || hasRole(RECOVERY_APPROVER_ROLE, account)))
+                || (recoveryRole && (hasRole(DEFAULT_ADMIN_ROLE, account) || hasRole(ISSUER_ROLE, account)))
+        ) revert RoleConflict(account, role);
+        return super._grantRole(role, account);
     }
-
-    // ------------------------------------------------------------- internals
 
     function _update(address from, address to, uint256 value)
         internal
@@ -527,6 +853,7 @@ contract PortfolioToken is
 
     function _setExcluded(TokenStorage storage $, address account, bool excluded_) private {
         if (account == address(0)) revert ZeroAddress();
+        if ($.rounds[account].status != ROUND_NONE) revert RoundAccount(account);
         Account storage acct = $.accounts[account];
         if (acct.excluded == excluded_) revert ExclusionUnchanged(account, excluded_);
         uint256 balance = balanceOf(account);

@@ -124,6 +124,16 @@ class World:
     outsider: str  # never verified
 
     @property
+    def agent(self) -> str:
+        """AGENT_ROLE on the token: proposes recoveries."""
+        return self.w3.eth.accounts[8]
+
+    @property
+    def approver(self) -> str:
+        """RECOVERY_APPROVER_ROLE on the token: executes them after the delay."""
+        return self.w3.eth.accounts[9]
+
+    @property
     def token(self) -> Contract:
         return self.portfolio.token
 
@@ -160,7 +170,15 @@ class World:
 def build_world(w3: Web3, *, name: str = "Kogi Portfolio", symbol: str = "KOGI", cap_units: int = 0) -> World:
     accounts = w3.eth.accounts
     admin, treasury = accounts[0], accounts[7]
-    core = deploy_core(w3, admin, compliance_signer=accounts[9], fee_recipient=accounts[8])
+    # The creator (admin) also plays the platform here; the recovery keys are two other accounts.
+    core = deploy_core(
+        w3,
+        admin,
+        compliance_signer=accounts[9],
+        fee_recipient=accounts[8],
+        agent=accounts[8],
+        recovery_approver=accounts[9],
+    )
     portfolio = deploy_portfolio(
         w3,
         core,

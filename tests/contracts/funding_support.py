@@ -85,11 +85,13 @@ from contracts.funding import (  # noqa: E402
     USDC_UNIT,
     RoundConfig,
     RoundTerms,
+    TokenInit,
+    attach_round,
     deploy_clone_of,
     deploy_funding_round,
     deploy_registry_and_token,
+    deploy_token,
     dev_private_key,
-    grant_minter,
     latest_timestamp,
     send,
     warp_to,
@@ -120,6 +122,7 @@ class FundingEnv:
     start_s: int
     nonce: int = 0
     implementation: str | None = None  # FundingRound implementation reused by `round()` when set
+    token_implementation: str | None = None  # PortfolioToken implementation of `fresh_token()`
 
     def config(self, **overrides: Any) -> RoundConfig:
         """The default round, with `overrides` of any term (RoundTerms) or party (RoundConfig) by name."""
@@ -148,10 +151,21 @@ class FundingEnv:
         )
         return replace(base, **{k: v for k, v in overrides.items() if k not in term_names})
 
+    def fresh_token(self) -> Contract:
+        """A new token clone on the same registry (one open round per token), now `self.token`."""
+        implementation = self.token_implementation or self.w3.eth.get_code(self.token.address)[10:30].hex()
+        self.token_implementation = Web3.to_checksum_address("0x" + implementation[-40:])
+        init = TokenInit("Kogi Portfolio", "KPT", admin=self.admin, platform=self.admin, issuers=(self.admin,))
+        self.token = deploy_token(self.w3, self.token_implementation, init, self.admin)
+        return self.token
+
     def round(self, *, open_now: bool = True, **overrides: Any) -> Contract:
+        """A round on a fresh token (`self.token`), attached to it by the platform (the admin here)."""
+        if "token" not in overrides:
+            self.fresh_token()
         config = self.config(**overrides)
         round_ = deploy_funding_round(self.w3, admin=self.admin, config=config, implementation=self.implementation)
-        grant_minter(self.token, round_.address, self.admin)
+        attach_round(self.token, round_.address, self.admin)
         send(round_.functions.grantRole(round_.functions.COMPLIANCE_ROLE().call(), self.compliance), self.admin)
         if open_now and latest_timestamp(self.w3) < config.terms.start_time_s:
             warp_to(self.w3, config.terms.start_time_s)

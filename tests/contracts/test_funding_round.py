@@ -383,12 +383,18 @@ def test_claim_tokens_after_success(env):
         send(round_.functions.claimTokens(), c)
 
 
-def test_claim_needs_issuer_role_on_token(env):
+def test_claims_do_not_depend_on_a_role_the_creator_controls(env):
+    """The round delivers allocations as the token's attached round, not as an ISSUER_ROLE holder:
+    the creator revoking roles cannot block claims, and nobody else can deliver an allocation."""
     round_ = _succeeded_round(env)
+    a = env.investors[0]
     issuer_role = env.token.functions.ISSUER_ROLE().call()
-    send(env.token.functions.revokeRole(issuer_role, round_.address), env.admin)
-    with reverts(env.token, "AccessControlUnauthorizedAccount", round_.address, issuer_role):
-        send(round_.functions.claimTokens(), env.investors[0])
+    assert not env.token.functions.hasRole(issuer_role, round_.address).call()
+    send(env.token.functions.revokeRole(issuer_role, env.admin), env.admin)
+    send(round_.functions.claimTokens(), a)
+    assert env.token.functions.balanceOf(a).call() == 600 * TOKEN
+    with reverts(env.token, "NotSoldRound", env.admin):
+        send(env.token.functions.deliverAllocation(env.admin, 1), env.admin)
 
 
 def test_milestones_need_both_approvals_and_release_in_order(env):
@@ -501,9 +507,18 @@ def test_cancel_after_success_refunds_remainder_pro_rata(env):
     status = read_round(env.w3, round_)
     assert status.released_to_treasury_units + status.fees_paid_units + status.refunded_units == raised
     assert status.escrow_balance_units == 0
-    # investors keep their token claims
-    send(f.claimTokens(), env.investors[1])
-    assert env.token.functions.balanceOf(env.investors[1]).call() == 300 * TOKEN
+    # Each refund took back the refunded fraction of the allocation (rounded up): burned from the
+    # investor who had claimed, withheld from those who had not. Nobody keeps money and tokens.
+    a, b, _ = env.investors
+    kept = [
+        amount * TOKEN // USDC - -(-(amount * TOKEN // USDC) * refund // amount)
+        for amount, refund in zip(amounts, refunds, strict=True)
+    ]
+    assert env.token.functions.balanceOf(a).call() == kept[0]
+    assert f.allocationReturned(b).call() == 300 * TOKEN - kept[1]
+    send(f.claimTokens(), b)
+    assert env.token.functions.balanceOf(b).call() == kept[1]
+    assert 0 < kept[1] < 300 * TOKEN
 
 
 # ------------------------------------------------------------------------------ admin
