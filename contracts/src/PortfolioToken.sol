@@ -248,6 +248,8 @@ contract PortfolioToken is
     error NothingToClaim(address holder);
     error TooManyExcluded(uint256 max);
     error ExclusionUnchanged(address account, bool excluded);
+    /// @notice Only an account without tokens that is not a verified investor can be excluded.
+    error ExclusionNotAllowed(address account);
     error SweepTooEarly(uint256 notBefore);
     error NothingToSweep();
     error DelayOutOfRange(uint32 delay, uint32 min, uint32 max);
@@ -572,21 +574,6 @@ contract PortfolioToken is
         return (link.status, link.allocationPerShare);
     }
 
-    /// @notice Token base units the creator can still mint (cap less supply and the open round's reservation).
-    function mintableSupply() external view returns (uint256) {
-        TokenStorage storage $ = _tokenStorage();
-        uint256 reserved = $.reserved;
-        address round = $.openRound;
-        if (round != address(0)) {
-            (uint8 status, uint256 allocation) = IAllocationRound(round).allocationStatus();
-            if (status == ALLOCATION_SOLD) reserved = allocation;
-            else if (status != ALLOCATION_OPEN) reserved = 0;
-        }
-        uint256 used = totalSupply() + reserved;
-        uint256 cap_ = _effectiveCap($);
-        return cap_ > used ? cap_ - used : 0;
-    }
-
     // ---------------------------------------------------------- revenue views
 
     /// @notice The ERC-20 revenue is paid in (0 = no revenue share).
@@ -701,12 +688,15 @@ contract PortfolioToken is
         IERC20($.revenueToken).safeTransfer(msg.sender, amount);
     }
 
-    /// @notice Exclude `account` (a platform or treasury account, never an investor) from, or
-    /// re-include it in, revenue accrual (PLATFORM_ROLE: the creator could otherwise stop an
-    /// investor's revenue). Rounds cannot be excluded: their allocation belongs to investors.
+    /// @notice Exclude `account` (a platform or escrow account, never an investor) from, or
+    /// re-include it in, revenue accrual (PLATFORM_ROLE). Excluding would redirect an investor's
+    /// future revenue to the other holders, so only an account that holds no tokens and is not a
+    /// verified investor can be excluded; rounds never (their allocation belongs to investors).
+    /// Re-inclusion is always allowed.
     function setExcluded(address account, bool excluded_) external onlyRole(PLATFORM_ROLE) {
         TokenStorage storage $ = _tokenStorage();
         if ($.revenueToken == address(0)) revert RevenueDisabled();
+        if (excluded_ && (balanceOf(account) != 0 || registry.isVerified(account))) revert ExclusionNotAllowed(account);
         _setExcluded($, account, excluded_);
     }
 

@@ -67,13 +67,16 @@ def test_full_set_is_deployed_wired_and_announced(world: World, w3) -> None:
         assert code.startswith(CLONE_CODE_PREFIX)
         assert core.implementations[impl].address[2:].lower() in code
     t = p.token
-    assert t.functions.hasRole(role(t, "ISSUER_ROLE"), p.round.address).call()
+    # the round is attached to the token (its allocation reserved on the cap), not an issuer
+    assert not t.functions.hasRole(role(t, "ISSUER_ROLE"), p.round.address).call()
+    assert t.functions.openRound().call()[0] == p.round.address
     assert t.functions.hasRole(role(t, "ISSUER_ROLE"), world.admin).call()
     assert t.functions.hasRole(role(t, "AGENT_ROLE"), f.functions.agent().call()).call()
     assert t.functions.hasRole(b"\x00" * 32, world.admin).call()
     assert not t.functions.hasRole(b"\x00" * 32, f.address).call()
     assert t.functions.revenueToken().call() == world.stablecoin.address
-    assert sorted(p.distributor.functions.excludedAccounts().call()) == sorted([world.treasury, p.round.address])
+    # the round accrues revenue for its investors' allocations; only the treasury is excluded
+    assert p.distributor.functions.excludedAccounts().call() == [world.treasury]
     assert p.round.functions.token().call() == t.address
     assert p.round.functions.treasury().call() == world.treasury
     assert p.round.functions.feeRecipient().call() == f.functions.feeRecipient().call()
