@@ -131,7 +131,10 @@ def _claim_scenario(
 def _bench(w3: Web3) -> dict[str, Any]:
     accounts: list[ChecksumAddress] = list(w3.eth.accounts)  # web3 types the tuple as 1-long
     admin, treasury = accounts[0], accounts[7]
-    core = deploy_core(w3, admin, compliance_signer=accounts[9], fee_recipient=accounts[8])
+    # admin is the creator here: the recovery keys must be other accounts
+    core = deploy_core(
+        w3, admin, compliance_signer=accounts[9], fee_recipient=accounts[8], agent=accounts[8], recovery_approver=accounts[9]
+    )
     stable = _required(core.stablecoin, "stablecoin")
     verify_investors(core, accounts[1:7])
     gas: dict[str, int] = {}

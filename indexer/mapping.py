@@ -550,6 +550,7 @@ NO_LEDGER_EFFECT: dict[tuple[str, str], str] = {
     ("donation_router", "PortfolioRegistered"): "configuration",
     ("donation_router", "TreasuryChanged"): "configuration",
     ("donation_router", "CurrencyChanged"): "configuration (which currencies may be donated, minimum fee)",
+    ("factory", "RecoveryApproverSet"): "configuration (the recovery approver of future portfolios)",
 }
 
 RECORDED_EVENTS: dict[tuple[str, str], str] = {

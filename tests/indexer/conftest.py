@@ -88,7 +88,16 @@ class Stack:
 def build_stack(w3: Web3, *, soft_cap_units: int = 100 * USDC, hard_cap_units: int = 1_000 * USDC) -> Stack:
     accounts = w3.eth.accounts
     admin, treasury = accounts[0], accounts[7]
-    core = deploy_core(w3, admin, compliance_signer=accounts[9], fee_recipient=accounts[8], arbiter=accounts[6])
+    # admin is the creator here: the recovery keys (agent, approver) must be other accounts
+    core = deploy_core(
+        w3,
+        admin,
+        compliance_signer=accounts[9],
+        fee_recipient=accounts[8],
+        arbiter=accounts[6],
+        agent=accounts[8],
+        recovery_approver=accounts[9],
+    )
     start = int(w3.eth.get_block("latest")["timestamp"])
     stablecoin = core.stablecoin
     assert stablecoin is not None

@@ -26,7 +26,7 @@ def test_token_mint_transfer_burn_are_mirrored_exactly(stack: Stack, store: Ledg
     a, b = stack.investors[0], stack.investors[1]
     stack.send(stack.token.functions.mint(a, 100 * TOKEN))
     stack.send(stack.token.functions.transfer(b, 30 * TOKEN), a)
-    stack.send(stack.token.functions.burn(b, 5 * TOKEN))
+    stack.send(stack.token.functions.burn(b, 5 * TOKEN), b)  # a holder burns its own
 
     follower = make_follower(store, rpc, stack, confirmations=0)
     follower.sync(deadline_s=60)

@@ -102,7 +102,7 @@ def test_reorg_of_depth_3_with_a_reincluded_transaction(stack: Stack, store: Led
         "result"
     ]
     stack.send(stack.token.functions.transfer(c, 5 * TOKEN), b)
-    stack.send(stack.token.functions.burn(c, 1 * TOKEN))
+    stack.send(stack.token.functions.burn(c, 1 * TOKEN), c)
     follower.sync(deadline_s=60)
     assert holder_units(store, stack, c) == 4 * TOKEN
 
