@@ -3,6 +3,7 @@ pragma solidity ^0.8.24;
 
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {IComplianceRegistry} from "./interfaces/IComplianceRegistry.sol";
+import {ZeroAddress} from "./lib/Errors.sol";
 
 /// @title ComplianceRegistry
 /// @notice Investor status (KYC valid-until, country, accreditation, frozen) and per-token rules
@@ -72,8 +73,6 @@ contract ComplianceRegistry is AccessControl, IComplianceRegistry {
     error ArrayLengthMismatch(uint256 expected, uint256 actual);
     /// @notice Batch larger than MAX_BATCH.
     error BatchTooLarge(uint256 length, uint256 max);
-    /// @notice A zero address where an investor, holder or token is required.
-    error ZeroAddress();
     /// @notice Caller has neither AGENT_ROLE nor COMPLIANCE_ROLE.
     error NotAgentOrCompliance(address caller);
 

@@ -7,6 +7,8 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {Address} from "@openzeppelin/contracts/utils/Address.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {ZeroAddress} from "./lib/Errors.sol";
+import {Bps} from "./lib/Bps.sol";
 
 /// @title DonationRouter
 /// @notice Core singleton: donate, tip or gift ETH or a whitelisted ERC-20 to a registered portfolio's
@@ -42,9 +44,8 @@ contract DonationRouter is AccessControl, ReentrancyGuardTransient {
 
     /// @notice Registers portfolio treasuries (granted to the PortfolioFactory).
     bytes32 public constant REGISTRAR_ROLE = keccak256("REGISTRAR_ROLE");
-    uint256 public constant BPS = 10_000;
     /// @notice Upper bound on the platform fee (10 %).
-    uint16 public constant MAX_FEE_BPS = 1_000;
+    uint16 public constant MAX_FEE_BPS = Bps.MAX_FEE;
     /// @notice Upper bound on a donation message, in bytes (UTF-8).
     uint256 public constant MAX_MESSAGE_BYTES = 280;
     /// @notice Token address that stands for native ETH.
@@ -94,7 +95,6 @@ contract DonationRouter is AccessControl, ReentrancyGuardTransient {
     /// @notice `currency` (ETH = address(0)) is now allowed or not, with minimum fee `minFee` (base units).
     event CurrencyChanged(address indexed currency, bool allowed, uint128 minFee);
 
-    error ZeroAddress();
     error FeeTooHigh(uint16 feeBps, uint16 maxFeeBps);
     error PortfolioAlreadyRegistered(uint256 portfolioId, address treasury);
     error UnknownPortfolio(uint256 portfolioId);
@@ -222,7 +222,7 @@ contract DonationRouter is AccessControl, ReentrancyGuardTransient {
         if (amount < minAmount) revert DonationTooSmall(amount, minAmount);
         address recipient = feeRecipient;
         // fee <= amount * MAX_FEE_BPS / BPS < amount: bounded as before, and the treasury gets > 0
-        fee = Math.max(amount * feeBps / BPS, rule.minFee);
+        fee = Math.max(Bps.share(amount, feeBps), rule.minFee);
         uint256 netRequested = amount - fee;
         if (token == ETH) {
             if (msg.value != amount) revert ValueMismatch(msg.value, amount);
@@ -239,7 +239,7 @@ contract DonationRouter is AccessControl, ReentrancyGuardTransient {
     /// @dev Smallest amount whose fee floor `minFee` is at most MAX_FEE_BPS of it (>= 1, > minFee).
     function _minDonation(uint128 minFee) private pure returns (uint256) {
         if (minFee == 0) return 1;
-        return Math.mulDiv(minFee, BPS, MAX_FEE_BPS, Math.Rounding.Ceil);
+        return Math.mulDiv(minFee, Bps.DENOMINATOR, MAX_FEE_BPS, Math.Rounding.Ceil);
     }
 
     function _setCurrency(address currency, bool allowed, uint128 minFee) private {

@@ -11,6 +11,8 @@ import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/Signa
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {IRoundToken} from "./interfaces/IRoundToken.sol";
 import {IAllocationRound} from "./interfaces/IAllocationRound.sol";
+import {ZeroAddress} from "./lib/Errors.sol";
+import {Bps} from "./lib/Bps.sol";
 
 
 /// @title FundingRound
@@ -81,9 +83,8 @@ contract FundingRound is
 
     /// @notice Token base units the `price` refers to (one whole 18-decimals token).
     uint256 public constant TOKEN_UNIT = 1e18;
-    uint256 public constant BPS = 10_000;
     /// @notice Upper bound on the platform fee of a round (10 %).
-    uint16 public constant MAX_FEE_BPS = 1_000;
+    uint16 public constant MAX_FEE_BPS = Bps.MAX_FEE;
     /// @notice Upper bound on the number of milestones of a round.
     uint256 public constant MAX_MILESTONES = 20;
 
@@ -270,7 +271,6 @@ contract FundingRound is
 
     // ---------------------------------------------------------------- errors
 
-    error ZeroAddress();
     error InvalidPrice(uint256 price);
     error InvalidCaps(uint256 softCap, uint256 hardCap);
     error InvalidWindow(uint64 startTime, uint64 endTime);
@@ -333,7 +333,7 @@ contract FundingRound is
             if (config.milestoneBps[i] == 0) revert InvalidMilestones();
             sum += config.milestoneBps[i];
         }
-        if (sum != BPS) revert InvalidMilestones();
+        if (sum != Bps.DENOMINATOR) revert InvalidMilestones();
 
         __AccessControl_init();
         __EIP712_init("KogiFundingRound", "1");
@@ -550,8 +550,8 @@ contract FundingRound is
         uint256 raised = totalRaised;
         gross = index + 1 == _milestoneBps.length
             ? raised - releasedGross
-            : Math.mulDiv(raised, _milestoneBps[index], BPS);
-        uint256 fee = Math.mulDiv(gross, feeBps, BPS);
+            : Bps.share(raised, _milestoneBps[index]);
+        uint256 fee = Bps.share(gross, feeBps);
         uint256 net = gross - fee;
 
         nextMilestone = index + 1;

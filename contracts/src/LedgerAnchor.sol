@@ -3,6 +3,7 @@ pragma solidity ^0.8.24;
 
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
+import {ZeroAddress} from "./lib/Errors.sol";
 
 /// @title LedgerAnchor
 /// @notice Append-only record of Merkle roots over ranges of a ledger's journal, so any entry can be
@@ -41,7 +42,6 @@ contract LedgerAnchor is AccessControl {
     error SequenceTooLarge(uint64 toSequence);
     error NotContiguous(uint64 expectedFrom, uint64 fromSequence);
     error ZeroRoot();
-    error ZeroAddress();
     error AnchorIndexOutOfRange(uint256 index, uint256 count);
     error SequenceNotAnchored(bytes32 ledgerId, uint64 sequence);
 

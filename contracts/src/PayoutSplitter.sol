@@ -6,6 +6,7 @@ import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/Reentrancy
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {Address} from "@openzeppelin/contracts/utils/Address.sol";
+import {Bps} from "./lib/Bps.sol";
 
 /// @title PayoutSplitter
 /// @notice Splits everything it receives — ETH and any ERC-20 — between a fixed set of payees by
@@ -21,7 +22,6 @@ import {Address} from "@openzeppelin/contracts/utils/Address.sol";
 contract PayoutSplitter is Initializable, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
-    uint256 public constant BPS = 10_000;
     /// @notice Upper bound on the number of payees of a splitter.
     uint256 public constant MAX_PAYEES = 50;
     /// @notice Token address that stands for native ETH.
@@ -71,7 +71,7 @@ contract PayoutSplitter is Initializable, ReentrancyGuardTransient {
             shareBps[payee] = sharesBps[i];
             sum += sharesBps[i];
         }
-        if (sum != BPS) revert SharesDoNotSumTo10000(sum);
+        if (sum != Bps.DENOMINATOR) revert SharesDoNotSumTo10000(sum);
         _payees = payees;
         emit SplitterInitialized(payees, sharesBps);
     }
@@ -120,7 +120,7 @@ contract PayoutSplitter is Initializable, ReentrancyGuardTransient {
     /// than the balance actually held.
     function releasable(address token, address payee) public view returns (uint256) {
         uint256 balance = token == ETH ? address(this).balance : IERC20(token).balanceOf(address(this));
-        uint256 due = (balance + totalReleased[token]) * shareBps[payee] / BPS;
+        uint256 due = Bps.share(balance + totalReleased[token], shareBps[payee]);
         uint256 paid = released[token][payee];
         if (due <= paid) return 0;
         uint256 amount = due - paid;

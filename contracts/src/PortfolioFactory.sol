@@ -8,6 +8,7 @@ import {FundingRound} from "./FundingRound.sol";
 import {PayoutSplitter} from "./PayoutSplitter.sol";
 import {RightsToken} from "./RightsToken.sol";
 import {DonationRouter} from "./DonationRouter.sol";
+import {ZeroAddress} from "./lib/Errors.sol";
 
 /// @title PortfolioFactory
 /// @notice Deploys a portfolio's contract set as EIP-1167 clones of implementations deployed once,
@@ -122,7 +123,6 @@ contract PortfolioFactory is AccessControl {
     /// @notice The recovery approver for future portfolios changed.
     event RecoveryApproverSet(address recoveryApprover);
 
-    error ZeroAddress();
 
     /// @param admin DEFAULT_ADMIN_ROLE of the factory (grants CREATOR_ROLE, sets platform accounts).
     /// @param platform_ The platform's governance address bound into every portfolio (PLATFORM_ROLE).

@@ -16,6 +16,7 @@ import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {IComplianceRegistry} from "./interfaces/IComplianceRegistry.sol";
 import {IAllocationRound} from "./interfaces/IAllocationRound.sol";
 import {IRoundToken} from "./interfaces/IRoundToken.sol";
+import {ZeroAddress} from "./lib/Errors.sol";
 
 /// @title PortfolioToken
 /// @notice The security-like ERC-20 of one portfolio (ERC20Permit + ERC20Votes) with its revenue
@@ -238,8 +239,6 @@ contract PortfolioToken is
     error CapExceeded(uint256 cap, uint256 supplyAfterMint);
     /// @notice The deposit would raise magnifiedPerShare above MAX_PER_SHARE (eligible supply too small).
     error RevenuePerTokenTooHigh(uint256 magnifiedPerShare, uint256 max);
-    /// @notice Zero address where a party is required.
-    error ZeroAddress();
     /// @notice This token has no revenue share (revenue token 0).
     error RevenueDisabled();
     error ZeroAmount();

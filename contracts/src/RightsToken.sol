@@ -8,6 +8,7 @@ import {ERC1155SupplyUpgradeable} from
     "@openzeppelin/contracts-upgradeable/token/ERC1155/extensions/ERC1155SupplyUpgradeable.sol";
 import {ERC2981Upgradeable} from "@openzeppelin/contracts-upgradeable/token/common/ERC2981Upgradeable.sol";
 import {IComplianceRegistry} from "./interfaces/IComplianceRegistry.sol";
+import {ZeroAddress} from "./lib/Errors.sol";
 
 /// @title RightsToken
 /// @notice ERC-1155 of one portfolio's rights (licences to use its works). Every id is created once by
@@ -63,7 +64,6 @@ contract RightsToken is Initializable, AccessControlUpgradeable, ERC1155SupplyUp
     event TokenRoyaltySet(uint256 indexed id, address indexed receiver, uint96 royaltyBps);
     event ComplianceRegistryChanged(address indexed previousRegistry, address indexed newRegistry);
 
-    error ZeroAddress();
     error RightAlreadyExists(uint256 id);
     error UnknownRight(uint256 id);
     error InvalidUri(uint256 length);
