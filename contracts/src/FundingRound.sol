@@ -339,9 +339,6 @@ contract FundingRound is
         __EIP712_init("KogiFundingRound", "1");
 
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
-        _setRoleAdmin(PLATFORM_ROLE, PLATFORM_ROLE);
-        _setRoleAdmin(ARBITER_ROLE, PLATFORM_ROLE);
-        _setRoleAdmin(COMPLIANCE_ROLE, PLATFORM_ROLE);
         _grantRole(PLATFORM_ROLE, config.platform);
         _grantRole(COMPLIANCE_ROLE, config.platform);
         if (config.issuer != address(0)) _grantRole(ISSUER_ROLE, config.issuer);
@@ -679,6 +676,14 @@ contract FundingRound is
         contributionOf[investor] = previous + received;
         totalRaised += received;
         allocatedTotal += Math.mulDiv(previous + received, TOKEN_UNIT, price) - Math.mulDiv(previous, TOKEN_UNIT, price);
+    }
+
+    /// @notice The role whose holders grant and revoke `role`: PLATFORM_ROLE for the platform's roles
+    /// (ARBITER, COMPLIANCE, PLATFORM), DEFAULT_ADMIN_ROLE for the creator's. Fixed in code rather than
+    /// stored by `_setRoleAdmin` at every clone's initialisation (three storage writes per round).
+    function getRoleAdmin(bytes32 role) public pure override returns (bytes32) {
+        if (role == ARBITER_ROLE || role == COMPLIANCE_ROLE || role == PLATFORM_ROLE) return PLATFORM_ROLE;
+        return DEFAULT_ADMIN_ROLE;
     }
 
     /// @dev An approval counts only while its approver still holds the role it approved with.

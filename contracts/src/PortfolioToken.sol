@@ -343,9 +343,6 @@ contract PortfolioToken is
         __ERC20Votes_init();
         __AccessControl_init();
         _grantRole(DEFAULT_ADMIN_ROLE, p.admin);
-        _setRoleAdmin(PLATFORM_ROLE, PLATFORM_ROLE);
-        _setRoleAdmin(AGENT_ROLE, PLATFORM_ROLE);
-        _setRoleAdmin(RECOVERY_APPROVER_ROLE, PLATFORM_ROLE);
         _grantRole(PLATFORM_ROLE, p.platform);
         for (uint256 i = 0; i < p.issuers.length; ++i) {
             if (p.issuers[i] == address(0)) revert ZeroAddress();
@@ -779,6 +776,14 @@ contract PortfolioToken is
         $.accounts[from].correction -= magnified;
         $.accounts[to].correction += magnified;
         emit ClaimableMoved(msg.sender, from, to, amount);
+    }
+
+    /// @notice The role whose holders grant and revoke `role`: PLATFORM_ROLE for the platform's roles
+    /// (AGENT, RECOVERY_APPROVER, PLATFORM), DEFAULT_ADMIN_ROLE for the creator's. Fixed in code rather
+    /// than stored by `_setRoleAdmin` at every clone's initialisation (three storage writes per token).
+    function getRoleAdmin(bytes32 role) public pure override returns (bytes32) {
+        if (role == AGENT_ROLE || role == RECOVERY_APPROVER_ROLE || role == PLATFORM_ROLE) return PLATFORM_ROLE;
+        return DEFAULT_ADMIN_ROLE;
     }
 
     /// @dev The creator's roles (DEFAULT_ADMIN_ROLE, ISSUER_ROLE) and the recovery keys (AGENT_ROLE,

@@ -98,7 +98,6 @@ contract RightsToken is Initializable, AccessControlUpgradeable, ERC1155SupplyUp
         __ERC2981_init();
         __AccessControl_init();
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
-        _setRoleAdmin(PLATFORM_ROLE, PLATFORM_ROLE);
         _grantRole(PLATFORM_ROLE, platform);
         if (issuer != address(0)) _grantRole(ISSUER_ROLE, issuer);
         _setRegistry(complianceRegistry);
@@ -249,5 +248,12 @@ contract RightsToken is Initializable, AccessControlUpgradeable, ERC1155SupplyUp
         if (royaltyBps > MAX_ROYALTY_BPS) revert RoyaltyTooHigh(royaltyBps, MAX_ROYALTY_BPS);
         _setTokenRoyalty(id, receiver, royaltyBps);
         emit TokenRoyaltySet(id, receiver, royaltyBps);
+    }
+
+    /// @notice The role whose holders grant and revoke `role`: PLATFORM_ROLE administers itself, so the
+    /// creator can neither take it nor remove the platform; DEFAULT_ADMIN_ROLE administers the rest.
+    /// Fixed in code rather than stored at every clone's initialisation.
+    function getRoleAdmin(bytes32 role) public pure override returns (bytes32) {
+        return role == PLATFORM_ROLE ? PLATFORM_ROLE : DEFAULT_ADMIN_ROLE;
     }
 }
