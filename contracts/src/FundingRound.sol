@@ -85,6 +85,8 @@ contract FundingRound is
     uint256 public constant TOKEN_UNIT = 1e18;
     /// @notice Upper bound on the platform fee of a round (10 %).
     uint16 public constant MAX_FEE_BPS = Bps.MAX_FEE;
+    /// @dev IRoundToken.investorRestriction code: this round is not the token's open round.
+    uint8 private constant NOT_ATTACHED = 255;
     /// @notice Upper bound on the number of milestones of a round.
     uint256 public constant MAX_MILESTONES = 20;
 
@@ -299,6 +301,8 @@ contract FundingRound is
     error AlreadyFinalized();
     /// @notice The investor fails the token's compliance registry (restriction code).
     error InvestorRestricted(address investor, uint8 code);
+    /// @notice The token has not attached this round: its investors' allocations would not be deliverable.
+    error RoundNotAttached(address token);
 
     // ---------------------------------------------------------------- init
 
@@ -664,9 +668,11 @@ contract FundingRound is
         IRoundToken(token).returnAllocation(investor, delivered ? 0 : back, delivered ? back : 0);
     }
 
-    /// @dev The permit was signed earlier: the investor must still be verified, unfrozen and allowed now.
+    /// @dev The round must be its token's open round (so the allocation is reserved and deliverable),
+    /// and the permit was signed earlier: the investor must still be verified, unfrozen and allowed now.
     function _checkInvestor(address investor) private view {
-        uint8 code = IRoundToken(token).detectTransferRestriction(address(0), investor, 0);
+        uint8 code = IRoundToken(token).investorRestriction(investor);
+        if (code == NOT_ATTACHED) revert RoundNotAttached(token);
         if (code != 0) revert InvestorRestricted(investor, code);
     }
 

@@ -125,15 +125,17 @@ contract PortfolioToken is
     /// @notice `IAllocationRound.allocationStatus` values.
     uint8 private constant ALLOCATION_OPEN = 0;
     uint8 private constant ALLOCATION_SOLD = 1;
-    /// @notice Link of a round to this token (`roundStatus`).
-    uint8 public constant ROUND_NONE = 0;
-    uint8 public constant ROUND_OPEN = 1;
-    uint8 public constant ROUND_SOLD = 2;
-    uint8 public constant ROUND_VOID = 3;
-    /// @notice Recovery request states.
-    uint8 public constant RECOVERY_PENDING = 1;
-    uint8 public constant RECOVERY_EXECUTED = 2;
-    uint8 public constant RECOVERY_CANCELLED = 3;
+    /// @notice `investorRestriction` code for a caller that is not the token's open round.
+    uint8 private constant NOT_ATTACHED = 255;
+    /// @notice Link of a round to this token (`roundLink` status): 0 none, 1 open, 2 sold, 3 void.
+    uint8 private constant ROUND_NONE = 0;
+    uint8 private constant ROUND_OPEN = 1;
+    uint8 private constant ROUND_SOLD = 2;
+    uint8 private constant ROUND_VOID = 3;
+    /// @notice Recovery request states (`recoveryRequest` status): 1 pending, 2 executed, 3 cancelled.
+    uint8 private constant RECOVERY_PENDING = 1;
+    uint8 private constant RECOVERY_EXECUTED = 2;
+    uint8 private constant RECOVERY_CANCELLED = 3;
 
     /// @dev IComplianceRegistry restriction code that does not block a revenue claim.
     uint8 private constant RECIPIENT_NOT_ACCREDITED = 8;
@@ -448,6 +450,7 @@ contract PortfolioToken is
         if (r.status != RECOVERY_PENDING) revert RecoveryNotPending(id);
         if (block.timestamp < r.executableAt) revert RecoveryTooEarly(id, r.executableAt);
         if (r.proposer == msg.sender) revert ProposerCannotExecute(id, msg.sender);
+        if ($.rounds[r.from].status != ROUND_NONE) revert RoundAccount(r.from);
         r.status = RECOVERY_EXECUTED;
         (address from, address to, uint256 amount) = (r.from, r.to, r.amount);
         _checkRecipient(to, amount);
@@ -508,6 +511,12 @@ contract PortfolioToken is
     /// cap. Only when no other round is open; the round must sell this token and still be open.
     function attachRound(address round) external onlyRole(PLATFORM_ROLE) {
         _attachRound(_tokenStorage(), round);
+    }
+
+    /// @inheritdoc IRoundToken
+    function investorRestriction(address investor) external view returns (uint8) {
+        if (_tokenStorage().openRound != msg.sender) return NOT_ATTACHED;
+        return registry.detectTransferRestriction(address(this), address(0), investor, 0);
     }
 
     /// @inheritdoc IRoundToken

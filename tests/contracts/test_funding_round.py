@@ -6,7 +6,16 @@ import pytest
 from eth_account import Account
 
 from contracts.deploy import deploy_contract
-from contracts.funding import USDC_UNIT, RoundState, deploy_clone_of, dev_private_key, read_round, send, warp_to
+from contracts.funding import (
+    USDC_UNIT,
+    RoundState,
+    deploy_clone_of,
+    deploy_funding_round,
+    dev_private_key,
+    read_round,
+    send,
+    warp_to,
+)
 from contracts.permits import InvestmentPermit
 from tests.contracts.funding_support import ANY, build_funding_env, one_event, reverts
 
@@ -113,6 +122,18 @@ def test_invest_before_start_is_rejected(env):
     env.fund(round_, investor, 10 * USDC)
     with reverts(round_, "InvalidState", RoundState.UPCOMING):
         send(round_.functions.invest(*env.permit(round_, investor, 10 * USDC)), investor)
+
+
+def test_a_round_its_token_did_not_attach_takes_no_money(env):
+    """Investors of a round the token does not know could never receive their tokens."""
+    env.fresh_token()
+    config = env.config()
+    stray = deploy_funding_round(env.w3, admin=env.admin, config=config)
+    warp_to(env.w3, config.terms.start_time_s)
+    a = env.investors[0]
+    env.fund(stray, a, 10 * USDC)
+    with reverts(stray, "RoundNotAttached", env.token.address):
+        env.invest(stray, a, 10 * USDC)
 
 
 def test_invest_escrows_funds_and_emits(env):

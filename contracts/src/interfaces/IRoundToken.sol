@@ -17,6 +17,8 @@ interface IRoundToken {
     /// `fromInvestor` tokens from `investor`'s balance (the refund of a cancelled round takes them back).
     function returnAllocation(address investor, uint256 fromRound, uint256 fromInvestor) external;
 
-    /// @notice The restriction code a mint to `to` would meet (0 = allowed).
-    function detectTransferRestriction(address from, address to, uint256 amount) external view returns (uint8);
+    /// @notice Whether `investor` may invest in the calling round now: NOT_ATTACHED (255) unless the
+    /// caller is the token's open round (its allocation reserved), else the registry's restriction
+    /// code for a mint to `investor` (0 = allowed).
+    function investorRestriction(address investor) external view returns (uint8 code);
 }
