@@ -50,8 +50,6 @@ HOLDERS_LARGE = 1_000
 MINT_GAS_LIMIT = 300_000
 
 TARGET_TRANSFER_RATIO = 1.35
-LEGACY_TARGET_TRANSFER_RATIO = 1.3
-"""The former target, still reported under its old key `transfer_existing_ratio_le_1_3` for readers of it."""
 TARGET_TREX_RATIO_PRE_REVENUE = 0.25
 TARGET_TREX_RATIO_WITH_REVENUE = 0.35
 TARGET_CLAIM_GAS = 60_000
@@ -238,7 +236,6 @@ def _bench(w3: Web3) -> dict[str, Any]:
         "transfer_existing_with_revenue_vs_trex": gas["transfer_existing_with_revenue"] / gas["trex_transfer"],
     }
     targets = {
-        "transfer_existing_ratio_le_1_3": ratios["transfer_existing_pre_revenue"] <= LEGACY_TARGET_TRANSFER_RATIO,
         "transfer_existing_ratio_le_1_35": ratios["transfer_existing_pre_revenue"] <= TARGET_TRANSFER_RATIO,
         "transfer_existing_pre_revenue_le_0_25_trex": ratios["transfer_existing_pre_revenue_vs_trex"]
         <= TARGET_TREX_RATIO_PRE_REVENUE,
