@@ -1,27 +1,43 @@
-"""Property test: no path moves PortfolioTokens to an unverified, frozen, locked or blocked-country
-holder, except the agent's forced transfer (which still requires a cleared recipient).
+"""Property test: no path moves PortfolioTokens to an unverified, frozen or blocked-country holder
+(or from an unverified, frozen, locked or blocked-country one), except a recovery, which waives the
+sender's rules but still requires a cleared recipient.
 
 Hypothesis drives random registry changes (KYC revoke/renew, freeze, lockup, country block,
-accreditation requirement) and random movements (transfer, transferFrom, mint, forced transfer)
-on anvil. A Python model of the rules predicts the restriction code of every movement; the chain
-must agree exactly: it succeeds iff the model says 0, and otherwise reverts with
-`TransferRestricted(code)` carrying the model's code.
+accreditation requirement) and random movements (transfer, transferFrom, mint, recovery: proposed by
+the agent, executed by the approver after the delay) on anvil. A Python model of the rules predicts
+the restriction code of every movement; the chain must agree exactly: it succeeds iff the model says
+0, and otherwise reverts with `TransferRestricted(code)` carrying the model's code (a recovery to an
+uncleared recipient is refused at its proposal).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from contracts.deploy import transact
-from tests.contracts.chain_helpers import FR, KP, MAX_UINT64, TOKEN, US, World, revert_of, world, world_deployed  # noqa: F401
+from tests.contracts.chain_helpers import (  # noqa: F401
+    FR,
+    KP,
+    MAX_UINT64,
+    TOKEN,
+    US,
+    World,
+    one_event,
+    revert_of,
+    warp,
+    world,
+    world_deployed,
+)
 
 PEOPLE = 5  # investors[0..3] + outsider
 EXAMPLES = 40
 COUNTRIES = (US, FR, KP)
 FAR_FUTURE = 2**40
+REASON = b"LOST_KEYS".ljust(32, b"\0")
 
 
 @dataclass
@@ -69,30 +85,46 @@ movement = st.one_of(
     st.tuples(st.just("transfer"), person, person),
     st.tuples(st.just("transferFrom"), person, person),
     st.tuples(st.just("mint"), person),
-    st.tuples(st.just("forced"), person, person),
+    st.tuples(st.just("recovery"), person, person),
 )
+
+
+def _people(world: World) -> list[str]:
+    return [*world.investors[: PEOPLE - 1], world.outsider]
+
+
+def _spender(world: World) -> str:
+    return world.investors[4]  # allowance holder for transferFrom
+
+
+@pytest.fixture()
+def holders(world: World) -> World:
+    """Every example's starting state, built once per test (each example reverts to it): the verified
+    people hold 100 tokens each and everybody approved the spender."""
+    people = _people(world)
+    for who in people[: PEOPLE - 1]:
+        world.mint(who, 100 * TOKEN)
+    for who in people:
+        world.send(world.token.functions.approve(_spender(world), 2**256 - 1), who)
+    return world
 
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=st.lists(st.one_of(rule_change, movement), min_size=1, max_size=16))
-def test_only_cleared_holders_ever_receive_tokens(world: World, steps: list) -> None:
-    w3 = world.w3
+def test_only_cleared_holders_ever_receive_tokens(holders: World, steps: list) -> None:
+    w3 = holders.w3
     snapshot = w3.provider.make_request("evm_snapshot", [])["result"]
     try:
-        _run(world, steps)
+        _run(holders, steps)
     finally:
         w3.provider.make_request("evm_revert", [snapshot])
 
 
 def _run(world: World, steps: list) -> None:
     t, reg = world.token, world.registry
-    people = [*world.investors[: PEOPLE - 1], world.outsider]
+    people, spender = _people(world), _spender(world)
     model = Model(verified=[True] * (PEOPLE - 1) + [False])
-    for who in people[: PEOPLE - 1]:
-        world.mint(who, 100 * TOKEN)
-    spender = world.investors[4]  # allowance holder for transferFrom
-    for who in people:
-        world.send(t.functions.approve(spender, 2**256 - 1), who)
+    recovery_delay = t.functions.recoveryDelay().call()
 
     for op in steps:
         kind = op[0]
@@ -113,10 +145,10 @@ def _run(world: World, steps: list) -> None:
             world.send(reg.functions.setAccreditationRequired(t.address, op[1]))
             model.accreditation_required = op[1]
         else:
-            _move(world, model, people, spender, op)
+            _move(world, model, people, spender, recovery_delay, op)
 
 
-def _move(world: World, model: Model, people: list[str], spender: str, op: tuple) -> None:
+def _move(world: World, model: Model, people: list[str], spender: str, recovery_delay: int, op: tuple) -> None:
     t, admin = world.token, world.admin
     kind = op[0]
     if kind == "mint":
@@ -130,12 +162,17 @@ def _move(world: World, model: Model, people: list[str], spender: str, op: tuple
             fn, sender, expected = t.functions.transfer(people[j], 1), people[i], model.transfer_code(i, j)
         elif kind == "transferFrom":
             fn, sender, expected = t.functions.transferFrom(people[i], people[j], 1), spender, model.transfer_code(i, j)
-        else:  # the agent's forced transfer: sender rules waived, recipient rules kept
-            fn, sender, expected = t.functions.forcedTransfer(people[i], people[j], 1), admin, model.recipient_code(j)
+        else:  # a recovery: sender rules waived, recipient rules kept (checked at proposal and execution)
+            fn = t.functions.proposeRecovery(people[i], people[j], 1, False, REASON)
+            sender, expected = world.agent, model.recipient_code(j)
     recipient = people[op[1]] if kind == "mint" else people[op[2]]
     before = t.functions.balanceOf(recipient).call()
     if expected == 0:
-        transact(fn, sender)
+        receipt = transact(fn, sender)
+        if kind == "recovery":
+            request_id = one_event(t, "RecoveryProposed", receipt)["id"]
+            warp(world.w3, recovery_delay)
+            transact(t.functions.executeRecovery(request_id), world.approver)
         assert t.functions.balanceOf(recipient).call() == before + (TOKEN if kind == "mint" else 1)
     else:
         assert revert_of(fn, sender) == ("TransferRestricted", (expected,))
