@@ -1,0 +1,50 @@
+"""The services' own tables (SQLAlchemy 2 typed models): sign-in nonces and refresh-token families.
+
+They live in the API's database with their own metadata and their own Alembic chain
+(`services/migrations`, version table `alembic_version_services`), like the indexer's. Times are
+integer milliseconds since the epoch (`*_ms`): compared in SQL the same way on SQLite and PostgreSQL.
+
+- auth_nonces: every nonce `GET /v1/auth/nonce` issued, until it expires; `used_at_ms` is set by
+  the one sign-in that consumes it (a conditional UPDATE: a replay finds it set).
+- auth_sessions: one row per sign-in (a refresh-token family); `revoked_at_ms` ends every token of it.
+- auth_refresh_tokens: SHA-256 digests of refresh tokens (the tokens themselves are never stored);
+  `used_at_ms` is set when a token is rotated, so presenting it again is detected as reuse.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Index, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class ServicesBase(DeclarativeBase):
+    pass
+
+
+class NonceRow(ServicesBase):
+    __tablename__ = "auth_nonces"
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    issued_at_ms: Mapped[int] = mapped_column(BigInteger)
+    expires_at_ms: Mapped[int] = mapped_column(BigInteger, index=True)
+    used_at_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class SessionRow(ServicesBase):
+    __tablename__ = "auth_sessions"
+    session_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    address: Mapped[str] = mapped_column(String(42), index=True)
+    tenant: Mapped[str] = mapped_column(String(64))
+    chain_id: Mapped[int] = mapped_column(BigInteger)
+    created_at_ms: Mapped[int] = mapped_column(BigInteger)
+    revoked_at_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    revoked_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+
+class RefreshTokenRow(ServicesBase):
+    __tablename__ = "auth_refresh_tokens"
+    __table_args__ = (Index("ix_auth_refresh_tokens_session", "session_id"),)
+    token_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    session_id: Mapped[str] = mapped_column(String(32))
+    issued_at_ms: Mapped[int] = mapped_column(BigInteger)
+    expires_at_ms: Mapped[int] = mapped_column(BigInteger)
+    used_at_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
