@@ -18,12 +18,12 @@ from contextlib import asynccontextmanager
 import anyio
 from fastapi import APIRouter, Depends, FastAPI
 
-from api.auth import bearer_matches, key_digest, require_admin
+from api.auth import SESSION_PATHS, access_token_valid, bearer_matches, key_digest, require_admin
 from api.docs import install_docs
-from api.embedded_chain import EmbeddedChain
+from api.embedded_chain import EmbeddedChain, rpc_url_of
 from api.guard import RequestGuard
 from api.problems import PROBLEM_RESPONSES, install_problem_handlers, send_problem
-from api.routes import entries, health, holds, ledgers, reports
+from api.routes import auth, entries, health, holds, ledgers, reports
 from api.routes.common import AssetScales, reject_control_characters
 from api.settings import ApiSettings
 from indexer import migrate as indexer_migrate
@@ -32,12 +32,27 @@ from ledger.chart import DEFAULT_ACCOUNT_CODE_RULES, bootstrap_ledger
 from ledger.database import Database
 from ledger.policy import EffectiveTimePolicy
 from ledger.store import LedgerStore
+from services import migrate as services_migrate
+from services.auth import AuthPolicy, AuthService, JwtKeyRing, erc1271_checker
 
 log = logging.getLogger("kogi.api")
 
 API_PREFIX = "/v1/ledger"
-PUBLIC_PATHS = frozenset({"/health", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/docs/assets", "/redoc"})
-"""Every other route requires the admin API key (tests/api assert this)."""
+PUBLIC_PATHS = frozenset(
+    {
+        "/health",
+        "/openapi.json",
+        "/docs",
+        "/docs/oauth2-redirect",
+        "/docs/assets",
+        "/redoc",
+        "/v1/auth/nonce",
+        "/v1/auth/siwe",
+        "/v1/auth/refresh",
+    }
+)
+"""Every other route requires the admin API key, except SESSION_PATHS (api/auth.py), which require
+a wallet's access token (tests/api assert this)."""
 
 
 def is_public_path(path: str) -> bool:
@@ -49,6 +64,8 @@ def is_public_path(path: str) -> bool:
 def create_app(settings: ApiSettings | None = None) -> FastAPI:
     settings = settings or ApiSettings()
     admin_key = settings.resolve_admin_api_key()
+    jwt_keys_text = settings.resolve_jwt_keys()
+    jwt_keys = JwtKeyRing.parse(jwt_keys_text) if jwt_keys_text is not None else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -62,6 +79,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             if settings.auto_migrate:
                 migrate.upgrade(database.write_engine)
                 indexer_migrate.upgrade(database.write_engine)
+                services_migrate.upgrade(database.write_engine)
             store = LedgerStore(
                 database,
                 account_code_rules=DEFAULT_ACCOUNT_CODE_RULES,
@@ -75,6 +93,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
                 chain = EmbeddedChain(settings, database)
                 app.state.chain = chain
                 await anyio.to_thread.run_sync(chain.start)
+            app.state.auth = _auth_service(settings, database, jwt_keys, chain)
             log.info("Kogi Ledger API ready (ledger %r)", settings.default_ledger)
             yield
         finally:
@@ -95,6 +114,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.chain = None
+    app.state.auth = None
     app.state.admin_key_digest = key_digest(admin_key)
     install_problem_handlers(app)
     admin_digest = app.state.admin_key_digest
@@ -106,9 +126,12 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         max_body_bytes=settings.max_body_bytes,
         public_max_body_bytes=settings.public_max_body_bytes,
         write_problem=send_problem,
+        is_session_path=SESSION_PATHS.__contains__,
+        authenticate_session=lambda headers: access_token_valid(jwt_keys, headers.get("authorization")),
     )
 
     app.include_router(health.router)
+    app.include_router(auth.router, dependencies=[Depends(reject_control_characters)])
     install_docs(app)
     v1 = APIRouter(
         prefix=API_PREFIX,
@@ -124,8 +147,32 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     return app
 
 
+def _auth_service(
+    settings: ApiSettings, database: Database, keys: JwtKeyRing | None, chain: EmbeddedChain | None
+) -> AuthService:
+    """Sign-in for the chains this platform serves (the settings' plus the embedded chain's), with
+    EIP-1271 checks on the chain this process talks to (embedded anvil or KOGI_RPC_URL), if any."""
+    chain_ids = set(settings.siwe_chain_ids)
+    if chain is not None and chain.chain_id is not None:
+        chain_ids.add(chain.chain_id)
+    rpc_url = rpc_url_of(settings) if settings.embedded_chain else settings.rpc_url
+    policy = AuthPolicy(
+        domain=settings.siwe_domain,
+        chain_ids=frozenset(chain_ids),
+        nonce_ttl_s=settings.siwe_nonce_ttl_s,
+        access_token_ttl_s=settings.access_token_ttl_s,
+        refresh_token_ttl_s=settings.refresh_token_ttl_s,
+    )
+    return AuthService(database, policy, keys, contract_check=erc1271_checker(rpc_url) if rpc_url else None)
+
+
 _API_DESCRIPTION = """
-All `/v1` routes need `Authorization: Bearer <admin API key>`.
+All `/v1/ledger` routes need `Authorization: Bearer <admin API key>`.
+
+**Sign-in with a wallet** (EIP-4361): `GET /v1/auth/nonce`, sign the message, `POST /v1/auth/siwe`
+→ an access token (JWT, ≤ 15 min) for `GET /v1/me` and `POST /v1/auth/logout`, and a single-use
+refresh token for `POST /v1/auth/refresh`. An access token is never accepted where the admin key is
+required, nor the admin key where an access token is.
 
 **Amounts** are JSON strings, never numbers: `amount_units` is the integer number of base
 units (`"1250"` = 12.50 USD at scale 2, up to 2^256-1); responses also carry `amount`, the

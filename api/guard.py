@@ -5,7 +5,11 @@ before any dependency (authentication included) runs. In this order, each step b
 next one reads more of the request:
 
 1. **Authentication before the body**: a request to an authenticated path (`/v1/...`) without
-   a valid credential gets its 401 without a byte of its body being read.
+   a valid credential gets its 401 without a byte of its body being read. The credential is the
+   admin key (`authenticate`), except on a signed-in wallet's paths (`is_session_path`: /v1/me,
+   /v1/auth/logout), where it is an access token (`authenticate_session`) and only that. The
+   public sign-in paths (/v1/auth/nonce, /v1/auth/siwe, /v1/auth/refresh) need none and get the
+   public body limit.
 2. **Size**: a declared `Content-Length` above the route's limit is a 413 at once; a chunked
    body is counted as it arrives and refused at the first byte past the limit (never buffered
    whole). The limit is `KOGI_MAX_BODY_BYTES` (default 1 MiB) on authenticated routes,
@@ -120,6 +124,8 @@ class RequestGuard:
         max_body_bytes: int,
         public_max_body_bytes: int,
         write_problem: ProblemWriter,
+        is_session_path: Callable[[str], bool] = lambda path: False,
+        authenticate_session: Authenticate = lambda headers: False,
     ) -> None:
         self.app = app
         self.router = router
@@ -128,6 +134,8 @@ class RequestGuard:
         self.max_body_bytes = max_body_bytes
         self.public_max_body_bytes = public_max_body_bytes
         self.write_problem = write_problem
+        self.is_session_path = is_session_path
+        self.authenticate_session = authenticate_session
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -135,7 +143,19 @@ class RequestGuard:
             return
         headers = Headers(scope=scope)
         public = self.is_public(scope["path"])
-        if not public and not self.authenticate(headers):
+        if not public and self.is_session_path(scope["path"]):
+            if not self.authenticate_session(headers):
+                await self.write_problem(
+                    scope,
+                    send,
+                    401,
+                    "unauthorized",
+                    "Missing or invalid access token",
+                    "send a valid access token (POST /v1/auth/siwe) as 'Authorization: Bearer <token>'",
+                    {"WWW-Authenticate": "Bearer"},
+                )
+                return
+        elif not public and not self.authenticate(headers):
             await self.write_problem(
                 scope,
                 send,

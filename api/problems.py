@@ -22,6 +22,7 @@ from starlette.types import Message, Scope, Send
 from api.route_table import matching
 from api.schemas import PATTERN_MEANINGS
 from ledger.errors import LedgerError, NotFound, ValidationFailed
+from services.auth import AUTH_PROBLEMS, SIGN_IN_UNAVAILABLE, AuthError
 
 log = logging.getLogger("kogi.api")
 
@@ -190,6 +191,16 @@ async def _api_problem(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _auth_error(request: Request, exc: Exception) -> JSONResponse:
+    """A refused sign-in or refresh (services/auth.py): 401 with its own type, 422 for a malformed
+    message, 503 when no signing key is configured."""
+    assert isinstance(exc, AuthError)
+    headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'} if exc.status == 401 else None
+    return problem_response(
+        request, status=exc.status, code=exc.code, title=exc.title, detail=exc.detail, headers=headers
+    )
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code, title = HTTP_CODES.get(exc.status_code, (f"http-{exc.status_code}", "HTTP error"))
@@ -272,6 +283,7 @@ async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
 def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(LedgerError, _ledger_error)
     app.add_exception_handler(ApiProblem, _api_problem)
+    app.add_exception_handler(AuthError, _auth_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(OperationalError, _database_unavailable)
@@ -303,3 +315,40 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         (503, "Database unavailable (retry: writes are idempotent)"),
     )
 }
+
+
+def _problem_response(description: str) -> dict[str, Any]:
+    return {"model": Problem, "content": {PROBLEM_MEDIA_TYPE: {}}, "description": description}
+
+
+def _listed(prefix: str) -> str:
+    """The 401 problem types of AUTH_PROBLEMS whose code starts with `prefix`, with their meanings."""
+    return "; ".join(
+        f"`{code}`: {meaning}"
+        for code, meaning in AUTH_PROBLEMS.items()
+        if code.startswith(prefix) and code != "siwe-message-malformed"
+    )
+
+
+SIGN_IN_PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: PROBLEM_RESPONSES[400],
+    401: _problem_response("Sign-in refused, one type per reason: " + _listed("siwe-")),
+    413: _problem_response("Request body over the public routes' limit (KOGI_PUBLIC_MAX_BODY_BYTES, default 16 KiB)"),
+    415: PROBLEM_RESPONSES[415],
+    422: _problem_response(
+        "`request-validation` (the body does not match this schema) or `siwe-message-malformed` (the text is "
+        "not an EIP-4361 message: a header, address, URI, Version 1, Chain ID, Nonce and Issued At lines in order, "
+        "at most 4 KiB)"
+    ),
+    503: _problem_response(f"`{SIGN_IN_UNAVAILABLE}` (no KOGI_JWT_KEYS in distributed mode) or database unavailable"),
+}
+REFRESH_PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **SIGN_IN_PROBLEM_RESPONSES,
+    401: _problem_response("Refresh refused, one type per reason: " + _listed("refresh-")),
+    422: _problem_response("`request-validation` (the body does not match this schema)"),
+}
+SESSION_PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: _problem_response("`unauthorized`: missing, invalid or expired access token, or a signed-out session"),
+    503: PROBLEM_RESPONSES[503],
+}
+"""Problems of the sign-in routes (api/routes/auth.py); the 401 types are services.auth.AUTH_PROBLEMS."""

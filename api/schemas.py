@@ -78,6 +78,8 @@ from ledger.model import (
     VerifyReport,
     from_us,
 )
+from services.siwe import MAX_MESSAGE_BYTES as MAX_SIWE_MESSAGE_BYTES
+from services.siwe import MAX_SIGNATURE_BYTES as MAX_SIWE_SIGNATURE_BYTES
 
 MAX_UNITS_DIGITS = 78  # len(str(2**256 - 1))
 MAX_DECIMAL_LENGTH = MAX_UNITS_DIGITS + MAX_SCALE + 1
@@ -791,3 +793,59 @@ def verify_out(report: VerifyReport) -> VerifyOut:
         reason=report.reason,
         balance_mismatches=list(report.balance_mismatches),
     )
+
+
+# ---------------------------------------------------------------- sign-in (services/auth.py)
+
+SIGNATURE_PATTERN = r"^0x(?:[0-9a-fA-F]{2})+$"
+REFRESH_TOKEN_PATTERN = r"^kr_[A-Za-z0-9_\-]{16,128}$"
+PATTERN_MEANINGS[SIGNATURE_PATTERN] = "should be a 0x-prefixed hex signature (an even number of hex digits)"
+PATTERN_MEANINGS[REFRESH_TOKEN_PATTERN] = "should be a refresh token as POST /v1/auth/siwe or /refresh returned it"
+
+
+class NonceOut(BaseModel):
+    nonce: str = Field(description="Put it in the EIP-4361 message's `Nonce:` line; single use.")
+    expires_at: AwareDatetime = Field(description="Sign in before this time (at most 10 minutes).")
+
+
+class SiweIn(_In):
+    message: Annotated[
+        str,
+        Strict(),
+        StringConstraints(min_length=1, max_length=MAX_SIWE_MESSAGE_BYTES),
+        Field(description="The EIP-4361 message, exactly as the wallet signed it (LF line ends, at most 4 KiB)."),
+    ]
+    signature: Annotated[
+        str,
+        Strict(),
+        StringConstraints(pattern=SIGNATURE_PATTERN, max_length=2 + 2 * MAX_SIWE_SIGNATURE_BYTES),
+        Field(description="personal_sign (EIP-191) signature of the message; EIP-1271 wallets: their signature."),
+    ]
+
+
+class RefreshIn(_In):
+    refresh_token: Annotated[
+        str,
+        Strict(),
+        StringConstraints(pattern=REFRESH_TOKEN_PATTERN, max_length=131),
+        Field(description="Single use."),
+    ]
+
+
+class TokenOut(BaseModel):
+    access_token: str = Field(description="JWT (HS256, `kid` header); send as `Authorization: Bearer <token>`.")
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int = Field(description="Seconds the access token is valid (at most 900).")
+    refresh_token: str = Field(description="Single use: POST /v1/auth/refresh returns a new pair and retires it.")
+
+
+class PortfolioRoleOut(BaseModel):
+    id: str
+    role: str
+
+
+class MeOut(BaseModel):
+    address: str = Field(description="The signed-in wallet, EIP-55 checksummed.")
+    roles: list[str]
+    tenant: str
+    portfolios: list[PortfolioRoleOut]

@@ -23,6 +23,7 @@ def upgrade(
     from ledger.config import LedgerSettings
     from ledger.migrate import current_revision
     from ledger.migrate import upgrade as run_upgrade
+    from services import migrate as services_migrate
 
     url = database_url or LedgerSettings().database_url
     database = database_or_fail(url)
@@ -33,6 +34,8 @@ def upgrade(
         # REVISION names a ledger revision, so the indexer always goes to its head.
         indexer_migrate.upgrade(database.write_engine)
         typer.echo(f"indexer schema at revision {indexer_migrate.current_revision(database.write_engine)}")
+        services_migrate.upgrade(database.write_engine)  # sign-in nonces and sessions (services/auth_schema.py)
+        typer.echo(f"services schema at revision {services_migrate.current_revision(database.write_engine)}")
     except SQLAlchemyError as exc:
         fail(f"migration failed: {str(exc).splitlines()[0]}")
     finally:

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.settings import ApiSettings
 from ledger.chart import DEFAULT_ACCOUNT_TEMPLATES
+from tests.services.wallets import TEST_JWT_KEYS
 
 ADMIN_KEY = "test-admin-key-" + "k" * 24
 AUTH = {"Authorization": f"Bearer {ADMIN_KEY}"}
@@ -33,6 +34,7 @@ def settings(backend_url: str, tmp_path_factory: pytest.TempPathFactory) -> ApiS
         database_url=backend_url,
         admin_api_key=ADMIN_KEY,
         admin_api_key_file=Path(tmp_path_factory.mktemp("key")) / "admin_api_key",
+        jwt_keys=TEST_JWT_KEYS,
         embedded_chain=False,
     )
 

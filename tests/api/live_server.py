@@ -18,6 +18,7 @@ import httpx
 from tests.servers import free_port, wait_for_port
 
 LIVE_ADMIN_KEY = "live-admin-key-" + "q" * 24
+LIVE_JWT_KEYS = "live:" + "j" * 40
 KOGI = Path(sys.executable).with_name("kogi")
 
 
@@ -55,6 +56,7 @@ def live_server(database_url: str, workdir: Path) -> Iterator[LiveServer]:
         "KOGI_DATABASE_URL": database_url,
         "KOGI_EMBEDDED_CHAIN": "false",
         "KOGI_ADMIN_API_KEY": LIVE_ADMIN_KEY,
+        "KOGI_JWT_KEYS": LIVE_JWT_KEYS,  # PostgreSQL (distributed mode) generates none: sign-in needs them
     }
     log_path = workdir / "server.log"
     with log_path.open("wb") as log:

@@ -8,7 +8,12 @@
 - `map_case`: half of the schema-valid cases are pointed at real data seeded before the run
   (ledger `main`, asset USD, a funded holder, an entry, a hold), so every operation reaches its
   logic and not only its 404 (schemathesis' "use realistic data" hook). Schema-invalid cases are
-  never touched: they must stay invalid.
+  never touched: they must stay invalid. The sign-in routes get the same half as real wallets would
+  send them: a freshly signed EIP-4361 message for /v1/auth/siwe, a live refresh token for
+  /v1/auth/refresh.
+- `WalletSession`: the credential of /v1/me and /v1/auth/logout is a wallet's access token (the admin
+  key, which test_schemathesis.py sends to /v1/ledger/ only, is refused there): a fresh sign-in per
+  case, since a logout ends the session.
 - `EveryOperationReached`: the run fails if an operation never answered 2xx.
 """
 
@@ -31,6 +36,7 @@ DOMAIN_RULE_PROBLEMS = frozenset(
         "hold-amount-exceeded",
         "same-account",
         "expires-at-in-past",
+        "siwe-message-malformed",
     }
 )
 """422 problem types for ledger rules a schema cannot state (see PROBLEM_RESPONSES in api/problems.py)."""
@@ -66,11 +72,44 @@ def _coin(case: Any) -> bool:
     return hashlib.sha256(text.encode()).digest()[0] % 2 == 0
 
 
+def _signed_in() -> dict[str, Any]:
+    """A fresh wallet's token pair from the server under test (a real EIP-4361 sign-in)."""
+    import httpx
+
+    body = _signed_message()
+    response = httpx.post(f"{SEED['base_url']}/v1/auth/siwe", json=body, timeout=30)
+    response.raise_for_status()
+    return dict(response.json())
+
+
+def _signed_message() -> dict[str, str]:
+    import httpx
+
+    from tests.services.wallets import new_wallet, sign, siwe_message
+
+    wallet = new_wallet()
+    nonce = httpx.get(f"{SEED['base_url']}/v1/auth/nonce", timeout=30).json()["nonce"]
+    message = siwe_message(wallet.address, nonce)
+    return {"message": message, "signature": sign(wallet, message)}
+
+
+def _map_sign_in(case: Any, path: str) -> None:
+    if path == "/v1/auth/siwe":
+        case.body = _signed_message()
+    elif path == "/v1/auth/refresh":
+        case.body = {"refresh_token": _signed_in()["refresh_token"]}
+
+
 @schemathesis.hook
 def map_case(ctx: Any, case: Any) -> Any:
-    if not SEED or not _positive(case) or not _coin(case):
+    if not SEED or not _positive(case):
         return case
     path = case.operation.path
+    if not _coin(case):
+        return case
+    if path.startswith("/v1/auth/"):
+        _map_sign_in(case, path)
+        return case
     params = dict(case.path_parameters or {})
     if "ledger" in params:
         params["ledger"] = SEED["ledger"]
@@ -94,6 +133,15 @@ def map_case(ctx: Any, case: Any) -> Any:
         body.update({"from": SEED["account"], "to": SEED["escrow"], "asset": SEED["asset"]})
         body.pop("expires_at", None)
     return case
+
+
+@schemathesis.auth(refresh_interval=None).apply_to(path=["/v1/me", "/v1/auth/logout"])
+class WalletSession:
+    def get(self, case: Any, ctx: Any) -> str:
+        return str(_signed_in()["access_token"])
+
+    def set(self, case: Any, data: str, ctx: Any) -> None:
+        case.headers = {**(case.headers or {}), "Authorization": f"Bearer {data}"}
 
 
 @schemathesis.check

@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import PUBLIC_PATHS, create_app
+from api.auth import SESSION_PATHS
 from api.settings import ApiSettings
 from tests.api.conftest import assert_problem
 
@@ -57,15 +58,23 @@ def test_every_non_public_route_rejects_a_missing_or_wrong_key(client: TestClien
     assert checked >= 20, checked
 
 
-def test_only_health_and_docs_are_public(client: TestClient) -> None:
+def test_only_health_docs_and_sign_in_are_public(client: TestClient) -> None:
     paths = {path for _, path in _app_routes(client)}
     public = {path for path in paths if not path.startswith("/v1/")}
     assert public <= PUBLIC_PATHS, public - PUBLIC_PATHS
+    assert {path for path in PUBLIC_PATHS if path.startswith("/v1/")} == {
+        "/v1/auth/nonce",
+        "/v1/auth/siwe",
+        "/v1/auth/refresh",
+    }
     for route in _flat_routes(client):
         if route.path in PUBLIC_PATHS:
             continue
-        assert route.path.startswith("/v1/ledger/"), route.path
         names = {getattr(dep.call, "__name__", "") for dep in route.dependant.dependencies}
+        if route.path in SESSION_PATHS:  # a wallet's own routes: an access token, never the admin key
+            assert "require_session" in names and "require_admin" not in names, route.path
+            continue
+        assert route.path.startswith("/v1/ledger/"), route.path
         assert "require_admin" in names, route.path
 
 

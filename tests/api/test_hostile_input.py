@@ -234,6 +234,34 @@ def test_the_docs_need_no_cdn(server: LiveServer) -> None:
         assert "/docs/assets/redoc.standalone.js" in client.get("/redoc").text
 
 
+def test_the_public_sign_in_routes_refuse_hostile_bodies_without_a_key(server: LiveServer) -> None:
+    """/v1/auth/siwe and /v1/auth/refresh read bodies from anyone: the same guard applies to them."""
+    json_headers = {"content-type": "application/json"}
+    with server.client() as anonymous:
+        for path in ("/v1/auth/siwe", "/v1/auth/refresh"):
+            _problem(anonymous.post(path, content=b"[" * 100_000, headers=json_headers), 413, "payload-too-large")
+            _problem(
+                anonymous.post(path, content=b"[" * 1000 + b"]" * 1000, headers=json_headers), 400, "json-too-deep"
+            )
+            _problem(
+                anonymous.post(path, content=b'{"x":1}', headers={"content-type": "text/plain"}),
+                415,
+                "unsupported-media-type",
+            )
+        message = "a wants you to sign in with your Ethereum account:\n" + "[" * 4000
+        for body in (
+            {"message": message, "signature": "0x00"},
+            {"message": "\n" * 4096, "signature": "0x" + "00" * 65},
+            {"message": "x\u0000y", "signature": "0x" + "00" * 65},
+        ):
+            _problem(anonymous.post("/v1/auth/siwe", json=body), 422, "siwe-message-malformed")
+        raw = b'{"message": "\\ud800", "signature": "0x00"}'
+        _problem(anonymous.post("/v1/auth/siwe", content=raw, headers=json_headers), 422, "request-validation")
+        _problem(anonymous.get("/v1/me", headers={"Authorization": "Bearer " + "e" * 10_000}), 401, "unauthorized")
+        _problem(anonymous.get("/v1/me", headers={"Authorization": "Bearer a.b.c"}), 401, "unauthorized")
+    assert server.alive()
+
+
 def test_the_server_is_still_alive_after_all_of_it(server: LiveServer, tmp_path: Path) -> None:
     assert server.alive(), server.log()[-3000:]
     assert "Traceback" not in server.log()
