@@ -330,21 +330,21 @@ class RevenueState:
     total_deposited_units: int
     total_claimed_units: int
     eligible_supply_units: int
-    last_deposit_at_s: int
+    sweep_clock_started_at_s: int
     dust_sweep_delay_s: int
     excluded: tuple[str, ...]
 
 
 def revenue_state(token: Contract) -> RevenueState:
     deposited, claimed = token.functions.revenueTotals().call()
-    last_deposit_at, delay = token.functions.dustSweepSchedule().call()
+    clock_started_at, delay = token.functions.dustSweepSchedule().call()
     return RevenueState(
         revenue_token=token.functions.revenueToken().call(),
         magnified_per_share=int(token.functions.magnifiedPerShare().call()),
         total_deposited_units=int(deposited),
         total_claimed_units=int(claimed),
         eligible_supply_units=int(token.functions.eligibleSupply().call()),
-        last_deposit_at_s=int(last_deposit_at),
+        sweep_clock_started_at_s=int(clock_started_at),
         dust_sweep_delay_s=int(delay),
         excluded=tuple(token.functions.excludedAccounts().call()),
     )

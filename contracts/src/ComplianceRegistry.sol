@@ -15,8 +15,8 @@ import {ZeroAddress} from "./lib/Errors.sol";
 /// Semantics of the three kinds of movement:
 /// - transfer (from != 0, to != 0): sender and recipient are both checked (codes 1..8).
 /// - mint (from == 0): only the recipient is checked (codes 2, 4, 7, 8).
-/// - burn (to == 0): nothing is checked (code 0). A burn is a privileged issuer action
-///   (redemption, court order) and must work even on a frozen wallet; the token gates it by role.
+/// - burn (to == 0): nothing is checked (code 0). A burn needs the holder's signature or allowance
+///   (a redemption) and must work even on a frozen wallet; the token gates it.
 ///
 /// Roles: DEFAULT_ADMIN_ROLE manages roles; COMPLIANCE_ROLE writes investor status and token rules;
 /// AGENT_ROLE (or COMPLIANCE_ROLE) freezes and unfreezes wallets.
@@ -91,7 +91,7 @@ contract ComplianceRegistry is AccessControl, IComplianceRegistry {
         override
         returns (uint8 code)
     {
-        if (to == address(0)) return SUCCESS; // burn: issuer-gated by the token, never blocked here
+        if (to == address(0)) return SUCCESS; // burn: gated by the token (holder or allowance), never blocked here
         // Hot path of every token transfer: each packed slot is read once as a word (see the
         // struct layouts above) instead of field by field.
         uint256 rules = _rulesWord(token);

@@ -25,8 +25,8 @@ import {ZeroAddress} from "./lib/Errors.sol";
 /// ## Transfers
 /// Every balance change goes through `_update`, which (1) rejects it while paused, (2) asks the
 /// ComplianceRegistry and reverts with `TransferRestricted(code)` on a non-zero restriction code
-/// (mints check only the recipient, burns nothing: a burn is an issuer action that must work on a
-/// frozen wallet), (3) moves balances and votes, (4) corrects the revenue accounting of both parties.
+/// (mints check only the recipient, burns nothing: a burn needs the holder's own signature or
+/// allowance and must work on a frozen wallet), (3) moves balances and votes, (4) corrects the revenue accounting of both parties.
 /// Gas: the registry is an immutable of the implementation (shared by every clone) and the pause and
 /// revenue flags share one slot with the revenue-token address, so the hook reads one slot of its own.
 ///
@@ -156,7 +156,7 @@ contract PortfolioToken is
     /// @param issuers ISSUER_ROLE: mint within the cap left by round reservations, sweep revenue dust.
     /// @param round funding round to attach (reserves its maximum allocation on the cap), or 0.
     /// @param revenueToken ERC-20 the revenue is paid in; 0 disables the revenue share.
-    /// @param dustSweepDelay seconds after the last deposit before dust may be swept (ignored if no revenue).
+    /// @param dustSweepDelay minimum seconds between two dust sweeps, the first counted from initialisation (ignored if no revenue).
     /// @param excluded addresses that never accrue revenue (treasury, round escrow), ≤ MAX_EXCLUDED.
     struct InitParams {
         string name;
@@ -489,7 +489,8 @@ contract PortfolioToken is
         return _tokenStorage().recoveryDelay;
     }
 
-    /// @notice Stop every transfer, mint and burn (AGENT_ROLE). Forced transfers still work.
+    /// @notice Stop every transfer, mint and burn (AGENT_ROLE). Executed recoveries and allocation
+    /// deliveries and returns still work (neither may be blocked by a pause).
     function pause() external onlyRole(AGENT_ROLE) {
         TokenStorage storage $ = _tokenStorage();
         if ($.paused) revert PauseStateUnchanged(true);
@@ -821,7 +822,7 @@ contract PortfolioToken is
         _move(from, to, value, revenueActive);
     }
 
-    /// @dev Balances + votes, then the revenue corrections. Shared by `_update` and `forcedTransfer`.
+    /// @dev Balances + votes, then the revenue corrections. Shared by `_update`, recoveries, allocation minting and returns.
     function _move(address from, address to, uint256 value, bool revenueActive) private {
         super._update(from, to, value);
         if (!revenueActive) return; // accumulator still zero: every correction would be zero

@@ -521,9 +521,8 @@ def test_typed_readers(world: World) -> None:
     assert state.revenue_token == world.stablecoin.address
     assert state.total_deposited_units == 5 * USDC and state.total_claimed_units == 0
     assert state.eligible_supply_units == 10 * TOKEN and state.excluded == (world.treasury,)
-    # `last_deposit_at_s` is the start of the dust-sweep clock (initialisation or last sweep)
     assert state.dust_sweep_delay_s == 30 * DAY
-    assert state.last_deposit_at_s == world.token.functions.dustSweepSchedule().call()[0] > 0
+    assert state.sweep_clock_started_at_s == world.token.functions.dustSweepSchedule().call()[0] > 0
     status = investor_status(world.core, a)
     assert status.country == 840 and status.accredited and not status.frozen
     assert restriction_code(world.token, a, world.outsider, 1) == 2
