@@ -131,7 +131,12 @@ def _bench(w3: Web3) -> dict[str, Any]:
     admin, treasury = accounts[0], accounts[7]
     # admin is the creator here: the recovery keys must be other accounts
     core = deploy_core(
-        w3, admin, compliance_signer=accounts[9], fee_recipient=accounts[8], agent=accounts[8], recovery_approver=accounts[9]
+        w3,
+        admin,
+        compliance_signer=accounts[9],
+        fee_recipient=accounts[8],
+        agent=accounts[8],
+        recovery_approver=accounts[9],
     )
     stable = _required(core.stablecoin, "stablecoin")
     verify_investors(core, accounts[1:7])

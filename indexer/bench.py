@@ -129,7 +129,12 @@ def seed_chain(anvil: Any, workload: Workload) -> BenchChain:
     admin, treasury = accounts[0], accounts[7]
     # admin is the creator here: the recovery keys must be other accounts
     core = deploy_core(
-        w3, admin, compliance_signer=accounts[9], fee_recipient=accounts[8], agent=accounts[8], recovery_approver=accounts[9]
+        w3,
+        admin,
+        compliance_signer=accounts[9],
+        fee_recipient=accounts[8],
+        agent=accounts[8],
+        recovery_approver=accounts[9],
     )
     portfolio = deploy_portfolio(
         w3, core, PortfolioSpec(admin=admin, treasury=treasury, name="Bench Indexer", symbol="BIDX", issuer=admin)

@@ -357,7 +357,11 @@ def test_no_platform_key_can_act_as_the_issuer(tw: TrustWorld) -> None:
             expect_revert(t.setExcluded(tw.investor, True), key, "ExclusionNotAllowed", tw.investor)
         else:
             expect_revert(
-                t.setExcluded(tw.investor, True), key, "AccessControlUnauthorizedAccount", key, role(tw.token, "PLATFORM_ROLE")
+                t.setExcluded(tw.investor, True),
+                key,
+                "AccessControlUnauthorizedAccount",
+                key,
+                role(tw.token, "PLATFORM_ROLE"),
             )
     # the arbiter alone cannot release either
     transact(r.approveMilestoneAsArbiter(0), tw.arbiter)
