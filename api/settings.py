@@ -162,5 +162,6 @@ def load_or_generate_key(path: Path) -> str:
         return load_or_generate_key(path)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(key + "\n")
-    log.warning("generated admin API key (stored in %s, shown only this once): %s", path, key)
+    # The key itself never goes to a log (logs are shipped and kept); the file is the one place it lives.
+    log.warning("generated the admin API key in %s (mode 0600); read it from there", path)
     return key

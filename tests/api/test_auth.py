@@ -146,3 +146,20 @@ def test_health_is_503_when_the_database_does_not_answer(client: TestClient, mon
     assert response.status_code == 503
     assert response.json()["database"] == {"reachable": False}
     assert response.json()["status"] == "unavailable"
+
+
+def test_a_generated_admin_key_is_written_to_its_file_and_never_logged(tmp_path, caplog) -> None:
+    """Logs are shipped and kept: the key lives in its 0600 file only."""
+    import logging
+    import stat
+
+    from api.settings import load_or_generate_key
+
+    path = tmp_path / "admin_api_key"
+    with caplog.at_level(logging.DEBUG):
+        key = load_or_generate_key(path)
+        assert load_or_generate_key(path) == key
+    assert path.read_text(encoding="utf-8").strip() == key
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert str(path) in caplog.text
+    assert key not in caplog.text
