@@ -450,6 +450,8 @@ contract PortfolioToken is
         if (r.status != RECOVERY_PENDING) revert RecoveryNotPending(id);
         if (block.timestamp < r.executableAt) revert RecoveryTooEarly(id, r.executableAt);
         if (r.proposer == msg.sender) revert ProposerCannotExecute(id, msg.sender);
+        // A request dies with its proposer's role: revoking a compromised agent voids its requests.
+        if (!hasRole(AGENT_ROLE, r.proposer)) revert RecoveryNotPending(id);
         if ($.rounds[r.from].status != ROUND_NONE) revert RoundAccount(r.from);
         r.status = RECOVERY_EXECUTED;
         (address from, address to, uint256 amount) = (r.from, r.to, r.amount);

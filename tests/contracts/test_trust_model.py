@@ -581,3 +581,14 @@ def test_a_revoked_approvers_approval_no_longer_counts(tw: TrustWorld) -> None:
     transact(r.grantRole(arbiter_role, tw.signer), tw.platform)
     transact(r.approveMilestoneAsArbiter(0), tw.signer)
     transact(r.releaseMilestone(0), tw.creator)
+
+
+def test_revoking_a_compromised_agent_voids_its_pending_recoveries(tw: TrustWorld) -> None:
+    t = tw.token.functions
+    _succeed_with_two(tw)
+    transact(tw.round.functions.claimTokens(), tw.investor)
+    transact(t.proposeRecovery(tw.investor, tw.second_investor, 600 * TOKEN, True, bytes(32)), tw.agent)
+    transact(t.revokeRole(role(tw.token, "AGENT_ROLE"), tw.agent), tw.platform)  # the agent key leaked
+    warp(tw.w3, t.recoveryDelay().call())
+    expect_revert(t.executeRecovery(1), tw.approver, "RecoveryNotPending", 1)
+    assert t.balanceOf(tw.investor).call() == 600 * TOKEN
