@@ -592,3 +592,17 @@ def test_revoking_a_compromised_agent_voids_its_pending_recoveries(tw: TrustWorl
     warp(tw.w3, t.recoveryDelay().call())
     expect_revert(t.executeRecovery(1), tw.approver, "RecoveryNotPending", 1)
     assert t.balanceOf(tw.investor).call() == 600 * TOKEN
+
+
+def test_releasing_every_milestone_strands_no_allocation(tw: TrustWorld) -> None:
+    r = tw.round.functions
+    _succeed_with_two(tw)
+    for index in (0, 1):
+        transact(r.approveMilestoneAsIssuer(index), tw.creator)
+        transact(r.approveMilestoneAsArbiter(index), tw.arbiter)
+        transact(r.releaseMilestone(index), tw.creator)
+    assert r.state().call() == 5  # Closed: the escrow is gone, the allocations are not
+    transact(r.claimTokens(), tw.investor)
+    transact(r.claimTokens(), tw.second_investor)
+    assert tw.token.functions.balanceOf(tw.second_investor).call() == 400 * TOKEN
+    assert tw.token.functions.balanceOf(tw.round.address).call() == 0
