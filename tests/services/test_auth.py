@@ -105,16 +105,19 @@ REFUSALS: list[tuple[str, dict[str, Any], str]] = [
     ("URI on another port", {"uri": "http://127.0.0.1:8001"}, "siwe-uri-mismatch"),
     ("URI not http", {"uri": "ftp://127.0.0.1:8000"}, "siwe-uri-mismatch"),
     ("wrong chain", {"chain_id": 1}, "siwe-chain-unsupported"),
-    ("expired", {"expiration_time": _later(-1)}, "siwe-message-expired"),
-    ("not yet valid", {"not_before": _later(5)}, "siwe-message-not-yet-valid"),
-    ("issued in the future", {"issued_at": _later(5)}, "siwe-message-not-yet-valid"),
+    # times as minutes from the moment the test runs (not from collection: a long suite outlives them)
+    ("expired", {"expiration_time": -1.0}, "siwe-message-expired"),
+    ("not yet valid", {"not_before": 5.0}, "siwe-message-not-yet-valid"),
+    ("issued in the future", {"issued_at": 5.0}, "siwe-message-not-yet-valid"),
 ]
+TIME_FIELDS = ("expiration_time", "not_before", "issued_at")
 
 
 @pytest.mark.parametrize(("case", "fields", "code"), REFUSALS, ids=[case for case, _, _ in REFUSALS])
 def test_each_refusal_has_its_own_code(auth: AuthService, case: str, fields: dict[str, Any], code: str) -> None:
     wallet = new_wallet()
     nonce = auth.issue_nonce().nonce
+    fields = {k: _later(v) if k in TIME_FIELDS else v for k, v in fields.items()}
     text = siwe_message(wallet.address, nonce, **fields)
     error = refused(code, lambda: auth.sign_in(text, sign(wallet, text)))
     assert error.status == 401
