@@ -18,12 +18,13 @@ from contextlib import asynccontextmanager
 import anyio
 from fastapi import APIRouter, Depends, FastAPI
 
-from api.auth import SESSION_PATHS, access_token_valid, bearer_matches, key_digest, require_admin
+from api.auth import CallerResolver, authenticated, key_digest
 from api.docs import install_docs
 from api.embedded_chain import EmbeddedChain, rpc_url_of
 from api.guard import RequestGuard
-from api.problems import PROBLEM_RESPONSES, install_problem_handlers, send_problem
-from api.routes import auth, entries, health, holds, ledgers, reports
+from api.problems import API_KEY_PROBLEM_RESPONSES, install_problem_handlers, send_problem
+from api.route_table import route_entries
+from api.routes import api_keys, auth, entries, health, holds, ledgers, reports
 from api.routes.common import AssetScales, reject_control_characters
 from api.settings import ApiSettings
 from indexer import migrate as indexer_migrate
@@ -33,32 +34,28 @@ from ledger.database import Database
 from ledger.policy import EffectiveTimePolicy
 from ledger.store import LedgerStore
 from services import migrate as services_migrate
+from services.access import missing_rules, rule_for
+from services.api_keys import ApiKeyService
 from services.auth import AuthPolicy, AuthService, JwtKeyRing, erc1271_checker
 
 log = logging.getLogger("kogi.api")
 
 API_PREFIX = "/v1/ledger"
-PUBLIC_PATHS = frozenset(
-    {
-        "/health",
-        "/openapi.json",
-        "/docs",
-        "/docs/oauth2-redirect",
-        "/docs/assets",
-        "/redoc",
-        "/v1/auth/nonce",
-        "/v1/auth/siwe",
-        "/v1/auth/refresh",
-    }
-)
-"""Every other route requires the admin API key, except SESSION_PATHS (api/auth.py), which require
-a wallet's access token (tests/api assert this)."""
 
 
 def is_public_path(path: str) -> bool:
-    """Paths outside /v1 (health, docs) and the listed public ones need no credential; the request
-    guard authenticates every other request before reading its body."""
-    return path in PUBLIC_PATHS or not (path == "/v1" or path.startswith("/v1/"))
+    """For a path no route matches (a 404 or 405 to be): outside /v1 it needs no credential; under /v1
+    the request guard asks for a valid one first. Every routed request follows services/access.py."""
+    return not (path == "/v1" or path.startswith("/v1/"))
+
+
+def check_access_table(app: FastAPI) -> None:
+    """Refuse to build an app with a route that services.access.ROUTE_ACCESS does not cover."""
+    routes = [(method, entry.path) for entry in route_entries(app.router.routes) for method in entry.methods or {"GET"}]
+    missing = missing_rules(routes)
+    if missing:
+        listed = ", ".join(f"{method} {path}" for method, path in missing)
+        raise RuntimeError(f"routes missing from the access table (services/access.py ROUTE_ACCESS): {listed}")
 
 
 def create_app(settings: ApiSettings | None = None) -> FastAPI:
@@ -94,6 +91,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
                 app.state.chain = chain
                 await anyio.to_thread.run_sync(chain.start)
             app.state.auth = _auth_service(settings, database, jwt_keys, chain)
+            app.state.api_keys = ApiKeyService(database)
             log.info("Kogi Ledger API ready (ledger %r)", settings.default_ledger)
             yield
         finally:
@@ -115,28 +113,28 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.chain = None
     app.state.auth = None
+    app.state.api_keys = None
     app.state.admin_key_digest = key_digest(admin_key)
     install_problem_handlers(app)
-    admin_digest = app.state.admin_key_digest
     app.add_middleware(
         RequestGuard,
         router=app.router,
+        identify=CallerResolver(app, app.state.admin_key_digest, jwt_keys),
+        rule_of=rule_for,
         is_public=is_public_path,
-        authenticate=lambda headers: bearer_matches(headers.get("authorization"), admin_digest),
         max_body_bytes=settings.max_body_bytes,
         public_max_body_bytes=settings.public_max_body_bytes,
         write_problem=send_problem,
-        is_session_path=SESSION_PATHS.__contains__,
-        authenticate_session=lambda headers: access_token_valid(jwt_keys, headers.get("authorization")),
     )
 
     app.include_router(health.router)
     app.include_router(auth.router, dependencies=[Depends(reject_control_characters)])
+    app.include_router(api_keys.router, dependencies=[Depends(reject_control_characters)])
     install_docs(app)
     v1 = APIRouter(
         prefix=API_PREFIX,
-        dependencies=[Depends(require_admin), Depends(reject_control_characters)],
-        responses=PROBLEM_RESPONSES,
+        dependencies=[Depends(authenticated), Depends(reject_control_characters)],
+        responses=API_KEY_PROBLEM_RESPONSES,
     )
     # reports first: its /accounts/{code:path}/balances|statement must win over /accounts/{code:path}.
     v1.include_router(reports.router)
@@ -144,6 +142,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     v1.include_router(entries.router)
     v1.include_router(holds.router)
     app.include_router(v1)
+    check_access_table(app)
     return app
 
 
@@ -167,7 +166,10 @@ def _auth_service(
 
 
 _API_DESCRIPTION = """
-All `/v1/ledger` routes need `Authorization: Bearer <admin API key>`.
+All `/v1/ledger` routes need `Authorization: Bearer <key>`: the admin API key, or an API key
+(`POST /v1/api-keys`) with scope `ledger:read` (GET) or `ledger:write` (POST). Who may call each route
+is one table (services/access.py): no or an invalid credential is a 401, a valid one the route does not
+admit a 403. Revoked and expired API keys are 401 `api-key-revoked` / `api-key-expired`.
 
 **Sign-in with a wallet** (EIP-4361): `GET /v1/auth/nonce`, sign the message, `POST /v1/auth/siwe`
 → an access token (JWT, ≤ 15 min) for `GET /v1/me` and `POST /v1/auth/logout`, and a single-use

@@ -1,10 +1,16 @@
-"""Admin API key authentication: `Authorization: Bearer <key>` on every /v1 route, except the
-sign-in routes (public: /v1/auth/nonce, /v1/auth/siwe, /v1/auth/refresh) and the signed-in
-wallet's own routes (SESSION_PATHS: an access token, never the admin key; see `require_session`).
+"""Credentials: who a request speaks for (`CallerResolver`, called by the request guard before the body
+is read) and the dependencies that hand the guard's verdict to a route.
 
-Roles beyond `investor` (creator, compliance, platform admin) arrive with the rest of issue 11;
-until then the single admin key guards every other /v1 route, and no access token is accepted there. The comparison is
-constant-time over SHA-256 digests, so neither content nor length leaks through timing.
+A bearer credential is one of:
+- the admin key (KOGI_ADMIN_API_KEY): the bootstrap `platform_admin`; compared in constant time over
+  SHA-256 digests, so neither content nor length leaks through timing;
+- an API key (`kk_…`, services/api_keys.py): a platform service with scopes; revoked and expired keys
+  get their own 401 types (`api-key-revoked`, `api-key-expired`);
+- a wallet's access token (a JWT from POST /v1/auth/siwe): an `investor`; signature, key id and expiry
+  first (no database), then the session must not be signed out.
+
+What each may call is decided by the table in services/access.py, in the guard (api/guard.py), not
+here and not in the routes: `require_session` and `authenticated` only read the guard's verdict.
 """
 
 from __future__ import annotations
@@ -12,47 +18,49 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
+from typing import Any
 
+import anyio
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from api.guard import Unauthenticated
 from api.problems import ApiProblem
+from services.access import ADMIN, ANONYMOUS, Caller, CallerKind
+from services.api_keys import ApiKeyError, ApiKeyService, looks_like_api_key
 from services.auth import AuthService, JwtKeyRing, Principal, verify_access_token
 
-bearer_scheme = HTTPBearer(auto_error=False, description="The admin API key (KOGI_ADMIN_API_KEY).")
+bearer_scheme = HTTPBearer(
+    auto_error=False,
+    description="The admin API key (KOGI_ADMIN_API_KEY) or an API key with the route's scope (POST /v1/api-keys).",
+)
 
 
 def key_digest(key: str) -> bytes:
     return hashlib.sha256(key.encode("utf-8")).digest()
 
 
-def bearer_matches(authorization: str | None, expected: bytes) -> bool:
-    """True when an `Authorization` header value is `Bearer <the admin key>` (constant time)."""
-    scheme, _, credentials = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not credentials:
-        return False
-    return hmac.compare_digest(key_digest(credentials.strip()), expected)
+def caller_of(request: Request) -> Caller:
+    """The caller the request guard identified and admitted (anonymous on a public route)."""
+    caller = getattr(request.state, "caller", None)
+    return caller if isinstance(caller, Caller) else ANONYMOUS
 
 
-def require_admin(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer_scheme)) -> None:
-    """Dependency: reject the request with a 401 problem unless it carries the admin key."""
-    expected: bytes = request.app.state.admin_key_digest
-    if credentials is None or credentials.scheme.lower() != "bearer":
+def authenticated(
+    request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer_scheme)
+) -> Caller:
+    """Dependency of the admin-key / API-key routes: the guard's admitted caller (`credentials` only
+    documents the bearer scheme in the OpenAPI schema). A 401 if the guard did not run (it always does)."""
+    caller = caller_of(request)
+    if caller is ANONYMOUS:
         raise ApiProblem(
             401,
             "unauthorized",
-            "Missing or invalid API key",
-            "send the admin API key as 'Authorization: Bearer <key>'",
+            "Missing or invalid credentials",
+            "send the admin API key or an API key as 'Authorization: Bearer <key>'",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    if not hmac.compare_digest(key_digest(credentials.credentials), expected):
-        raise ApiProblem(
-            401,
-            "unauthorized",
-            "Missing or invalid API key",
-            "the API key is not valid",
-            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
-        )
+    return caller
 
 
 session_scheme = HTTPBearer(
@@ -60,9 +68,6 @@ session_scheme = HTTPBearer(
     scheme_name="AccessToken",
     description="A wallet's access token from POST /v1/auth/siwe or /v1/auth/refresh (never the admin key).",
 )
-SESSION_PATHS = frozenset({"/v1/me", "/v1/auth/logout"})
-"""Routes for a signed-in wallet: the request guard accepts an access token there, and only there;
-the admin key is not accepted on them, and an access token is accepted nowhere else."""
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -72,18 +77,59 @@ def bearer_token(authorization: str | None) -> str | None:
     return credentials.strip()
 
 
-def access_token_valid(keys: JwtKeyRing | None, authorization: str | None) -> bool:
-    """The guard's check on SESSION_PATHS (no database: signature, key id and expiry)."""
-    token = bearer_token(authorization)
-    return token is not None and verify_access_token(keys, token, time.time()) is not None
+class CallerResolver:
+    """The guard's `identify`: a request's headers -> its `Caller`, or `Unauthenticated` for a credential
+    that is presented but not valid. Database checks (API keys, signed-out sessions) run in a worker
+    thread; the services are read from the app state at call time (they start with the app)."""
+
+    def __init__(self, app: Any, admin_digest: bytes, keys: JwtKeyRing | None) -> None:
+        self.app = app
+        self.admin_digest = admin_digest
+        self.keys = keys
+
+    async def __call__(self, headers: Any) -> Caller | Unauthenticated:
+        authorization = headers.get("authorization")
+        if authorization is None:
+            return ANONYMOUS
+        token = bearer_token(authorization)
+        if token is None:
+            return Unauthenticated("unauthorized", "send the credential as 'Authorization: Bearer <credential>'")
+        if looks_like_api_key(token):
+            return await anyio.to_thread.run_sync(self._api_key, token)
+        if hmac.compare_digest(key_digest(token), self.admin_digest):
+            return ADMIN
+        if verify_access_token(self.keys, token, time.time()) is None:
+            return Unauthenticated("unauthorized", "the credential is not a valid key or access token")
+        return await anyio.to_thread.run_sync(self._session, token)
+
+    def _api_key(self, token: str) -> Caller | Unauthenticated:
+        service: ApiKeyService | None = self.app.state.api_keys
+        if service is None:
+            return Unauthenticated("unauthorized", "the API key is not valid")
+        try:
+            info = service.authenticate(token)
+        except ApiKeyError as exc:
+            return Unauthenticated(exc.code, exc.detail)
+        return Caller(CallerKind.API_KEY, key_id=info.key_id, scopes=frozenset(info.scopes))
+
+    def _session(self, token: str) -> Caller | Unauthenticated:
+        auth: AuthService | None = self.app.state.auth
+        principal = auth.authenticate(token) if auth is not None else None
+        if principal is None:
+            return Unauthenticated(
+                "unauthorized",
+                "the access token is invalid, expired or its session was signed out: refresh or sign in again",
+            )
+        return Caller(CallerKind.INVESTOR, address=principal.address, session=principal)
 
 
 def require_session(
     request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(session_scheme)
 ) -> Principal:
-    """Dependency: the signed-in wallet of a valid access token whose session is not revoked, or 401."""
-    auth: AuthService = request.app.state.auth
-    if credentials is None or credentials.scheme.lower() != "bearer":
+    """Dependency: the signed-in wallet the guard admitted (its access token valid, its session not
+    signed out), or 401 (`credentials` only documents the scheme in the OpenAPI schema)."""
+    caller = caller_of(request)
+    if caller.kind is not CallerKind.INVESTOR or not isinstance(caller.session, Principal):
         raise ApiProblem(
             401,
             "unauthorized",
@@ -91,13 +137,4 @@ def require_session(
             "send an access token from POST /v1/auth/siwe as 'Authorization: Bearer <token>'",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    principal = auth.authenticate(credentials.credentials)
-    if principal is None:
-        raise ApiProblem(
-            401,
-            "unauthorized",
-            "Missing or invalid access token",
-            "the access token is invalid, expired or its session was signed out: refresh or sign in again",
-            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
-        )
-    return principal
+    return caller.session

@@ -4,12 +4,14 @@ An ASGI middleware in front of the whole app, because FastAPI reads and parses a
 before any dependency (authentication included) runs. In this order, each step before the
 next one reads more of the request:
 
-1. **Authentication before the body**: a request to an authenticated path (`/v1/...`) without
-   a valid credential gets its 401 without a byte of its body being read. The credential is the
-   admin key (`authenticate`), except on a signed-in wallet's paths (`is_session_path`: /v1/me,
-   /v1/auth/logout), where it is an access token (`authenticate_session`) and only that. The
-   public sign-in paths (/v1/auth/nonce, /v1/auth/siwe, /v1/auth/refresh) need none and get the
-   public body limit.
+1. **Authentication and authorization before the body**: the route the request will reach
+   (method + path template) is looked up in THE access table (services/access.py `ROUTE_ACCESS`);
+   unless it is public, the credential is identified (`identify`: the admin key, an API key or a
+   wallet's access token; see api/auth.py `CallerResolver`) and the table's rule decided
+   (`services.access.decide`): no or an invalid credential is a 401, a valid one the route does not
+   admit (or another wallet's data) a 403 — without a byte of the body being read. A path no route
+   matches (a 404 or 405 to be) under /v1 needs a valid credential of any kind first. The caller is
+   left in the request state (`request.state.caller`) for the route's dependencies.
 2. **Size**: a declared `Content-Length` above the route's limit is a 413 at once; a chunked
    body is counted as it arrives and refused at the first byte past the limit (never buffered
    whole). The limit is `KOGI_MAX_BODY_BYTES` (default 1 MiB) on authenticated routes,
@@ -31,20 +33,32 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.datastructures import Headers
 from starlette.routing import Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.route_table import matching
+from api.route_table import RouteEntry, matching, path_params
+from services.access import ANONYMOUS, Caller, Refusal, Rule, decide
 
 MAX_JSON_DEPTH = 32
 """Deepest nesting of arrays/objects a request body may have (the API's own bodies need 4)."""
 BODY_LIMIT_EXTENSION = "x-kogi-max-body-bytes"
 """OpenAPI extension (route `openapi_extra`) that overrides the body limit of one route."""
 
-Authenticate = Callable[[Headers], bool]
+
+@dataclass(frozen=True)
+class Unauthenticated:
+    """A credential that was presented but is not accepted (401 with this problem code)."""
+
+    code: str
+    detail: str
+
+
+Identify = Callable[[Headers], Awaitable[Caller | Unauthenticated]]
+RuleOf = Callable[[str, str], Rule | None]
 ProblemWriter = Callable[[Scope, Send, int, str, str, str, dict[str, str] | None], Awaitable[None]]
 
 _STRING_LITERAL = re.compile(rb'"(?:[^"\\]++|\\.)*+"', re.S)
@@ -119,54 +133,64 @@ class RequestGuard:
         app: ASGIApp,
         *,
         router: Router,
-        authenticate: Authenticate,
+        identify: Identify,
+        rule_of: RuleOf,
         is_public: Callable[[str], bool],
         max_body_bytes: int,
         public_max_body_bytes: int,
         write_problem: ProblemWriter,
-        is_session_path: Callable[[str], bool] = lambda path: False,
-        authenticate_session: Authenticate = lambda headers: False,
     ) -> None:
         self.app = app
         self.router = router
-        self.authenticate = authenticate
+        self.identify = identify
+        self.rule_of = rule_of
         self.is_public = is_public
         self.max_body_bytes = max_body_bytes
         self.public_max_body_bytes = public_max_body_bytes
         self.write_problem = write_problem
-        self.is_session_path = is_session_path
-        self.authenticate_session = authenticate_session
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        public = self.is_public(scope["path"])
-        if not public and self.is_session_path(scope["path"]):
-            if not self.authenticate_session(headers):
+        entry, path_params = self._route(scope)
+        rule = self.rule_of(scope["method"], entry.path) if entry is not None else None
+        if entry is None:  # a 404 or 405 to be: public outside /v1 or on a public route's path; else a credential first
+            public = self.is_public(scope["path"]) or self._public_path(scope["path"])
+        else:  # a route missing from the table (create_app refuses to start then) is nobody's
+            public = rule is not None and rule.public
+        if not public:
+            caller = await self.identify(headers)
+            if isinstance(caller, Unauthenticated) or caller is ANONYMOUS:
+                code, detail = (
+                    (caller.code, caller.detail)
+                    if isinstance(caller, Unauthenticated)
+                    else (
+                        "unauthorized",
+                        "send a credential as 'Authorization: Bearer <admin key, API key or access token>'",
+                    )
+                )
+                await self.write_problem(
+                    scope, send, 401, code, "Missing or invalid credentials", detail, {"WWW-Authenticate": "Bearer"}
+                )
+                return
+            refusal = Refusal.FORBIDDEN if entry is not None and rule is None else None
+            if rule is not None:
+                refusal = decide(rule, caller, path_params)
+            if refusal is not None:
                 await self.write_problem(
                     scope,
                     send,
-                    401,
-                    "unauthorized",
-                    "Missing or invalid access token",
-                    "send a valid access token (POST /v1/auth/siwe) as 'Authorization: Bearer <token>'",
-                    {"WWW-Authenticate": "Bearer"},
+                    403,
+                    "forbidden",
+                    "Forbidden",
+                    f"{caller.kind.value} may not call {scope['method']} {entry.path if entry else scope['path']}",
+                    None,
                 )
                 return
-        elif not public and not self.authenticate(headers):
-            await self.write_problem(
-                scope,
-                send,
-                401,
-                "unauthorized",
-                "Missing or invalid API key",
-                "send the admin API key as 'Authorization: Bearer <key>'",
-                {"WWW-Authenticate": "Bearer"},
-            )
-            return
-        limit = self._body_limit(scope, public)
+            scope.setdefault("state", {})["caller"] = caller
+        limit = self._body_limit(entry, public)
         declared = headers.get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             await self._too_large(scope, send, limit)
@@ -183,13 +207,29 @@ class RequestGuard:
                 return
         await self.app(scope, _replay(body, receive), send)
 
-    def _body_limit(self, scope: Scope, public: bool) -> int:
+    def _route(self, scope: Scope) -> tuple[RouteEntry | None, dict[str, str]]:
+        """The route (method and path) the request will reach, with its path parameters; None when
+        no route has both (the app answers 404 or 405)."""
         for entry in matching(self.router.routes, scope["path"]):
-            if scope["method"] in entry.methods:
-                extra = getattr(entry.route, "openapi_extra", None) or {}
-                if BODY_LIMIT_EXTENSION in extra:
-                    return int(extra[BODY_LIMIT_EXTENSION])
-                break
+            methods = entry.methods or frozenset({"GET", "HEAD"})  # a mount (static files) is read-only
+            if scope["method"] in methods:
+                return entry, path_params(entry.path, scope["path"])
+        return None, {}
+
+    def _public_path(self, path: str) -> bool:
+        """Whether a route on this path (any method) is public: another method there is a plain 405."""
+        for entry in matching(self.router.routes, path):
+            for method in entry.methods or ("GET",):
+                rule = self.rule_of(method, entry.path)
+                if rule is not None and rule.public:
+                    return True
+        return False
+
+    def _body_limit(self, entry: RouteEntry | None, public: bool) -> int:
+        if entry is not None:
+            extra = getattr(entry.route, "openapi_extra", None) or {}
+            if BODY_LIMIT_EXTENSION in extra:
+                return int(extra[BODY_LIMIT_EXTENSION])
         return self.public_max_body_bytes if public else self.max_body_bytes
 
     def _check_body(self, headers: Headers, body: bytes) -> tuple[int, str, str, str] | None:

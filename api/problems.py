@@ -22,6 +22,7 @@ from starlette.types import Message, Scope, Send
 from api.route_table import matching
 from api.schemas import PATTERN_MEANINGS
 from ledger.errors import LedgerError, NotFound, ValidationFailed
+from services.api_keys import API_KEY_PROBLEMS
 from services.auth import AUTH_PROBLEMS, SIGN_IN_UNAVAILABLE, AuthError
 
 log = logging.getLogger("kogi.api")
@@ -349,6 +350,18 @@ REFRESH_PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 SESSION_PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: _problem_response("`unauthorized`: missing, invalid or expired access token, or a signed-out session"),
+    403: _problem_response("`forbidden`: a valid credential that is not a wallet's access token (a key)"),
     503: PROBLEM_RESPONSES[503],
 }
 """Problems of the sign-in routes (api/routes/auth.py); the 401 types are services.auth.AUTH_PROBLEMS."""
+API_KEY_PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **PROBLEM_RESPONSES,
+    401: _problem_response(
+        "`unauthorized` (no or an invalid credential), or a known API key no longer valid: "
+        + "; ".join(f"`{code}`: {meaning}" for code, meaning in API_KEY_PROBLEMS.items())
+    ),
+    403: _problem_response(
+        "`forbidden`: the credential is valid but this route does not admit it (services/access.py)"
+    ),
+}
+"""Problems of the API-key routes (api/routes/api_keys.py) and of any route an API key may call."""

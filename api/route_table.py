@@ -45,3 +45,9 @@ def matching(routes: Sequence[BaseRoute], path: str) -> Iterator[RouteEntry]:
     for entry in route_entries(routes):
         if _path_regex(entry.path).match(path):
             yield entry
+
+
+def path_params(template: str, path: str) -> dict[str, str]:
+    """The path parameters of `path` under the route template (raw strings, before conversion)."""
+    match = _path_regex(template).match(path)
+    return dict(match.groupdict()) if match else {}

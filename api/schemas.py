@@ -849,3 +849,54 @@ class MeOut(BaseModel):
     roles: list[str]
     tenant: str
     portfolios: list[PortfolioRoleOut]
+
+
+# ---------------------------------------------------------------- API keys (issue 11 §2)
+
+API_KEY_NAME_PATTERN = r"^[\x20-\x7e]{1,100}$"
+PATTERN_MEANINGS[API_KEY_NAME_PATTERN] = "should be 1-100 printable ASCII characters"
+ApiKeyScope = Literal["ledger:read", "ledger:write"]
+"""services.access.API_KEY_SCOPES (a test keeps them equal)."""
+
+
+class ApiKeyIn(_In):
+    name: Annotated[
+        str,
+        Strict(),
+        StringConstraints(pattern=API_KEY_NAME_PATTERN, max_length=100),
+        Field(description="What the key is for (e.g. the service using it)."),
+    ]
+    scopes: Annotated[
+        list[ApiKeyScope],
+        Field(
+            min_length=1,
+            max_length=8,
+            description="`ledger:read` (every GET under /v1/ledger), `ledger:write` (every POST under /v1/ledger); "
+            "repeats are ignored.",
+        ),
+    ]
+    expires_at: Timestamp | None = Field(default=None, description="Optional; must be in the future.")
+
+
+class ApiKeyOut(BaseModel):
+    id: str = Field(description="32 hex digits; in creation order.")
+    name: str
+    scopes: list[str]
+    expires_at: datetime | None
+    created_at: datetime
+    last_used_at: datetime | None = Field(description="Recorded to the minute.")
+    revoked_at: datetime | None
+
+
+class ApiKeyCreatedOut(BaseModel):
+    id: str
+    key: str = Field(description="The key itself (`kk_…`): shown this once, stored only as a SHA-256 digest.")
+    name: str
+    scopes: list[str]
+    expires_at: datetime | None
+    created_at: datetime
+
+
+class ApiKeyList(BaseModel):
+    items: list[ApiKeyOut]
+    next_cursor: str | None

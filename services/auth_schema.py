@@ -9,6 +9,8 @@ integer milliseconds since the epoch (`*_ms`): compared in SQL the same way on S
 - auth_sessions: one row per sign-in (a refresh-token family); `revoked_at_ms` ends every token of it.
 - auth_refresh_tokens: SHA-256 digests of refresh tokens (the tokens themselves are never stored);
   `used_at_ms` is set when a token is rotated, so presenting it again is detected as reuse.
+- api_keys (revision s0002): other platform services' keys, as SHA-256 digests only, with their
+  scopes (space-separated), optional expiry, revocation and last use (services/api_keys.py).
 """
 
 from __future__ import annotations
@@ -48,3 +50,17 @@ class RefreshTokenRow(ServicesBase):
     issued_at_ms: Mapped[int] = mapped_column(BigInteger)
     expires_at_ms: Mapped[int] = mapped_column(BigInteger)
     used_at_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class ApiKeyRow(ServicesBase):
+    __tablename__ = "api_keys"
+    key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    scopes: Mapped[str] = mapped_column(String(400))
+    tenant: Mapped[str] = mapped_column(String(64))
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at_ms: Mapped[int] = mapped_column(BigInteger)
+    expires_at_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    revoked_at_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    last_used_at_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

@@ -121,6 +121,8 @@ def map_case(ctx: Any, case: Any) -> Any:
         params["entry_id"] = SEED["entry_id"]
     if "hold_id" in params:
         params["hold_id"] = SEED["hold_id"]
+    if "key_id" in params:
+        params["key_id"] = SEED["key_id"]
     case.path_parameters = params
     if path.endswith("/statement") and isinstance(case.query, dict):
         case.query = {**case.query, "asset": SEED["asset"]}
@@ -142,6 +144,17 @@ class WalletSession:
 
     def set(self, case: Any, data: str, ctx: Any) -> None:
         case.headers = {**(case.headers or {}), "Authorization": f"Bearer {data}"}
+
+
+@schemathesis.auth(refresh_interval=None).apply_to(path_regex="^/v1/api-keys")
+class AdminKey:
+    """The admin key on the API-key routes (a config `headers` block there would reach /v1/me too)."""
+
+    def get(self, case: Any, ctx: Any) -> str:
+        return str(SEED["admin_authorization"])
+
+    def set(self, case: Any, data: str, ctx: Any) -> None:
+        case.headers = {**(case.headers or {}), "Authorization": data}
 
 
 @schemathesis.check

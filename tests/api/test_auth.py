@@ -11,10 +11,12 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import PUBLIC_PATHS, create_app
-from api.auth import SESSION_PATHS
+from api.app import create_app
 from api.settings import ApiSettings
+from services.access import INVESTOR, PLATFORM_ADMIN, ROUTE_ACCESS
 from tests.api.conftest import assert_problem
+
+PUBLIC_PATHS = frozenset(path for (_, path), rule in ROUTE_ACCESS.items() if rule.public)
 
 
 def _flat_routes(client: TestClient) -> list[Any]:
@@ -59,6 +61,8 @@ def test_every_non_public_route_rejects_a_missing_or_wrong_key(client: TestClien
 
 
 def test_only_health_docs_and_sign_in_are_public(client: TestClient) -> None:
+    """The access table's public routes; every other /v1 route admits the admin key (the bootstrap
+    platform admin) except the wallet's own routes, which admit an access token only."""
     paths = {path for _, path in _app_routes(client)}
     public = {path for path in paths if not path.startswith("/v1/")}
     assert public <= PUBLIC_PATHS, public - PUBLIC_PATHS
@@ -67,15 +71,13 @@ def test_only_health_docs_and_sign_in_are_public(client: TestClient) -> None:
         "/v1/auth/siwe",
         "/v1/auth/refresh",
     }
-    for route in _flat_routes(client):
-        if route.path in PUBLIC_PATHS:
+    for (_, path), rule in ROUTE_ACCESS.items():
+        if rule.public:
             continue
-        names = {getattr(dep.call, "__name__", "") for dep in route.dependant.dependencies}
-        if route.path in SESSION_PATHS:  # a wallet's own routes: an access token, never the admin key
-            assert "require_session" in names and "require_admin" not in names, route.path
-            continue
-        assert route.path.startswith("/v1/ledger/"), route.path
-        assert "require_admin" in names, route.path
+        if path in ("/v1/me", "/v1/auth/logout"):
+            assert rule.allow == {INVESTOR} and rule.own_wallet, path
+        else:
+            assert PLATFORM_ADMIN in rule.allow, path
 
 
 def test_health_is_public_and_reports_database_and_head(client: TestClient) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from services.access import ADMIN, OPEN, Caller
 from tests.api.live_server import LiveServer, live_server
 
 HOLDER = "holder:31337:0x" + "ab" * 20
@@ -262,9 +263,43 @@ def test_the_public_sign_in_routes_refuse_hostile_bodies_without_a_key(server: L
     assert server.alive()
 
 
+def test_the_api_key_routes_refuse_hostile_input(server: LiveServer) -> None:
+    """POST /v1/api-keys: no key, a key without the admin's rights, or a hostile body: refused before use."""
+    json_headers = {"content-type": "application/json"}
+    with server.client() as anonymous:
+        _problem(anonymous.post("/v1/api-keys", content=b"[" * 100_000, headers=json_headers), 401, "unauthorized")
+        for token in ("kk_" + "x" * 10_000, "kk_", "kk_x y"):
+            response = anonymous.get("/v1/api-keys", headers={"Authorization": f"Bearer {token}"})
+            _problem(response, 401, "unauthorized")
+    with server.client(headers=server.auth) as admin:
+        deep = b'{"name": "x", "scopes": ' + b"[" * 1000 + b"]" * 1000 + b"}"
+        _problem(admin.post("/v1/api-keys", content=deep, headers=json_headers), 400, "json-too-deep")
+        raw = b'{"name": "\\ud800", "scopes": ["ledger:read"]}'
+        _problem(admin.post("/v1/api-keys", content=raw, headers=json_headers), 422, "request-validation")
+        for body in (
+            {"name": "x\u0000", "scopes": ["ledger:read"]},
+            {"name": "x" * 101, "scopes": ["ledger:read"]},
+            {"name": "x", "scopes": ["ledger:read"] * 1000},
+            {"name": "x", "scopes": ["ledger:read"], "expires_at": "99999-01-01T00:00:00Z"},
+            {"name": "x", "scopes": ["ledger:read"], "extra": 1},
+        ):
+            _problem(admin.post("/v1/api-keys", json=body), 422, "request-validation")
+        key = admin.post("/v1/api-keys", json={"name": "reader", "scopes": ["ledger:read"]}).json()["key"]
+        with server.client(headers={"Authorization": f"Bearer {key}"}) as service:
+            _problem(service.post("/v1/api-keys", content=b"[" * 100_000, headers=json_headers), 403, "forbidden")
+            _problem(service.delete("/v1/api-keys/" + "0" * 32), 403, "forbidden")
+        for path in ("/v1/api-keys/not-an-id", "/v1/api-keys/" + "A" * 32):
+            _problem(admin.delete(path), 422, "request-validation")
+    assert server.alive()
+
+
 def test_the_server_is_still_alive_after_all_of_it(server: LiveServer, tmp_path: Path) -> None:
     assert server.alive(), server.log()[-3000:]
     assert "Traceback" not in server.log()
+
+
+async def _admin(headers: object) -> Caller:
+    return ADMIN
 
 
 def test_a_route_can_set_its_own_body_limit() -> None:
@@ -291,8 +326,9 @@ def test_a_route_can_set_its_own_body_limit() -> None:
     app.add_middleware(
         RequestGuard,
         router=app.router,
+        identify=_admin,
+        rule_of=lambda method, path: OPEN,
         is_public=lambda path: True,
-        authenticate=lambda h: True,
         max_body_bytes=4096,
         public_max_body_bytes=4096,
         write_problem=send_problem,

@@ -52,6 +52,8 @@ def _seed(server: LiveServer) -> dict[str, str]:
             json={"from": SEED_HOLDER, "to": SEED_ESCROW, "asset": "USD", "amount_units": "100"},
         )
         assert hold.status_code == 201, hold.text
+        api_key = client.post("/v1/api-keys", json={"name": "seed", "scopes": ["ledger:read"]})
+        assert api_key.status_code == 201, api_key.text
     return {
         "base_url": server.base_url,
         "ledger": "main",
@@ -61,6 +63,8 @@ def _seed(server: LiveServer) -> dict[str, str]:
         "escrow": SEED_ESCROW,
         "entry_id": funded.json()["id"],
         "hold_id": hold.json()["id"],
+        "key_id": api_key.json()["id"],
+        "admin_authorization": server.auth["Authorization"],  # the hooks send it to /v1/api-keys
     }
 
 
