@@ -24,7 +24,7 @@ from api.embedded_chain import EmbeddedChain, rpc_url_of
 from api.guard import RequestGuard
 from api.problems import API_KEY_PROBLEM_RESPONSES, install_problem_handlers, send_problem
 from api.route_table import route_entries
-from api.routes import api_keys, auth, entries, health, holds, ledgers, reports
+from api.routes import api_keys, audit, auth, entries, health, holds, ledgers, reports
 from api.routes.common import AssetScales, reject_control_characters
 from api.settings import ApiSettings
 from indexer import migrate as indexer_migrate
@@ -36,6 +36,7 @@ from ledger.store import LedgerStore
 from services import migrate as services_migrate
 from services.access import missing_rules, rule_for
 from services.api_keys import ApiKeyService
+from services.audit import AuditLog
 from services.auth import AuthPolicy, AuthService, JwtKeyRing, erc1271_checker
 
 log = logging.getLogger("kogi.api")
@@ -92,6 +93,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
                 await anyio.to_thread.run_sync(chain.start)
             app.state.auth = _auth_service(settings, database, jwt_keys, chain)
             app.state.api_keys = ApiKeyService(database)
+            app.state.audit = AuditLog(database)
             log.info("Kogi Ledger API ready (ledger %r)", settings.default_ledger)
             yield
         finally:
@@ -114,6 +116,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.chain = None
     app.state.auth = None
     app.state.api_keys = None
+    app.state.audit = None
     app.state.admin_key_digest = key_digest(admin_key)
     install_problem_handlers(app)
     app.add_middleware(
@@ -130,6 +133,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(auth.router, dependencies=[Depends(reject_control_characters)])
     app.include_router(api_keys.router, dependencies=[Depends(reject_control_characters)])
+    app.include_router(audit.router, dependencies=[Depends(reject_control_characters)])
     install_docs(app)
     v1 = APIRouter(
         prefix=API_PREFIX,

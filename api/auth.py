@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
+import uuid
 from typing import Any
 
 import anyio
@@ -28,6 +30,7 @@ from api.guard import Unauthenticated
 from api.problems import ApiProblem
 from services.access import ADMIN, ANONYMOUS, Caller, CallerKind
 from services.api_keys import ApiKeyError, ApiKeyService, looks_like_api_key
+from services.audit import MAX_REQUEST_ID_CHARS, AuditContext
 from services.auth import AuthService, JwtKeyRing, Principal, verify_access_token
 
 bearer_scheme = HTTPBearer(
@@ -44,6 +47,18 @@ def caller_of(request: Request) -> Caller:
     """The caller the request guard identified and admitted (anonymous on a public route)."""
     caller = getattr(request.state, "caller", None)
     return caller if isinstance(caller, Caller) else ANONYMOUS
+
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1," + str(MAX_REQUEST_ID_CHARS) + "}$")
+
+
+def audit_context(request: Request) -> AuditContext:
+    """Who acts and from where, for the audit records of a privileged route: the admitted caller, the
+    client's `X-Request-ID` (when well-formed; else a fresh id) and address."""
+    supplied = request.headers.get("x-request-id", "")
+    request_id = supplied if _REQUEST_ID.match(supplied) else uuid.uuid4().hex
+    ip = request.client.host[:64] if request.client is not None else None
+    return AuditContext(actor=caller_of(request).actor, request_id=request_id, ip=ip)
 
 
 def authenticated(

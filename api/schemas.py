@@ -900,3 +900,31 @@ class ApiKeyCreatedOut(BaseModel):
 class ApiKeyList(BaseModel):
     items: list[ApiKeyOut]
     next_cursor: str | None
+
+
+# ---------------------------------------------------------------- audit log (issue 11 §4)
+
+AUDIT_ACTION_PATTERN = r"^[a-z0-9_.]{1,64}$"
+AUDIT_ACTOR_PATTERN = r"^[\x21-\x7e]{1,100}$"
+PATTERN_MEANINGS[AUDIT_ACTION_PATTERN] = "should be an audit action such as api_key.created"
+PATTERN_MEANINGS[AUDIT_ACTOR_PATTERN] = "should be an actor: a wallet address, api_key:<id> or platform_admin"
+
+
+class AuditRecordOut(BaseModel):
+    sequence: int = Field(description="Position in the hash chain: 1, 2, 3, … without gaps.")
+    id: str
+    recorded_at: datetime
+    tenant: str
+    actor: str = Field(description="A wallet address, `api_key:<id>` or `platform_admin` (the admin key).")
+    action: str = Field(description="`api_key.created`, `api_key.revoked`, …")
+    target: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    request_id: str | None
+    ip: str | None
+    hash: str = Field(description="SHA-256 chain link (services/audit.py states the canonical form).")
+
+
+class AuditList(BaseModel):
+    items: list[AuditRecordOut]
+    next_cursor: str | None

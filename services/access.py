@@ -153,6 +153,8 @@ ROUTE_ACCESS: dict[tuple[str, str], Rule] = {
     ("POST", "/v1/api-keys"): ADMIN_ONLY,
     ("GET", "/v1/api-keys"): ADMIN_ONLY,
     ("DELETE", "/v1/api-keys/{key_id}"): ADMIN_ONLY,
+    # the audit log (compliance joins when the role lands)
+    ("GET", "/v1/audit"): ADMIN_ONLY,
     # the ledger: GET reads, everything else writes
     **{
         (method, "/v1/ledger" + path): LEDGER_READER if method == "GET" else LEDGER_WRITER

@@ -25,7 +25,9 @@ from sqlalchemy import insert, or_, select, update
 
 from ledger.database import Database
 from ledger.schema import table_of
+from services import audit
 from services.access import API_KEY_SCOPES
+from services.audit import AuditContext
 from services.auth import DEFAULT_TENANT, AuthError
 from services.auth_schema import ApiKeyRow
 
@@ -112,7 +114,10 @@ class ApiKeyService:
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)
 
-    def create(self, name: str, scopes: Iterable[str], expires_at: datetime | None, created_by: str) -> CreatedApiKey:
+    def create(
+        self, name: str, scopes: Iterable[str], expires_at: datetime | None, context: AuditContext
+    ) -> CreatedApiKey:
+        """A new key; its audit record (`api_key.created`, no secret in it) commits with it."""
         scope_set = sorted(set(scopes))
         assert scope_set and all(scope in API_KEY_SCOPES for scope in scope_set), scope_set
         assert 0 < len(name) <= MAX_NAME_CHARS
@@ -128,13 +133,23 @@ class ApiKeyService:
             "name": name,
             "scopes": " ".join(scope_set),
             "tenant": DEFAULT_TENANT,
-            "created_by": created_by[:64],
+            "created_by": context.actor[:64],
             "created_at_ms": now_ms,
             "expires_at_ms": expires_at_ms,
         }
+        info = _info({**row, "revoked_at_ms": None, "last_used_at_ms": None})
         with self.database.write() as conn:
             conn.execute(insert(API_KEYS).values(**row))
-        return CreatedApiKey(_info({**row, "revoked_at_ms": None, "last_used_at_ms": None}), key)
+            audit.append(
+                conn,
+                context,
+                "api_key.created",
+                f"api_key:{key_id}",
+                before=None,
+                after=_audited(info),
+                recorded_at_us=now_ms * 1000,
+            )
+        return CreatedApiKey(info, key)
 
     def list_keys(self, *, after_key_id: str | None = None, limit: int = MAX_KEYS_PER_PAGE) -> ApiKeyPage:
         assert 0 < limit <= MAX_KEYS_PER_PAGE
@@ -146,15 +161,27 @@ class ApiKeyService:
         page = tuple(_info(row) for row in rows[:limit])
         return ApiKeyPage(page, page[-1].key_id if len(rows) > limit else None)
 
-    def revoke(self, key_id: str) -> ApiKeyInfo:
+    def revoke(self, key_id: str, context: AuditContext) -> ApiKeyInfo:
+        """Revoke a key (`api_key.revoked` audited with it); revoking a revoked key changes and records nothing."""
         now_ms = self._now_ms()
         with self.database.write() as conn:
-            conn.execute(
+            revoked = conn.execute(
                 update(API_KEYS)
                 .where(API_KEYS.c.key_id == key_id, API_KEYS.c.revoked_at_ms.is_(None))
                 .values(revoked_at_ms=now_ms)
-            )
+            ).rowcount
             row = conn.execute(select(API_KEYS).where(API_KEYS.c.key_id == key_id)).first()
+            if row is not None and revoked == 1:
+                after = _info(row._asdict())
+                audit.append(
+                    conn,
+                    context,
+                    "api_key.revoked",
+                    f"api_key:{key_id}",
+                    before={**_audited(after), "revoked_at": None},
+                    after=_audited(after),
+                    recorded_at_us=now_ms * 1000,
+                )
         if row is None:
             raise ApiKeyError("api-key-not-found", f"no API key has the id {key_id}", status=404)
         return _info(row._asdict())
@@ -188,6 +215,21 @@ class ApiKeyService:
                 )
             values["last_used_at_ms"] = now_ms
         return _info(values)
+
+
+def _audited(info: ApiKeyInfo) -> dict[str, object]:
+    """What the audit log keeps of a key: never the key nor its digest."""
+
+    def text(moment: datetime | None) -> str | None:
+        return None if moment is None else moment.isoformat()
+
+    return {
+        "id": info.key_id,
+        "name": info.name,
+        "scopes": list(info.scopes),
+        "expires_at": text(info.expires_at),
+        "revoked_at": text(info.revoked_at),
+    }
 
 
 def _info(row: dict[str, object]) -> ApiKeyInfo:

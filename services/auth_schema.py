@@ -11,11 +11,12 @@ integer milliseconds since the epoch (`*_ms`): compared in SQL the same way on S
   `used_at_ms` is set when a token is rotated, so presenting it again is detected as reuse.
 - api_keys (revision s0002): other platform services' keys, as SHA-256 digests only, with their
   scopes (space-separated), optional expiry, revocation and last use (services/api_keys.py).
+- audit_log, audit_head (revision s0003): the append-only, hash-chained audit log (services/audit.py).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Index, String
+from sqlalchemy import BigInteger, Index, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -64,3 +65,35 @@ class ApiKeyRow(ServicesBase):
     expires_at_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     revoked_at_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     last_used_at_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class AuditRecordRow(ServicesBase):
+    """audit_log (revision s0003): append-only (UPDATE/DELETE refused by triggers), hash-chained."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_log_action", "action", "sequence"),
+        Index("ix_audit_log_actor", "actor", "sequence"),
+    )
+    sequence: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    record_id: Mapped[str] = mapped_column(String(32), unique=True)
+    recorded_at_us: Mapped[int] = mapped_column(BigInteger)
+    tenant: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(200))
+    before_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+    after_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+    request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    body_digest: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHeadRow(ServicesBase):
+    """The audit chain's head (one row): its UPDATE serialises appenders on PostgreSQL."""
+
+    __tablename__ = "audit_head"
+    chain: Mapped[str] = mapped_column(String(16), primary_key=True)
+    sequence: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from api.cli import bench, chain, db, demo, indexer, ledger, serve
+from api.cli import audit, bench, chain, db, demo, indexer, ledger, serve
 
 app = typer.Typer(
     name="kogi",
@@ -19,6 +19,7 @@ app = typer.Typer(
 )
 app.add_typer(db.app, name="db", help="Database schema (Alembic migrations).")
 app.add_typer(ledger.app, name="ledger", help="Ledger maintenance: verify the hash chain, expire holds.")
+app.add_typer(audit.app, name="audit", help="Audit log: verify its hash chain.")
 app.add_typer(bench.app, name="bench", help="Benchmarks that print JSON and compare against a peer.")
 app.add_typer(chain.chain_app, name="chain", help="Local development chain (anvil).")
 app.add_typer(chain.contracts_app, name="contracts", help="Build and deploy the Solidity contracts.")

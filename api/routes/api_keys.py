@@ -15,7 +15,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
-from api.auth import authenticated
+from api.auth import audit_context, authenticated
 from api.problems import API_KEY_PROBLEM_RESPONSES, PROBLEM_RESPONSES
 from api.routes.common import API_DEFAULT_PAGE_SIZE, CursorQuery
 from api.schemas import ID_PATTERN, ApiKeyCreatedOut, ApiKeyIn, ApiKeyList, ApiKeyOut
@@ -23,6 +23,7 @@ from ledger.cursor import decode_cursor, encode_cursor
 from ledger.errors import InvalidCursor
 from services.access import Caller
 from services.api_keys import MAX_KEYS_PER_PAGE, ApiKeyInfo, ApiKeyService
+from services.audit import AuditContext
 
 router = APIRouter(tags=["api-keys"], responses=API_KEY_PROBLEM_RESPONSES)
 CURSOR_KIND = "api-key"
@@ -36,6 +37,7 @@ def api_key_service(request: Request) -> ApiKeyService:
 
 Keys = Annotated[ApiKeyService, Depends(api_key_service)]
 Admin = Annotated[Caller, Depends(authenticated)]
+Audit = Annotated[AuditContext, Depends(audit_context)]
 
 
 def key_out(info: ApiKeyInfo) -> ApiKeyOut:
@@ -51,9 +53,10 @@ def key_out(info: ApiKeyInfo) -> ApiKeyOut:
 
 
 @router.post("/v1/api-keys", status_code=201, response_model=ApiKeyCreatedOut)
-def create_api_key(body: ApiKeyIn, caller: Admin, keys: Keys, response: Response) -> ApiKeyCreatedOut:
-    """Create a key for another platform service. The key is in this answer only (never stored)."""
-    created = keys.create(body.name, body.scopes, body.expires_at, caller.actor)
+def create_api_key(body: ApiKeyIn, caller: Admin, audit: Audit, keys: Keys, response: Response) -> ApiKeyCreatedOut:
+    """Create a key for another platform service. The key is in this answer only (never stored);
+    the audit log records the creation (`api_key.created`) in the same transaction."""
+    created = keys.create(body.name, body.scopes, body.expires_at, audit)
     response.headers["Cache-Control"] = "no-store"
     info = created.info
     return ApiKeyCreatedOut(
@@ -83,6 +86,7 @@ def list_api_keys(
 
 
 @router.delete("/v1/api-keys/{key_id}", response_model=ApiKeyOut, responses={404: PROBLEM_RESPONSES[404]})
-def revoke_api_key(key_id: KeyIdPath, caller: Admin, keys: Keys) -> ApiKeyOut:
-    """Revoke a key: from now on it is refused (401 `api-key-revoked`). Revoking it again changes nothing."""
-    return key_out(keys.revoke(key_id))
+def revoke_api_key(key_id: KeyIdPath, caller: Admin, audit: Audit, keys: Keys) -> ApiKeyOut:
+    """Revoke a key: from now on it is refused (401 `api-key-revoked`); audited as `api_key.revoked`.
+    Revoking it again changes nothing."""
+    return key_out(keys.revoke(key_id, audit))

@@ -146,9 +146,9 @@ class WalletSession:
         case.headers = {**(case.headers or {}), "Authorization": f"Bearer {data}"}
 
 
-@schemathesis.auth(refresh_interval=None).apply_to(path_regex="^/v1/api-keys")
+@schemathesis.auth(refresh_interval=None).apply_to(path_regex="^/v1/(api-keys|audit)")
 class AdminKey:
-    """The admin key on the API-key routes (a config `headers` block there would reach /v1/me too)."""
+    """The admin key on the API-key and audit routes (a config `headers` block there would reach /v1/me too)."""
 
     def get(self, case: Any, ctx: Any) -> str:
         return str(SEED["admin_authorization"])

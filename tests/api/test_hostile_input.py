@@ -290,6 +290,8 @@ def test_the_api_key_routes_refuse_hostile_input(server: LiveServer) -> None:
             _problem(service.delete("/v1/api-keys/" + "0" * 32), 403, "forbidden")
         for path in ("/v1/api-keys/not-an-id", "/v1/api-keys/" + "A" * 32):
             _problem(admin.delete(path), 422, "request-validation")
+        for params in ({"action": "x" * 65}, {"actor": "a\x00b"}, {"actor": "é"}, {"cursor": "!"}, {"limit": "1e9"}):
+            _problem(admin.get("/v1/audit", params=params), 422, "request-validation")
     assert server.alive()
 
 

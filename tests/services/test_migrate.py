@@ -13,7 +13,15 @@ from ledger.database import Database
 from services import migrate
 
 REPO = Path(__file__).resolve().parents[2]
-AUTH_TABLES = {"auth_nonces", "auth_sessions", "auth_refresh_tokens", "api_keys", "alembic_version_services"}
+AUTH_TABLES = {
+    "auth_nonces",
+    "auth_sessions",
+    "auth_refresh_tokens",
+    "api_keys",
+    "audit_log",
+    "audit_head",
+    "alembic_version_services",
+}
 
 
 def test_kogi_db_upgrade_applies_the_services_chain(tmp_path: Path) -> None:
@@ -28,13 +36,13 @@ def test_kogi_db_upgrade_applies_the_services_chain(tmp_path: Path) -> None:
             timeout=120,
         )
         assert result.returncode == 0, result.stderr
-        assert "services schema at revision s0002" in result.stdout
+        assert "services schema at revision s0003" in result.stdout
     database = Database(url)
     try:
         assert AUTH_TABLES | {"alembic_version", "alembic_version_indexer"} <= set(
             inspect(database.write_engine).get_table_names()
         )
-        assert migrate.current_revision(database.write_engine) == "s0002"
+        assert migrate.current_revision(database.write_engine) == "s0003"
     finally:
         database.dispose()
 
