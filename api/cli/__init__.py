@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from api.cli import audit, bench, chain, db, demo, indexer, ledger, serve
+from api.cli import audit, bench, chain, db, demo, indexer, keys, ledger, serve
 
 app = typer.Typer(
     name="kogi",
@@ -24,6 +24,7 @@ app.add_typer(bench.app, name="bench", help="Benchmarks that print JSON and comp
 app.add_typer(chain.chain_app, name="chain", help="Local development chain (anvil).")
 app.add_typer(chain.contracts_app, name="contracts", help="Build and deploy the Solidity contracts.")
 app.add_typer(indexer.indexer_app, name="indexer", help="Follow a chain into the ledger.")
+app.add_typer(keys.app, name="keys", help="The platform's on-chain keys (encrypted keystore).")
 app.command("reconcile")(indexer.reconcile)
 app.command("demo")(demo.demo)
 app.command("serve")(serve.serve)
