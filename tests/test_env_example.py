@@ -13,3 +13,11 @@ def test_every_setting_is_in_env_example() -> None:
     text = ENV_EXAMPLE.read_text()
     for name in ApiSettings.model_fields:  # ApiSettings extends the ledger's settings
         assert f"KOGI_{name.upper()}=" in text, f"KOGI_{name.upper()} is missing from .env.example"
+
+
+def test_platform_keystore_settings_are_in_env_example() -> None:
+    from services.keys import KeystoreSettings
+
+    text = ENV_EXAMPLE.read_text()
+    for name in KeystoreSettings.model_fields:
+        assert f"KOGI_{name.upper()}" in text, f"KOGI_{name.upper()} is missing from .env.example"
