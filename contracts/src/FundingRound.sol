@@ -509,7 +509,6 @@ contract FundingRound is
         tokensClaimed[investor] = true;
         tokensClaimedTotal += amount;
         emit TokensClaimed(investor, contributionOf[investor], amount);
-        IRoundToken(token).syncRound();
         IRoundToken(token).deliverAllocation(investor, amount);
     }
 
@@ -664,7 +663,6 @@ contract FundingRound is
         allocationReturnedTotal += back;
         if (!delivered) allocationReturned[investor] = back;
         emit AllocationTakenBack(investor, back, delivered);
-        IRoundToken(token).syncRound();
         IRoundToken(token).returnAllocation(investor, delivered ? 0 : back, delivered ? back : 0);
     }
 

@@ -532,8 +532,7 @@ contract PortfolioToken is
     /// a mint, and carries the revenue accrued on `amount` since the round's allocation was minted.
     function deliverAllocation(address investor, uint256 amount) external {
         TokenStorage storage $ = _tokenStorage();
-        RoundLink memory link = $.rounds[msg.sender];
-        if (link.status != ROUND_SOLD) revert NotSoldRound(msg.sender);
+        RoundLink memory link = _soldRoundLink($);
         _checkRecipient(investor, amount);
         super._update(msg.sender, investor, amount);
         if (!$.revenueActive) return;
@@ -552,8 +551,7 @@ contract PortfolioToken is
     /// taken from the round stays claimable by the investor; delivered tokens keep theirs as usual.
     function returnAllocation(address investor, uint256 fromRound, uint256 fromInvestor) external {
         TokenStorage storage $ = _tokenStorage();
-        RoundLink memory link = $.rounds[msg.sender];
-        if (link.status != ROUND_SOLD) revert NotSoldRound(msg.sender);
+        RoundLink memory link = _soldRoundLink($);
         bool revenueActive = $.revenueActive;
         uint256 carried = 0;
         if (fromRound != 0) {
@@ -765,6 +763,14 @@ contract PortfolioToken is
             $.rounds[round].status = ROUND_VOID;
             emit RoundReservationReleased(round);
         }
+    }
+
+    /// @dev The calling round's link once sold: a round whose outcome is known but not yet settled
+    /// (still `openRound`) is settled first, so the round needs no separate `syncRound` call.
+    function _soldRoundLink(TokenStorage storage $) private returns (RoundLink memory link) {
+        if ($.openRound == msg.sender) _syncRound($);
+        link = $.rounds[msg.sender];
+        if (link.status != ROUND_SOLD) revert NotSoldRound(msg.sender);
     }
 
     function _effectiveCap(TokenStorage storage $) private view returns (uint256 cap_) {

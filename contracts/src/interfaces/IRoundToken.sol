@@ -10,7 +10,8 @@ interface IRoundToken {
     /// @notice Settle the token's open round if its outcome is known (anyone; no-op otherwise).
     function syncRound() external;
 
-    /// @notice Move `amount` of the calling round's allocation to `investor` (recipient checks apply).
+    /// @notice Move `amount` of the calling round's allocation to `investor` (recipient checks apply),
+    /// settling the round first if its outcome is known but not yet settled (as `returnAllocation` does).
     function deliverAllocation(address investor, uint256 amount) external;
 
     /// @notice Burn `fromRound` of the calling round's undelivered allocation of `investor` and
