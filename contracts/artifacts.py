@@ -29,6 +29,17 @@ class Artifact:
     deployed_bytecode: str
     source_name: str
 
+    @classmethod
+    def from_hardhat(cls, data: dict[str, Any]) -> Artifact:
+        """An artifact from a Hardhat artifact JSON (ours, or one an npm package ships)."""
+        return cls(
+            contract_name=data["contractName"],
+            abi=data["abi"],
+            bytecode=data["bytecode"],
+            deployed_bytecode=data["deployedBytecode"],
+            source_name=data["sourceName"],
+        )
+
 
 def build_contracts(force: bool = False) -> str:
     """Compile with Hardhat 3 on the npm Node 22; Hardhat itself skips unchanged sources."""
@@ -50,11 +61,4 @@ def load_artifact(contract_name: str) -> Artifact:
     matches = sorted((ARTIFACTS_DIR / "contracts" / "src").rglob(f"{contract_name}.json"))
     if not matches:
         raise ArtifactNotFound(f"no artifact for {contract_name!r} under {ARTIFACTS_DIR} (run `kogi contracts build`)")
-    data = json.loads(matches[0].read_text())
-    return Artifact(
-        contract_name=data["contractName"],
-        abi=data["abi"],
-        bytecode=data["bytecode"],
-        deployed_bytecode=data["deployedBytecode"],
-        source_name=data["sourceName"],
-    )
+    return Artifact.from_hardhat(json.loads(matches[0].read_text()))

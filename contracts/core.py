@@ -220,6 +220,22 @@ def deploy_core(
     )
 
 
+def deploy_dev_core(w3: Web3, *, arbiter: str | None = None) -> CoreDeployment:
+    """The core on anvil's dev accounts when `accounts[0]` deploys and also plays the creator (tests,
+    benches): fee recipient and agent `accounts[8]`, compliance signer (`dev_private_key(9)`) and
+    recovery approver `accounts[9]`. The recovery keys must never be the creator's (`RoleConflict`)."""
+    accounts: Sequence[str] = w3.eth.accounts  # web3 types it as a 1-tuple
+    return deploy_core(
+        w3,
+        accounts[0],
+        compliance_signer=accounts[9],
+        fee_recipient=accounts[8],
+        arbiter=arbiter,
+        agent=accounts[8],
+        recovery_approver=accounts[9],
+    )
+
+
 def core_from_addresses(w3: Web3, addresses: dict[str, str], deployer: str = ZERO_ADDRESS) -> CoreDeployment:
     """Handles on an already deployed core (e.g. from a manifest's `contracts`)."""
     implementations = {key: at(w3, _IMPLEMENTATION_ARTIFACTS[key], addresses[f"impl_{key}"]) for key in IMPLEMENTATIONS}

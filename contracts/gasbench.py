@@ -39,7 +39,7 @@ from web3.types import Nonce
 
 from contracts import trex
 from contracts.anvil import AnvilProcess
-from contracts.core import CoreDeployment, PortfolioSpec, deploy_core, deploy_portfolio, verify_investors
+from contracts.core import CoreDeployment, PortfolioSpec, deploy_dev_core, deploy_portfolio, verify_investors
 from contracts.deploy import RECEIPT_TIMEOUT_S, deploy_contract, transact
 from contracts.funding import RoundTerms
 
@@ -129,15 +129,7 @@ def _claim_scenario(
 def _bench(w3: Web3) -> dict[str, Any]:
     accounts: list[ChecksumAddress] = list(w3.eth.accounts)  # web3 types the tuple as 1-long
     admin, treasury = accounts[0], accounts[7]
-    # admin is the creator here: the recovery keys must be other accounts
-    core = deploy_core(
-        w3,
-        admin,
-        compliance_signer=accounts[9],
-        fee_recipient=accounts[8],
-        agent=accounts[8],
-        recovery_approver=accounts[9],
-    )
+    core = deploy_dev_core(w3)  # admin (accounts[0]) is the creator here
     stable = _required(core.stablecoin, "stablecoin")
     verify_investors(core, accounts[1:7])
     gas: dict[str, int] = {}

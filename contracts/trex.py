@@ -119,13 +119,7 @@ def trex_artifact(name: str) -> Artifact:
     data = json.loads((root / "artifacts" / relative).read_text())
     if len(data.get("bytecode", "0x")) <= 2:
         raise TrexNotInstalled(f"{package}: artifact {relative} has no bytecode")
-    return Artifact(
-        contract_name=data["contractName"],
-        abi=data["abi"],
-        bytecode=data["bytecode"],
-        deployed_bytecode=data["deployedBytecode"],
-        source_name=data["sourceName"],
-    )
+    return Artifact.from_hardhat(data)
 
 
 def _deploy(w3: Web3, name: str, *args: Any, sender: str) -> Contract:

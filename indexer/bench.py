@@ -119,7 +119,7 @@ def seed_chain(anvil: Any, workload: Workload) -> BenchChain:
     """Deploy core + portfolio + fan-out contract and emit `workload.events` Transfers."""
     from web3 import Web3
 
-    from contracts.core import PortfolioSpec, deploy_core, deploy_portfolio, verify_investors
+    from contracts.core import PortfolioSpec, deploy_dev_core, deploy_portfolio, verify_investors
     from contracts.deploy import RECEIPT_TIMEOUT_S, deploy_contract, transact
     from contracts.manifest import Manifest
 
@@ -127,15 +127,7 @@ def seed_chain(anvil: Any, workload: Workload) -> BenchChain:
     w3 = anvil.web3()
     accounts = w3.eth.accounts
     admin, treasury = accounts[0], accounts[7]
-    # admin is the creator here: the recovery keys must be other accounts
-    core = deploy_core(
-        w3,
-        admin,
-        compliance_signer=accounts[9],
-        fee_recipient=accounts[8],
-        agent=accounts[8],
-        recovery_approver=accounts[9],
-    )
+    core = deploy_dev_core(w3)  # admin (accounts[0]) is the creator here
     portfolio = deploy_portfolio(
         w3, core, PortfolioSpec(admin=admin, treasury=treasury, name="Bench Indexer", symbol="BIDX", issuer=admin)
     )

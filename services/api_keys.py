@@ -14,7 +14,6 @@ Key ids are 32 hex digits that start with the creation time in microseconds, so 
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import time
 from collections.abc import Callable, Iterable
@@ -28,7 +27,7 @@ from ledger.schema import table_of
 from services import audit
 from services.access import API_KEY_SCOPES
 from services.audit import AuditContext
-from services.auth import DEFAULT_TENANT, AuthError
+from services.auth import DEFAULT_TENANT, AuthError, token_sha256
 from services.auth_schema import ApiKeyRow
 
 API_KEY_PREFIX = "kk_"
@@ -90,10 +89,6 @@ class ApiKeyPage:
     """The key id to continue after, or None on the last page."""
 
 
-def key_sha256(key: str) -> str:
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()
-
-
 def looks_like_api_key(token: str) -> bool:
     return token.startswith(API_KEY_PREFIX)
 
@@ -129,7 +124,7 @@ class ApiKeyService:
         key = API_KEY_PREFIX + secrets.token_urlsafe(API_KEY_BYTES)
         row = {
             "key_id": key_id,
-            "key_sha256": key_sha256(key),
+            "key_sha256": token_sha256(key),
             "name": name,
             "scopes": " ".join(scope_set),
             "tenant": DEFAULT_TENANT,
@@ -191,7 +186,7 @@ class ApiKeyService:
         if not looks_like_api_key(key) or len(key) > MAX_API_KEY_CHARS:
             raise ApiKeyError("unauthorized", "the API key is not valid")
         with self.database.read() as conn:
-            row = conn.execute(select(API_KEYS).where(API_KEYS.c.key_sha256 == key_sha256(key))).first()
+            row = conn.execute(select(API_KEYS).where(API_KEYS.c.key_sha256 == token_sha256(key))).first()
         if row is None:
             raise ApiKeyError("unauthorized", "the API key is not valid")
         now_ms = self._now_ms()

@@ -195,6 +195,7 @@ class Principal:
 
 
 def token_sha256(token: str) -> str:
+    """How a bearer secret (refresh token, API key) is stored: its SHA-256, hex."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 

@@ -22,7 +22,7 @@ from contracts.core import (
     CoreDeployment,
     PortfolioDeployment,
     PortfolioSpec,
-    deploy_core,
+    deploy_dev_core,
     deploy_portfolio,
     verify_investors,
 )
@@ -161,6 +161,11 @@ class World:
         self.send(self.stablecoin.functions.mint(who, amount))
         self.send(self.stablecoin.functions.approve(spender, 2**256 - 1), who)
 
+    def create_portfolio(self, name: str, symbol: str, **spec: Any) -> PortfolioDeployment:
+        """Another portfolio of this world's creator (admin and issuer), treasury as the world's."""
+        defaults = {"admin": self.admin, "treasury": self.treasury, "issuer": self.admin}
+        return deploy_portfolio(self.w3, self.core, PortfolioSpec(name=name, symbol=symbol, **(defaults | spec)))
+
     def deposit(self, amount: int, depositor: str | None = None) -> TxReceipt:
         depositor = depositor or self.admin
         self.fund(depositor, amount, self.distributor.address)
@@ -170,15 +175,7 @@ class World:
 def build_world(w3: Web3, *, name: str = "Kogi Portfolio", symbol: str = "KOGI", cap_units: int = 0) -> World:
     accounts = w3.eth.accounts
     admin, treasury = accounts[0], accounts[7]
-    # The creator (admin) also plays the platform here; the recovery keys are two other accounts.
-    core = deploy_core(
-        w3,
-        admin,
-        compliance_signer=accounts[9],
-        fee_recipient=accounts[8],
-        agent=accounts[8],
-        recovery_approver=accounts[9],
-    )
+    core = deploy_dev_core(w3)  # the creator (admin) also plays the platform here
     portfolio = deploy_portfolio(
         w3,
         core,

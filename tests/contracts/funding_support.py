@@ -153,8 +153,8 @@ class FundingEnv:
 
     def fresh_token(self) -> Contract:
         """A new token clone on the same registry (one open round per token), now `self.token`."""
-        implementation = self.token_implementation or self.w3.eth.get_code(self.token.address)[10:30].hex()
-        self.token_implementation = Web3.to_checksum_address("0x" + implementation[-40:])
+        if self.token_implementation is None:  # an EIP-1167 clone's code holds its implementation at bytes 10..30
+            self.token_implementation = Web3.to_checksum_address(self.w3.eth.get_code(self.token.address)[10:30])
         init = TokenInit("Kogi Portfolio", "KPT", admin=self.admin, platform=self.admin, issuers=(self.admin,))
         self.token = deploy_token(self.w3, self.token_implementation, init, self.admin)
         return self.token

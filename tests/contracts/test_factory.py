@@ -150,16 +150,5 @@ def test_round_can_mint_through_its_issuer_role(world: World, w3) -> None:
 
 
 def test_deploy_gas_of_a_portfolio_set(world: World, w3) -> None:
-    p = deploy_portfolio(
-        w3,
-        world.core,
-        PortfolioSpec(
-            admin=world.admin,
-            treasury=world.treasury,
-            name="Gas",
-            symbol="GAS",
-            issuer=world.admin,
-            revenue_token=world.stablecoin.address,
-        ),
-    )
+    p = world.create_portfolio("Gas", "GAS", revenue_token=world.stablecoin.address)
     assert p.gas_used <= 600_000

@@ -13,7 +13,7 @@ from rlp import encode as rlp_encode
 from web3 import Web3
 from web3.types import TxReceipt
 
-from contracts.core import PortfolioSpec, RoundSpec, deploy_portfolio
+from contracts.core import RoundSpec
 from contracts.funding import RoundConfig, TokenInit, attach_round, deploy_funding_round, dev_private_key
 from tests.contracts.chain_helpers import (  # noqa: F401
     KP,
@@ -176,18 +176,7 @@ def test_issuer_role_gates_mint(world: World) -> None:
 
 
 def test_cap(world: World, w3) -> None:
-    p = deploy_portfolio(
-        w3,
-        world.core,
-        PortfolioSpec(
-            admin=world.admin,
-            treasury=world.treasury,
-            name="Capped",
-            symbol="CAP",
-            issuer=world.admin,
-            cap_units=100,
-        ),
-    )
+    p = world.create_portfolio("Capped", "CAP", cap_units=100)
     t, a = p.token, world.investors[0]
     assert t.functions.cap().call() == 100
     assert t.functions.revenueToken().call() == ZERO
@@ -421,19 +410,7 @@ def test_a_round_can_be_neither_recovered_from_nor_excluded(world: World, w3) ->
     terms = RoundSpec(
         world.stablecoin.address, USDC, 100 * USDC, 1_000 * USDC, USDC, 1_000 * USDC, start, start + 86_400, 0
     )
-    p = deploy_portfolio(
-        w3,
-        world.core,
-        PortfolioSpec(
-            admin=world.admin,
-            treasury=world.treasury,
-            name="Round",
-            symbol="RND",
-            issuer=world.admin,
-            revenue_token=world.stablecoin.address,
-            round=terms,
-        ),
-    )
+    p = world.create_portfolio("Round", "RND", revenue_token=world.stablecoin.address, round=terms)
     assert p.round is not None
     t, round_ = p.token, p.round.address
     expect_revert(

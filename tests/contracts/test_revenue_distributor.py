@@ -9,7 +9,7 @@ import pytest
 from web3 import Web3
 from web3.types import TxReceipt
 
-from contracts.core import PortfolioSpec, deploy_portfolio
+from contracts.core import PortfolioSpec
 from contracts.deploy import deploy_contract
 from tests.contracts.chain_helpers import (  # noqa: F401
     KP,
@@ -142,18 +142,7 @@ def test_mint_and_burn_after_revenue_do_not_change_past_accrual(world: World) ->
 
 def test_fee_on_transfer_token_credits_what_arrives(world: World, w3) -> None:
     fot = deploy_contract(w3, "MockFeeOnTransferToken", 100)  # 1 % fee
-    p = deploy_portfolio(
-        w3,
-        world.core,
-        PortfolioSpec(
-            admin=world.admin,
-            treasury=world.treasury,
-            name="FOT",
-            symbol="FOT",
-            issuer=world.admin,
-            revenue_token=fot.address,
-        ),
-    )
+    p = world.create_portfolio("FOT", "FOT", revenue_token=fot.address)
     d = p.distributor
     world.send(p.token.functions.mint(world.investors[0], TOKEN))
     world.send(fot.functions.mint(world.admin, 1_000 * USDC))
@@ -399,18 +388,7 @@ def test_a_revenue_token_hook_cannot_make_the_pool_owe_more_than_it_holds(
     between the excluded treasury and an investor. The deposit divides by the eligible supply read
     after the transfer, so what the holders can claim adds up to the deposit and no more."""
     hook = deploy_contract(w3, "TestReentrantERC20")
-    p = deploy_portfolio(
-        w3,
-        world.core,
-        PortfolioSpec(
-            admin=world.admin,
-            treasury=world.treasury,
-            name="Hooked",
-            symbol="HOOK",
-            issuer=world.admin,
-            revenue_token=hook.address,
-        ),
-    )
+    p = world.create_portfolio("Hooked", "HOOK", revenue_token=hook.address)
     t, a, b = p.token, world.investors[0], world.investors[1]
     world.send(t.functions.mint(a, 10 * TOKEN))
     world.send(t.functions.mint(b, 20 * TOKEN))
@@ -442,11 +420,7 @@ def test_a_revenue_token_hook_cannot_make_the_pool_owe_more_than_it_holds(
 
 
 def test_revenue_disabled_without_revenue_token(world: World, w3) -> None:
-    p = deploy_portfolio(
-        w3,
-        world.core,
-        PortfolioSpec(admin=world.admin, treasury=world.treasury, name="N", symbol="N", issuer=world.admin),
-    )
+    p = world.create_portfolio("N", "N")
     t = p.token
     assert t.functions.revenueToken().call() == ZERO
     expect_revert(t.functions.deposit(1), world.admin, "RevenueDisabled")

@@ -19,7 +19,7 @@ from contracts.core import (
     PortfolioDeployment,
     PortfolioSpec,
     RoundSpec,
-    deploy_core,
+    deploy_dev_core,
     deploy_portfolio,
     verify_investors,
 )
@@ -88,16 +88,7 @@ class Stack:
 def build_stack(w3: Web3, *, soft_cap_units: int = 100 * USDC, hard_cap_units: int = 1_000 * USDC) -> Stack:
     accounts = w3.eth.accounts
     admin, treasury = accounts[0], accounts[7]
-    # admin is the creator here: the recovery keys (agent, approver) must be other accounts
-    core = deploy_core(
-        w3,
-        admin,
-        compliance_signer=accounts[9],
-        fee_recipient=accounts[8],
-        arbiter=accounts[6],
-        agent=accounts[8],
-        recovery_approver=accounts[9],
-    )
+    core = deploy_dev_core(w3, arbiter=accounts[6])  # admin (accounts[0]) is the creator here
     start = int(w3.eth.get_block("latest")["timestamp"])
     stablecoin = core.stablecoin
     assert stablecoin is not None
